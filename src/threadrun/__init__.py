@@ -1,0 +1,41 @@
+"""threadrun: run and compare OpenAI Assistants threads from Jupyter.
+
+Public API (imported lazily so ``%load_ext threadrun`` stays fast):
+
+- ``run(thread, model=..., temperature=..., **options) -> pandas.DataFrame``
+- ``local_server(...)``: the embedded Assistants-compatible server, as a context manager
+- ``load_ipython_extension``: ``%load_ext threadrun`` registers ``%%threadrun``
+- the error types in ``threadrun.errors``
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from .errors import (APIConnectionError, APIError, AuthenticationError, BadRequestError,
+                     NotFoundError, RateLimitError, ServerError, ThreadrunError, ValidationError)
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    "run": ("threadrun.api", "run"),
+    "local_server": ("threadrun.server", "local_server"),
+    "LocalServer": ("threadrun.server", "LocalServer"),
+}
+
+__all__ = ["run", "local_server", "LocalServer", "load_ipython_extension", "ThreadrunError",
+           "ValidationError", "APIError", "AuthenticationError", "BadRequestError",
+           "NotFoundError", "RateLimitError", "ServerError", "APIConnectionError", "__version__"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+        module, attr = _LAZY[name]
+        return getattr(importlib.import_module(module), attr)
+    raise AttributeError(f"module 'threadrun' has no attribute {name!r}")
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """Register the ``%%threadrun`` / ``%threadrun`` magics (``%load_ext threadrun``)."""
+    from .magic import ThreadrunMagics
+    ipython.register_magics(ThreadrunMagics)
