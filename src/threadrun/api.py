@@ -1,0 +1,135 @@
+"""The one path from a request to a DataFrame, shared by ``threadrun.run``, the magic and the form.
+
+A ``Command`` is a parsed cell (or call): the thread, the grid, the request fields and how to
+send them. ``execute`` validates the whole plan before the first request, then runs it.
+"""
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+import pandas as pd
+
+from . import assistant, config
+from .client import Client, RunResult
+from .errors import APIError, ValidationError
+from .plan import (Job, make_plan, parse_metadata, parse_models, parse_repeat, parse_temperatures,
+                   parse_top_p, split_list, with_assistant)
+from .row import frame, to_row
+from .sweep import Sweep
+from .thread import Thread, parse
+
+#: Request fields a Command passes to every body, besides model and temperature.
+RUN_OPTIONS = ("assistant", "label", "base_url", "stream", "timeout", "max_retries",
+               "concurrency", "dry_run", "progress")
+FIELDS = ("instructions", "top_p", "max_prompt_tokens", "max_completion_tokens", "tools",
+          "metadata", "truncation_strategy", "response_format", "tool_choice",
+          "parallel_tool_calls")
+
+
+@dataclass
+class Command:
+    """Everything one cell or call asks for, parsed once."""
+
+    thread: Thread
+    models: list[str | None] = field(default_factory=lambda: [None])
+    temperatures: list[float | None] = field(default_factory=lambda: [None])
+    repeat: int = 1
+    fields: dict[str, Any] = field(default_factory=dict)
+    assistant: str | None = None
+    label: str | None = None
+    base_url: str | None = None
+    stream: bool = True
+    timeout: float = 120.0
+    max_retries: int = 2
+    concurrency: int = 8
+    dry_run: bool = False
+    progress: bool = True
+
+    def plan(self) -> list[Job]:
+        """The validated grid (raises ValidationError, sends nothing)."""
+        return make_plan(self.thread, models=self.models, temperatures=self.temperatures,
+                         repeat=self.repeat, assistant_id=config.assistant_id(self.assistant),
+                         **self.fields)
+
+
+def command(thread: Any, *, namespace: Mapping[str, Any] | None = None, model: Any = None,
+            temperature: Any = None, top_p: Any = None, tools: Any = None, metadata: Any = None,
+            repeat: Any = 1, **options: Any) -> Command:
+    """Build a Command from Python values (lists or comma-separated strings for the grid)."""
+    run_opts = {k: options.pop(k) for k in list(options) if k in RUN_OPTIONS}
+    unknown = [k for k in options if k not in FIELDS]
+    if unknown:
+        raise ValidationError(f"unknown option {unknown[0]!r}", param=unknown[0])
+    _check_run_options(run_opts)
+    fields = {k: v for k, v in options.items() if v is not None}
+    fields["top_p"] = parse_top_p(top_p)
+    fields["tools"] = split_list(tools) or None
+    fields["metadata"] = parse_metadata(metadata)
+    return Command(thread=parse(thread, namespace), models=parse_models(model),
+                   temperatures=parse_temperatures(temperature), repeat=parse_repeat(repeat),
+                   fields={k: v for k, v in fields.items() if v is not None}, **run_opts)
+
+
+def _check_run_options(opts: dict[str, Any]) -> None:
+    """Reject nonsense transport settings before anything is sent."""
+    if opts.get("timeout") is not None and not opts["timeout"] > 0:
+        raise ValidationError(f"--timeout must be more than 0 seconds, got {opts['timeout']}")
+    if opts.get("max_retries") is not None and opts["max_retries"] < 0:
+        raise ValidationError(f"--max-retries must be 0 or more, got {opts['max_retries']}")
+    if opts.get("concurrency") is not None and opts["concurrency"] < 1:
+        raise ValidationError(f"--concurrency must be 1 or more, got {opts['concurrency']}")
+
+
+def execute(cmd: Command, *, api_key: str | None = None) -> pd.DataFrame | list[dict]:
+    """Validate, then run every grid cell; a DataFrame of rows (or the bodies, for a dry run)."""
+    jobs = cmd.plan()
+    if cmd.dry_run:
+        known = config.assistant_id(cmd.assistant) or assistant.cached(config.base_url(cmd.base_url))
+        return [job.body for job in (with_assistant(jobs, known) if known else jobs)]
+    client = Client(cmd.base_url, api_key, timeout=cmd.timeout, max_retries=cmd.max_retries,
+                    pool_size=max(cmd.concurrency, 4))
+    try:
+        try:
+            asst = assistant.resolve(client, cmd.assistant, next((m for m in cmd.models if m), None))
+        except APIError as exc:
+            rows = [_failed_row(job, cmd, f"could not get an assistant: {exc}") for job in jobs]
+        else:
+            sweep = Sweep(client, with_assistant(jobs, asst), stream=cmd.stream,
+                          concurrency=cmd.concurrency, label=cmd.label, progress=cmd.progress)
+            rows = sweep.run()
+    finally:
+        client.close()
+    df = frame(rows)
+    warn_failures(df)
+    return df
+
+
+def run(thread: Any, model: Any = None, temperature: Any = None, *, api_key: str | None = None,
+        namespace: Mapping[str, Any] | None = None, **options: Any) -> pd.DataFrame | list[dict]:
+    """Run a thread (cell text, a list of messages, or a request body) over a grid → DataFrame.
+
+    ``model`` and ``temperature`` take one value, a list, or a comma-separated string; other
+    options are those of ``%%threadrun`` with underscores (``top_p``, ``repeat``, ``label``,
+    ``instructions``, ``max_completion_tokens``, ``stream=False`` to poll, ``base_url``...).
+    """
+    return execute(command(thread, namespace=namespace, model=model, temperature=temperature,
+                           **options), api_key=api_key)
+
+
+def warn_failures(df: pd.DataFrame) -> None:
+    """One line on stderr when some runs did not complete."""
+    bad = df[df["status"] != "completed"]
+    if bad.empty:
+        return
+    counts = ", ".join(f"{s}: {n}" for s, n in bad["status"].value_counts().items())
+    first = bad.iloc[0]
+    who = first["run_id"] if isinstance(first["run_id"], str) else f"row {bad.index[0]}"
+    print(f"threadrun: {len(bad)} of {len(df)} runs did not complete ({counts}); "
+          f"{who}: {first['error']}", file=sys.stderr)
+
+
+def _failed_row(job: Job, cmd: Command, error: str) -> dict:
+    return to_row(RunResult(body=job.body, status="error", error=error), label=cmd.label,
+                  repeat=job.repeat)

@@ -1,0 +1,168 @@
+"""Known Assistants models and their token prices (pure stdlib, no network).
+
+Prices are USD per million tokens, ``(input, output)``. They come from the packaged
+``data/prices.json`` (see its ``taken``/``source``/``note``: written from memory of OpenAI's
+pricing page, to be checked), overlaid by the JSON file named in ``THREADRUN_PRICES`` (same
+shape, its ``models`` merged over the packaged ones), overlaid by ``set_prices(...)``.
+
+A dated snapshot id ``ALIAS-YYYY-MM-DD`` without its own price costs what ``ALIAS`` costs.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+from collections.abc import Mapping
+from importlib import resources
+from typing import Any
+
+from .errors import ValidationError
+
+__all__ = ["KNOWN_MODELS", "PRICES_TAKEN", "PRICES_SOURCE", "PRICES_NOTE", "ENV_VAR", "prices",
+           "price", "set_prices", "cost_usd", "is_known_model"]
+
+ENV_VAR = "THREADRUN_PRICES"
+
+#: The ids of ``AssistantSupportedModels`` in the Assistants v2 spec (openai-openapi 2.3.0).
+KNOWN_MODELS: tuple[str, ...] = (
+    "gpt-5", "gpt-5-mini", "gpt-5-nano",
+    "gpt-5-2025-08-07", "gpt-5-mini-2025-08-07", "gpt-5-nano-2025-08-07",
+    "gpt-4.1", "gpt-4.1-mini", "gpt-4.1-nano",
+    "gpt-4.1-2025-04-14", "gpt-4.1-mini-2025-04-14", "gpt-4.1-nano-2025-04-14",
+    "o3-mini", "o3-mini-2025-01-31", "o1", "o1-2024-12-17",
+    "gpt-4o", "gpt-4o-2024-11-20", "gpt-4o-2024-08-06", "gpt-4o-2024-05-13",
+    "gpt-4o-mini", "gpt-4o-mini-2024-07-18",
+    "gpt-4.5-preview", "gpt-4.5-preview-2025-02-27",
+    "gpt-4-turbo", "gpt-4-turbo-2024-04-09", "gpt-4-0125-preview", "gpt-4-turbo-preview",
+    "gpt-4-1106-preview", "gpt-4-vision-preview",
+    "gpt-4", "gpt-4-0314", "gpt-4-0613", "gpt-4-32k", "gpt-4-32k-0314", "gpt-4-32k-0613",
+    "gpt-3.5-turbo", "gpt-3.5-turbo-16k", "gpt-3.5-turbo-0613", "gpt-3.5-turbo-1106",
+    "gpt-3.5-turbo-0125", "gpt-3.5-turbo-16k-0613",
+)
+_KNOWN = frozenset(KNOWN_MODELS)
+_DATED = re.compile(r"^(?P<alias>.+)-\d{4}-\d{2}-\d{2}$")
+
+Price = tuple[float, float]
+
+
+def _read_packaged() -> dict[str, Any]:
+    """The packaged data/prices.json as a dict."""
+    text = resources.files("threadrun").joinpath("data/prices.json").read_text(encoding="utf-8")
+    return json.loads(text)
+
+
+_PACKAGED = _read_packaged()
+PRICES_TAKEN: str = _PACKAGED["taken"]
+PRICES_SOURCE: str = _PACKAGED["source"]
+PRICES_NOTE: str = _PACKAGED["note"]
+
+_overrides: dict[str, Price] = {}
+_cache: dict[str | None, dict[str, Price]] = {}
+
+
+def _number(value: Any, where: str, param: str | None) -> float:
+    """A price as a finite float >= 0, or a ValidationError naming ``where``."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) \
+            or not math.isfinite(value) or value < 0:
+        raise ValidationError(f"{where} must be a number >= 0, got {value!r}", param=param)
+    return float(value)
+
+
+def _entry(model: Any, value: Any, param: str | None) -> Price:
+    """One price entry: ``(input, output)`` or ``{"input": ..., "output": ...}``."""
+    if not isinstance(model, str) or not model:
+        raise ValidationError(f"model names in prices must be non-empty strings, got {model!r}",
+                              param=param)
+    if isinstance(value, Mapping) and set(value) >= {"input", "output"}:
+        pair = (value["input"], value["output"])
+    elif isinstance(value, (tuple, list)) and len(value) == 2:
+        pair = tuple(value)
+    else:
+        raise ValidationError(f"price of {model!r} must be (input, output) or "
+                              f"{{'input': ..., 'output': ...}}, got {value!r}", param=param)
+    return (_number(pair[0], f"input price of {model!r}", param),
+            _number(pair[1], f"output price of {model!r}", param))
+
+
+def _entries(models: Any, param: str | None) -> dict[str, Price]:
+    """A validated ``{model: (input, output)}`` from a models mapping."""
+    if not isinstance(models, Mapping):
+        raise ValidationError(f"prices must map model names to prices, got {type(models).__name__}",
+                              param=param)
+    return {model: _entry(model, value, param) for model, value in models.items()}
+
+
+def _read_env_file(path: str) -> dict[str, Price]:
+    """The ``models`` of the JSON file named by THREADRUN_PRICES."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            data = json.load(handle)
+    except OSError as exc:
+        raise ValidationError(f"{ENV_VAR}: cannot read {path}: {exc.strerror or exc}",
+                              param=ENV_VAR) from None
+    except json.JSONDecodeError as exc:
+        raise ValidationError(f"{ENV_VAR}: {path} is not valid JSON: {exc.msg} "
+                              f"(line {exc.lineno}, column {exc.colno})", param=ENV_VAR) from None
+    if not isinstance(data, Mapping) or "models" not in data:
+        raise ValidationError(f"{ENV_VAR}: {path} must be a JSON object with a 'models' object",
+                              param=ENV_VAR)
+    return _entries(data["models"], ENV_VAR)
+
+
+def _with_snapshots(table: dict[str, Price]) -> dict[str, Price]:
+    """``table`` plus each known dated snapshot id that has no price of its own but its alias has."""
+    for model in KNOWN_MODELS:
+        alias = _alias(model)
+        if model not in table and alias in table:
+            table[model] = table[alias]
+    return table
+
+
+def _alias(model: str) -> str | None:
+    """``gpt-4o-mini`` for ``gpt-4o-mini-2024-07-18``; None when ``model`` has no date suffix."""
+    match = _DATED.match(model)
+    return match.group("alias") if match else None
+
+
+def prices() -> dict[str, Price]:
+    """Every priced model: packaged, then THREADRUN_PRICES, then set_prices (a fresh copy)."""
+    path = os.environ.get(ENV_VAR) or None
+    if path not in _cache:
+        table = _entries(_PACKAGED["models"], None)
+        if path:
+            table.update(_read_env_file(path))
+        _cache.clear()
+        _cache[path] = table
+    merged = dict(_cache[path])
+    merged.update(_overrides)
+    return _with_snapshots(merged)
+
+
+def set_prices(mapping: Mapping[str, Any] | None) -> None:
+    """Override prices for this process (merged over the others); None drops every override."""
+    global _overrides
+    _cache.clear()
+    _overrides = {} if mapping is None else {**_overrides, **_entries(mapping, "prices")}
+
+
+def price(model: str) -> Price | None:
+    """``(input, output)`` USD per million tokens for ``model``, or None when unknown."""
+    table = prices()
+    if model in table:
+        return table[model]
+    alias = _alias(model) if isinstance(model, str) else None
+    return table.get(alias) if alias else None
+
+
+def cost_usd(model: str, prompt_tokens: int | None, completion_tokens: int | None) -> float:
+    """The run's cost in USD; NaN when the model has no price or a token count is None."""
+    rate = price(model)
+    if rate is None or prompt_tokens is None or completion_tokens is None:
+        return math.nan
+    return (prompt_tokens * rate[0] + completion_tokens * rate[1]) / 1_000_000
+
+
+def is_known_model(model: str) -> bool:
+    """Whether ``model`` is one of the spec's AssistantSupportedModels ids."""
+    return model in _KNOWN

@@ -1,0 +1,334 @@
+"""HTTP to an Assistants v2 server: create-and-run, stream or poll, read the reply, cancel.
+
+One ``Client`` holds one ``requests.Session`` (pooled keep-alive connections, shared by threads).
+The API key lives only in the session's headers: it is never in a repr, a log line or an error.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Iterator
+
+import requests
+from requests.adapters import HTTPAdapter
+
+from . import __version__, config
+from .errors import APIConnectionError, APIError, ThreadrunError, error_for_status
+from .retry import BACKOFF_BASE, make_retry, retries_used
+
+log = logging.getLogger("threadrun")
+
+TERMINAL = frozenset({"completed", "failed", "cancelled", "incomplete", "expired"})
+DEFAULT_POLL_S = 0.5
+CONNECT_TIMEOUT_S = 10.0
+
+
+@dataclass
+class RunResult:
+    """What happened to one createThreadAndRun request; ``row.to_row`` flattens it."""
+
+    body: dict
+    run: dict | None = None
+    reply: str = ""
+    status: str = "error"
+    error: str | None = None
+    latency_s: float = float("nan")
+    retries: int = 0
+    request_id: str | None = None
+    extra: dict = field(default_factory=dict)
+
+
+class Client:
+    """A pooled, retrying client for the Assistants v2 endpoints threadrun uses."""
+
+    def __init__(self, base_url: str | None = None, api_key: str | None = None, *,
+                 timeout: float = 120.0, max_retries: int = 2, pool_size: int = 32,
+                 backoff: float = BACKOFF_BASE, poll_interval: float = DEFAULT_POLL_S):
+        self.base_url = config.base_url(base_url)
+        self.timeout = float(timeout)
+        self.max_retries = int(max_retries)
+        self.poll_interval = poll_interval
+        self.session = requests.Session()
+        key = api_key if api_key is not None else os.environ.get("OPENAI_API_KEY", "")
+        self.session.headers.update({
+            "OpenAI-Beta": "assistants=v2",
+            "User-Agent": f"threadrun/{__version__} python-requests/{requests.__version__}",
+            "Content-Type": "application/json",
+        })
+        if key:
+            self.session.headers["Authorization"] = f"Bearer {key}"
+        safe = HTTPAdapter(pool_connections=4, pool_maxsize=pool_size,
+                           max_retries=make_retry(max_retries, resend_after_send=True, backoff=backoff))
+        once = HTTPAdapter(pool_connections=4, pool_maxsize=pool_size,
+                           max_retries=make_retry(max_retries, resend_after_send=False, backoff=backoff))
+        self.session.mount("http://", safe)
+        self.session.mount("https://", safe)
+        self.session.mount(self.base_url + "/threads/runs", once)  # createThreadAndRun only
+
+    def __repr__(self) -> str:
+        return f"Client(base_url={self.base_url!r})"
+
+    def close(self) -> None:
+        self.session.close()
+
+    # -- low level -----------------------------------------------------------------------------
+
+    def _request(self, method: str, path: str, *, body: Any = None, params: dict | None = None,
+                 stream: bool = False) -> requests.Response:
+        """Send one request (urllib3 retries included); raise APIError on an error answer."""
+        url = self.base_url + path
+        data = json.dumps(body) if body is not None else None
+        try:
+            response = self.session.request(method, url, data=data, params=params, stream=stream,
+                                            timeout=(CONNECT_TIMEOUT_S, self.timeout))
+        except requests.exceptions.RetryError as exc:
+            raise APIConnectionError(f"{method} {path}: gave up after retries ({_reason(exc)})") from None
+        except requests.exceptions.RequestException as exc:
+            raise APIConnectionError(f"{method} {path}: {_reason(exc)}") from None
+        if response.status_code >= 400:
+            raise _api_error(response)
+        return response
+
+    def get_json(self, path: str, params: dict | None = None) -> tuple[dict, requests.Response]:
+        """GET a JSON object."""
+        response = self._request("GET", path, params=params)
+        return _json(response), response
+
+    def post_json(self, path: str, body: Any) -> dict:
+        """POST a JSON body, answer a JSON object."""
+        return _json(self._request("POST", path, body=body))
+
+    # -- endpoints -------------------------------------------------------------------------------
+
+    def create_assistant(self, model: str, name: str = "threadrun scratch assistant") -> dict:
+        return self.post_json("/assistants", {"model": model, "name": name,
+                                              "metadata": {"created_by": "threadrun"}})
+
+    def get_assistant(self, assistant_id: str) -> dict:
+        return self.get_json(f"/assistants/{assistant_id}")[0]
+
+    def retrieve_run(self, thread_id: str, run_id: str) -> tuple[dict, float | None]:
+        """The run, and the server's ``openai-poll-after-ms`` in seconds (None if absent)."""
+        run, response = self.get_json(f"/threads/{thread_id}/runs/{run_id}")
+        return run, _poll_after(response)
+
+    def cancel_run(self, thread_id: str, run_id: str) -> dict:
+        return self.post_json(f"/threads/{thread_id}/runs/{run_id}/cancel", {})
+
+    def reply_text(self, thread_id: str, run_id: str) -> str:
+        """The text of this run's assistant messages, oldest first, parts joined."""
+        page, _ = self.get_json(f"/threads/{thread_id}/messages",
+                                {"run_id": run_id, "order": "asc", "limit": 100})
+        texts = [message_text(m) for m in page.get("data") or []
+                 if m.get("role") == "assistant" and m.get("run_id") in (run_id, None)]
+        return "\n\n".join(t for t in texts if t)
+
+    # -- one run, start to finish ----------------------------------------------------------------
+
+    def run(self, body: dict, *, stream: bool = True, on_started: Any = None,
+            stop: threading.Event | None = None) -> RunResult:
+        """Create the thread and run, wait for its end, read the reply; never raises APIError.
+
+        ``on_started(thread_id, run_id)`` is called as soon as the run's ids are known (so an
+        interrupt can cancel it); ``stop`` set by another thread makes polling give up early.
+        """
+        result = RunResult(body=body)
+        started = time.monotonic()
+        try:
+            if stream:
+                self._run_streaming(body, result, on_started, stop)
+            else:
+                self._run_polling(body, result, on_started, stop)
+            result.latency_s = time.monotonic() - started
+            self._read_reply(result)
+        except APIError as exc:
+            result.latency_s = time.monotonic() - started
+            _record_failure(result, exc)
+        return result
+
+    def _run_polling(self, body: dict, result: RunResult, on_started: Any, stop: Any) -> None:
+        response = self._request("POST", "/threads/runs", body={**body, "stream": False})
+        result.retries += retries_used(response)
+        result.request_id = response.headers.get("x-request-id")
+        result.run = _json(response)
+        _started(on_started, result.run)
+        self._wait(result, stop)
+
+    def _wait(self, result: RunResult, stop: Any, wait_first: float = 0.0) -> None:
+        """Poll the run until it is terminal, sleeping what the server asks between polls."""
+        run = result.run or {}
+        delay = wait_first
+        while run.get("status") not in TERMINAL:
+            if _pause(delay, stop):
+                return
+            run, poll_after = self.retrieve_run(run["thread_id"], run["id"])
+            result.run = run
+            delay = poll_after if poll_after is not None else self.poll_interval
+
+    def _run_streaming(self, body: dict, result: RunResult, on_started: Any, stop: Any) -> None:
+        response = self._request("POST", "/threads/runs", body={**body, "stream": True}, stream=True)
+        result.retries += retries_used(response)
+        result.request_id = response.headers.get("x-request-id")
+        texts: list[str] = []
+        try:
+            for event, data in iter_sse(response):
+                if stop is not None and stop.is_set():
+                    break
+                _apply_event(event, data, result, texts, on_started)
+        except (requests.exceptions.RequestException, ValueError) as exc:
+            log.debug("stream broke off: %s", _reason(exc))
+        finally:
+            response.close()
+        run = result.run
+        if run is None:
+            raise APIConnectionError("POST /threads/runs: the stream ended before the run was created")
+        if run.get("status") not in TERMINAL:  # the stream broke off: fall back to polling
+            self._wait(result, stop)
+        if texts and run.get("status") in TERMINAL:
+            result.reply = "\n\n".join(texts)
+            result.extra["reply_from_stream"] = True
+
+    def _read_reply(self, result: RunResult) -> None:
+        run = result.run or {}
+        status = run.get("status") or "unknown"
+        result.status = status if status in TERMINAL else "unknown"
+        if result.status not in TERMINAL:
+            result.error = result.error or f"run stopped being followed while {status}"
+            return
+        if not result.extra.get("reply_from_stream"):
+            result.reply = self.reply_text(run["thread_id"], run["id"])
+        result.error = run_error(run)
+
+
+def iter_sse(response: requests.Response) -> Iterator[tuple[str, Any]]:
+    """Yield ``(event, data)`` from a text/event-stream answer; data is parsed JSON when it is."""
+    event, lines = "message", []
+    for raw in response.iter_lines(chunk_size=None, decode_unicode=False):
+        line = raw.decode("utf-8") if isinstance(raw, bytes) else raw
+        if not line:
+            if lines:
+                text = "\n".join(lines)
+                yield event, (text if text == "[DONE]" else json.loads(text))
+            event, lines = "message", []
+        elif line.startswith("event:"):
+            event = line[6:].strip()
+        elif line.startswith("data:"):
+            lines.append(line[5:].lstrip())
+
+
+def _apply_event(event: str, data: Any, result: RunResult, texts: list[str], on_started: Any) -> None:
+    """Fold one stream event into the result; unknown events are ignored."""
+    if event.startswith("thread.run.") and not event.startswith("thread.run.step") and isinstance(data, dict):
+        first = result.run is None
+        result.run = data
+        if first:
+            _started(on_started, data)
+    elif event == "thread.message.completed" and isinstance(data, dict):
+        if data.get("role") == "assistant":
+            texts.append(message_text(data))
+    elif event == "error":
+        err = data.get("error", data) if isinstance(data, dict) else {"message": str(data)}
+        result.error = f"stream error: {err.get('message') or err}"
+
+
+def message_text(message: dict) -> str:
+    """The text parts of a MessageObject, joined."""
+    parts = message.get("content") or []
+    return "".join(p.get("text", {}).get("value", "") for p in parts
+                   if isinstance(p, dict) and p.get("type") == "text")
+
+
+def run_error(run: dict) -> str | None:
+    """A one-line reason for a run that did not complete, or None."""
+    status = run.get("status")
+    if status == "completed":
+        return None
+    if run.get("last_error"):
+        err = run["last_error"]
+        return f"run {status}: {err.get('code')}: {' '.join(str(err.get('message')).split())}"
+    if run.get("incomplete_details"):
+        return f"run {status}: {run['incomplete_details'].get('reason')}"
+    return f"run {status}"
+
+
+def _record_failure(result: RunResult, exc: APIError) -> None:
+    """Turn an APIError into the result's status and error text."""
+    result.error = str(exc)
+    result.request_id = exc.request_id or result.request_id
+    run = result.run
+    if run is not None:
+        result.status = run.get("status") if run.get("status") in TERMINAL else "unknown"
+    elif isinstance(exc, APIConnectionError):
+        result.status = "unknown"  # the request may have reached the server; never re-sent
+    else:
+        result.status = "error"
+
+
+def _started(on_started: Any, run: dict) -> None:
+    if on_started is not None and run.get("id") and run.get("thread_id"):
+        on_started(run["thread_id"], run["id"])
+
+
+def _pause(seconds: float, stop: threading.Event | None) -> bool:
+    """Sleep ``seconds``; True when ``stop`` was set meanwhile (give up waiting)."""
+    if stop is not None:
+        return stop.wait(seconds)
+    if seconds > 0:
+        time.sleep(seconds)
+    return False
+
+
+def _poll_after(response: requests.Response) -> float | None:
+    value = response.headers.get("openai-poll-after-ms")
+    try:
+        return max(float(value) / 1000.0, 0.0) if value is not None else None
+    except ValueError:
+        return None
+
+
+def _json(response: requests.Response) -> dict:
+    try:
+        data = response.json()
+    except ValueError:
+        raise APIError(f"the server answered {response.status_code} with a body that is not JSON",
+                       status=response.status_code,
+                       request_id=response.headers.get("x-request-id")) from None
+    if not isinstance(data, dict):
+        raise APIError("the server answered JSON that is not an object", status=response.status_code)
+    return data
+
+
+def _api_error(response: requests.Response) -> APIError:
+    """The APIError for an error answer (the spec's error object when there is one)."""
+    try:
+        err = response.json().get("error") or {}
+    except (ValueError, AttributeError):
+        err = {}
+    if not isinstance(err, dict):
+        err = {"message": str(err)}
+    message = err.get("message") or response.reason or "error"
+    response.close()
+    return error_for_status(response.status_code)(
+        message, status=response.status_code, code=err.get("code") or err.get("type"),
+        request_id=response.headers.get("x-request-id"), param=err.get("param"))
+
+
+def _reason(exc: BaseException) -> str:
+    """A short one-line reason for a requests exception (no URL repeats, no headers)."""
+    args = getattr(exc, "args", ())
+    reason = getattr(args[0], "reason", None) if args else None
+    text = str(reason or exc)
+    if "Read timed out" in text:
+        return "read timed out (the server may still be running it)"
+    if "RemoteDisconnected" in text or "Connection aborted" in text:
+        return "connection dropped by the server"
+    if "Connection refused" in text:
+        return "connection refused"
+    return " ".join(text.split())[:300]
+
+
+__all__ = ["Client", "RunResult", "TERMINAL", "ThreadrunError", "iter_sse", "message_text", "run_error"]

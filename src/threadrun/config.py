@@ -1,0 +1,22 @@
+"""Where threadrun reads its settings from the environment, and where it keeps its files."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+DEFAULT_BASE_URL = "https://api.openai.com/v1"
+
+
+def home() -> Path:
+    """threadrun's folder: ``$THREADRUN_HOME``, else ``~/.threadrun``."""
+    return Path(os.environ.get("THREADRUN_HOME") or Path.home() / ".threadrun")
+
+
+def base_url(explicit: str | None = None) -> str:
+    """The API base URL: the argument, else ``$OPENAI_BASE_URL``, else OpenAI's."""
+    return (explicit or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL).rstrip("/")
+
+
+def assistant_id(explicit: str | None = None) -> str | None:
+    """The assistant to run with: the argument, else ``$THREADRUN_ASSISTANT_ID``, else None."""
+    return explicit or os.environ.get("THREADRUN_ASSISTANT_ID") or None

@@ -1,0 +1,111 @@
+"""The plan: one validated request body per grid cell (model × temperature × repeat).
+
+The magic, the form and ``threadrun.run`` all come through ``make_plan``: validation and request
+building exist once, here and in ``thread``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any, Iterable, Sequence
+
+from .errors import ValidationError
+from .thread import Thread, build_body, check_temperature, check_top_p
+
+#: Stands in for the assistant id until the real one is known (dry runs, validation).
+PENDING_ASSISTANT = "asst_threadrun_scratch"
+
+
+@dataclass(frozen=True)
+class Job:
+    """One grid cell: its coordinates and the request body that runs it."""
+
+    index: int
+    model: str | None
+    temperature: float | None
+    repeat: int
+    body: dict
+
+
+def split_list(value: str | Iterable[Any] | None) -> list[Any]:
+    """``"a,b"`` or ``["a", "b"]`` → a list without blanks; None → ``[]``."""
+    if value is None:
+        return []
+    items = value.split(",") if isinstance(value, str) else list(value)
+    out = [v.strip() if isinstance(v, str) else v for v in items]
+    return [v for v in out if v not in ("", None)]
+
+
+def parse_models(value: str | Iterable[str] | None) -> list[str | None]:
+    """Models of the grid; none given means the assistant's own model."""
+    models = split_list(value)
+    for model in models:
+        if not isinstance(model, str):
+            raise ValidationError(f"--model expects model names, got {model!r}", param="model")
+    return list(dict.fromkeys(models)) or [None]
+
+
+def parse_temperatures(value: str | float | Iterable[Any] | None) -> list[float | None]:
+    """Temperatures of the grid, each checked to be within 0–2; none given means the default."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        value = [value]
+    temps = [check_temperature(_number(t, "--temperature")) for t in split_list(value)]
+    return list(dict.fromkeys(temps)) or [None]
+
+
+def parse_top_p(value: Any) -> float | None:
+    """One top_p within 0–1, or None."""
+    return None if value is None else check_top_p(_number(value, "--top-p"))
+
+
+def parse_metadata(items: Iterable[str] | dict | None) -> dict[str, str] | None:
+    """``["k=v", ...]`` (or a dict) → a metadata dict."""
+    if items is None:
+        return None
+    if isinstance(items, dict):
+        return {str(k): str(v) for k, v in items.items()}
+    out: dict[str, str] = {}
+    for item in items:
+        key, sep, val = str(item).partition("=")
+        if not sep or not key.strip():
+            raise ValidationError(f"--metadata expects key=value, got {item!r}", param="metadata")
+        out[key.strip()] = val.strip()
+    return out or None
+
+
+def parse_repeat(value: Any) -> int:
+    """A repeat count of at least 1."""
+    text = str(value).strip()
+    if isinstance(value, bool) or not text.lstrip("+-").isdigit():
+        raise ValidationError(f"--repeat expects a whole number, got {value!r}", param="repeat")
+    if int(text) < 1:
+        raise ValidationError(f"--repeat must be 1 or more, got {value!r}", param="repeat")
+    return int(text)
+
+
+def make_plan(thread: Thread, *, models: Sequence[str | None] = (None,),
+              temperatures: Sequence[float | None] = (None,), repeat: int = 1,
+              assistant_id: str | None = None, **fields: Any) -> list[Job]:
+    """Every grid cell's validated body, model-major, then temperature, then repeat."""
+    jobs: list[Job] = []
+    for model in models:
+        for temperature in temperatures:
+            body = build_body(thread, assistant_id=assistant_id or PENDING_ASSISTANT,
+                              model=model, temperature=temperature, **fields)
+            for rep in range(repeat):
+                jobs.append(Job(len(jobs), model, temperature, rep, dict(body)))
+    return jobs
+
+
+def with_assistant(jobs: list[Job], assistant_id: str) -> list[Job]:
+    """The same plan with the placeholder assistant id replaced by a real one."""
+    return [replace(j, body={**j.body, "assistant_id": assistant_id})
+            if j.body.get("assistant_id") == PENDING_ASSISTANT else j for j in jobs]
+
+
+def _number(value: Any, option: str) -> float:
+    if isinstance(value, bool):
+        raise ValidationError(f"{option} expects a number, got {value!r}", param=option.lstrip("-"))
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise ValidationError(f"{option} expects a number, got {value!r}", param=option.lstrip("-")) from None

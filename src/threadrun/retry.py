@@ -1,0 +1,84 @@
+"""The retry policy: urllib3's ``Retry``, taught the OpenAI headers.
+
+What is retried: 429, 500, 502, 503 and 504 answers, and connection failures that happen before
+the request was sent. A request that may have reached the server (a read timeout or a connection
+dropped after sending) is retried only when it is idempotent: never for createThreadAndRun,
+which could otherwise start the same run twice.
+"""
+from __future__ import annotations
+
+import random
+from typing import Any
+
+from urllib3.util.retry import Retry
+
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+BACKOFF_BASE = 0.5
+BACKOFF_MAX = 8.0
+
+
+class OpenAIRetry(Retry):
+    """``Retry`` that reads ``retry-after-ms`` and fractional ``retry-after``, with full backoff."""
+
+    def get_retry_after(self, response: Any) -> float | None:
+        """Seconds the server asked us to wait, from retry-after-ms, then retry-after."""
+        millis = response.headers.get("retry-after-ms")
+        if millis is not None:
+            try:
+                return min(max(float(millis) / 1000.0, 0.0), self.retry_after_max)
+            except ValueError:
+                pass
+        seconds = response.headers.get("retry-after")
+        if seconds is None:
+            return None
+        try:
+            return min(max(float(seconds), 0.0), self.retry_after_max)
+        except ValueError:
+            try:
+                return self.parse_retry_after(seconds)
+            except Exception:  # an unreadable header falls back to our own backoff
+                return None
+
+    def get_backoff_time(self) -> float:
+        """Exponential backoff from the first retry on (urllib3 waits 0 s before it), with jitter."""
+        errors = len([h for h in self.history if h.redirect_location is None])
+        if errors == 0 or self.backoff_factor == 0:
+            return 0.0
+        value = self.backoff_factor * (2 ** (errors - 1))
+        value *= 1.0 - 0.25 * random.random()
+        return float(min(self.backoff_max, value))
+
+    def sleep_for_retry(self, response: Any) -> bool:
+        """Wait what the server asked, if it asked (``Retry`` only does so for a truthy value)."""
+        retry_after = self.get_retry_after(response)
+        if retry_after is None:
+            return False
+        if retry_after > 0:
+            import time
+            time.sleep(retry_after)
+        return True
+
+
+def make_retry(max_retries: int, *, resend_after_send: bool, backoff: float = BACKOFF_BASE) -> Retry:
+    """The policy for one kind of request; ``resend_after_send`` allows retrying read failures."""
+    return OpenAIRetry(
+        total=max_retries,
+        connect=max_retries,
+        read=max_retries if resend_after_send else 0,
+        status=max_retries,
+        other=0,
+        redirect=0,
+        allowed_methods=None,  # every method may be retried on a status; read errors see `read`
+        status_forcelist=RETRY_STATUSES,
+        backoff_factor=backoff,
+        backoff_max=BACKOFF_MAX,
+        raise_on_status=False,
+        raise_on_redirect=False,
+        respect_retry_after_header=True,
+    )
+
+
+def retries_used(response: Any) -> int:
+    """How many times urllib3 retried before this response arrived."""
+    retries = getattr(getattr(response, "raw", None), "retries", None)
+    return len(retries.history) if retries is not None else 0

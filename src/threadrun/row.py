@@ -1,0 +1,89 @@
+"""One finished run → one flat row; the column schema and dtypes of every threadrun DataFrame."""
+from __future__ import annotations
+
+import math
+from typing import Any, Iterable
+
+import pandas as pd
+
+from .catalog import cost_usd
+from .client import RunResult
+
+# pandas 3 has a real string dtype; on pandas 2 "str" would turn None into the text "None".
+STR = "str" if int(pd.__version__.split(".")[0]) >= 3 else "object"
+UTC = "datetime64[ns, UTC]"
+
+#: The columns, in order, with their dtypes. The first 17 are the documented contract.
+COLUMNS: dict[str, str] = {
+    "run_id": STR, "thread_id": STR, "assistant_id": STR, "model": STR,
+    "temperature": "float64", "top_p": "float64", "status": STR,
+    "prompt_tokens": "Int64", "completion_tokens": "Int64", "total_tokens": "Int64",
+    "cost_usd": "float64", "latency_s": "float64",
+    "created_at": UTC, "completed_at": UTC,
+    "reply": STR, "error": "object", "label": STR,
+    # extras, after the contract
+    "repeat": "Int64", "retries": "Int64", "request_id": STR,
+}
+
+_ENDED_AT = ("completed_at", "failed_at", "cancelled_at", "incomplete_at", "expired_at")
+
+
+def to_row(result: RunResult, *, label: str | None = None, repeat: int | None = None) -> dict[str, Any]:
+    """Flatten a RunResult into a dict with exactly the keys of COLUMNS."""
+    run = result.run or {}
+    body = result.body
+    usage = run.get("usage") or {}
+    model = run.get("model") or body.get("model")
+    prompt, completion = usage.get("prompt_tokens"), usage.get("completion_tokens")
+    return {
+        "run_id": run.get("id"),
+        "thread_id": run.get("thread_id"),
+        "assistant_id": run.get("assistant_id") or body.get("assistant_id"),
+        "model": model,
+        "temperature": _first(run.get("temperature"), body.get("temperature")),
+        "top_p": _first(run.get("top_p"), body.get("top_p")),
+        "status": result.status,
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": usage.get("total_tokens"),
+        "cost_usd": cost_usd(model, prompt, completion) if model else math.nan,
+        "latency_s": result.latency_s,
+        "created_at": run.get("created_at"),
+        "completed_at": next((run[k] for k in _ENDED_AT if run.get(k)), None),
+        "reply": result.reply,
+        "error": result.error,
+        "label": label,
+        "repeat": repeat,
+        "retries": result.retries,
+        "request_id": result.request_id,
+    }
+
+
+def frame(rows: Iterable[dict[str, Any]]) -> pd.DataFrame:
+    """A DataFrame of rows with the columns of COLUMNS (in order, with their dtypes) first."""
+    df = pd.DataFrame(list(rows))
+    for name in COLUMNS:
+        if name not in df.columns:
+            df[name] = None
+    extra = [c for c in df.columns if c not in COLUMNS]
+    df = df[list(COLUMNS) + extra]
+    for name, dtype in COLUMNS.items():
+        df[name] = _as(df[name], dtype)
+    return df
+
+
+def _as(series: pd.Series, dtype: str) -> pd.Series:
+    """Convert one column; Unix seconds become UTC datetimes, None stays missing."""
+    if dtype == UTC:
+        if pd.api.types.is_datetime64_any_dtype(series):
+            return series.dt.tz_localize("UTC") if series.dt.tz is None else series.astype(UTC)
+        return pd.to_datetime(pd.to_numeric(series, errors="coerce"), unit="s", utc=True).astype(UTC)
+    if dtype == "object":
+        return series.astype(object).where(series.notna(), None)
+    if dtype in ("float64", "Int64"):
+        return pd.to_numeric(series, errors="coerce").astype(dtype)
+    return series.astype(dtype)
+
+
+def _first(*values: Any) -> Any:
+    return next((v for v in values if v is not None), None)

@@ -1,0 +1,191 @@
+"""In-memory Assistants objects (assistant, thread, message, run) and their JSON forms.
+
+A run's status is computed lazily from the monotonic clock: ``queued`` until ``start_mono``,
+``in_progress`` until ``end_mono`` (unknown = None while a bridge call is pending), then its
+``outcome``; a cancel request makes it ``cancelled`` at once.  No thread is spent per run.
+"""
+from __future__ import annotations
+
+import secrets
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+TERMINAL = frozenset({"completed", "failed", "cancelled", "incomplete", "expired"})
+EXPIRY_S = 600
+
+
+def new_id(prefix: str) -> str:
+    """A fresh object id such as ``run_`` + 24 random alphanumerics."""
+    return prefix + secrets.token_hex(12)
+
+
+def text_part(text: str) -> dict:
+    """A MessageContentTextObject holding ``text``."""
+    return {"type": "text", "text": {"value": text, "annotations": []}}
+
+
+@dataclass
+class Message:
+    """A thread message (input, or the assistant's reply to a run)."""
+
+    id: str
+    thread_id: str
+    created_at: int
+    role: str
+    content: list[dict]
+    run_id: str | None = None
+    assistant_id: str | None = None
+    attachments: list | None = None
+    metadata: dict | None = None
+    status: str = "completed"
+    incomplete_reason: str | None = None
+
+    def to_dict(self) -> dict:
+        """The MessageObject JSON."""
+        done = self.status == "completed"
+        incomplete = self.status == "incomplete"
+        return {"id": self.id, "object": "thread.message", "created_at": self.created_at,
+                "thread_id": self.thread_id, "status": self.status,
+                "incomplete_details": {"reason": self.incomplete_reason} if incomplete else None,
+                "completed_at": self.created_at if done else None,
+                "incomplete_at": self.created_at if incomplete else None,
+                "role": self.role, "content": self.content, "assistant_id": self.assistant_id,
+                "run_id": self.run_id, "attachments": self.attachments or [],
+                "metadata": self.metadata or {}}
+
+
+@dataclass
+class Thread:
+    """A thread and its messages in creation order."""
+
+    id: str
+    created_at: int
+    metadata: dict | None = None
+    tool_resources: dict | None = None
+    messages: list[Message] = field(default_factory=list)
+    run_ids: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        """The ThreadObject JSON."""
+        return {"id": self.id, "object": "thread", "created_at": self.created_at,
+                "tool_resources": self.tool_resources or {}, "metadata": self.metadata or {}}
+
+
+@dataclass
+class Run:
+    """A run; its status and timestamps derive from the clock (see the module docstring)."""
+
+    id: str
+    thread_id: str
+    assistant_id: str
+    params: dict
+    created_wall: float
+    created_mono: float
+    start_mono: float
+    end_mono: float | None
+    prompt_tokens: int
+    engine_messages: list[dict] = field(default_factory=list)
+    outcome: str = "completed"
+    forced: Any = None
+    reply: str | None = None
+    completion_tokens: int = 0
+    incomplete_reason: str | None = None
+    last_error: dict | None = None
+    cancel_mono: float | None = None
+    message_id: str = field(default_factory=lambda: new_id("msg_"))
+    step_id: str = field(default_factory=lambda: new_id("step_"))
+    message_added: bool = False
+    min_end: float = 0.0
+
+    def status(self, now: float | None = None) -> str:
+        """The status at monotonic time ``now``."""
+        now = time.monotonic() if now is None else now
+        if self.cancel_mono is not None:
+            return "cancelled"
+        if now < self.start_mono:
+            return "queued"
+        if self.end_mono is None or now < self.end_mono:
+            return "in_progress"
+        return self.outcome
+
+    def wall(self, mono: float) -> int:
+        """Unix seconds of a monotonic instant of this run."""
+        return int(self.created_wall + (mono - self.created_mono))
+
+    def _ended_at(self, status: str) -> int | None:
+        """Unix seconds of the terminal event, when ``status`` is terminal."""
+        if status == "cancelled":
+            return self.wall(self.cancel_mono if self.cancel_mono is not None else time.monotonic())
+        if status in TERMINAL and self.end_mono is not None:
+            return self.wall(self.end_mono)
+        return None
+
+    def usage(self, status: str) -> dict | None:
+        """RunCompletionUsage once terminal, else None."""
+        if status not in TERMINAL:
+            return None
+        completion = self.completion_tokens if status in ("completed", "incomplete") else 0
+        return {"prompt_tokens": self.prompt_tokens, "completion_tokens": completion,
+                "total_tokens": self.prompt_tokens + completion}
+
+    def to_dict(self, status: str | None = None, now: float | None = None) -> dict:
+        """The RunObject JSON, at ``now`` or as it looked in ``status`` (stream snapshots)."""
+        status = status or self.status(now)
+        ended = self._ended_at(status)
+        started = status != "queued" and (self.cancel_mono is None or self.cancel_mono >= self.start_mono)
+        p = self.params
+        return {
+            "id": self.id, "object": "thread.run", "created_at": int(self.created_wall),
+            "thread_id": self.thread_id, "assistant_id": self.assistant_id, "status": status,
+            "required_action": None,
+            "last_error": self.last_error if status == "failed" else None,
+            "expires_at": None if status in TERMINAL else int(self.created_wall) + EXPIRY_S,
+            "started_at": self.wall(self.start_mono) if started else None,
+            "cancelled_at": ended if status == "cancelled" else None,
+            "failed_at": ended if status == "failed" else None,
+            "completed_at": ended if status == "completed" else None,
+            "incomplete_details": ({"reason": self.incomplete_reason}
+                                   if status == "incomplete" else None),
+            "model": p["model"], "instructions": p["instructions"], "tools": p["tools"],
+            "metadata": p["metadata"], "usage": self.usage(status),
+            "temperature": p["temperature"], "top_p": p["top_p"],
+            "max_prompt_tokens": p["max_prompt_tokens"],
+            "max_completion_tokens": p["max_completion_tokens"],
+            "truncation_strategy": p["truncation_strategy"], "tool_choice": p["tool_choice"],
+            "parallel_tool_calls": p["parallel_tool_calls"], "response_format": p["response_format"],
+        }
+
+    def reply_message(self, status: str, text: str | None = None, reason: str | None = None) -> Message:
+        """The assistant's reply as a Message (``text`` None = empty content)."""
+        at = self.wall(self.end_mono) if self.end_mono is not None else int(time.time())
+        content = [text_part(text)] if text is not None else []
+        return Message(self.message_id, self.thread_id, at, "assistant", content, self.id,
+                       self.assistant_id, [], {}, status, reason)
+
+    def step_dict(self, status: str) -> dict:
+        """The RunStepObject (message_creation) of this run in ``status``."""
+        ended = self._ended_at(status)
+        return {"id": self.step_id, "object": "thread.run.step", "created_at": self.wall(self.start_mono),
+                "assistant_id": self.assistant_id, "thread_id": self.thread_id, "run_id": self.id,
+                "type": "message_creation",
+                "status": status,
+                "step_details": {"type": "message_creation",
+                                 "message_creation": {"message_id": self.message_id}},
+                "last_error": self.last_error if status == "failed" else None,
+                "expired_at": ended if status == "expired" else None,
+                "cancelled_at": ended if status == "cancelled" else None,
+                "failed_at": ended if status == "failed" else None,
+                "completed_at": ended if status == "completed" else None,
+                "metadata": {}, "usage": self.usage(status)}
+
+
+def assistant_dict(assistant_id: str, created_at: int, body: dict) -> dict:
+    """The AssistantObject JSON for a CreateAssistantRequest body."""
+    return {"id": assistant_id, "object": "assistant", "created_at": created_at,
+            "name": body.get("name"), "description": body.get("description"),
+            "model": body["model"], "instructions": body.get("instructions"),
+            "tools": body.get("tools") or [], "tool_resources": body.get("tool_resources") or {},
+            "metadata": body.get("metadata") or {},
+            "temperature": body.get("temperature", 1.0), "top_p": body.get("top_p", 1.0),
+            "response_format": body.get("response_format", "auto")}

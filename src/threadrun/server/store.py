@@ -1,0 +1,291 @@
+"""State of the local server: assistants, threads, messages and runs, bounded by ``max_runs``.
+
+Runs are lazy (see ``objects``): creating one only records its schedule, so thousands of runs
+cost no threads.  Eviction: at most ``max_runs`` runs are kept, each with its thread and that
+thread's messages; when a new run goes over the bound the oldest *terminal* runs are dropped
+together with their threads.  Active runs are never evicted, so the bound can only be exceeded
+while more than ``max_runs`` runs are active at once.  Assistants are capped at the same number
+(oldest dropped first).  Every method is thread-safe (one re-entrant lock).
+"""
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from typing import Any
+
+from .engines import EngineReply, content_text, echo_reply
+from .faults import RunFault
+from .objects import (TERMINAL, Message, Run, Thread, assistant_dict, new_id, text_part)
+from .tokens import count_tokens, truncate_tokens
+from .validate import ApiError, fail
+
+QUEUE_S = 0.05
+FAULT_ERROR = "The server had an error while processing your request. (injected fault)"
+
+
+def not_found(kind: str, object_id: str) -> ApiError:
+    """The 404 answer for an unknown id."""
+    return ApiError(404, f"No {kind} found with id '{object_id[:80]}'.", None, None)
+
+
+def input_content(content: Any) -> list[dict]:
+    """A request message's content as MessageObject content parts."""
+    if isinstance(content, str):
+        return [text_part(content)]
+    parts = []
+    for part in content:
+        parts.append(text_part(part["text"]) if part["type"] == "text" else dict(part))
+    return parts
+
+
+def resolve_params(body: dict, assistant: dict) -> dict:
+    """The run's echoed settings: body values, else the assistant's, else API defaults."""
+    def pick(key: str, default: Any) -> Any:
+        return body[key] if body.get(key) is not None else default
+    return {"model": pick("model", assistant["model"]),
+            "instructions": pick("instructions", assistant.get("instructions") or ""),
+            "tools": pick("tools", assistant.get("tools") or []),
+            "metadata": body.get("metadata") or {},
+            "temperature": pick("temperature", assistant.get("temperature") if
+                                assistant.get("temperature") is not None else 1.0),
+            "top_p": pick("top_p", assistant.get("top_p") if assistant.get("top_p") is not None else 1.0),
+            "max_prompt_tokens": body.get("max_prompt_tokens"),
+            "max_completion_tokens": body.get("max_completion_tokens"),
+            "truncation_strategy": pick("truncation_strategy", {"type": "auto", "last_messages": None}),
+            "tool_choice": pick("tool_choice", "auto"),
+            "parallel_tool_calls": pick("parallel_tool_calls", True),
+            "response_format": pick("response_format", assistant.get("response_format") or "auto")}
+
+
+def engine_messages(messages: list[Message], truncation: dict) -> list[dict]:
+    """The thread as ``{"role", "content"}`` text messages, after the truncation strategy."""
+    plain = [{"role": m.role, "content": content_text([{"type": "text", "text": p["text"]["value"]}
+                                                      for p in m.content if p["type"] == "text"])}
+             for m in messages]
+    if truncation.get("type") == "last_messages" and truncation.get("last_messages"):
+        plain = plain[-truncation["last_messages"]:]
+    return plain
+
+
+class Store:
+    """Assistants, threads and runs of one server."""
+
+    def __init__(self, max_runs: int = 10_000) -> None:
+        """Empty state holding at most ``max_runs`` runs (see the module docstring)."""
+        if max_runs < 1:
+            raise ValueError("max_runs must be >= 1")
+        self.max_runs = max_runs
+        self.lock = threading.RLock()
+        self.changed = threading.Condition(self.lock)
+        self.assistants: OrderedDict[str, dict] = OrderedDict()
+        self.threads: dict[str, Thread] = {}
+        self.runs: OrderedDict[str, Run] = OrderedDict()
+
+    def create_assistant(self, body: dict) -> dict:
+        """Store a validated CreateAssistantRequest; return the AssistantObject."""
+        assistant = assistant_dict(new_id("asst_"), int(time.time()), body)
+        with self.lock:
+            self.assistants[assistant["id"]] = assistant
+            while len(self.assistants) > self.max_runs:
+                self.assistants.popitem(last=False)
+        return assistant
+
+    def get_assistant(self, assistant_id: str) -> dict:
+        """The AssistantObject, or a 404 ApiError."""
+        with self.lock:
+            if assistant_id not in self.assistants:
+                raise not_found("assistant", assistant_id)
+            return self.assistants[assistant_id]
+
+    def create_thread_and_run(self, body: dict, latency: float, forced: RunFault | None,
+                              echo: bool = True) -> Run:
+        """Create the thread (with its input messages) and a run on it, scheduled ``latency`` ahead."""
+        assistant = self.get_assistant(body["assistant_id"])
+        now_wall, now = time.time(), time.monotonic()
+        spec = body.get("thread") or {}
+        thread = Thread(new_id("thread_"), int(now_wall), spec.get("metadata"), spec.get("tool_resources"))
+        for m in spec.get("messages") or []:
+            thread.messages.append(Message(new_id("msg_"), thread.id, int(now_wall), m["role"],
+                                           input_content(m["content"]), None, None,
+                                           m.get("attachments") or [], m.get("metadata") or {}))
+        params = resolve_params(body, assistant)
+        plain = engine_messages(thread.messages, params["truncation_strategy"])
+        prompt = count_tokens(params["instructions"]) + sum(count_tokens(m["content"]) for m in plain)
+        latency = max(0.0, float(latency))
+        run = Run(new_id("run_"), thread.id, assistant["id"], params, now_wall, now,
+                  now + min(QUEUE_S, latency / 10), now + latency, prompt, plain, forced=forced)
+        thread.run_ids.append(run.id)
+        run.min_end = run.end_mono or now
+        if self._decide_early(run) is None:
+            if echo:
+                reply = echo_reply(plain, params["instructions"], params["model"], params["temperature"])
+                self._apply_reply(run, EngineReply(reply))
+            else:
+                run.end_mono = None
+        with self.lock:
+            self.threads[thread.id] = thread
+            self.runs[run.id] = run
+            self._evict(now)
+        return run
+
+    def needs_engine(self, run: Run) -> bool:
+        """Whether the run still waits for an engine reply (the bridge engine's job)."""
+        return run.end_mono is None and run.cancel_mono is None
+
+    def _decide_early(self, run: Run) -> str | None:
+        """Set the outcome when no reply is needed (forced failure, prompt over its limit)."""
+        forced, limit = run.forced, run.params["max_prompt_tokens"]
+        if forced is not None and forced.kind in ("failed", "expired"):
+            run.outcome = forced.kind
+            run.last_error = {"code": "server_error", "message": FAULT_ERROR} if forced.kind == "failed" else None
+        elif forced is not None and forced.reason == "max_prompt_tokens" or (
+                limit is not None and run.prompt_tokens > limit):
+            run.outcome, run.incomplete_reason = "incomplete", "max_prompt_tokens"
+        else:
+            return None
+        return run.outcome
+
+    def _apply_reply(self, run: Run, reply: EngineReply) -> None:
+        """Record an engine reply, truncating to max_completion_tokens (run ends incomplete)."""
+        text, cap = reply.text, run.params["max_completion_tokens"]
+        count, truncated = count_tokens(text), False
+        if run.forced is not None and run.forced.kind == "incomplete":
+            text, truncated = truncate_tokens(text, max(1, count // 2)), True
+        elif cap is not None and count > cap:
+            text, truncated = truncate_tokens(text, cap), True
+        run.reply = text
+        if truncated or reply.finish_reason == "length":
+            run.outcome, run.incomplete_reason = "incomplete", "max_completion_tokens"
+        else:
+            run.outcome = "completed"
+        exact = not truncated and reply.completion_tokens is not None
+        run.completion_tokens = reply.completion_tokens if exact else count_tokens(text)
+        if reply.prompt_tokens is not None:
+            run.prompt_tokens = reply.prompt_tokens
+
+    def finish_engine(self, run: Run, reply: EngineReply | None, error: str | None = None) -> None:
+        """Record a bridge result (or its failure) and wake streams waiting on the run."""
+        with self.lock:
+            if error is not None:
+                run.outcome, run.last_error = "failed", {"code": "server_error", "message": error}
+            elif reply is not None:
+                self._apply_reply(run, reply)
+            run.end_mono = max(time.monotonic(), run.min_end, run.start_mono)
+            self.changed.notify_all()
+
+    def get_thread(self, thread_id: str) -> Thread:
+        """The Thread, or a 404 ApiError."""
+        with self.lock:
+            if thread_id not in self.threads:
+                raise not_found("thread", thread_id)
+            return self.threads[thread_id]
+
+    def get_run(self, thread_id: str, run_id: str) -> Run:
+        """The Run (its reply message settled into the thread when due), or a 404 ApiError."""
+        with self.lock:
+            self.get_thread(thread_id)
+            run = self.runs.get(run_id)
+            if run is None or run.thread_id != thread_id:
+                raise not_found("run", run_id)
+            self.settle(run)
+            return run
+
+    def settle(self, run: Run, now: float | None = None) -> str:
+        """Add the reply message to the thread once the run has ended with one; return the status."""
+        with self.lock:
+            status = run.status(now)
+            if status in ("completed", "incomplete") and run.reply is not None and not run.message_added:
+                thread = self.threads.get(run.thread_id)
+                reason = "max_tokens" if status == "incomplete" else None
+                if thread is not None:
+                    thread.messages.append(run.reply_message(
+                        "incomplete" if reason else "completed", run.reply, reason))
+                run.message_added = True
+            return status
+
+    def cancel(self, thread_id: str, run_id: str) -> dict:
+        """Cancel an active run (answered as ``cancelling``); 400 when it is already terminal."""
+        with self.lock:
+            run = self.get_run(thread_id, run_id)
+            status = run.status()
+            if status in TERMINAL:
+                raise ApiError(400, f"Cannot cancel run with status '{status}'.", None, None)
+            answer = run.to_dict(status="cancelling")
+            run.cancel_mono = time.monotonic()
+            self.changed.notify_all()
+            return answer
+
+    def wait(self, run: Run, until: float | None, max_wait: float = 1.0) -> None:
+        """Sleep until monotonic ``until`` (None: until the engine replied) or the run is cancelled."""
+        with self.changed:
+            while run.cancel_mono is None:
+                now = time.monotonic()
+                if (until is None and run.end_mono is not None) or (until is not None and now >= until):
+                    return
+                self.changed.wait(max_wait if until is None else min(max_wait, until - now))
+
+    def list_messages(self, thread_id: str, query: dict[str, str]) -> dict:
+        """A ListMessagesResponse page of the thread (query: order, limit, after, before, run_id)."""
+        order = query.get("order", "desc")
+        if order not in ("asc", "desc"):
+            fail("order", f"Invalid value: '{order[:20]}'. Supported values are: 'asc' and 'desc'.")
+        limit = parse_limit(query.get("limit", "20"))
+        with self.lock:
+            thread = self.get_thread(thread_id)
+            for run_id in thread.run_ids:
+                if run_id in self.runs:
+                    self.settle(self.runs[run_id])
+            items = [m for m in thread.messages
+                     if "run_id" not in query or m.run_id == query["run_id"]]
+        if order == "desc":
+            items.reverse()
+        items, has_more = page(items, limit, query.get("after"), query.get("before"))
+        data = [m.to_dict() for m in items]
+        return {"object": "list", "data": data, "first_id": data[0]["id"] if data else None,
+                "last_id": data[-1]["id"] if data else None, "has_more": has_more}
+
+    def _evict(self, now: float) -> None:
+        """Drop the oldest terminal runs (and their threads) beyond ``max_runs``."""
+        excess = len(self.runs) - self.max_runs
+        if excess <= 0:
+            return
+        victims = []
+        for run in self.runs.values():
+            if len(victims) >= excess:
+                break
+            if run.status(now) in TERMINAL:
+                victims.append(run)
+        for run in victims:
+            del self.runs[run.id]
+            thread = self.threads.pop(run.thread_id, None)
+            for other in thread.run_ids if thread else []:
+                self.runs.pop(other, None)
+
+
+def parse_limit(raw: str) -> int:
+    """The ``limit`` query value, 1..100, else a 400 naming ``limit``."""
+    try:
+        limit = int(raw)
+    except ValueError:
+        fail("limit", f"Invalid type for 'limit': expected an integer, but got '{raw[:20]}' instead.",
+             "invalid_type")
+    if not 1 <= limit <= 100:
+        fail("limit", f"Invalid 'limit': expected a value between 1 and 100, but got {limit} instead.",
+             "integer_out_of_range")
+    return limit
+
+
+def page(items: list[Message], limit: int, after: str | None, before: str | None) -> tuple[list[Message], bool]:
+    """Cut one page out of ordered messages using the after/before cursors."""
+    ids = [m.id for m in items]
+    for name, cursor in (("after", after), ("before", before)):
+        if cursor is not None and cursor not in ids:
+            fail(name, f"Invalid '{name}': no message with id '{cursor[:80]}' in this list.")
+    if after is not None:
+        items = items[ids.index(after) + 1:]
+        ids = ids[ids.index(after) + 1:]
+    if before is not None:
+        items = items[:ids.index(before)]
+        return items[-limit:], len(items) > limit
+    return items[:limit], len(items) > limit

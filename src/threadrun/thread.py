@@ -1,0 +1,540 @@
+"""Parse a thread (cell text, message dicts or a JSON request body) and build request bodies.
+
+Cell syntax: a line ``user: text`` or ``assistant: text`` (role case-insensitive, at the very
+start of the line) starts a message; ``system:`` / ``instructions:`` sets the run's instructions
+(once). Following lines continue the current entry. A cell without role lines is one user
+message. An indented line is always text, so ``  user: ...`` can be quoted inside a message.
+
+``{name}`` placeholders (``string.Formatter`` syntax: ``{x:.2f}``, ``{obj.attr}``, ``{d[key]}``;
+``{{``/``}}`` for literal braces) are filled from ``namespace`` after the cell is split into
+messages, so a value can never start a new message. With ``namespace=None`` nothing is
+substituted: the text, braces and ``{{`` included, is sent verbatim.
+
+A cell whose first non-blank character is ``{`` is a JSON request body (createThreadAndRun
+shape, or ``{"messages": [...]}``); JSON bodies and message dicts get no ``{var}`` substitution.
+In message lists a ``system`` message becomes the instructions, as in cells.
+"""
+from __future__ import annotations
+
+import copy
+import difflib
+import json
+import math
+import re
+import reprlib
+import string
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, NoReturn
+
+from . import catalog
+from .errors import ValidationError
+
+__all__ = ["Message", "Thread", "UnknownModelWarning", "parse", "parse_cell", "build_body",
+           "validate_body", "check_temperature", "check_top_p", "REQUEST_FIELDS"]
+
+THREAD_ROLES = ("user", "assistant")
+INSTRUCTION_ROLES = ("system", "instructions")
+FOREIGN_ROLES = ("tool", "function", "developer")
+REQUEST_FIELDS = ("assistant_id", "thread", "model", "instructions", "tools", "tool_resources",
+                  "metadata", "temperature", "top_p", "stream", "max_prompt_tokens",
+                  "max_completion_tokens", "truncation_strategy", "tool_choice",
+                  "parallel_tool_calls", "response_format")
+THREAD_FIELDS = ("messages", "tool_resources", "metadata")
+MESSAGE_FIELDS = ("role", "content", "attachments", "metadata")
+TOOL_TYPES = ("code_interpreter", "file_search", "function")
+_ROLE_LINE = re.compile(r"^([A-Za-z][A-Za-z_-]*)[ \t]*:(.*)$")
+_FUNCTION_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_repr = reprlib.Repr()
+_repr.maxstring = _repr.maxother = 40
+_warned_models: set[str] = set()
+
+
+class UnknownModelWarning(UserWarning):
+    """The model is not in the spec's list of Assistants models (sent anyway)."""
+
+
+@dataclass(frozen=True)
+class Message:
+    role: str
+    content: str | list
+    line: int | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)  # attachments/metadata from dicts
+
+
+@dataclass(frozen=True)
+class Thread:
+    messages: tuple[Message, ...]
+    instructions: str | None = None
+    body: Mapping[str, Any] = field(default_factory=dict)
+
+
+def _show(value: Any) -> str:
+    """A short one-line repr for error messages."""
+    return _repr.repr(value)
+
+
+def _fail(param: str, message: str, line: int | None = None) -> NoReturn:
+    raise ValidationError(message, param=param, line=line)
+
+
+# --- cells -------------------------------------------------------------------------------
+
+@dataclass
+class _Entry:
+    """A message or the instructions while the cell is read: role, first line, (line, text)s."""
+    role: str
+    line: int
+    lines: list[tuple[int, str]]
+
+
+def _role_of(line: str, lineno: int) -> tuple[str, str] | None:
+    """``(role, rest)`` if ``line`` starts a message or instructions; raises on a bad role."""
+    match = _ROLE_LINE.match(line)
+    if not match:
+        return None
+    word, rest = match.group(1), match.group(2)
+    role = word.lower()
+    if role in THREAD_ROLES or role in INSTRUCTION_ROLES:
+        return role, rest.lstrip()
+    if role in FOREIGN_ROLES:
+        _fail("role", f"role {word!r} is not allowed in a thread; use user or assistant", lineno)
+    close = difflib.get_close_matches(role, THREAD_ROLES + INSTRUCTION_ROLES, n=1, cutoff=0.75)
+    if close:
+        _fail("role", f"unknown role {word!r} (did you mean {close[0]!r}?)", lineno)
+    return None
+
+
+def _split(text: str) -> list[_Entry]:
+    """The cell's entries in order; text before the first role line is an error."""
+    entries: list[_Entry] = []
+    loose: list[tuple[int, str]] = []
+    for lineno, line in enumerate(text.split("\n"), start=1):
+        found = _role_of(line, lineno)
+        if found:
+            entries.append(_Entry(found[0], lineno, [(lineno, found[1])]))
+        elif entries:
+            entries[-1].lines.append((lineno, line))
+        else:
+            loose.append((lineno, line))
+    first_text = next((n for n, line in loose if line.strip()), None)
+    if entries and first_text is not None:
+        _fail("thread", "text before the first role line; start it with 'user:'", first_text)
+    if not entries and first_text is not None:
+        entries.append(_Entry("user", first_text, loose))
+    return entries
+
+
+def _trim(lines: list[tuple[int, str]]) -> list[tuple[int, str]]:
+    """``lines`` without leading and trailing whitespace-only lines."""
+    keep = [i for i, (_, line) in enumerate(lines) if line.strip()]
+    return lines[keep[0]:keep[-1] + 1] if keep else []
+
+
+class _Unusable(Exception):
+    """A placeholder that names nothing usable."""
+
+
+class _Formatter(string.Formatter):
+    """``string.Formatter`` that only knows names (no positional ``{}``)."""
+
+    def get_value(self, key: Any, args: Any, kwargs: Mapping[str, Any]) -> Any:
+        if not isinstance(key, str) or not key:
+            raise _Unusable("positional placeholders are not allowed; name the variable")
+        if key not in kwargs:
+            raise _Unusable(f"unknown name {key!r}")
+        return kwargs[key]
+
+
+_FORMATTER = _Formatter()
+
+
+def _substitute(text: str, namespace: Mapping[str, Any], lineno: int) -> str:
+    """``text`` with its ``{...}`` placeholders filled from ``namespace``."""
+    try:
+        pieces = list(_FORMATTER.parse(text))
+    except ValueError as exc:
+        _fail("thread", f"bad placeholder: {exc}; write {{{{ and }}}} for literal braces", lineno)
+    out = []
+    for literal, name, spec, conversion in pieces:
+        out.append(literal)
+        if name is not None:
+            out.append(_fill(name, spec or "", conversion, namespace, lineno))
+    return "".join(out)
+
+
+def _fill(name: str, spec: str, conversion: str | None, namespace: Mapping[str, Any],
+          lineno: int) -> str:
+    """One placeholder's formatted value, or a ValidationError quoting the placeholder."""
+    shown = "{" + name + (f"!{conversion}" if conversion else "") + (f":{spec}" if spec else "") + "}"
+    try:
+        value, _ = _FORMATTER.get_field(name, (), namespace)
+        value = _FORMATTER.convert_field(value, conversion)
+        return _FORMATTER.format_field(value, _substitute(spec, namespace, lineno))
+    except _Unusable as exc:
+        _fail("thread", f"{exc} in {shown}", lineno)
+    except (LookupError, AttributeError, ValueError, TypeError) as exc:
+        reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        _fail("thread", f"cannot fill {shown}: {reason}", lineno)
+
+
+def _render(entry: _Entry, namespace: Mapping[str, Any] | None) -> str:
+    """The entry's text: trimmed, placeholders filled, lines joined."""
+    lines = _trim(entry.lines)
+    if namespace is not None:
+        lines = [(n, _substitute(line, namespace, n)) for n, line in lines]
+    return "\n".join(line for _, line in lines)
+
+
+def parse_cell(text: str, namespace: Mapping[str, Any] | None = None) -> Thread:
+    """The thread written in a cell body (role lines, plain text, or a JSON request body)."""
+    text = text.replace("\r\n", "\n")
+    if text.lstrip().startswith("{"):
+        return _parse_json(text)
+    messages: list[Message] = []
+    instructions: str | None = None
+    first = 0
+    for entry in _split(text):
+        content = _render(entry, namespace)
+        if entry.role in INSTRUCTION_ROLES:
+            if first:
+                _fail("instructions", f"instructions given twice (first on line {first})",
+                      entry.line)
+            if not content.strip():
+                _fail("instructions", "empty instructions", entry.line)
+            instructions, first = content, entry.line
+        elif not content.strip():
+            _fail("thread", f"empty {entry.role} message", entry.line)
+        else:
+            messages.append(Message(entry.role, content, entry.line))
+    return _finish(messages, instructions, {}, first > 0)
+
+
+def _finish(messages: list[Message], instructions: str | None, body: Mapping[str, Any],
+            had_instructions: bool) -> Thread:
+    """The Thread, or an error when it has no message."""
+    if not messages:
+        reason = "has only instructions, no message" if had_instructions else "is empty"
+        _fail("thread.messages", f"the thread {reason}")
+    return Thread(tuple(messages), instructions, body)
+
+
+# --- JSON bodies and message lists -------------------------------------------------------
+
+def _parse_json(text: str) -> Thread:
+    """A JSON request body written in a cell."""
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        _fail("body", f"invalid JSON body: {exc.msg} (column {exc.colno}); a cell starting with "
+                      "'{' is read as JSON, start it with 'user:' for text", exc.lineno)
+    return _from_body(data)
+
+
+def _from_body(data: Any) -> Thread:
+    """A Thread from a request body dict or ``{"messages": [...]}``."""
+    if not isinstance(data, Mapping):
+        _fail("body", f"the JSON body must be an object, got {type(data).__name__}")
+    body = copy.deepcopy(dict(data))
+    thread, top = body.pop("thread", None), body.pop("messages", None)
+    if thread is not None:
+        _is_object(thread, "thread")
+    thread = dict(thread or {})
+    if top is not None and "messages" in thread:
+        _fail("messages", "messages given both at the top level and in thread.messages")
+    param = "thread.messages" if top is None else "messages"
+    items = thread.pop("messages", None) if top is None else top
+    if items is None:
+        _fail("thread.messages", "the request body has no messages (put them in thread.messages)")
+    if thread:
+        body["thread"] = thread
+    return _from_items(items, param, body.pop("instructions", None), body)
+
+
+def _from_items(items: Any, param: str, instructions: Any, body: Mapping[str, Any]) -> Thread:
+    """A Thread from a list of message dicts (``system`` ones become the instructions)."""
+    _is((list, tuple), "a list")(items, param)
+    if instructions is not None:
+        _is(str, "a string")(instructions, "instructions")
+    had = instructions is not None
+    messages = []
+    for index, item in enumerate(items):
+        where = f"{param}[{index}]"
+        role = item.get("role") if isinstance(item, Mapping) else None
+        if role not in INSTRUCTION_ROLES:
+            _check_message(item, where)
+            extra = {k: v for k, v in item.items() if k not in ("role", "content")}
+            messages.append(Message(role, copy.deepcopy(item["content"]), None,
+                                    copy.deepcopy(extra)))
+            continue
+        if had:
+            _fail(where, f"instructions given twice ({where} is a second one)")
+        _is(str, "a non-empty string", non_empty=True)(item.get("content"), f"{where}.content")
+        instructions, had = item["content"], True
+    return _finish(messages, instructions, body, had)
+
+
+def _check_role(role: Any, param: str) -> None:
+    """Raise unless ``role`` is user or assistant."""
+    if role in THREAD_ROLES:
+        return
+    if role in FOREIGN_ROLES + INSTRUCTION_ROLES:
+        _fail(param, f"role {role!r} is not allowed in a thread; use user or assistant")
+    close = difflib.get_close_matches(str(role), THREAD_ROLES, n=1, cutoff=0.75)
+    hint = f" (did you mean {close[0]!r}?)" if close else "; use user or assistant"
+    _fail(param, f"unknown role {_show(role)} in {param}{hint}")
+
+
+def _check_content(content: Any, role: Any, where: str, param: str) -> None:
+    """Raise unless ``content`` is a non-empty string or a non-empty list of valid parts."""
+    if isinstance(content, str):
+        if not content.strip():
+            _fail(param, f"{where}: empty {role} message")
+        return
+    if not isinstance(content, list) or not content:
+        _fail(param, f"{param} must be a non-empty string or list of parts, got {_show(content)}")
+    for index, part in enumerate(content):
+        _check_part(part, f"{param}[{index}]")
+
+
+_PART_NEEDS = {"text": ("text", None), "image_url": ("image_url", "url"),
+               "image_file": ("image_file", "file_id")}
+
+
+def _check_part(part: Any, param: str) -> None:
+    """Raise unless ``part`` is a text, image_url or image_file content part."""
+    key, inner = _PART_NEEDS[_typed(part, param, tuple(_PART_NEEDS))]
+    value = part.get(key)
+    if inner is None and not isinstance(value, str):
+        _fail(f"{param}.text", f"{param}.text must be a string, got {_show(value)}")
+    if inner is not None and not (isinstance(value, Mapping) and isinstance(value.get(inner), str)):
+        _fail(f"{param}.{key}.{inner}", f"{param}.{key}.{inner} is required")
+
+
+def parse(thread: str | list[dict] | dict | Thread,
+          namespace: Mapping[str, Any] | None = None) -> Thread:
+    """A Thread from cell text, a list of message dicts, a request body dict, or a Thread."""
+    if isinstance(thread, Thread):
+        return thread
+    if isinstance(thread, str):
+        return parse_cell(thread, namespace)
+    if isinstance(thread, (list, tuple)):
+        return _from_items(thread, "messages", None, {})
+    if isinstance(thread, Mapping):
+        return _from_body(thread)
+    _fail("thread", "a thread must be text, a list of messages, a request body or a Thread, "
+                    f"got {type(thread).__name__}")
+
+
+# --- request bodies ----------------------------------------------------------------------
+
+def build_body(thread: Thread, **fields: Any) -> dict:
+    """The createThreadAndRun body: the JSON body's fields, the thread, then ``fields`` on top."""
+    body = copy.deepcopy(dict(thread.body))
+    inner = body.pop("thread", None) or {}
+    messages = [{"role": m.role, "content": copy.deepcopy(m.content), **copy.deepcopy(dict(m.extra))}
+                for m in thread.messages]
+    body["thread"] = {**inner, "messages": messages}
+    if thread.instructions is not None:
+        body["instructions"] = thread.instructions
+    for name, value in fields.items():
+        if value is not None:
+            body[name] = _tools(value) if name == "tools" else copy.deepcopy(value)
+    validate_body(body)
+    return body
+
+
+def _tools(value: Any) -> Any:
+    """Tool names (``"code_interpreter"``) as ``{"type": name}``; dicts kept."""
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, (list, tuple)):
+        return value
+    return [{"type": t} if isinstance(t, str) else copy.deepcopy(t) for t in items]
+
+
+def _number(value: Any, name: str, low: float, high: float, strings: bool) -> float:
+    """``value`` as a float in [low, high]; numeric strings only when ``strings``."""
+    if strings and isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            pass
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        _fail(name, f"{name} must be a number, got {_show(value)}")
+    if math.isnan(value) or not low <= value <= high:
+        _fail(name, f"{name} must be between {low:g} and {high:g}, got {value!r}")
+    return float(value)
+
+
+def check_temperature(value: Any, name: str = "temperature") -> float:
+    """``value`` (number or numeric string) as a temperature in [0, 2]."""
+    return _number(value, name, 0, 2, strings=True)
+
+
+def check_top_p(value: Any, name: str = "top_p") -> float:
+    """``value`` (number or numeric string) as a top_p in [0, 1]."""
+    return _number(value, name, 0, 1, strings=True)
+
+
+def _or(words: tuple[str, ...]) -> str:
+    """``a, b or c``."""
+    return ", ".join(words[:-1]) + " or " + words[-1] if len(words) > 1 else words[0]
+
+
+def _unknown_keys(value: Mapping[str, Any], allowed: tuple[str, ...], where: str,
+                  prefix: str = "") -> None:
+    """Raise on the first key of ``value`` not in ``allowed`` (with a did-you-mean)."""
+    for key in value:
+        if key not in allowed:
+            close = difflib.get_close_matches(str(key), allowed, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            _fail(f"{prefix}{key}", f"unknown field {_show(key)} in {where}{hint}")
+
+
+def _typed(value: Any, param: str, kinds: tuple[str, ...], words: tuple[str, ...] = ()) -> str:
+    """``value`` if it is one of ``words``, else its ``type``, which must be one of ``kinds``."""
+    if isinstance(value, str) and value in words:
+        return value
+    kind = value.get("type") if isinstance(value, Mapping) else None
+    if kind not in kinds:
+        ways = words + (f"an object of type {_or(kinds)}",)
+        _fail(param, f"{param} must be {_or(ways)}, got {_show(value)}")
+    return kind
+
+
+def _is(kind: type | tuple[type, ...], label: str, non_empty: bool = False) -> Any:
+    """A checker: the value must be an instance of ``kind`` (and truthy if ``non_empty``)."""
+    def check(value: Any, param: str) -> None:
+        if not isinstance(value, kind) or (non_empty and not value):
+            _fail(param, f"{param} must be {label}, got {_show(value)}")
+    return check
+
+
+_is_object = _is(Mapping, "an object")
+
+
+def _check_int(value: Any, param: str, minimum: int) -> None:
+    """An int (not a bool) of at least ``minimum``."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        _fail(param, f"{param} must be an integer, got {_show(value)}")
+    if value < minimum:
+        _fail(param, f"{param} must be at least {minimum}, got {value}")
+
+
+def _check_metadata(value: Any, param: str) -> None:
+    """At most 16 pairs, string keys of at most 64 chars, string values of at most 512."""
+    if value is None:
+        return
+    _is_object(value, param)
+    if len(value) > 16:
+        _fail(param, f"{param} can have at most 16 pairs, got {len(value)}")
+    for key, item in value.items():
+        if not isinstance(key, str) or not isinstance(item, str):
+            _fail(param, f"{param} keys and values must be strings, got {_show(key)}: {_show(item)}")
+        if len(key) > 64:
+            _fail(param, f"{param} key {_show(key)} has {len(key)} characters; the limit is 64")
+        if len(item) > 512:
+            _fail(f"{param}.{key}", f"{param}[{key!r}] has {len(item)} characters; the limit is 512")
+
+
+def _check_message(message: Any, where: str) -> None:
+    _is_object(message, where)
+    _unknown_keys(message, MESSAGE_FIELDS, where, f"{where}.")
+    for key in ("role", "content"):
+        if key not in message:
+            _fail(f"{where}.{key}", f"{where}.{key} is required")
+    _check_role(message["role"], f"{where}.role")
+    _check_content(message["content"], message["role"], where, f"{where}.content")
+    if message.get("attachments") is not None:
+        _is(list, "a list")(message["attachments"], f"{where}.attachments")
+    _check_metadata(message.get("metadata"), f"{where}.metadata")
+
+
+def _check_thread(thread: Any, param: str) -> None:
+    _is_object(thread, param)
+    _unknown_keys(thread, THREAD_FIELDS, param, f"{param}.")
+    messages = thread.get("messages", [])
+    _is(list, "a list")(messages, f"{param}.messages")
+    for index, message in enumerate(messages):
+        _check_message(message, f"{param}.messages[{index}]")
+    if thread.get("tool_resources") is not None:
+        _is_object(thread["tool_resources"], f"{param}.tool_resources")
+    _check_metadata(thread.get("metadata"), f"{param}.metadata")
+
+
+def _check_function(value: Any, param: str) -> None:
+    """``{"name": 1-64 of a-z A-Z 0-9 _ -, ...}``."""
+    name = value.get("name") if isinstance(value, Mapping) else None
+    if not isinstance(name, str) or not _FUNCTION_NAME.match(name):
+        _fail(f"{param}.name", f"{param}.name must be 1-64 letters, digits, _ or -, "
+                               f"got {_show(name)}")
+
+
+def _check_tools(tools: Any, param: str) -> None:
+    _is(list, "a list")(tools, param)
+    if len(tools) > 20:
+        _fail(param, f"{param} can have at most 20 items, got {len(tools)}")
+    for index, tool in enumerate(tools):
+        if _typed(tool, f"{param}[{index}]", TOOL_TYPES) == "function":
+            _check_function(tool.get("function"), f"{param}[{index}].function")
+
+
+def _check_truncation(value: Any, param: str) -> None:
+    _typed(value, param, ("auto", "last_messages"))
+    if value.get("last_messages") is not None:
+        _check_int(value["last_messages"], f"{param}.last_messages", 1)
+
+
+def _check_tool_choice(value: Any, param: str) -> None:
+    if _typed(value, param, TOOL_TYPES, ("none", "auto", "required")) == "function":
+        _check_function(value.get("function"), f"{param}.function")
+
+
+def _check_response_format(value: Any, param: str) -> None:
+    if _typed(value, param, ("text", "json_object", "json_schema"), ("auto",)) == "json_schema":
+        schema = value.get("json_schema")
+        if not isinstance(schema, Mapping) or not isinstance(schema.get("name"), str):
+            _fail(f"{param}.json_schema.name", f"{param}.json_schema.name is required")
+
+
+def _check_model(model: Any, param: str) -> None:
+    """A non-empty string; a model not in the spec's list only warns (once per name)."""
+    _is(str, "a non-empty string", non_empty=True)(model, param)
+    if not catalog.is_known_model(model) and model not in _warned_models:
+        _warned_models.add(model)
+        warnings.warn(f"model {model!r} is not in the spec's list of Assistants models; "
+                      "sending it anyway", UnknownModelWarning, stacklevel=4)
+
+
+_CHECKS = {
+    "assistant_id": _is(str, "a non-empty string", non_empty=True),
+    "thread": _check_thread,
+    "model": _check_model,
+    "instructions": _is(str, "a string"),
+    "tools": _check_tools,
+    "tool_resources": _is_object,
+    "metadata": _check_metadata,
+    "temperature": lambda value, param: _number(value, param, 0, 2, strings=False),
+    "top_p": lambda value, param: _number(value, param, 0, 1, strings=False),
+    "stream": _is(bool, "a boolean"),
+    "max_prompt_tokens": lambda value, param: _check_int(value, param, 256),
+    "max_completion_tokens": lambda value, param: _check_int(value, param, 256),
+    "truncation_strategy": _check_truncation,
+    "tool_choice": _check_tool_choice,
+    "parallel_tool_calls": _is(bool, "a boolean"),
+    "response_format": _check_response_format,
+}
+_NOT_NULL = ("assistant_id", "thread", "parallel_tool_calls")
+
+
+def validate_body(body: Mapping[str, Any]) -> None:
+    """Raise ValidationError (with ``param``) for anything the API would answer 400 to."""
+    if not isinstance(body, Mapping):
+        _fail("body", f"the request body must be an object, got {type(body).__name__}")
+    _unknown_keys(body, REQUEST_FIELDS, "the request body")
+    if "assistant_id" not in body:
+        _fail("assistant_id", "assistant_id is required")
+    for name, value in body.items():
+        if value is not None or name in _NOT_NULL:
+            _CHECKS[name](value, name)

@@ -1,0 +1,32 @@
+"""The console script: `threadrun serve` and `threadrun demo`, run as a user would."""
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+
+import requests
+
+
+def test_serve_prints_its_base_url_and_answers_until_stopped(tmp_path):
+    proc = subprocess.Popen([sys.executable, "-m", "threadrun", "serve", "--port", "0"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = proc.stdout.readline().strip()
+        assert re.fullmatch(r"http://127\.0\.0\.1:\d+/v1", line), line
+        answer = requests.get(line + "/assistants/asst_nope", timeout=5)
+        assert answer.status_code == 404 and answer.json()["error"]["type"]
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def test_demo_runs_a_grid_against_the_embedded_server_without_a_key(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OPENAI_")}
+    env["THREADRUN_HOME"] = str(tmp_path)
+    done = subprocess.run([sys.executable, "-m", "threadrun", "demo", "--latency", "0.05"],
+                          capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "local server at http://127.0.0.1:" in done.stdout
+    assert done.stdout.count("completed") == 6
