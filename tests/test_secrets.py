@@ -23,7 +23,7 @@ def test_key_appears_nowhere_across_success_failure_retry_and_dry_run(
 
     ok = ip.run_cell_magic("threadrun", "-m gpt-4o-mini,gpt-4o --label s", "user: hi")
     assert (ok["status"] == "completed").all()
-    seen += [ok.to_string(), ok.to_json(), repr(ok.to_dict())]
+    seen += [ok.to_string(), ok.to_json(date_format="iso"), repr(ok.to_dict())]
 
     keyed_server.set_fault("retry_after=0.01")
     keyed_server.faults.script(["429", "500", "ok"], route="create")

@@ -107,11 +107,14 @@ def _read_env_file(path: str) -> dict[str, Price]:
     if not isinstance(data, Mapping) or "models" not in data:
         raise ValidationError(f"{ENV_VAR}: {path} must be a JSON object with a 'models' object",
                               param=ENV_VAR)
-    return _entries(data["models"], ENV_VAR)
+    try:
+        return _entries(data["models"], ENV_VAR)
+    except ValidationError as exc:
+        raise ValidationError(f"{ENV_VAR}: {path}: {exc}", param=ENV_VAR) from None
 
 
 def _with_snapshots(table: dict[str, Price]) -> dict[str, Price]:
-    """``table`` plus each known dated snapshot id that has no price of its own but its alias has."""
+    """``table`` plus each known dated snapshot id priced only through its alias."""
     for model in KNOWN_MODELS:
         alias = _alias(model)
         if model not in table and alias in table:

@@ -6,11 +6,12 @@ Settings are traitlets, so ``%config ThreadrunMagics.timeout = 30`` works.
 """
 from __future__ import annotations
 
+import shlex
 from typing import Any
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, magics_class
-from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+from IPython.core.magic_arguments import argument, magic_arguments
 from traitlets import Bool, Float, Integer, Unicode
 
 from .api import Command, command, execute
@@ -71,8 +72,8 @@ class ThreadrunMagics(Magics):
 
     def _command(self, line: str, cell: str) -> tuple[Command, str | None]:
         """Parse the option line and the cell once into a Command, or raise a UsageError."""
-        try:
-            args = parse_argstring(self.threadrun, line)
+        try:  # POSIX quoting, so --instructions "Be brief." arrives without its quotes
+            args = self.threadrun.parser.parse_args(shlex.split(line))
         except ValueError as exc:  # shlex: unbalanced quotes
             raise UsageError(f"cannot read the options: {exc}") from None
         if args.out is not None and not args.out.isidentifier():

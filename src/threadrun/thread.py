@@ -12,6 +12,7 @@ substituted: the text, braces and ``{{`` included, is sent verbatim.
 
 A cell whose first non-blank character is ``{`` is a JSON request body (createThreadAndRun
 shape, or ``{"messages": [...]}``); JSON bodies and message dicts get no ``{var}`` substitution.
+A cell that is a whole JSON array is an error; other text starting with ``[`` is a message.
 In message lists a ``system`` message becomes the instructions, as in cells.
 """
 from __future__ import annotations
@@ -57,9 +58,9 @@ class UnknownModelWarning(UserWarning):
 
 @dataclass(frozen=True)
 class Message:
-    role: str
-    content: str | list
-    line: int | None = None
+    role: str  # "user" | "assistant"
+    content: str | list  # str from cells; a parts list only when it came from a dict/JSON
+    line: int | None = None  # 1-based line in the cell where it starts (None if not from a cell)
     extra: Mapping[str, Any] = field(default_factory=dict)  # attachments/metadata from dicts
 
 
@@ -67,7 +68,7 @@ class Message:
 class Thread:
     messages: tuple[Message, ...]
     instructions: str | None = None
-    body: Mapping[str, Any] = field(default_factory=dict)
+    body: Mapping[str, Any] = field(default_factory=dict)  # JSON body's other fields, under options
 
 
 def _show(value: Any) -> str:
@@ -132,30 +133,16 @@ def _trim(lines: list[tuple[int, str]]) -> list[tuple[int, str]]:
     return lines[keep[0]:keep[-1] + 1] if keep else []
 
 
-class _Unusable(Exception):
-    """A placeholder that names nothing usable."""
-
-
-class _Formatter(string.Formatter):
-    """``string.Formatter`` that only knows names (no positional ``{}``)."""
-
-    def get_value(self, key: Any, args: Any, kwargs: Mapping[str, Any]) -> Any:
-        if not isinstance(key, str) or not key:
-            raise _Unusable("positional placeholders are not allowed; name the variable")
-        if key not in kwargs:
-            raise _Unusable(f"unknown name {key!r}")
-        return kwargs[key]
-
-
-_FORMATTER = _Formatter()
+_FORMATTER = string.Formatter()
+_FIRST_NAME = re.compile(r"[^.\[]*")
 
 
 def _substitute(text: str, namespace: Mapping[str, Any], lineno: int) -> str:
     """``text`` with its ``{...}`` placeholders filled from ``namespace``."""
     try:
         pieces = list(_FORMATTER.parse(text))
-    except ValueError as exc:
-        _fail("thread", f"bad placeholder: {exc}; write {{{{ and }}}} for literal braces", lineno)
+    except ValueError:
+        _fail("thread", "unbalanced brace; write {{ or }} for a literal brace", lineno)
     out = []
     for literal, name, spec, conversion in pieces:
         out.append(literal)
@@ -167,13 +154,18 @@ def _substitute(text: str, namespace: Mapping[str, Any], lineno: int) -> str:
 def _fill(name: str, spec: str, conversion: str | None, namespace: Mapping[str, Any],
           lineno: int) -> str:
     """One placeholder's formatted value, or a ValidationError quoting the placeholder."""
-    shown = "{" + name + (f"!{conversion}" if conversion else "") + (f":{spec}" if spec else "") + "}"
+    shown = "{" + name + (f"!{conversion}" if conversion else "") + (f":{spec}" if spec else "")
+    shown += "}"
+    first = _FIRST_NAME.match(name).group()
+    if not first or first.isdigit():
+        _fail("thread", f"positional placeholders are not allowed; name the variable in {shown}",
+              lineno)
+    if first not in namespace:
+        _fail("thread", f"unknown name {first!r} in {shown}", lineno)
     try:
         value, _ = _FORMATTER.get_field(name, (), namespace)
         value = _FORMATTER.convert_field(value, conversion)
         return _FORMATTER.format_field(value, _substitute(spec, namespace, lineno))
-    except _Unusable as exc:
-        _fail("thread", f"{exc} in {shown}", lineno)
     except (LookupError, AttributeError, ValueError, TypeError) as exc:
         reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
         _fail("thread", f"cannot fill {shown}: {reason}", lineno)
@@ -192,6 +184,7 @@ def parse_cell(text: str, namespace: Mapping[str, Any] | None = None) -> Thread:
     text = text.replace("\r\n", "\n")
     if text.lstrip().startswith("{"):
         return _parse_json(text)
+    _reject_json_array(text)
     messages: list[Message] = []
     instructions: str | None = None
     first = 0
@@ -232,10 +225,20 @@ def _parse_json(text: str) -> Thread:
     return _from_body(data)
 
 
-def _from_body(data: Any) -> Thread:
+def _reject_json_array(text: str) -> None:
+    """Raise if the cell is a JSON array (text that merely starts with ``[`` is fine)."""
+    stripped = text.lstrip()
+    if stripped.startswith("["):
+        try:
+            json.loads(stripped)
+        except ValueError:
+            return
+        line = text.count("\n", 0, len(text) - len(stripped)) + 1
+        _fail("body", "a JSON body must be an object, got an array", line)
+
+
+def _from_body(data: Mapping[str, Any]) -> Thread:
     """A Thread from a request body dict or ``{"messages": [...]}``."""
-    if not isinstance(data, Mapping):
-        _fail("body", f"the JSON body must be an object, got {type(data).__name__}")
     body = copy.deepcopy(dict(data))
     thread, top = body.pop("thread", None), body.pop("messages", None)
     if thread is not None:
@@ -333,9 +336,8 @@ def build_body(thread: Thread, **fields: Any) -> dict:
     """The createThreadAndRun body: the JSON body's fields, the thread, then ``fields`` on top."""
     body = copy.deepcopy(dict(thread.body))
     inner = body.pop("thread", None) or {}
-    messages = [{"role": m.role, "content": copy.deepcopy(m.content), **copy.deepcopy(dict(m.extra))}
-                for m in thread.messages]
-    body["thread"] = {**inner, "messages": messages}
+    messages = [{"role": m.role, "content": m.content, **m.extra} for m in thread.messages]
+    body["thread"] = {**inner, "messages": copy.deepcopy(messages)}
     if thread.instructions is not None:
         body["instructions"] = thread.instructions
     for name, value in fields.items():
@@ -431,11 +433,13 @@ def _check_metadata(value: Any, param: str) -> None:
         _fail(param, f"{param} can have at most 16 pairs, got {len(value)}")
     for key, item in value.items():
         if not isinstance(key, str) or not isinstance(item, str):
-            _fail(param, f"{param} keys and values must be strings, got {_show(key)}: {_show(item)}")
+            _fail(param, f"{param} keys and values must be strings, "
+                         f"got {_show(key)}: {_show(item)}")
         if len(key) > 64:
             _fail(param, f"{param} key {_show(key)} has {len(key)} characters; the limit is 64")
         if len(item) > 512:
-            _fail(f"{param}.{key}", f"{param}[{key!r}] has {len(item)} characters; the limit is 512")
+            _fail(f"{param}.{key}",
+                  f"{param}[{key!r}] has {len(item)} characters; the limit is 512")
 
 
 def _check_message(message: Any, where: str) -> None:

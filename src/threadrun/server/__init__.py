@@ -1,0 +1,198 @@
+"""A local Assistants-v2-compatible server for tests, demos and offline sweeps (stdlib only).
+
+``local_server(...)`` runs it in a background thread as a context manager; ``LocalServer`` is the
+object behind it.  Runs complete by the clock (``latency`` seconds after creation) with the
+deterministic ``echo`` engine, or through an upstream ``/chat/completions`` endpoint with the
+``chat-completions`` engine.  Faults can be injected (``threadrun.server.faults``).  At most
+``max_runs`` runs (with their threads and messages) are kept: the oldest finished ones are evicted.
+"""
+from __future__ import annotations
+
+import ipaddress
+import socket
+import threading
+from contextlib import contextmanager
+from http.server import ThreadingHTTPServer
+from typing import Any, Iterator
+
+from .app import App, RequestRecord
+from .engines import ENGINES, echo_reply
+from .faults import Faults
+from .handler import Handler
+from .tokens import count_tokens
+
+__all__ = ["LocalServer", "local_server", "echo_reply", "count_tokens", "RequestRecord"]
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` only listens on the loopback interface."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+class _HTTPServer(ThreadingHTTPServer):
+    """ThreadingHTTPServer that stays quiet and can close its open connections on stop."""
+
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 128
+
+    def __init__(self, address: tuple[str, int], app: App, family: int) -> None:
+        """Bind ``address`` and remember the App the handlers use."""
+        self.address_family = family
+        self.app = app
+        self.open_sockets: set[socket.socket] = set()
+        self.sockets_lock = threading.Lock()
+        super().__init__(address, Handler)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        """Track the connection, then serve it in its own thread."""
+        with self.sockets_lock:
+            self.open_sockets.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        """Forget and close a finished connection."""
+        with self.sockets_lock:
+            self.open_sockets.discard(request)
+        super().shutdown_request(request)
+
+    def close_connections(self) -> None:
+        """Shut down every open connection (idle keep-alive ones included)."""
+        with self.sockets_lock:
+            sockets = list(self.open_sockets)
+        for sock in sockets:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Connection-level errors (client gone) are not worth a traceback on stderr."""
+
+
+class LocalServer:
+    """The local Assistants-compatible server; ``start()`` serves from a daemon thread."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, latency: float = 0.0,
+                 api_key: str | None = None, engine: str = "echo", upstream: str | None = None,
+                 fault: str | None = None, poll_after_ms: int | None = None,
+                 max_runs: int = 10_000, upstream_api_key: str | None = None) -> None:
+        """Check the settings (ValueError when unsafe or inconsistent); nothing is bound yet."""
+        if engine not in ENGINES:
+            raise ValueError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
+        if engine == "chat-completions" and not upstream:
+            raise ValueError("engine 'chat-completions' needs upstream= (a base URL ending in /v1)")
+        if not is_loopback(host) and not api_key:
+            raise ValueError(f"refusing to listen on non-loopback host {host!r} without an api_key")
+        if latency < 0:
+            raise ValueError("latency must be >= 0 seconds")
+        self.host, self.port = host, port
+        self.app = App(latency, api_key, engine, upstream, fault, poll_after_ms, max_runs,
+                       upstream_api_key)
+        self._httpd: _HTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> "LocalServer":
+        """Bind and serve in a background daemon thread; return self."""
+        if self._httpd is not None:
+            return self
+        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        self._httpd = _HTTPServer((self.host.strip("[]"), self.port), self.app, family)
+        self.port = self._httpd.server_address[1]
+        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
+                                        name="threadrun-server", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving, close the listening socket and open connections (idempotent)."""
+        httpd, self._httpd = self._httpd, None
+        if httpd is None:
+            return
+        httpd.shutdown()
+        httpd.server_close()
+        httpd.close_connections()
+        self.app.close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def __enter__(self) -> "LocalServer":
+        """Start on entering a ``with`` block."""
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        """Stop on leaving a ``with`` block."""
+        self.stop()
+
+    @property
+    def url(self) -> str:
+        """Base URL such as ``http://127.0.0.1:PORT/v1``."""
+        host = f"[{self.host.strip('[]')}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}/v1"
+
+    @property
+    def latency(self) -> float:
+        """Seconds from creation to the end of new runs (settable at run time)."""
+        return self.app.latency
+
+    @latency.setter
+    def latency(self, value: float) -> None:
+        """Change the latency of runs created from now on."""
+        if value < 0:
+            raise ValueError("latency must be >= 0 seconds")
+        self.app.latency = float(value)
+
+    @property
+    def faults(self) -> Faults:
+        """The fault state (``.script(items, route=None)``, ``.configure(spec)``, ``.clear()``)."""
+        return self.app.faults
+
+    def set_fault(self, spec: str | None) -> None:
+        """Replace every fault setting by ``spec`` (None = no faults); ValueError on a bad spec."""
+        self.app.faults.configure(spec)
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """Snapshot of requests received per route template (``"unknown"`` for others)."""
+        with self.app.lock:
+            return dict(self.app.counts)
+
+    @property
+    def runs_created(self) -> int:
+        """Number of runs created since start (or the last ``reset_counts``)."""
+        return self.app.runs_created
+
+    @property
+    def requests(self) -> list[RequestRecord]:
+        """Snapshot of the last 10,000 request records, oldest first."""
+        with self.app.lock:
+            return list(self.app.requests)
+
+    @property
+    def server_errors(self) -> list[str]:
+        """Tracebacks of unexpected errors turned into 500 answers (should stay empty)."""
+        return list(self.app.server_errors)
+
+    def reset_counts(self) -> None:
+        """Clear counts, request records and ``runs_created``."""
+        self.app.reset_counts()
+
+
+@contextmanager
+def local_server(host: str = "127.0.0.1", port: int = 0, latency: float = 0.0,
+                 api_key: str | None = None, engine: str = "echo", upstream: str | None = None,
+                 fault: str | None = None, poll_after_ms: int | None = None,
+                 max_runs: int = 10_000, upstream_api_key: str | None = None) -> Iterator[LocalServer]:
+    """Run a LocalServer for the duration of a ``with`` block."""
+    server = LocalServer(host, port, latency, api_key, engine, upstream, fault, poll_after_ms,
+                         max_runs, upstream_api_key)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()

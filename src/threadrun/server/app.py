@@ -1,0 +1,261 @@
+"""The server's logic behind HTTP: routing, auth, endpoints, request log and counts, faults."""
+from __future__ import annotations
+
+import hmac
+import json
+import re
+import threading
+import time
+import traceback
+from collections import Counter, deque
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterator
+
+from .engines import UpstreamError, call_chat_completions, chat_body
+from .faults import Decision, Faults
+from .objects import TERMINAL, Run
+from .store import Store
+from .stream import run_events
+from .validate import ApiError, validate_assistant, validate_thread_and_run
+
+PREFIX = "/v1"
+ROUTES = (
+    ("POST", "/assistants", "create_assistant"),
+    ("GET", "/assistants/{assistant_id}", "get_assistant"),
+    ("POST", "/threads/runs", "create_run"),
+    ("GET", "/threads/{thread_id}", "get_thread"),
+    ("GET", "/threads/{thread_id}/runs/{run_id}", "get_run"),
+    ("POST", "/threads/{thread_id}/runs/{run_id}/cancel", "cancel_run"),
+    ("GET", "/threads/{thread_id}/messages", "list_messages"),
+)
+COMPILED = [(method, template, name, re.compile(
+    "^" + re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", template) + "$")) for method, template, name in ROUTES]
+SERVER_ERROR = "The server had an error while processing your request. Sorry about that!"
+
+
+@dataclass
+class Reply:
+    """A JSON answer."""
+
+    status: int
+    body: Any
+    headers: dict[str, str] = field(default_factory=dict)
+    close: bool = False
+
+
+@dataclass
+class StreamReply:
+    """An SSE answer: ``(event, data)`` pairs produced lazily (and paced) by ``events``."""
+
+    events: Iterator[tuple[str, Any]]
+
+
+@dataclass
+class Match:
+    """A routed request: its count key, endpoint name and path parameters, or an error status."""
+
+    route: str
+    endpoint: str | None
+    params: dict[str, str]
+    status: int | None = None
+
+
+@dataclass
+class RequestRecord:
+    """One received request, as tests see it in ``srv.requests``."""
+
+    method: str
+    route: str
+    path: str
+    headers: dict[str, str]
+    body: Any
+    time: float
+
+
+def match_route(method: str, path: str) -> Match:
+    """Route ``METHOD /v1/...``: the endpoint, or status 404 (unknown path) / 405 (wrong method)."""
+    if not path.startswith(PREFIX + "/"):
+        return Match("unknown", None, {}, 404)
+    sub, known_path = path[len(PREFIX):], False
+    for route_method, template, name, regex in COMPILED:
+        found = regex.match(sub)
+        if found and route_method == method:
+            return Match(f"{method} {template}", name, found.groupdict())
+        known_path = known_path or bool(found)
+    return Match("unknown", None, {}, 405 if known_path else 404)
+
+
+def error_reply(error: ApiError) -> Reply:
+    """The JSON answer of an ApiError."""
+    return Reply(error.status, error.body(), dict(error.headers), close=error.status == 413)
+
+
+class App:
+    """Everything one LocalServer knows: settings, state, faults, counts and the request log."""
+
+    def __init__(self, latency: float = 0.0, api_key: str | None = None, engine: str = "echo",
+                 upstream: str | None = None, fault: str | None = None,
+                 poll_after_ms: int | None = None, max_runs: int = 10_000,
+                 upstream_api_key: str | None = None, workers: int = 16) -> None:
+        """Settings are validated by LocalServer; ``workers`` bounds the bridge thread pool."""
+        self.latency, self.api_key, self.engine = float(latency), api_key, engine
+        self.upstream, self.upstream_api_key = upstream, upstream_api_key
+        self.poll_after_ms = poll_after_ms
+        self.store = Store(max_runs)
+        self.faults = Faults(fault)
+        self.lock = threading.Lock()
+        self.counts: Counter[str] = Counter()
+        self.requests: deque[RequestRecord] = deque(maxlen=10_000)
+        self.runs_created = 0
+        self.server_errors: deque[str] = deque(maxlen=100)
+        self.pool = ThreadPoolExecutor(workers, "threadrun-bridge") if engine != "echo" else None
+
+    def record(self, method: str, route: str, path: str, headers: dict[str, str], body: Any) -> None:
+        """Count a received request and keep its record."""
+        with self.lock:
+            self.counts[route] += 1
+            self.requests.append(RequestRecord(method, route, path, headers, body, time.monotonic()))
+
+    def reset_counts(self) -> None:
+        """Forget counts, request records and the created-runs count."""
+        with self.lock:
+            self.counts.clear()
+            self.requests.clear()
+            self.runs_created = 0
+
+    def check_auth(self, headers: dict[str, str]) -> None:
+        """401 unless the bearer token equals the configured key (never echoing either key)."""
+        if self.api_key is None:
+            return
+        scheme, _, token = headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise ApiError(401, "You didn't provide an API key. You need to provide your API key "
+                                "in an Authorization header using Bearer auth.", None, "invalid_api_key")
+        if not hmac.compare_digest(token.strip().encode(), self.api_key.encode()):
+            raise ApiError(401, "Incorrect API key provided.", None, "invalid_api_key")
+
+    def handle(self, match: Match, query: dict[str, str], headers: dict[str, str], raw: bytes,
+               decision: Decision) -> Reply | StreamReply:
+        """Answer a routed request; every failure becomes an error Reply (500 only for bugs)."""
+        try:
+            self.check_auth(headers)
+            if match.endpoint is None:
+                raise route_error(match)
+            endpoint: Callable[..., Reply | StreamReply] = getattr(self, match.endpoint)
+            body = parse_body(raw) if match.route.startswith("POST") else None
+            return endpoint(params=match.params, query=query, body=body, decision=decision)
+        except ApiError as error:
+            return error_reply(error)
+        except Exception:  # a bug: answer a 500 error object and remember the traceback
+            self.server_errors.append(traceback.format_exc())
+            return error_reply(ApiError(500, SERVER_ERROR, None, None, "server_error"))
+
+    def create_assistant(self, body: Any, **_: Any) -> Reply:
+        """``POST /assistants``."""
+        validate_assistant(body)
+        return Reply(200, self.store.create_assistant(body))
+
+    def get_assistant(self, params: dict[str, str], **_: Any) -> Reply:
+        """``GET /assistants/{assistant_id}``."""
+        return Reply(200, self.store.get_assistant(params["assistant_id"]))
+
+    def create_run(self, body: Any, decision: Decision, **_: Any) -> Reply | StreamReply:
+        """``POST /threads/runs``: queued RunObject at once, or the SSE stream."""
+        validate_thread_and_run(body)
+        self.store.get_assistant(body["assistant_id"])
+        forced = self.faults.run_fault(decision)
+        run = self.store.create_thread_and_run(body, self.latency, forced, echo=self.engine == "echo")
+        with self.lock:
+            self.runs_created += 1
+        if self.store.needs_engine(run) and self.pool is not None:
+            self.pool.submit(self.bridge, run)
+        if body.get("stream"):
+            thread = self.store.get_thread(run.thread_id).to_dict()
+            return StreamReply(run_events(self.store, run, thread))
+        return Reply(200, run.to_dict(status="queued"))
+
+    def bridge(self, run: Run) -> None:
+        """Worker job: ask the upstream chat-completions endpoint for the run's reply."""
+        if run.cancel_mono is not None:
+            self.store.finish_engine(run, None)
+            return
+        p = run.params
+        body = chat_body(p["model"], run.engine_messages, p["instructions"], p["temperature"],
+                         p["top_p"], p["max_completion_tokens"])
+        try:
+            reply = call_chat_completions(self.upstream or "", body, self.upstream_api_key)
+        except UpstreamError as error:
+            self.store.finish_engine(run, None, str(error))
+        except Exception as error:  # never leave a run in progress forever
+            self.store.finish_engine(run, None, f"bridge error: {type(error).__name__}")
+        else:
+            self.store.finish_engine(run, reply)
+
+    def get_thread(self, params: dict[str, str], **_: Any) -> Reply:
+        """``GET /threads/{thread_id}``."""
+        return Reply(200, self.store.get_thread(params["thread_id"]).to_dict())
+
+    def get_run(self, params: dict[str, str], **_: Any) -> Reply:
+        """``GET /threads/{thread_id}/runs/{run_id}`` with ``openai-poll-after-ms`` while active."""
+        run = self.store.get_run(params["thread_id"], params["run_id"])
+        now = time.monotonic()
+        body = run.to_dict(now=now)
+        headers = {}
+        if body["status"] not in TERMINAL:
+            headers["openai-poll-after-ms"] = str(self.poll_after(run, now))
+        return Reply(200, body, headers)
+
+    def poll_after(self, run: Run, now: float) -> int:
+        """Milliseconds until the run is expected to end, clamped to [10, 1000] (100 if unknown)."""
+        if self.poll_after_ms is not None:
+            return int(self.poll_after_ms)
+        if run.end_mono is None:
+            return 100
+        return int(min(1000, max(10, (run.end_mono - now) * 1000)))
+
+    def cancel_run(self, params: dict[str, str], **_: Any) -> Reply:
+        """``POST /threads/{thread_id}/runs/{run_id}/cancel``."""
+        return Reply(200, self.store.cancel(params["thread_id"], params["run_id"]))
+
+    def list_messages(self, params: dict[str, str], query: dict[str, str], **_: Any) -> Reply:
+        """``GET /threads/{thread_id}/messages``."""
+        return Reply(200, self.store.list_messages(params["thread_id"], query))
+
+    def fault_reply(self, kind: str) -> Reply:
+        """The answer of an injected HTTP error fault (429, 500, 502, 503)."""
+        retry = self.faults.retry_after
+        headers = {"retry-after": f"{retry:g}", "retry-after-ms": str(int(retry * 1000))}
+        if kind == "429":
+            return error_reply(ApiError(429, f"Rate limit reached for requests (injected fault). "
+                                             f"Please try again in {retry:g}s.", None,
+                                        "rate_limit_exceeded", "requests", headers))
+        if kind == "503":
+            return error_reply(ApiError(503, "The server is overloaded or not ready yet "
+                                             "(injected fault).", None, None, "server_error", headers))
+        message = SERVER_ERROR + " (injected fault)" if kind == "500" else "Bad gateway (injected fault)."
+        return error_reply(ApiError(int(kind), message, None, None, "server_error"))
+
+    def close(self) -> None:
+        """Stop the bridge workers (pending calls are dropped)."""
+        if self.pool is not None:
+            self.pool.shutdown(wait=False, cancel_futures=True)
+
+
+def route_error(match: Match) -> ApiError:
+    """The 404/405 error of an unrouted request."""
+    if match.status == 405:
+        return ApiError(405, "Method not allowed for this URL.", None, None)
+    return ApiError(404, "Invalid URL: unknown route.", None, None)
+
+
+def parse_body(raw: bytes) -> Any:
+    """Parse a JSON request body; malformed JSON (or NaN/Infinity) is a 400."""
+    def reject(constant: str) -> None:
+        raise ValueError(constant)
+    try:
+        return json.loads(raw.decode("utf-8"), parse_constant=reject) if raw.strip() else None
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        raise ApiError(400, "We could not parse the JSON body of your request. (HINT: This likely "
+                            "means you aren't using your HTTP library correctly. The OpenAI API "
+                            "expects a JSON payload.)", None, None) from None

@@ -1,0 +1,190 @@
+"""HTTP I/O of the local server: request parsing, fault hooks, JSON answers, SSE, keep-alive."""
+from __future__ import annotations
+
+import json
+import secrets
+import socket
+import time
+from http.server import BaseHTTPRequestHandler
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+from .app import App, Reply, StreamReply, error_reply, match_route
+from .validate import ApiError
+
+MAX_BODY = 1 << 20
+LINGER_S, LINGER_BYTES = 1.0, 64 << 20
+ERROR_KINDS = ("429", "500", "502", "503")
+MID_EVENTS = 3
+
+
+def try_json(raw: bytes) -> Any:
+    """The request body parsed as JSON for the request log, None when it is not JSON."""
+    try:
+        return json.loads(raw.decode("utf-8")) if raw else None
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        return None
+
+
+class Handler(BaseHTTPRequestHandler):
+    """One connection: HTTP/1.1 keep-alive, every answer with Content-Length or a closing stream."""
+
+    protocol_version = "HTTP/1.1"
+    server_version = "threadrun-local/0.1"
+    sys_version = ""
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Stay quiet: no stderr line per request."""
+
+    def setup(self) -> None:
+        """Disable Nagle's algorithm: answers go out at once (no delayed-ACK stalls)."""
+        super().setup()
+        try:
+            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except OSError:
+            pass
+
+    def version_string(self) -> str:
+        """The ``Server`` header value."""
+        return self.server_version
+
+    def do_GET(self) -> None:
+        """Dispatch GET."""
+        self.dispatch()
+
+    do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_GET
+
+    @property
+    def app(self) -> App:
+        """The App of the server this handler belongs to."""
+        return self.server.app  # type: ignore[attr-defined]
+
+    def dispatch(self) -> None:
+        """Read, count, fault, handle and answer one request."""
+        self.started = time.monotonic()
+        self.request_id = "req_" + secrets.token_hex(16)
+        url = urlsplit(self.path)
+        match = match_route(self.command, url.path)
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        length = self.body_length(headers)
+        if length is None or length > MAX_BODY:
+            self.app.record(self.command, match.route, self.path, headers, None)
+            self.refuse_body(length)
+            return
+        raw = self.rfile.read(length) if length else b""
+        self.app.record(self.command, match.route, self.path, headers, try_json(raw))
+        decision = self.app.faults.on_request(match.route)
+        if decision.http == "drop":
+            self.close_connection = True
+            return
+        if decision.http in ERROR_KINDS:
+            self.send_json(self.app.fault_reply(decision.http))
+            return
+        reply = self.app.handle(match, dict(parse_qsl(url.query)), headers, raw, decision)
+        self.deliver(reply, decision.http)
+
+    def body_length(self, headers: dict[str, str]) -> int | None:
+        """The declared body length (0 if none); None when it cannot be honoured."""
+        if "chunked" in headers.get("transfer-encoding", "").lower():
+            return None
+        try:
+            length = int(headers.get("content-length", "0"))
+        except ValueError:
+            return None
+        return length if length >= 0 else None
+
+    def refuse_body(self, length: int | None) -> None:
+        """Answer 413 (or 400 for an unusable length) without reading the body, then close."""
+        if length is None:
+            error = ApiError(400, "Invalid or unsupported request body framing; send a "
+                                  "Content-Length header.", None, None)
+        else:
+            error = ApiError(413, f"Request body too large: {length} bytes; the limit is "
+                                  f"{MAX_BODY} bytes.", None, "request_too_large")
+        reply = error_reply(error)
+        reply.close = True
+        self.send_json(reply)
+        self.linger()
+
+    def linger(self) -> None:
+        """Half-close, then briefly drain what the client still sends, so it reads our answer."""
+        try:
+            self.wfile.flush()
+            self.connection.shutdown(socket.SHUT_WR)
+            self.connection.settimeout(LINGER_S)
+            deadline, drained = time.monotonic() + LINGER_S, 0
+            while time.monotonic() < deadline and drained < LINGER_BYTES:
+                chunk = self.connection.recv(65536)
+                if not chunk:
+                    break
+                drained += len(chunk)
+        except OSError:
+            pass
+        self.close_connection = True
+
+    def deliver(self, reply: Reply | StreamReply, kind: str | None) -> None:
+        """Answer, applying the post-handling faults (drop-after, slow, drop-mid)."""
+        if kind == "drop-after":
+            self.close_connection = True
+            return
+        if kind == "slow":
+            time.sleep(self.app.faults.slow_s)
+        if isinstance(reply, StreamReply):
+            self.send_stream(reply, cut=kind == "drop-mid")
+        else:
+            self.send_json(reply, cut=kind == "drop-mid")
+
+    def common_headers(self) -> None:
+        """Headers of every answer: request id and processing time."""
+        self.send_header("x-request-id", self.request_id)
+        elapsed = int((time.monotonic() - self.started) * 1000)
+        self.send_header("openai-processing-ms", str(elapsed))
+        self.send_header("openai-version", "2020-10-01")
+
+    def send_json(self, reply: Reply, cut: bool = False) -> None:
+        """Send a JSON answer with Content-Length (``cut``: send half the body, then close)."""
+        data = json.dumps(reply.body).encode("utf-8")
+        try:
+            self.send_response(reply.status)
+            self.send_header("content-type", "application/json")
+            self.send_header("content-length", str(len(data)))
+            self.common_headers()
+            for name, value in reply.headers.items():
+                self.send_header(name, value)
+            if reply.status == 405:
+                self.send_header("allow", "GET, POST")
+            if reply.close or cut:
+                self.send_header("connection", "close")
+                self.close_connection = True
+            self._headers_buffer.append(b"\r\n" + (data[:len(data) // 2] if cut else data))
+            self.flush_headers()
+        except OSError:
+            self.close_connection = True
+
+    def send_stream(self, reply: StreamReply, cut: bool = False) -> None:
+        """Send SSE events as they come, then close (``cut``: close after a few events)."""
+        self.close_connection = True
+        try:
+            self.send_response(200)
+            self.send_header("content-type", "text/event-stream; charset=utf-8")
+            self.send_header("cache-control", "no-cache")
+            self.common_headers()
+            self.send_header("connection", "close")
+            self.end_headers()
+            for index, (event, data) in enumerate(self.safe_events(reply)):
+                if cut and index >= MID_EVENTS:
+                    return
+                payload = data if isinstance(data, str) else json.dumps(data)
+                self.wfile.write(f"event: {event}\ndata: {payload}\n\n".encode("utf-8"))
+        except OSError:
+            return
+
+    def safe_events(self, reply: StreamReply) -> Any:
+        """The stream's events; a bug mid-stream ends it with an ``error`` event."""
+        try:
+            yield from reply.events
+        except Exception:  # turn a bug into an error event, never a silent hang
+            import traceback
+            self.app.server_errors.append(traceback.format_exc())
+            yield "error", {"message": "The server had an error while processing your request.",
+                            "type": "server_error", "param": None, "code": None}

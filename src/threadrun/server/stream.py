@@ -1,0 +1,83 @@
+"""Server-sent events of a streamed run, paced by the run's own clock."""
+from __future__ import annotations
+
+import time
+from typing import Any, Iterator
+
+from .engines import split_pieces
+from .objects import TERMINAL, Run
+from .store import Store
+
+Event = tuple[str, Any]
+STEP_STATUS = {"completed": "completed", "incomplete": "completed", "failed": "failed",
+               "cancelled": "cancelled", "expired": "expired"}
+
+
+def delta_event(run: Run, piece: str) -> Event:
+    """One ``thread.message.delta`` event carrying ``piece`` of the reply."""
+    delta = {"content": [{"index": 0, "type": "text", "text": {"value": piece, "annotations": []}}]}
+    return "thread.message.delta", {"id": run.message_id, "object": "thread.message.delta",
+                                    "delta": delta}
+
+
+def run_events(store: Store, run: Run, thread: dict) -> Iterator[Event]:
+    """All events of a run from ``thread.created`` to ``done``; blocks between paced events."""
+    yield "thread.created", thread
+    yield "thread.run.created", run.to_dict(status="queued")
+    yield "thread.run.queued", run.to_dict(status="queued")
+    store.wait(run, run.start_mono)
+    started, sent = False, None
+    if run.cancel_mono is None:
+        started = True
+        yield "thread.run.in_progress", run.to_dict(status="in_progress")
+        yield "thread.run.step.created", run.step_dict("in_progress")
+        yield "thread.run.step.in_progress", run.step_dict("in_progress")
+        store.wait(run, None)
+        sent = yield from message_events(store, run)
+    yield from ending_events(store, run, started, sent)
+
+
+def message_events(store: Store, run: Run) -> Iterator[Event]:
+    """Message created/in_progress and the paced deltas; return the text sent (None: no message)."""
+    if run.cancel_mono is not None or run.reply is None or run.end_mono is None:
+        return None
+    created = run.reply_message("in_progress").to_dict()
+    yield "thread.message.created", created
+    yield "thread.message.in_progress", created
+    pieces, sent = split_pieces(run.reply), ""
+    begin, end = max(time.monotonic(), run.start_mono), run.end_mono
+    for index, piece in enumerate(pieces):
+        store.wait(run, begin + (end - begin) * (index + 1) / (len(pieces) + 1))
+        if run.cancel_mono is not None:
+            break
+        sent += piece
+        yield delta_event(run, piece)
+    return sent
+
+
+def final_status(store: Store, run: Run) -> str:
+    """Wait until the run is terminal (or cancelled); settle and return its status."""
+    status = store.settle(run)
+    while status not in TERMINAL:
+        store.wait(run, run.end_mono)
+        status = store.settle(run)
+    return status
+
+
+def ending_events(store: Store, run: Run, started: bool, sent: str | None) -> Iterator[Event]:
+    """Message completion, step completion, the run's terminal event, then ``done``."""
+    status = final_status(store, run)
+    if sent is not None:
+        if status == "completed":
+            yield "thread.message.completed", run.reply_message("completed", run.reply).to_dict()
+        elif status == "incomplete":
+            message = run.reply_message("incomplete", run.reply, "max_tokens")
+            yield "thread.message.incomplete", message.to_dict()
+        else:
+            message = run.reply_message("incomplete", sent, f"run_{status}")
+            yield "thread.message.incomplete", message.to_dict()
+    if started:
+        step_status = STEP_STATUS[status]
+        yield f"thread.run.step.{step_status}", run.step_dict(step_status)
+    yield f"thread.run.{status}", run.to_dict(status=status)
+    yield "done", "[DONE]"
