@@ -70,6 +70,7 @@ class Api:
                                stream=True, timeout=10) as response:
             assert response.status_code == 200, response.text
             assert response.headers["content-type"].startswith("text/event-stream")
+            assert response.headers["transfer-encoding"] == "chunked"
             return parse_sse(response.iter_lines(decode_unicode=True))
 
 

@@ -212,6 +212,14 @@ def test_bad_settings_are_refused():
         LocalServer(engine="chat-completions")
 
 
+def test_local_server_also_starts_without_a_with_block(make_api):
+    server = local_server().start()
+    try:
+        assert make_api(server).get("/assistants/asst_x").status_code == 404
+    finally:
+        server.stop()
+
+
 def test_stop_is_idempotent_and_closes_the_port():
     import requests
     server = LocalServer().start()

@@ -11,9 +11,8 @@ from __future__ import annotations
 import ipaddress
 import socket
 import threading
-from contextlib import contextmanager
 from http.server import ThreadingHTTPServer
-from typing import Any, Iterator
+from typing import Any
 
 from .app import App, RequestRecord
 from .engines import ENGINES, echo_reply
@@ -183,16 +182,10 @@ class LocalServer:
         self.app.reset_counts()
 
 
-@contextmanager
 def local_server(host: str = "127.0.0.1", port: int = 0, latency: float = 0.0,
                  api_key: str | None = None, engine: str = "echo", upstream: str | None = None,
                  fault: str | None = None, poll_after_ms: int | None = None,
-                 max_runs: int = 10_000, upstream_api_key: str | None = None) -> Iterator[LocalServer]:
-    """Run a LocalServer for the duration of a ``with`` block."""
-    server = LocalServer(host, port, latency, api_key, engine, upstream, fault, poll_after_ms,
-                         max_runs, upstream_api_key)
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
+                 max_runs: int = 10_000, upstream_api_key: str | None = None) -> LocalServer:
+    """A LocalServer to use as ``with local_server(...) as srv:`` (or ``local_server(...).start()``)."""
+    return LocalServer(host, port, latency, api_key, engine, upstream, fault, poll_after_ms,
+                       max_runs, upstream_api_key)

@@ -162,22 +162,27 @@ class Handler(BaseHTTPRequestHandler):
             self.close_connection = True
 
     def send_stream(self, reply: StreamReply, cut: bool = False) -> None:
-        """Send SSE events as they come, then close (``cut``: close after a few events)."""
-        self.close_connection = True
+        """Send SSE events as chunks as they come, like the real API (``cut``: close after a few)."""
         try:
             self.send_response(200)
             self.send_header("content-type", "text/event-stream; charset=utf-8")
             self.send_header("cache-control", "no-cache")
+            self.send_header("transfer-encoding", "chunked")
             self.common_headers()
-            self.send_header("connection", "close")
             self.end_headers()
             for index, (event, data) in enumerate(self.safe_events(reply)):
                 if cut and index >= MID_EVENTS:
+                    self.close_connection = True
                     return
                 payload = data if isinstance(data, str) else json.dumps(data)
-                self.wfile.write(f"event: {event}\ndata: {payload}\n\n".encode("utf-8"))
+                self.write_chunk(f"event: {event}\ndata: {payload}\n\n".encode("utf-8"))
+            self.write_chunk(b"")
         except OSError:
-            return
+            self.close_connection = True
+
+    def write_chunk(self, data: bytes) -> None:
+        """Write one chunk of a chunked answer (empty data = the final chunk)."""
+        self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
 
     def safe_events(self, reply: StreamReply) -> Any:
         """The stream's events; a bug mid-stream ends it with an ``error`` event."""

@@ -1,0 +1,285 @@
+"""Validate a createThreadAndRun request body as the API would.
+
+``validate_body`` raises ValidationError (with ``param``, the body path of the bad value) for
+anything the API would answer 400 to; a model not in the spec's list only warns
+(``UnknownModelWarning``, once per name). ``check_temperature`` / ``check_top_p`` check option
+values (numeric strings allowed). The role, content and message checks here are shared with
+``threadrun.thread``, which parses threads; this module never imports it.
+"""
+from __future__ import annotations
+
+import difflib
+import math
+import re
+import reprlib
+import warnings
+from collections.abc import Mapping
+from typing import Any, NoReturn
+
+from . import catalog
+from .errors import ValidationError
+
+__all__ = ["UnknownModelWarning", "validate_body", "check_temperature", "check_top_p",
+           "REQUEST_FIELDS", "THREAD_FIELDS", "MESSAGE_FIELDS", "TOOL_TYPES"]
+
+THREAD_ROLES = ("user", "assistant")
+INSTRUCTION_ROLES = ("system", "instructions")
+FOREIGN_ROLES = ("tool", "function", "developer")
+REQUEST_FIELDS = ("assistant_id", "thread", "model", "instructions", "tools", "tool_resources",
+                  "metadata", "temperature", "top_p", "stream", "max_prompt_tokens",
+                  "max_completion_tokens", "truncation_strategy", "tool_choice",
+                  "parallel_tool_calls", "response_format")
+THREAD_FIELDS = ("messages", "tool_resources", "metadata")
+MESSAGE_FIELDS = ("role", "content", "attachments", "metadata")
+TOOL_TYPES = ("code_interpreter", "file_search", "function")
+_FUNCTION_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_repr = reprlib.Repr()
+_repr.maxstring = _repr.maxother = 40
+_warned_models: set[str] = set()
+
+
+class UnknownModelWarning(UserWarning):
+    """The model is not in the spec's list of Assistants models (sent anyway)."""
+
+
+def _show(value: Any) -> str:
+    """A short one-line repr for error messages."""
+    return _repr.repr(value)
+
+
+def _fail(param: str, message: str, line: int | None = None) -> NoReturn:
+    raise ValidationError(message, param=param, line=line)
+
+
+# --- shared checkers ---------------------------------------------------------------------
+
+def _or(words: tuple[str, ...]) -> str:
+    """``a, b or c``."""
+    return ", ".join(words[:-1]) + " or " + words[-1] if len(words) > 1 else words[0]
+
+
+def _unknown_keys(value: Mapping[str, Any], allowed: tuple[str, ...], where: str,
+                  prefix: str = "") -> None:
+    """Raise on the first key of ``value`` not in ``allowed`` (with a did-you-mean)."""
+    for key in value:
+        if key not in allowed:
+            close = difflib.get_close_matches(str(key), allowed, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            _fail(f"{prefix}{key}", f"unknown field {_show(key)} in {where}{hint}")
+
+
+def _typed(value: Any, param: str, kinds: tuple[str, ...], words: tuple[str, ...] = ()) -> str:
+    """``value`` if it is one of ``words``, else its ``type``, which must be one of ``kinds``."""
+    if isinstance(value, str) and value in words:
+        return value
+    kind = value.get("type") if isinstance(value, Mapping) else None
+    if kind not in kinds:
+        ways = words + (f"an object of type {_or(kinds)}",)
+        _fail(param, f"{param} must be {_or(ways)}, got {_show(value)}")
+    return kind
+
+
+def _is(kind: type | tuple[type, ...], label: str, non_empty: bool = False) -> Any:
+    """A checker: the value must be an instance of ``kind`` (and truthy if ``non_empty``)."""
+    def check(value: Any, param: str) -> None:
+        if not isinstance(value, kind) or (non_empty and not value):
+            _fail(param, f"{param} must be {label}, got {_show(value)}")
+    return check
+
+
+_is_object = _is(Mapping, "an object")
+
+
+def _check_int(value: Any, param: str, minimum: int) -> None:
+    """An int (not a bool) of at least ``minimum``."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        _fail(param, f"{param} must be an integer, got {_show(value)}")
+    if value < minimum:
+        _fail(param, f"{param} must be at least {minimum}, got {value}")
+
+
+def _check_metadata(value: Any, param: str) -> None:
+    """At most 16 pairs, string keys of at most 64 chars, string values of at most 512."""
+    if value is None:
+        return
+    _is_object(value, param)
+    if len(value) > 16:
+        _fail(param, f"{param} can have at most 16 pairs, got {len(value)}")
+    for key, item in value.items():
+        if not isinstance(key, str) or not isinstance(item, str):
+            _fail(param, f"{param} keys and values must be strings, "
+                         f"got {_show(key)}: {_show(item)}")
+        if len(key) > 64:
+            _fail(param, f"{param} key {_show(key)} has {len(key)} characters; the limit is 64")
+        if len(item) > 512:
+            _fail(f"{param}.{key}",
+                  f"{param}[{key!r}] has {len(item)} characters; the limit is 512")
+
+
+# --- messages (also used by threadrun.thread) --------------------------------------------
+
+def _check_role(role: Any, param: str) -> None:
+    """Raise unless ``role`` is user or assistant."""
+    if role in THREAD_ROLES:
+        return
+    if role in FOREIGN_ROLES + INSTRUCTION_ROLES:
+        _fail(param, f"role {role!r} is not allowed in a thread; use user or assistant")
+    close = difflib.get_close_matches(str(role), THREAD_ROLES, n=1, cutoff=0.75)
+    hint = f" (did you mean {close[0]!r}?)" if close else "; use user or assistant"
+    _fail(param, f"unknown role {_show(role)} in {param}{hint}")
+
+
+def _check_content(content: Any, role: Any, where: str, param: str) -> None:
+    """Raise unless ``content`` is a non-empty string or a non-empty list of valid parts."""
+    if isinstance(content, str):
+        if not content.strip():
+            _fail(param, f"{where}: empty {role} message")
+        return
+    if not isinstance(content, list) or not content:
+        _fail(param, f"{param} must be a non-empty string or list of parts, got {_show(content)}")
+    for index, part in enumerate(content):
+        _check_part(part, f"{param}[{index}]")
+
+
+_PART_NEEDS = {"text": ("text", None), "image_url": ("image_url", "url"),
+               "image_file": ("image_file", "file_id")}
+
+
+def _check_part(part: Any, param: str) -> None:
+    """Raise unless ``part`` is a text, image_url or image_file content part."""
+    key, inner = _PART_NEEDS[_typed(part, param, tuple(_PART_NEEDS))]
+    value = part.get(key)
+    if inner is None and not isinstance(value, str):
+        _fail(f"{param}.text", f"{param}.text must be a string, got {_show(value)}")
+    if inner is not None and not (isinstance(value, Mapping) and isinstance(value.get(inner), str)):
+        _fail(f"{param}.{key}.{inner}", f"{param}.{key}.{inner} is required")
+
+
+def _check_message(message: Any, where: str) -> None:
+    _is_object(message, where)
+    _unknown_keys(message, MESSAGE_FIELDS, where, f"{where}.")
+    for key in ("role", "content"):
+        if key not in message:
+            _fail(f"{where}.{key}", f"{where}.{key} is required")
+    _check_role(message["role"], f"{where}.role")
+    _check_content(message["content"], message["role"], where, f"{where}.content")
+    if message.get("attachments") is not None:
+        _is(list, "a list")(message["attachments"], f"{where}.attachments")
+    _check_metadata(message.get("metadata"), f"{where}.metadata")
+
+
+def _check_thread(thread: Any, param: str) -> None:
+    _is_object(thread, param)
+    _unknown_keys(thread, THREAD_FIELDS, param, f"{param}.")
+    messages = thread.get("messages", [])
+    _is(list, "a list")(messages, f"{param}.messages")
+    for index, message in enumerate(messages):
+        _check_message(message, f"{param}.messages[{index}]")
+    if thread.get("tool_resources") is not None:
+        _is_object(thread["tool_resources"], f"{param}.tool_resources")
+    _check_metadata(thread.get("metadata"), f"{param}.metadata")
+
+
+# --- options -----------------------------------------------------------------------------
+
+def _number(value: Any, name: str, low: float, high: float, strings: bool) -> float:
+    """``value`` as a float in [low, high]; numeric strings only when ``strings``."""
+    if strings and isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            pass
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        _fail(name, f"{name} must be a number, got {_show(value)}")
+    if math.isnan(value) or not low <= value <= high:
+        _fail(name, f"{name} must be between {low:g} and {high:g}, got {value!r}")
+    return float(value)
+
+
+def check_temperature(value: Any, name: str = "temperature") -> float:
+    """``value`` (number or numeric string) as a temperature in [0, 2]."""
+    return _number(value, name, 0, 2, strings=True)
+
+
+def check_top_p(value: Any, name: str = "top_p") -> float:
+    """``value`` (number or numeric string) as a top_p in [0, 1]."""
+    return _number(value, name, 0, 1, strings=True)
+
+
+# --- the request body --------------------------------------------------------------------
+
+def _check_function(value: Any, param: str) -> None:
+    """``{"name": 1-64 of a-z A-Z 0-9 _ -, ...}``."""
+    name = value.get("name") if isinstance(value, Mapping) else None
+    if not isinstance(name, str) or not _FUNCTION_NAME.match(name):
+        _fail(f"{param}.name", f"{param}.name must be 1-64 letters, digits, _ or -, "
+                               f"got {_show(name)}")
+
+
+def _check_tools(tools: Any, param: str) -> None:
+    _is(list, "a list")(tools, param)
+    if len(tools) > 20:
+        _fail(param, f"{param} can have at most 20 items, got {len(tools)}")
+    for index, tool in enumerate(tools):
+        if _typed(tool, f"{param}[{index}]", TOOL_TYPES) == "function":
+            _check_function(tool.get("function"), f"{param}[{index}].function")
+
+
+def _check_truncation(value: Any, param: str) -> None:
+    _typed(value, param, ("auto", "last_messages"))
+    if value.get("last_messages") is not None:
+        _check_int(value["last_messages"], f"{param}.last_messages", 1)
+
+
+def _check_tool_choice(value: Any, param: str) -> None:
+    if _typed(value, param, TOOL_TYPES, ("none", "auto", "required")) == "function":
+        _check_function(value.get("function"), f"{param}.function")
+
+
+def _check_response_format(value: Any, param: str) -> None:
+    if _typed(value, param, ("text", "json_object", "json_schema"), ("auto",)) == "json_schema":
+        schema = value.get("json_schema")
+        if not isinstance(schema, Mapping) or not isinstance(schema.get("name"), str):
+            _fail(f"{param}.json_schema.name", f"{param}.json_schema.name is required")
+
+
+def _check_model(model: Any, param: str) -> None:
+    """A non-empty string; a model not in the spec's list only warns (once per name)."""
+    _is(str, "a non-empty string", non_empty=True)(model, param)
+    if not catalog.is_known_model(model) and model not in _warned_models:
+        _warned_models.add(model)
+        warnings.warn(f"model {model!r} is not in the spec's list of Assistants models; "
+                      "sending it anyway", UnknownModelWarning, stacklevel=4)
+
+
+_CHECKS = {
+    "assistant_id": _is(str, "a non-empty string", non_empty=True),
+    "thread": _check_thread,
+    "model": _check_model,
+    "instructions": _is(str, "a string"),
+    "tools": _check_tools,
+    "tool_resources": _is_object,
+    "metadata": _check_metadata,
+    "temperature": lambda value, param: _number(value, param, 0, 2, strings=False),
+    "top_p": lambda value, param: _number(value, param, 0, 1, strings=False),
+    "stream": _is(bool, "a boolean"),
+    "max_prompt_tokens": lambda value, param: _check_int(value, param, 256),
+    "max_completion_tokens": lambda value, param: _check_int(value, param, 256),
+    "truncation_strategy": _check_truncation,
+    "tool_choice": _check_tool_choice,
+    "parallel_tool_calls": _is(bool, "a boolean"),
+    "response_format": _check_response_format,
+}
+_NOT_NULL = ("assistant_id", "thread", "parallel_tool_calls")
+
+
+def validate_body(body: Mapping[str, Any]) -> None:
+    """Raise ValidationError (with ``param``) for anything the API would answer 400 to."""
+    if not isinstance(body, Mapping):
+        _fail("body", f"the request body must be an object, got {type(body).__name__}")
+    _unknown_keys(body, REQUEST_FIELDS, "the request body")
+    if "assistant_id" not in body:
+        _fail("assistant_id", "assistant_id is required")
+    for name, value in body.items():
+        if value is not None or name in _NOT_NULL:
+            _CHECKS[name](value, name)
