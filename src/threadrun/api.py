@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import pandas as pd
 
@@ -82,8 +82,14 @@ def _check_run_options(opts: dict[str, Any]) -> None:
         raise ValidationError(f"--concurrency must be 1 or more, got {opts['concurrency']}")
 
 
-def execute(cmd: Command, *, api_key: str | None = None) -> pd.DataFrame | list[dict]:
-    """Validate, then run every grid cell; a DataFrame of rows (or the bodies, for a dry run)."""
+def execute(cmd: Command, *, api_key: str | None = None,
+            on_sweep: Callable[[Sweep], None] | None = None,
+            on_row: Callable[[dict], None] | None = None) -> pd.DataFrame | list[dict]:
+    """Validate, then run every grid cell; a DataFrame of rows (or the bodies, for a dry run).
+
+    ``on_sweep`` receives the Sweep before it starts, so another thread can ``cancel()`` it;
+    ``on_row`` receives each finished row (a dict of row.COLUMNS) as soon as it is done.
+    """
     jobs = cmd.plan()
     if cmd.dry_run:
         known = config.assistant_id(cmd.assistant) or assistant.cached(config.base_url(cmd.base_url))
@@ -97,7 +103,10 @@ def execute(cmd: Command, *, api_key: str | None = None) -> pd.DataFrame | list[
             rows = [_failed_row(job, cmd, f"could not get an assistant: {exc}") for job in jobs]
         else:
             sweep = Sweep(client, with_assistant(jobs, asst), stream=cmd.stream,
-                          concurrency=cmd.concurrency, label=cmd.label, progress=cmd.progress)
+                          concurrency=cmd.concurrency, label=cmd.label, progress=cmd.progress,
+                          on_row=on_row)
+            if on_sweep is not None:
+                on_sweep(sweep)
             rows = sweep.run()
     finally:
         client.close()

@@ -33,16 +33,19 @@ class Sweep:
         self._lock = threading.Lock()
 
     def run(self) -> list[Row]:
-        """Run every job; on KeyboardInterrupt cancel the in-flight runs and return what is done."""
+        """Run every job; on KeyboardInterrupt or ``cancel()`` cancel the in-flight runs and
+        return the rows finished so far (in grid order)."""
         bar = _progress_bar(len(self.jobs)) if self.progress and len(self.jobs) > 1 else None
         pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="threadrun")
         futures: dict[Future, Job] = {pool.submit(self._work, job): job for job in self.jobs}
         try:
             pending = set(futures)
-            while pending:
-                done, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
+            while pending and not self.stop.is_set():
+                done, pending = wait(pending, timeout=0.1, return_when=FIRST_COMPLETED)
                 for fut in done:
                     self._finish(futures[fut], fut.result(), bar)
+            if self.stop.is_set():
+                self._interrupt(futures)
         except KeyboardInterrupt:
             self._interrupt(futures)
         finally:
@@ -50,6 +53,10 @@ class Sweep:
             if bar is not None:
                 bar.close()
         return [r for r in self.rows if r is not None]
+
+    def cancel(self) -> None:
+        """Stop the sweep from any thread; ``run()`` then cancels what is in flight and returns."""
+        self.stop.set()
 
     def _work(self, job: Job) -> RunResult:
         if self.stop.is_set():

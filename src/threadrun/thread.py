@@ -5,6 +5,16 @@ start of the line) starts a message; ``system:`` / ``instructions:`` sets the ru
 (once). Following lines continue the current entry. A cell without role lines is one user
 message. An indented line is always text, so ``  user: ...`` can be quoted inside a message.
 
+A ``word:`` line that is no role is text, unless it looks like a mistyped role: ``tool:``,
+``function:`` and ``developer:`` are always errors, and so is a misspelled role, judged by
+``difflib`` ratio to the known roles. On the cell's first role-like line (no text before it) a
+ratio of 0.75 is enough (``usr: hi`` is an error); on a line that would otherwise continue a
+message only 0.89 is, so ``sytem:``, ``sysem:``, ``asistant:`` are errors there while ``Use:``,
+``Users:``, ``usr:`` and ``Note:`` are text.
+
+Request-body validation (``validate_body``, ``check_temperature``, ``check_top_p``,
+``UnknownModelWarning``) lives in ``threadrun.body``; those names are re-exported here.
+
 ``{name}`` placeholders (``string.Formatter`` syntax: ``{x:.2f}``, ``{obj.attr}``, ``{d[key]}``;
 ``{{``/``}}`` for literal braces) are filled from ``namespace`` after the cell is split into
 messages, so a value can never start a new message. With ``namespace=None`` nothing is
@@ -20,22 +30,22 @@ from __future__ import annotations
 import copy
 import difflib
 import json
-import math
 import re
-import reprlib
 import string
-import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, NoReturn
+from typing import Any
 
-from . import catalog
-from .errors import ValidationError
+from .body import (FOREIGN_ROLES, INSTRUCTION_ROLES, REQUEST_FIELDS, THREAD_ROLES,
+                   UnknownModelWarning, _check_message, _fail, _is, _is_object, check_temperature,
+                   check_top_p, validate_body)
 
 __all__ = ["Message", "Thread", "UnknownModelWarning", "parse", "parse_cell", "build_body",
            "validate_body", "check_temperature", "check_top_p", "REQUEST_FIELDS"]
 
 _ROLE_LINE = re.compile(r"^([A-Za-z][A-Za-z_-]*)[ \t]*:(.*)$")
+_CUTOFF_FIRST = 0.75  # difflib ratio to a role that makes the cell's first role-like line an error
+_CUTOFF_INSIDE = 0.89  # ... and a line inside a message: sytem (0.91) yes, users (8/9) no
 
 
 @dataclass(frozen=True)
@@ -63,8 +73,12 @@ class _Entry:
     lines: list[tuple[int, str]]
 
 
-def _role_of(line: str, lineno: int) -> tuple[str, str] | None:
-    """``(role, rest)`` if ``line`` starts a message or instructions; raises on a bad role."""
+def _role_of(line: str, lineno: int, inside: bool) -> tuple[str, str] | None:
+    """``(role, rest)`` if ``line`` starts a message or instructions; raises on a bad role.
+
+    ``inside``: the line would otherwise continue a message, so only a near-exact misspelling
+    of a role is an error there.
+    """
     match = _ROLE_LINE.match(line)
     if not match:
         return None
@@ -74,7 +88,8 @@ def _role_of(line: str, lineno: int) -> tuple[str, str] | None:
         return role, rest.lstrip()
     if role in FOREIGN_ROLES:
         _fail("role", f"role {word!r} is not allowed in a thread; use user or assistant", lineno)
-    close = difflib.get_close_matches(role, THREAD_ROLES + INSTRUCTION_ROLES, n=1, cutoff=0.75)
+    cutoff = _CUTOFF_INSIDE if inside else _CUTOFF_FIRST
+    close = difflib.get_close_matches(role, THREAD_ROLES + INSTRUCTION_ROLES, n=1, cutoff=cutoff)
     if close:
         _fail("role", f"unknown role {word!r} (did you mean {close[0]!r}?)", lineno)
     return None
@@ -84,15 +99,17 @@ def _split(text: str) -> list[_Entry]:
     """The cell's entries in order; text before the first role line is an error."""
     entries: list[_Entry] = []
     loose: list[tuple[int, str]] = []
+    first_text: int | None = None  # line of the first non-blank text before any role line
     for lineno, line in enumerate(text.split("\n"), start=1):
-        found = _role_of(line, lineno)
+        found = _role_of(line, lineno, inside=bool(entries) or first_text is not None)
         if found:
             entries.append(_Entry(found[0], lineno, [(lineno, found[1])]))
         elif entries:
             entries[-1].lines.append((lineno, line))
         else:
             loose.append((lineno, line))
-    first_text = next((n for n, line in loose if line.strip()), None)
+            if first_text is None and line.strip():
+                first_text = lineno
     if entries and first_text is not None:
         _fail("thread", "text before the first role line; start it with 'user:'", first_text)
     if not entries and first_text is not None:
