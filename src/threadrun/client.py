@@ -17,6 +17,7 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from . import __version__, config
+from .gate import Gate
 from .errors import APIConnectionError, APIError, ThreadrunError, error_for_status
 from .retry import BACKOFF_BASE, make_retry, retries_used
 
@@ -47,11 +48,13 @@ class Client:
 
     def __init__(self, base_url: str | None = None, api_key: str | None = None, *,
                  timeout: float = 120.0, max_retries: int = 2, pool_size: int = 32,
-                 backoff: float = BACKOFF_BASE, poll_interval: float = DEFAULT_POLL_S):
+                 backoff: float = BACKOFF_BASE, poll_interval: float = DEFAULT_POLL_S,
+                 rpm: float | None = None):
         self.base_url = config.base_url(base_url)
         self.timeout = float(timeout)
         self.max_retries = int(max_retries)
         self.poll_interval = poll_interval
+        self.gate = Gate(rpm)
         self.session = requests.Session()
         key = api_key if api_key is not None else os.environ.get("OPENAI_API_KEY", "")
         self.session.headers.update({
@@ -62,9 +65,11 @@ class Client:
         if key:
             self.session.headers["Authorization"] = f"Bearer {key}"
         safe = HTTPAdapter(pool_connections=4, pool_maxsize=pool_size,
-                           max_retries=make_retry(max_retries, resend_after_send=True, backoff=backoff))
+                           max_retries=make_retry(max_retries, resend_after_send=True, backoff=backoff,
+                                                  gate=self.gate))
         once = HTTPAdapter(pool_connections=4, pool_maxsize=pool_size,
-                           max_retries=make_retry(max_retries, resend_after_send=False, backoff=backoff))
+                           max_retries=make_retry(max_retries, resend_after_send=False, backoff=backoff,
+                                                  gate=self.gate))
         self.session.mount("http://", safe)
         self.session.mount("https://", safe)
         self.session.mount(self.base_url + "/threads/runs", once)  # createThreadAndRun only
@@ -82,6 +87,7 @@ class Client:
         """Send one request (urllib3 retries included); raise APIError on an error answer."""
         url = self.base_url + path
         data = json.dumps(body) if body is not None else None
+        self.gate.acquire()
         try:
             response = self.session.request(method, url, data=data, params=params, stream=stream,
                                             timeout=(CONNECT_TIMEOUT_S, self.timeout))

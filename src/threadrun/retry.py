@@ -12,13 +12,35 @@ from typing import Any
 
 from urllib3.util.retry import Retry
 
+from .gate import Gate
+
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 BACKOFF_BASE = 0.5
 BACKOFF_MAX = 8.0
 
 
 class OpenAIRetry(Retry):
-    """``Retry`` that reads ``retry-after-ms`` and fractional ``retry-after``, with full backoff."""
+    """``Retry`` that reads ``retry-after-ms`` and fractional ``retry-after``, with full backoff.
+
+    With a ``gate`` (shared by every worker of a sweep), a 429 pauses all of them, and each retry
+    waits its turn under the gate's requests-per-minute cap.
+    """
+
+    gate: Gate | None = None
+
+    def new(self, **kw: Any) -> "OpenAIRetry":
+        """The next Retry state keeps the gate (urllib3 builds a new object per attempt)."""
+        retry = super().new(**kw)
+        retry.gate = self.gate
+        return retry
+
+    def sleep(self, response: Any = None) -> None:
+        """Wait before a retry: what the server asked, or backoff; then the gate's turn."""
+        if self.gate is not None and response is not None and response.status == 429:
+            self.gate.pause(self.get_retry_after(response) or self.get_backoff_time())
+        super().sleep(response)
+        if self.gate is not None:
+            self.gate.acquire()
 
     def get_retry_after(self, response: Any) -> float | None:
         """Seconds the server asked us to wait, from retry-after-ms, then retry-after."""
@@ -59,9 +81,10 @@ class OpenAIRetry(Retry):
         return True
 
 
-def make_retry(max_retries: int, *, resend_after_send: bool, backoff: float = BACKOFF_BASE) -> Retry:
+def make_retry(max_retries: int, *, resend_after_send: bool, backoff: float = BACKOFF_BASE,
+               gate: Gate | None = None) -> Retry:
     """The policy for one kind of request; ``resend_after_send`` allows retrying read failures."""
-    return OpenAIRetry(
+    retry = OpenAIRetry(
         total=max_retries,
         connect=max_retries,
         read=max_retries if resend_after_send else 0,
@@ -76,6 +99,8 @@ def make_retry(max_retries: int, *, resend_after_send: bool, backoff: float = BA
         raise_on_redirect=False,
         respect_retry_after_header=True,
     )
+    retry.gate = gate
+    return retry
 
 
 def retries_used(response: Any) -> int:
