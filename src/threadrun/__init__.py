@@ -3,6 +3,9 @@
 Public API (imported lazily so ``%load_ext threadrun`` stays fast):
 
 - ``run(thread, model=..., temperature=..., **options) -> pandas.DataFrame``
+- ``log(label=None, model=None, since=None)``: every logged run, as the same DataFrame
+- ``compare(df, by=..., values=...)`` and ``plot(df, x=..., y=..., by=...)``
+- ``form()``: the ipywidgets form
 - ``local_server(...)``: the embedded Assistants-compatible server, as a context manager
 - ``load_ipython_extension``: ``%load_ext threadrun`` registers ``%%threadrun``
 - the error types in ``threadrun.errors``
@@ -18,11 +21,15 @@ __version__ = "0.1.0"
 
 _LAZY = {
     "run": ("threadrun.api", "run"),
+    "log": ("threadrun.runlog", "log"),
+    "compare": ("threadrun.compare", "compare"),
+    "plot": ("threadrun.compare", "plot"),
+    "form": ("threadrun.form", "show_form"),
     "local_server": ("threadrun.server", "local_server"),
     "LocalServer": ("threadrun.server", "LocalServer"),
 }
 
-__all__ = ["run", "local_server", "LocalServer", "load_ipython_extension", "ThreadrunError",
+__all__ = ["run", "log", "compare", "plot", "form", "local_server", "LocalServer", "load_ipython_extension", "ThreadrunError",
            "ValidationError", "APIError", "AuthenticationError", "BadRequestError",
            "NotFoundError", "RateLimitError", "ServerError", "APIConnectionError", "__version__"]
 

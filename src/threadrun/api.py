@@ -17,12 +17,13 @@ from .errors import APIError, ValidationError
 from .plan import (Job, make_plan, parse_metadata, parse_models, parse_repeat, parse_temperatures,
                    parse_top_p, split_list, with_assistant)
 from .row import frame, to_row
+from .runlog import RunLog
 from .sweep import Sweep
 from .thread import Thread, parse
 
 #: Request fields a Command passes to every body, besides model and temperature.
 RUN_OPTIONS = ("assistant", "label", "base_url", "stream", "timeout", "max_retries",
-               "concurrency", "dry_run", "progress")
+               "concurrency", "dry_run", "progress", "rate", "log", "resume")
 FIELDS = ("instructions", "top_p", "max_prompt_tokens", "max_completion_tokens", "tools",
           "metadata", "truncation_strategy", "response_format", "tool_choice",
           "parallel_tool_calls")
@@ -46,6 +47,13 @@ class Command:
     concurrency: int = 8
     dry_run: bool = False
     progress: bool = True
+    rate: float | None = None
+    log: str | bool | None = None
+    resume: str | None = None
+
+    def runlog(self) -> RunLog | None:
+        """The run log this command writes to: False = none, a path, else the default one."""
+        return None if self.log is False else RunLog(self.log if isinstance(self.log, str) else None)
 
     def plan(self) -> list[Job]:
         """The validated grid (raises ValidationError, sends nothing)."""
@@ -80,6 +88,14 @@ def _check_run_options(opts: dict[str, Any]) -> None:
         raise ValidationError(f"--max-retries must be 0 or more, got {opts['max_retries']}")
     if opts.get("concurrency") is not None and opts["concurrency"] < 1:
         raise ValidationError(f"--concurrency must be 1 or more, got {opts['concurrency']}")
+    if opts.get("rate") is not None and not opts["rate"] > 0:
+        raise ValidationError(f"--rate must be more than 0 requests per minute, got {opts['rate']}")
+    if opts.get("resume") is not None:
+        if opts.get("label") not in (None, opts["resume"]):
+            raise ValidationError("--resume LABEL continues that label; drop --label or make it the same")
+        if opts.get("log") is False:
+            raise ValidationError("--resume reads the run log; it cannot go with --no-log")
+        opts["label"] = opts["resume"]
 
 
 def execute(cmd: Command, *, api_key: str | None = None,
@@ -87,32 +103,58 @@ def execute(cmd: Command, *, api_key: str | None = None,
             on_row: Callable[[dict], None] | None = None) -> pd.DataFrame | list[dict]:
     """Validate, then run every grid cell; a DataFrame of rows (or the bodies, for a dry run).
 
-    ``on_sweep`` receives the Sweep before it starts, so another thread can ``cancel()`` it;
-    ``on_row`` receives each finished row (a dict of row.COLUMNS) as soon as it is done.
+    Each finished row is appended to the run log before anything else sees it. ``on_sweep``
+    receives the Sweep before it starts, so another thread can ``cancel()`` it; ``on_row``
+    receives each finished row (a dict of row.COLUMNS) as soon as it is logged.
     """
     jobs = cmd.plan()
     if cmd.dry_run:
         known = config.assistant_id(cmd.assistant) or assistant.cached(config.base_url(cmd.base_url))
         return [job.body for job in (with_assistant(jobs, known) if known else jobs)]
+    runlog = cmd.runlog()
+    if cmd.resume is not None:
+        jobs = _still_to_run(jobs, runlog, cmd.resume)
     client = Client(cmd.base_url, api_key, timeout=cmd.timeout, max_retries=cmd.max_retries,
-                    pool_size=max(cmd.concurrency, 4))
+                    pool_size=max(cmd.concurrency, 4), rpm=cmd.rate)
     try:
-        try:
-            asst = assistant.resolve(client, cmd.assistant, next((m for m in cmd.models if m), None))
-        except APIError as exc:
-            rows = [_failed_row(job, cmd, f"could not get an assistant: {exc}") for job in jobs]
-        else:
-            sweep = Sweep(client, with_assistant(jobs, asst), stream=cmd.stream,
-                          concurrency=cmd.concurrency, label=cmd.label, progress=cmd.progress,
-                          on_row=on_row)
-            if on_sweep is not None:
-                on_sweep(sweep)
-            rows = sweep.run()
+        rows = _run_jobs(client, jobs, cmd, runlog, on_sweep, on_row)
     finally:
         client.close()
+        if runlog is not None:
+            runlog.close()
     df = frame(rows)
     warn_failures(df)
     return df
+
+
+def _run_jobs(client: Client, jobs: list[Job], cmd: Command, runlog: RunLog | None,
+              on_sweep: Any, on_row: Any) -> list[dict]:
+    """Get an assistant, then sweep; without an assistant every job gets a row with the error."""
+    if not jobs:
+        return []
+    try:
+        asst = assistant.resolve(client, cmd.assistant, next((m for m in cmd.models if m), None))
+    except APIError as exc:
+        rows = [_failed_row(job, cmd, f"could not get an assistant: {exc}") for job in jobs]
+        for row, job in zip(rows, jobs):
+            if runlog is not None:
+                runlog.append(row, body=job.body)
+        return rows
+    sweep = Sweep(client, with_assistant(jobs, asst), stream=cmd.stream,
+                  concurrency=cmd.concurrency, label=cmd.label, progress=cmd.progress,
+                  runlog=runlog, on_row=on_row)
+    if on_sweep is not None:
+        on_sweep(sweep)
+    return sweep.run()
+
+
+def _still_to_run(jobs: list[Job], runlog: RunLog, label: str) -> list[Job]:
+    """The grid cells of ``label`` without a completed row in the log."""
+    done = runlog.completed_cells(label)
+    todo = [j for j in jobs if not _is_done(j, done)]
+    print(f"threadrun: resuming {label!r}: {len(jobs) - len(todo)} of {len(jobs)} runs already "
+          f"completed, {len(todo)} to run", file=sys.stderr)
+    return todo
 
 
 def run(thread: Any, model: Any = None, temperature: Any = None, *, api_key: str | None = None,
@@ -137,6 +179,13 @@ def warn_failures(df: pd.DataFrame) -> None:
     who = first["run_id"] if isinstance(first["run_id"], str) else f"row {bad.index[0]}"
     print(f"threadrun: {len(bad)} of {len(df)} runs did not complete ({counts}); "
           f"{who}: {first['error']}", file=sys.stderr)
+
+
+def _is_done(job: Job, done: set[tuple[Any, Any, int]]) -> bool:
+    """Whether a logged completed row matches the job (an unset model/temperature matches any)."""
+    return any((job.model is None or m == job.model)
+               and (job.temperature is None or t == job.temperature) and r == job.repeat
+               for m, t, r in done)
 
 
 def _failed_row(job: Job, cmd: Command, error: str) -> dict:

@@ -14,8 +14,15 @@ from IPython.core.magic import Magics, line_cell_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments
 from traitlets import Bool, Float, Integer, Unicode
 
+from . import runlog
 from .api import Command, command, execute
-from .errors import ValidationError
+from .compare import compare
+from .errors import ThreadrunError, ValidationError
+
+
+def _parse(magic: Any, words: list[str]) -> Any:
+    """Parse words with a magic_arguments-declared function's parser (errors: UsageError)."""
+    return magic.parser.parse_args(words)
 
 
 @magics_class
@@ -49,6 +56,11 @@ class ThreadrunMagics(Magics):
     @argument("--timeout", type=float, help="Read timeout in seconds.")
     @argument("--max-retries", type=int, help="Retries on 429/5xx/connection failures.")
     @argument("--concurrency", "-j", type=int, help="Runs in flight at once.")
+    @argument("--rate", type=float, metavar="RPM", help="Cap on requests per minute.")
+    @argument("--log", metavar="PATH", help="Run log file (default $THREADRUN_LOG or ~/.threadrun/runs.sqlite).")
+    @argument("--no-log", action="store_true", help="Do not write the run log.")
+    @argument("--resume", metavar="LABEL", help="Run only the grid cells of LABEL not completed in the log.")
+    @argument("--compare", action="store_true", help="Also show the comparison table under the rows.")
     @line_cell_magic
     def threadrun(self, line: str, cell: str | None = None) -> Any:
         """Run the cell's thread on an Assistants server; one DataFrame row per run.
@@ -57,25 +69,54 @@ class ThreadrunMagics(Magics):
         ``system: ...`` sets the instructions, other lines continue the message; text with no
         role prefix is one user message; a cell starting with ``{`` is a JSON request body.
         ``{name}`` is replaced from the notebook namespace (``{{`` and ``}}`` for braces).
+        Every run is appended to the run log. As a line magic: ``%threadrun log [--label L]
+        [--model M] [--since ISO]`` returns the logged runs; ``%threadrun form`` shows the form.
         """
         if cell is None:
-            raise UsageError("%threadrun needs a thread: use %%threadrun as a cell magic "
-                             "(see %threadrun? for the options)")
-        cmd, out = self._command(line, cell)
+            return self._line(line)
+        cmd, args = self._command(line, cell)
         try:
             result = execute(cmd)
-        except ValidationError as exc:
+        except (ValidationError, ThreadrunError) as exc:
             raise UsageError(str(exc)) from None
-        if out:
-            self.shell.user_ns[out] = result
+        if args.out:
+            self.shell.user_ns[args.out] = result
+        if args.compare and not cmd.dry_run:
+            from IPython.display import display
+            display(result, compare(result, completed_only=False))
+            return None
         return result
 
-    def _command(self, line: str, cell: str) -> tuple[Command, str | None]:
+    def _line(self, line: str) -> Any:
+        """``%threadrun log [...]`` and ``%threadrun form``."""
+        words = shlex.split(line)
+        if words[:1] == ["log"]:
+            args = _parse(self._log_options, words[1:])
+            try:
+                return runlog.log(label=args.label, model=args.model, since=args.since, path=args.path)
+            except ThreadrunError as exc:
+                raise UsageError(str(exc)) from None
+        if words[:1] == ["form"]:
+            from .form import show_form
+            return show_form()
+        raise UsageError("%threadrun takes 'log' or 'form'; use %%threadrun as a cell magic to run "
+                         "a thread (see %threadrun? for the options)")
+
+    @magic_arguments()
+    @argument("--label", help="Only rows with this label.")
+    @argument("--model", help="Only rows of this model.")
+    @argument("--since", help="Only runs created since this date/time (ISO).")
+    @argument("--path", help="The run log file (default: the usual one).")
+    def _log_options(self, line: str) -> None:
+        """%threadrun log [--label L] [--model M] [--since ISO] [--path FILE]: the logged runs."""
+
+    def _command(self, line: str, cell: str) -> tuple[Command, Any]:
         """Parse the option line and the cell once into a Command, or raise a UsageError."""
         try:  # POSIX quoting, so --instructions "Be brief." arrives without its quotes
-            args = self.threadrun.parser.parse_args(shlex.split(line))
-        except ValueError as exc:  # shlex: unbalanced quotes
+            words = shlex.split(line)
+        except ValueError as exc:  # unbalanced quotes
             raise UsageError(f"cannot read the options: {exc}") from None
+        args = _parse(self.threadrun, words)
         if args.out is not None and not args.out.isidentifier():
             raise UsageError(f"--out expects a variable name, got {args.out!r}")
         pick = lambda value, default: default if value is None else value  # noqa: E731
@@ -89,7 +130,8 @@ class ThreadrunMagics(Magics):
                 stream=self.stream and not args.poll, timeout=pick(args.timeout, self.timeout),
                 max_retries=pick(args.max_retries, self.max_retries),
                 concurrency=pick(args.concurrency, self.concurrency), dry_run=args.dry_run,
-                progress=self.progress)
+                progress=self.progress, rate=args.rate, resume=args.resume,
+                log=False if args.no_log else args.log)
         except ValidationError as exc:
             raise UsageError(str(exc)) from None
-        return cmd, args.out
+        return cmd, args

@@ -10,6 +10,7 @@ from .client import TERMINAL, Client, RunResult
 from .errors import APIError
 from .plan import Job
 from .row import to_row
+from .runlog import RunLog
 
 Row = dict[str, Any]
 
@@ -19,15 +20,17 @@ class Sweep:
 
     def __init__(self, client: Client, jobs: list[Job], *, stream: bool = True,
                  concurrency: int = 1, label: str | None = None,
-                 on_row: Callable[[Row], None] | None = None, progress: bool = False):
+                 on_row: Callable[[Row], None] | None = None, progress: bool = False,
+                 runlog: RunLog | None = None):
         self.client = client
         self.jobs = jobs
         self.stream = stream
         self.concurrency = max(1, min(int(concurrency), len(jobs) or 1))
         self.label = label
         self.on_row = on_row
+        self.runlog = runlog
         self.progress = progress
-        self.rows: list[Row | None] = [None] * len(jobs)
+        self.rows: dict[int, Row] = {}  # by grid index
         self.stop = threading.Event()
         self.in_flight: dict[int, tuple[str, str]] = {}
         self._lock = threading.Lock()
@@ -52,7 +55,7 @@ class Sweep:
             pool.shutdown(wait=True, cancel_futures=True)
             if bar is not None:
                 bar.close()
-        return [r for r in self.rows if r is not None]
+        return [self.rows[i] for i in sorted(self.rows)]
 
     def cancel(self) -> None:
         """Stop the sweep from any thread; ``run()`` then cancels what is in flight and returns."""
@@ -69,18 +72,20 @@ class Sweep:
             self.in_flight[job.index] = (thread_id, run_id)
 
     def _finish(self, job: Job, result: RunResult, bar: Any) -> None:
-        """Record one finished job: the row is handed to ``on_row`` (the log) before anything else."""
+        """Record one finished job: the row goes to the run log before anything else sees it."""
         with self._lock:
             self.in_flight.pop(job.index, None)
         if result.status == "skipped":
             return
         row = to_row(result, label=self.label, repeat=job.repeat)
+        if self.runlog is not None:
+            self.runlog.append(row, run=result.run, body=job.body)
         if self.on_row is not None:
             self.on_row(row)
         self.rows[job.index] = row
         if bar is not None:
             bar.update(1)
-            failed = sum(1 for r in self.rows if r is not None and r["status"] != "completed")
+            failed = sum(1 for r in self.rows.values() if r["status"] != "completed")
             bar.set_postfix(failed=failed, refresh=False)
 
     def _interrupt(self, futures: dict[Future, Job]) -> None:
@@ -90,12 +95,13 @@ class Sweep:
             fut.cancel()
         for fut, job in futures.items():
             result = fut.result() if fut.done() and not fut.cancelled() else None
-            if result is not None and result.status in TERMINAL and self.rows[job.index] is None:
+            if result is not None and result.status in TERMINAL and job.index not in self.rows:
                 self._finish(job, result, None)
         with self._lock:
             in_flight = dict(self.in_flight)
+        jobs = {job.index: job for job in self.jobs}
         for index, (thread_id, run_id) in in_flight.items():
-            self._finish(self.jobs[index], self._cancel(self.jobs[index], thread_id, run_id), None)
+            self._finish(jobs[index], self._cancel(jobs[index], thread_id, run_id), None)
 
     def _cancel(self, job: Job, thread_id: str, run_id: str) -> RunResult:
         """Ask the server to cancel one run; the result says what became of it."""

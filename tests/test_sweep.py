@@ -1,0 +1,159 @@
+"""Sweeps: logged before shown, grid order, interrupt → cancel, resume, rate and shared backoff."""
+from __future__ import annotations
+
+import _thread
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import threadrun
+from threadrun.api import command, execute
+from threadrun.runlog import RunLog
+
+CREATE = "POST /threads/runs"
+CANCEL = "POST /threads/{thread_id}/runs/{run_id}/cancel"
+
+
+def test_every_row_is_in_the_log_before_the_result_returns(server, isolated):
+    path = isolated / "runs.sqlite"
+    seen_in_log = []
+
+    def on_row(row):
+        with RunLog(path) as other:  # a second connection, as another kernel would read it
+            seen_in_log.append(row["run_id"] in set(other.read()["run_id"]))
+
+    cmd = command("user: hi", model="gpt-4o,gpt-4o-mini", temperature="0,1", base_url=server.url,
+                  log=str(path), progress=False)
+    df = execute(cmd, on_row=on_row)
+    assert seen_in_log == [True] * 4
+    logged = threadrun.log(path=path)
+    pd.testing.assert_frame_equal(logged.reset_index(drop=True),
+                                  df.set_index("run_id").loc[logged["run_id"]].reset_index()[df.columns])
+
+
+def test_logged_runs_come_back_with_the_same_columns_and_dtypes(ip, server, isolated):
+    fresh = ip.run_cell_magic("threadrun", "-m gpt-4o-mini -t 0,1 --label L1", "user: hi")
+    ip.run_cell_magic("threadrun", "-m gpt-4o --label other", "user: hi")
+    logged = ip.run_line_magic("threadrun", "log --label L1")
+    assert list(logged.columns) == list(fresh.columns)
+    assert list(logged.dtypes) == list(fresh.dtypes)
+    by_id = lambda df: df.sort_values("run_id").reset_index(drop=True)  # noqa: E731 log order = finishing order
+    pd.testing.assert_frame_equal(by_id(logged), by_id(fresh))
+    assert len(threadrun.log()) == 3
+    assert (isolated / "threadrun-home" / "runs.sqlite").exists()
+
+
+def test_no_log_writes_nothing(ip, server, isolated):
+    ip.run_cell_magic("threadrun", "--no-log", "user: hi")
+    assert not (isolated / "threadrun-home" / "runs.sqlite").exists()
+
+
+def test_rows_keep_grid_order_whatever_the_finishing_order(server):
+    server.set_fault("slow_s=0.6")
+    server.faults.script(["slow"], route="create")  # the first run answers last
+    df = threadrun.run("user: hi", model="gpt-4o,gpt-4o-mini", temperature="0,0.5,1", repeat=2,
+                       concurrency=8, base_url=server.url, progress=False, log=False)
+    expected = [(m, t, r) for m in ("gpt-4o", "gpt-4o-mini") for t in (0.0, 0.5, 1.0) for r in (0, 1)]
+    assert list(zip(df["model"], df["temperature"], df["repeat"])) == expected
+    ended = df["completed_at"].tolist()
+    assert ended[0] == max(ended)  # it really did finish last
+
+
+def _interrupt_when(condition, timeout=10.0):
+    """KeyboardInterrupt the main thread, as Jupyter's interrupt does, once condition() holds."""
+    def watch():
+        deadline = time.monotonic() + timeout
+        while not condition() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        _thread.interrupt_main()
+    threading.Thread(target=watch, daemon=True).start()
+
+
+def test_interrupt_cancels_in_flight_runs_on_the_server_and_resume_completes_the_rest(server, isolated):
+    path = isolated / "runs.sqlite"
+    server.latency = 0.6
+    args = dict(model="gpt-4o,gpt-4o-mini", temperature="0,1", repeat=3, concurrency=4,
+                base_url=server.url, log=str(path), progress=False)
+    threadrun.run("user: warm up", base_url=server.url, log=False, progress=False)  # assistant
+    server.reset_counts()
+    _interrupt_when(lambda: server.runs_created >= 6)  # first 4 done or nearly, next ones in flight
+    first = threadrun.run("user: hi", label="sweep", **args)
+    statuses = first["status"].value_counts().to_dict()
+    assert 0 < len(first) < 12
+    assert statuses.get("cancelled", 0) == server.counts.get(CANCEL, 0) > 0
+    assert set(statuses) <= {"completed", "cancelled"}
+    logged = threadrun.log(label="sweep", path=path)
+    assert sorted(logged["run_id"]) == sorted(first["run_id"])
+
+    server.reset_counts()
+    server.latency = 0.05
+    rest = threadrun.run("user: hi", resume="sweep", **args)
+    done_before = set(zip(*[first.loc[first["status"] == "completed", c] for c in ("model", "temperature", "repeat")]))
+    ran_now = set(zip(rest["model"], rest["temperature"], rest["repeat"]))
+    assert not done_before & ran_now
+    assert len(done_before) + len(ran_now) == 12
+    assert server.counts[CREATE] == len(ran_now)
+    assert (rest["label"] == "sweep").all()
+    again = threadrun.run("user: hi", resume="sweep", **args)
+    assert len(again) == 0
+
+
+def test_rate_caps_requests_per_minute(server):
+    threadrun.run("user: warm up", base_url=server.url, log=False, progress=False)
+    server.reset_counts()
+    threadrun.run("user: hi", model="gpt-4o", repeat=4, rate=300, concurrency=4,
+                  base_url=server.url, log=False, progress=False)
+    times = sorted(r.time for r in server.requests)
+    gaps = [b - a for a, b in zip(times, times[1:])]
+    assert len(times) >= 5 and min(gaps) >= 0.19, gaps  # 300/min = one every 0.2 s
+
+
+def test_a_429_pauses_every_worker_not_just_the_one_that_got_it(server):
+    threadrun.run("user: warm up", base_url=server.url, log=False, progress=False)
+    server.set_fault("retry_after=0.5")
+    server.faults.script(["429"], route="create")
+    server.reset_counts()
+    threadrun.run("user: hi", model="gpt-4o", repeat=6, concurrency=2, base_url=server.url,
+                  log=False, progress=False)
+    creates = [r.time for r in server.requests if r.route == CREATE]
+    throttled = creates[0]
+    during = [t for t in creates[2:] if throttled + 0.05 < t < throttled + 0.45]
+    assert len(creates) == 7 and not during, [round(t - throttled, 3) for t in creates]
+
+
+SWEEPER = """
+import sys, threadrun
+from threadrun.api import command, execute
+cmd = command("user: hi", model="gpt-4o,gpt-4o-mini", temperature="0,0.5,1", repeat=10,
+              concurrency=4, base_url=sys.argv[1], log=sys.argv[2], progress=False)
+execute(cmd, on_row=lambda row: print(row["run_id"], flush=True))
+"""
+
+
+def test_sweep_killed_with_sigkill_keeps_every_finished_run_in_an_intact_log(server, isolated):
+    server.latency = 0.05
+    path = isolated / "killed.sqlite"
+    threadrun.run("user: warm up", base_url=server.url, log=False, progress=False)
+    proc = subprocess.Popen([sys.executable, "-c", SWEEPER, server.url, str(path)],
+                            stdout=subprocess.PIPE, text=True, env=os.environ.copy())
+    reported = []
+    for line in proc.stdout:
+        reported.append(line.strip())
+        if len(reported) == 25:
+            os.kill(proc.pid, signal.SIGKILL)
+            break
+    proc.wait(10)
+    assert proc.returncode == -signal.SIGKILL
+    with sqlite3.connect(path) as db:
+        assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        logged = {r[0] for r in db.execute("SELECT run_id FROM runs")}
+    assert set(reported) <= logged
+    assert len(logged) < 60
