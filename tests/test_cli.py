@@ -22,11 +22,16 @@ def test_serve_prints_its_base_url_and_answers_until_stopped(tmp_path):
         proc.wait(10)
 
 
-def test_demo_runs_a_grid_against_the_embedded_server_without_a_key(tmp_path):
+def test_demo_sweeps_compares_and_plots_against_the_embedded_server_without_a_key(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("OPENAI_")}
-    env["THREADRUN_HOME"] = str(tmp_path)
-    done = subprocess.run([sys.executable, "-m", "threadrun", "demo", "--latency", "0.05"],
-                          capture_output=True, text=True, env=env, timeout=120)
+    env["THREADRUN_HOME"] = str(tmp_path / "home")
+    done = subprocess.run([sys.executable, "-m", "threadrun", "demo", "--latency", "0.05",
+                           "--repeat", "2"], capture_output=True, text=True, env=env,
+                          timeout=120, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert "local server at http://127.0.0.1:" in done.stdout
-    assert done.stdout.count("completed") == 6
+    assert "24 of 24 runs completed" in done.stdout
+    for model in ("gpt-4o-mini", "gpt-4.1-nano", "gpt-4o"):
+        assert model in done.stdout
+    png = tmp_path / "threadrun-demo.png"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -19,6 +19,9 @@ def test_notebook_runs_without_errors(path, tmp_path):
               if o.get("output_type") == "error"]
     assert not errors, errors
     assert any("completed" in str(o) for c in nb.cells for o in c.get("outputs", []))
+    if path.name == "compare-models.ipynb":  # the plot shows as an image, once
+        images = [o for c in nb.cells for o in c.get("outputs", []) if "image/png" in o.get("data", {})]
+        assert len(images) == 1
 
 
 def test_there_is_a_quickstart_notebook():

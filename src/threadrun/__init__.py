@@ -22,8 +22,8 @@ __version__ = "0.1.0"
 _LAZY = {
     "run": ("threadrun.api", "run"),
     "log": ("threadrun.runlog", "log"),
-    "compare": ("threadrun.compare", "compare"),
-    "plot": ("threadrun.compare", "plot"),
+    "compare": ("threadrun.comparison", "compare"),
+    "plot": ("threadrun.comparison", "plot"),
     "form": ("threadrun.form", "show_form"),
     "local_server": ("threadrun.server", "local_server"),
     "LocalServer": ("threadrun.server", "LocalServer"),

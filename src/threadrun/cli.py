@@ -4,6 +4,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+DEMO_MODELS = "gpt-4o-mini,gpt-4.1-nano,gpt-4o"
+DEMO_TEMPERATURES = "0,0.5,1,1.5"
 DEMO_THREAD = """\
 system: Answer in one short sentence.
 user: What is the capital of France?
@@ -18,8 +20,10 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     from .server.cli import add_serve_arguments
     add_serve_arguments(sub.add_parser("serve", help="run the local Assistants-compatible server"))
-    demo = sub.add_parser("demo", help="run a small grid against the embedded local server")
-    demo.add_argument("--latency", type=float, default=0.3, help="server seconds per run")
+    demo = sub.add_parser("demo", help="a model × temperature sweep against the embedded server")
+    demo.add_argument("--latency", type=float, default=0.4, help="server seconds per run (default 0.4)")
+    demo.add_argument("--repeat", type=int, default=3, help="runs per grid cell (default 3)")
+    demo.add_argument("--out", default="threadrun-demo.png", help="where to save the plot")
     args = parser.parse_args(argv)
     if args.command == "serve":
         from .server.cli import serve_from_args
@@ -28,21 +32,27 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def demo_main(args: argparse.Namespace) -> int:
-    """Start the embedded server, run 2 models × 3 temperatures, print the rows."""
+    """Start the embedded server, sweep 3 models × 4 temperatures × repeats, compare, plot."""
     import pandas as pd
 
     from .api import run
+    from .comparison import compare, plot
     from .server import local_server
 
     with local_server(latency=args.latency) as server:
-        print(f"threadrun demo: local server at {server.url} (echo engine: a stand-in, not a model)")
-        df = run(DEMO_THREAD, model="gpt-4o-mini,gpt-4.1-nano", temperature="0,0.7,1.4",
-                 base_url=server.url, api_key="", progress=sys.stderr.isatty())
-    columns = ["model", "temperature", "status", "prompt_tokens", "completion_tokens",
-               "cost_usd", "latency_s", "reply"]
-    with pd.option_context("display.width", 160, "display.max_colwidth", 48):
-        print(df[columns].to_string(index=False))
-    return 0 if (df["status"] == "completed").all() else 1
+        print(f"threadrun demo: local server at {server.url} (its echo engine is a stand-in, "
+              "not a model)", flush=True)
+        df = run(DEMO_THREAD, model=DEMO_MODELS, temperature=DEMO_TEMPERATURES,
+                 repeat=args.repeat, label="demo", base_url=server.url, api_key="", log=False)
+    table = compare(df, values=("total_tokens", "latency_s", "cost_usd"),
+                    stats=("count", "mean", "p95"))
+    with pd.option_context("display.width", 200, "display.max_columns", 20,
+                           "display.float_format", "{:.6g}".format):
+        print(table.to_string())
+    plot(df, x="temperature", y="total_tokens", by="model").savefig(args.out, dpi=100)
+    done = int((df["status"] == "completed").sum())
+    print(f"{done} of {len(df)} runs completed in one sweep; plot saved to {args.out}")
+    return 0 if done == len(df) else 1
 
 
 if __name__ == "__main__":

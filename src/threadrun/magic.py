@@ -16,7 +16,7 @@ from traitlets import Bool, Float, Integer, Unicode
 
 from . import runlog
 from .api import Command, command, execute
-from .compare import compare
+from .comparison import compare
 from .errors import ThreadrunError, ValidationError
 
 

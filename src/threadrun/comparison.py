@@ -70,8 +70,9 @@ def plot(df: pd.DataFrame, x: str = "temperature", y: str = "total_tokens", by: 
     """
     _require(df, [x, y] + ([by] if by else []) + (["status"] if completed_only else []))
     if ax is None:
-        from matplotlib.figure import Figure  # not pyplot: a returned figure displays once
-        ax = Figure(figsize=(6.4, 4.8), layout="constrained").subplots()
+        import matplotlib.pyplot as plt
+        fig, ax = plt.subplots(layout="constrained")
+        plt.close(fig)  # shown once, as the returned value, not again by the inline backend
     data = _completed(df, completed_only)
     for label, group in _groups(data, by):
         points = _points(group, x, y)

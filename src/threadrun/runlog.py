@@ -1,0 +1,263 @@
+"""The persistent run log: every run's row appended to a SQLite file before it is displayed.
+
+One table, ``runs``, one row per run, in insertion order. The schema is versioned with
+``PRAGMA user_version``: version N means the first N scripts of ``MIGRATIONS`` were applied.
+Opening an older file upgrades it in place (one transaction); a newer file is refused.
+Datetimes are stored as Unix seconds (REAL), missing values as NULL; ``read()`` gives back
+exactly ``row.frame()`` of the rows that were appended. The full run JSON and request body
+are kept too (they hold no API key: the key only ever travels in HTTP headers).
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import math
+import os
+import sqlite3
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from . import config, row
+from .errors import ThreadrunError
+
+TABLE = "runs"
+BUSY_TIMEOUT_MS = 30000
+
+#: Numbered schema migrations; ``PRAGMA user_version`` = how many are applied.
+MIGRATIONS: list[str] = [
+    # 1: the 17 contract columns, the raw run and request body, and when the row was logged.
+    """
+    CREATE TABLE runs (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        run_id TEXT, thread_id TEXT, assistant_id TEXT, model TEXT,
+        temperature REAL, top_p REAL, status TEXT,
+        prompt_tokens INTEGER, completion_tokens INTEGER, total_tokens INTEGER,
+        cost_usd REAL, latency_s REAL,
+        created_at REAL, completed_at REAL,
+        reply TEXT, error TEXT, label TEXT,
+        run_json TEXT, body_json TEXT,
+        logged_at REAL NOT NULL
+    );
+    CREATE INDEX runs_run_id ON runs (run_id);
+    """,
+    # 2: the extra columns after the contract, and an index for label/model filters.
+    """
+    ALTER TABLE runs ADD COLUMN "repeat" INTEGER;
+    ALTER TABLE runs ADD COLUMN retries INTEGER;
+    ALTER TABLE runs ADD COLUMN request_id TEXT;
+    CREATE INDEX runs_label_model ON runs (label, model);
+    """,
+]
+VERSION = len(MIGRATIONS)
+
+_SQL_TYPE = {row.UTC: "REAL", "float64": "REAL", "Int64": "INTEGER"}  # anything else: TEXT
+_SELECT = ", ".join(f'"{name}"' for name in row.COLUMNS)
+_INSERT = (f'INSERT INTO {TABLE} ({_SELECT}, run_json, body_json, logged_at) '
+           f'VALUES ({", ".join("?" * (len(row.COLUMNS) + 3))})')
+
+
+def default_path() -> Path:
+    """The log file: ``$THREADRUN_LOG``, else ``config.home() / "runs.sqlite"``."""
+    return Path(os.environ.get("THREADRUN_LOG") or config.home() / "runs.sqlite")
+
+
+class RunLog:
+    """One SQLite run log; safe to share between threads, and between processes via SQLite locks."""
+
+    def __init__(self, path: str | os.PathLike | None = None) -> None:
+        self.path = Path(path) if path is not None else default_path()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._conn: sqlite3.Connection | None = _connect(self.path)
+        try:
+            _migrate(self._conn, self.path)
+        except BaseException:
+            self.close()
+            raise
+
+    def __repr__(self) -> str:
+        return f"RunLog({str(self.path)!r})"
+
+    def __enter__(self) -> "RunLog":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the connection; later calls raise."""
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+    def append(self, row_: dict, *, run: dict | None = None, body: dict | None = None) -> None:
+        """Insert one row (and its run JSON and body) in its own committed transaction."""
+        values = [_to_sql(row_.get(name), dtype) for name, dtype in row.COLUMNS.items()]
+        values += [_dumps(run), _dumps(body), time.time()]
+        with self._lock:
+            conn = self._connection()
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                conn.execute(_INSERT, values)
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
+    def read(self, *, label: str | None = None, model: str | None = None,
+             since: Any = None) -> pd.DataFrame:
+        """The logged rows (optionally one label / model / created at or after ``since``) as row.frame()."""
+        where, params = _filters(label, model, since)
+        sql = f"SELECT {_SELECT} FROM {TABLE}{where} ORDER BY seq"
+        with self._lock:
+            records = self._connection().execute(sql, params).fetchall()
+        return _frame(records)
+
+    def completed_cells(self, label: str) -> set[tuple[str | None, float | None, int]]:
+        """The (model, temperature, repeat) of every completed row with this label."""
+        sql = f'SELECT model, temperature, "repeat" FROM {TABLE} WHERE label = ? AND status = ?'
+        with self._lock:
+            return set(self._connection().execute(sql, (label, "completed")).fetchall())
+
+    def run_json(self, run_id: str) -> dict | None:
+        """The run object logged with this run id (the latest if several), else None."""
+        return self._json("run_json", run_id)
+
+    def body_json(self, run_id: str) -> dict | None:
+        """The request body logged with this run id (the latest if several), else None."""
+        return self._json("body_json", run_id)
+
+    def _json(self, column: str, run_id: str) -> dict | None:
+        """One JSON column of the latest row with this run id."""
+        sql = f"SELECT {column} FROM {TABLE} WHERE run_id = ? ORDER BY seq DESC LIMIT 1"
+        with self._lock:
+            found = self._connection().execute(sql, (run_id,)).fetchone()
+        return json.loads(found[0]) if found and found[0] is not None else None
+
+    def _connection(self) -> sqlite3.Connection:
+        """The open connection (call with the lock held)."""
+        if self._conn is None:
+            raise ThreadrunError(f"the run log {self.path} is closed")
+        return self._conn
+
+
+def log(label: str | None = None, model: str | None = None, since: Any = None,
+        path: Any = None) -> pd.DataFrame:
+    """Every logged run (optionally filtered) as a DataFrame with the columns of every result."""
+    target = Path(path) if path is not None else default_path()
+    if not target.exists():
+        return row.frame([])
+    with RunLog(target) as runlog:
+        return runlog.read(label=label, model=model, since=since)
+
+
+# -- helpers -------------------------------------------------------------------------------------
+
+def _connect(path: Path) -> sqlite3.Connection:
+    """A connection in autocommit mode (explicit transactions), WAL, NORMAL sync, busy timeout."""
+    conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None,
+                           check_same_thread=False)
+    try:
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        if str(mode).lower() != "wal":
+            raise ThreadrunError(f"the run log {path} cannot use WAL mode (journal mode {mode})")
+        conn.execute("PRAGMA synchronous = NORMAL")
+    except sqlite3.DatabaseError as exc:
+        conn.close()
+        raise ThreadrunError(f"cannot open the run log {path}: {exc}") from None
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+def _migrate(conn: sqlite3.Connection, path: Path) -> None:
+    """Bring the file up to VERSION in one transaction; refuse a file from a newer threadrun."""
+    if _user_version(conn) == VERSION:
+        return
+    conn.execute("BEGIN IMMEDIATE")  # re-read under the write lock: another process may migrate
+    try:
+        found = _user_version(conn)
+        if found > VERSION:
+            raise ThreadrunError(f"the run log {path} has schema version {found}, newer than "
+                                 f"version {VERSION} that this threadrun knows; upgrade threadrun")
+        for script in MIGRATIONS[found:]:
+            for statement in _statements(script):
+                conn.execute(statement)
+        conn.execute(f"PRAGMA user_version = {VERSION}")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+def _user_version(conn: sqlite3.Connection) -> int:
+    """The file's schema version."""
+    return int(conn.execute("PRAGMA user_version").fetchone()[0])
+
+
+def _statements(script: str) -> list[str]:
+    """The statements of a migration script (no semicolons inside literals, by convention)."""
+    return [s.strip() for s in script.split(";") if s.strip()]
+
+
+def _to_sql(value: Any, dtype: str) -> Any:
+    """One row value as SQLite stores it: NULL for missing, seconds for datetimes."""
+    if value is None or value is pd.NA or value is pd.NaT:
+        return None
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if dtype == row.UTC and isinstance(value, (_dt.datetime, pd.Timestamp)):
+        return _seconds(value)
+    kind = _SQL_TYPE.get(dtype, "TEXT")
+    if kind == "INTEGER":
+        return int(value)
+    if kind == "REAL":
+        number = float(value)
+        return None if math.isnan(number) else number
+    return str(value)
+
+
+def _seconds(value: Any) -> float:
+    """Unix seconds of a datetime, Timestamp or ISO string; naive times are taken as UTC."""
+    stamp = pd.Timestamp(value)
+    if stamp.tzinfo is None:
+        stamp = stamp.tz_localize("UTC")
+    return stamp.timestamp()
+
+
+def _dumps(obj: dict | None) -> str | None:
+    """The JSON text stored for a run or a body."""
+    return None if obj is None else json.dumps(obj, ensure_ascii=False)
+
+
+def _filters(label: str | None, model: str | None, since: Any) -> tuple[str, list[Any]]:
+    """The WHERE clause and its parameters for read()."""
+    clauses, params = [], []
+    if label is not None:
+        clauses.append("label = ?")
+        params.append(label)
+    if model is not None:
+        clauses.append("model = ?")
+        params.append(model)
+    if since is not None:
+        clauses.append("created_at >= ?")
+        params.append(_seconds(since))
+    return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
+
+
+def _frame(records: list[tuple]) -> pd.DataFrame:
+    """row.frame() of the selected records, built column-wise."""
+    names = list(row.COLUMNS)
+    if not records:
+        return row.frame([])
+    df = pd.DataFrame.from_records(records, columns=names, coerce_float=False)
+    for name, dtype in row.COLUMNS.items():
+        df[name] = row._as(df[name], dtype)
+    return df
