@@ -58,6 +58,10 @@ def test_key_appears_nowhere_across_success_failure_retry_and_dry_run(
         assert exc.status == 401
         seen += [str(exc), repr(exc)]
 
+    logged = threadrun.log()
+    assert len(logged) >= 5
+    seen += [logged.to_string(), threadrun.compare(logged, completed_only=False).to_string(),
+             ip.run_line_magic("threadrun", "log").to_string()]
     out = capsys.readouterr()
     seen += [out.out, out.err, caplog.text, _files_text(isolated)]
     blob = "\n".join(seen)
@@ -74,3 +78,41 @@ def test_key_is_sent_as_a_bearer_token(keyed_server, monkeypatch):
     assert all(h.get("authorization") == f"Bearer {FAKE_KEY}" for h in headers)
     assert all(h.get("openai-beta") == "assistants=v2" for h in headers)
     assert all(h.get("user-agent", "").startswith("threadrun/") for h in headers)
+
+
+def test_api_key_env_names_the_variable_holding_the_key(ip, keyed_server, monkeypatch):
+    monkeypatch.setenv("MY_TEAM_KEY", FAKE_KEY)
+    df = ip.run_cell_magic("threadrun", f"--base-url {keyed_server.url} --api-key-env MY_TEAM_KEY",
+                           "user: hi")
+    assert df.loc[0, "status"] == "completed"
+
+
+def test_api_key_env_naming_an_unset_variable_is_a_usage_error_before_any_request(ip, keyed_server, capsys):
+    keyed_server.reset_counts()
+    result = ip.run_cell(f"%%threadrun --base-url {keyed_server.url} --api-key-env NOT_SET_ANYWHERE\nuser: hi")
+    err = capsys.readouterr().err.strip()
+    assert type(result.error_in_exec).__name__ == "UsageError"
+    assert err == "UsageError: --api-key-env names $NOT_SET_ANYWHERE, which is not set"
+    assert sum(keyed_server.counts.values()) == 0
+
+
+def test_a_key_written_in_code_warns_without_showing_it(keyed_server):
+    import pytest
+    with pytest.warns(UserWarning, match="puts the key in your code") as caught:
+        df = threadrun.run("user: hi", base_url=keyed_server.url, api_key=FAKE_KEY, progress=False,
+                           log=False)
+    assert df.loc[0, "status"] == "completed"
+    assert all(FAKE_KEY not in str(w.message) for w in caught)
+
+
+def test_key_over_plain_http_to_another_host_warns_once(recwarn):
+    from threadrun import client as client_module
+    client_module._warned_hosts.clear()
+    Client("http://models.example.internal/v1", FAKE_KEY)
+    Client("http://models.example.internal/v1", FAKE_KEY)
+    Client("https://api.example.com/v1", FAKE_KEY)
+    Client("http://127.0.0.1:9/v1", FAKE_KEY)
+    Client("http://other.example.internal/v1", "")  # no key, nothing to leak
+    messages = [str(w.message) for w in recwarn.list if "plain http" in str(w.message)]
+    assert messages == ["threadrun sends the API key over plain http to models.example.internal; "
+                        "use https for anything but this machine"]

@@ -5,7 +5,9 @@ send them. ``execute`` validates the whole plan before the first request, then r
 """
 from __future__ import annotations
 
+import os
 import sys
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
@@ -23,7 +25,7 @@ from .thread import Thread, parse
 
 #: Request fields a Command passes to every body, besides model and temperature.
 RUN_OPTIONS = ("assistant", "label", "base_url", "stream", "timeout", "max_retries",
-               "concurrency", "dry_run", "progress", "rate", "log", "resume")
+               "concurrency", "dry_run", "progress", "rate", "log", "resume", "api_key_env")
 FIELDS = ("instructions", "top_p", "max_prompt_tokens", "max_completion_tokens", "tools",
           "metadata", "truncation_strategy", "response_format", "tool_choice",
           "parallel_tool_calls")
@@ -50,6 +52,7 @@ class Command:
     rate: float | None = None
     log: str | bool | None = None
     resume: str | None = None
+    api_key_env: str | None = None
 
     def runlog(self) -> RunLog | None:
         """The run log this command writes to: False = none, a path, else the default one."""
@@ -90,6 +93,9 @@ def _check_run_options(opts: dict[str, Any]) -> None:
         raise ValidationError(f"--concurrency must be 1 or more, got {opts['concurrency']}")
     if opts.get("rate") is not None and not opts["rate"] > 0:
         raise ValidationError(f"--rate must be more than 0 requests per minute, got {opts['rate']}")
+    env = opts.get("api_key_env")
+    if env is not None and not os.environ.get(env):
+        raise ValidationError(f"--api-key-env names ${env}, which is not set", param="api_key_env")
     if opts.get("resume") is not None:
         if opts.get("label") not in (None, opts["resume"]):
             raise ValidationError("--resume LABEL continues that label; drop --label or make it the same")
@@ -114,6 +120,8 @@ def execute(cmd: Command, *, api_key: str | None = None,
     runlog = cmd.runlog()
     if cmd.resume is not None:
         jobs = _still_to_run(jobs, runlog, cmd.resume)
+    if api_key is None:
+        api_key = config.api_key(cmd.api_key_env)
     client = Client(cmd.base_url, api_key, timeout=cmd.timeout, max_retries=cmd.max_retries,
                     pool_size=max(cmd.concurrency, 4), rpm=cmd.rate)
     try:
@@ -164,7 +172,12 @@ def run(thread: Any, model: Any = None, temperature: Any = None, *, api_key: str
     ``model`` and ``temperature`` take one value, a list, or a comma-separated string; other
     options are those of ``%%threadrun`` with underscores (``top_p``, ``repeat``, ``label``,
     ``instructions``, ``max_completion_tokens``, ``stream=False`` to poll, ``base_url``...).
+    The key comes from ``$OPENAI_API_KEY`` or ``api_key_env="OTHER_VAR"``; ``api_key="..."``
+    works but warns, since a key written in a notebook ends up in its file and history.
     """
+    if api_key:
+        warnings.warn("api_key= puts the key in your code (and the notebook's history); prefer "
+                      "$OPENAI_API_KEY or api_key_env=", UserWarning, stacklevel=2)
     return execute(command(thread, namespace=namespace, model=model, temperature=temperature,
                            **options), api_key=api_key)
 

@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import json
 import logging
-import os
+import warnings
 import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any, Iterator
+from urllib.parse import urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -56,7 +57,7 @@ class Client:
         self.poll_interval = poll_interval
         self.gate = Gate(rpm)
         self.session = requests.Session()
-        key = api_key if api_key is not None else os.environ.get("OPENAI_API_KEY", "")
+        key = api_key if api_key is not None else config.api_key()
         self.session.headers.update({
             "OpenAI-Beta": "assistants=v2",
             "User-Agent": f"threadrun/{__version__} python-requests/{requests.__version__}",
@@ -64,6 +65,7 @@ class Client:
         })
         if key:
             self.session.headers["Authorization"] = f"Bearer {key}"
+            _warn_plain_http(self.base_url)
         safe = HTTPAdapter(pool_connections=4, pool_maxsize=pool_size,
                            max_retries=make_retry(max_retries, resend_after_send=True, backoff=backoff,
                                                   gate=self.gate))
@@ -208,6 +210,18 @@ class Client:
         if not result.extra.get("reply_from_stream"):
             result.reply = self.reply_text(run["thread_id"], run["id"])
         result.error = run_error(run)
+
+
+_warned_hosts: set[str] = set()
+
+
+def _warn_plain_http(base_url: str) -> None:
+    """Warn once per host when the key would travel unencrypted to another machine."""
+    url = urlsplit(base_url)
+    if url.scheme == "http" and not config.is_loopback(url.hostname) and url.hostname not in _warned_hosts:
+        _warned_hosts.add(url.hostname or "")
+        warnings.warn(f"threadrun sends the API key over plain http to {url.hostname}; "
+                      "use https for anything but this machine", UserWarning, stacklevel=3)
 
 
 def iter_sse(response: requests.Response) -> Iterator[tuple[str, Any]]:

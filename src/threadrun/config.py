@@ -20,3 +20,14 @@ def base_url(explicit: str | None = None) -> str:
 def assistant_id(explicit: str | None = None) -> str | None:
     """The assistant to run with: the argument, else ``$THREADRUN_ASSISTANT_ID``, else None."""
     return explicit or os.environ.get("THREADRUN_ASSISTANT_ID") or None
+
+
+def api_key(env_name: str | None = None) -> str:
+    """The API key: ``$OPENAI_API_KEY``, or the variable ``env_name`` names ("" when unset)."""
+    return os.environ.get(env_name or "OPENAI_API_KEY", "")
+
+
+def is_loopback(host: str | None) -> bool:
+    """Whether a host name is this machine (the key never leaves it over plain http)."""
+    return (host or "").lower() in ("localhost", "127.0.0.1", "::1", "[::1]") or \
+        (host or "").startswith("127.")

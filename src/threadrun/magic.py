@@ -56,6 +56,7 @@ class ThreadrunMagics(Magics):
     @argument("--timeout", type=float, help="Read timeout in seconds.")
     @argument("--max-retries", type=int, help="Retries on 429/5xx/connection failures.")
     @argument("--concurrency", "-j", type=int, help="Runs in flight at once.")
+    @argument("--api-key-env", metavar="NAME", help="Read the API key from $NAME (default $OPENAI_API_KEY).")
     @argument("--rate", type=float, metavar="RPM", help="Cap on requests per minute.")
     @argument("--log", metavar="PATH", help="Run log file (default $THREADRUN_LOG or ~/.threadrun/runs.sqlite).")
     @argument("--no-log", action="store_true", help="Do not write the run log.")
@@ -130,7 +131,7 @@ class ThreadrunMagics(Magics):
                 stream=self.stream and not args.poll, timeout=pick(args.timeout, self.timeout),
                 max_retries=pick(args.max_retries, self.max_retries),
                 concurrency=pick(args.concurrency, self.concurrency), dry_run=args.dry_run,
-                progress=self.progress, rate=args.rate, resume=args.resume,
+                progress=self.progress, rate=args.rate, resume=args.resume, api_key_env=args.api_key_env,
                 log=False if args.no_log else args.log)
         except ValidationError as exc:
             raise UsageError(str(exc)) from None
