@@ -123,6 +123,89 @@ BAD_BODIES = [
     (_with(**_content([{"type": "audio"}])), f"{MSG}.content[0]", f"{MSG}.content[0] must be an object of "
      "type text, image_url or image_file, got {'type': 'audio'}", True),
     ([HI], "body", "the request body must be an object, got list", True),
+    # tool_resources: the spec's shape (unknown keys are ours alone: the schema allows them)
+    (_with(tool_resources={"file_search": {"vector_store_ids": ["a", "b"]}}),
+     "tool_resources.file_search.vector_store_ids",
+     "tool_resources.file_search.vector_store_ids can have at most 1 item, got 2", True),
+    (_with(tool_resources={"code_interpreter": {"file_ids": ["f"] * 21}}),
+     "tool_resources.code_interpreter.file_ids",
+     "tool_resources.code_interpreter.file_ids can have at most 20 items, got 21", True),
+    (_with(tool_resources={"code_interpreter": {"file_ids": [1]}}),
+     "tool_resources.code_interpreter.file_ids[0]",
+     "tool_resources.code_interpreter.file_ids[0] must be a string, got 1", True),
+    (_with(tool_resources={"code_interpreter": []}), "tool_resources.code_interpreter",
+     "tool_resources.code_interpreter must be an object, got []", True),
+    (_with(tool_resources={"web": {}}), "tool_resources.web", "unknown field 'web' in tool_resources", False),
+    (_with(tool_resources={"file_search": {"vector_stores": []}}), "tool_resources.file_search.vector_stores",
+     "unknown field 'vector_stores' in tool_resources.file_search (did you mean 'vector_store_ids'?)", False),
+    (_with(thread={"messages": [], "tool_resources": {"file_search": {}}}), "thread.tool_resources.file_search",
+     "thread.tool_resources.file_search needs exactly one of vector_store_ids or vector_stores", True),
+    (_with(thread={"tool_resources": {"file_search": {"vector_stores": [{"chunking_strategy": {
+        "type": "static", "static": {"max_chunk_size_tokens": 50, "chunk_overlap_tokens": 0}}}]}}}),
+     "thread.tool_resources.file_search.vector_stores[0].chunking_strategy.static.max_chunk_size_tokens",
+     "thread.tool_resources.file_search.vector_stores[0].chunking_strategy.static.max_chunk_size_tokens "
+     "must be at least 100, got 50", True),
+    (_with(thread={"tool_resources": {"code_interpreter": {"files": []}}}),
+     "thread.tool_resources.code_interpreter.files",
+     "unknown field 'files' in thread.tool_resources.code_interpreter (did you mean 'file_ids'?)", False),
+    # tool_choice: a function, when given, needs its name, whatever the type
+    (_with(tool_choice={"type": "file_search", "function": {}}), "tool_choice.function.name",
+     "tool_choice.function.name must be 1-64 letters, digits, _ or -, got None", True),
+    (_with(tool_choice={"type": "code_interpreter", "function": "f"}), "tool_choice.function",
+     "tool_choice.function must be an object, got 'f'", True),
+    (_with(tool_choice={"type": "file_search", "name": "f"}), "tool_choice.name",
+     "unknown field 'name' in tool_choice", False),
+    # tools: function parameters, file_search overrides
+    (_with(tools=[{"type": "function", "function": {"name": "f", "parameters": None}}]),
+     "tools[0].function.parameters", "tools[0].function.parameters must be an object, got None", True),
+    (_with(tools=[{"type": "function", "function": {"name": "f", "parameters": "{}"}}]),
+     "tools[0].function.parameters", "tools[0].function.parameters must be an object, got '{}'", True),
+    (_with(tools=[{"type": "function", "function": {"name": "f", "strict": "yes"}}]),
+     "tools[0].function.strict", "tools[0].function.strict must be a boolean, got 'yes'", True),
+    (_with(tools=[{"type": "file_search", "file_search": 3}]), "tools[0].file_search",
+     "tools[0].file_search must be an object, got 3", True),
+    (_with(tools=[{"type": "file_search", "file_search": {"max_num_results": 51}}]),
+     "tools[0].file_search.max_num_results", "tools[0].file_search.max_num_results must be at most 50, got 51",
+     True),
+    (_with(tools=[{"type": "file_search", "file_search": {"max_num_results": 0}}]),
+     "tools[0].file_search.max_num_results", "tools[0].file_search.max_num_results must be at least 1, got 0",
+     True),
+    (_with(tools=[{"type": "file_search", "file_search": {"ranking_options": {}}}]),
+     "tools[0].file_search.ranking_options.score_threshold",
+     "tools[0].file_search.ranking_options.score_threshold is required", True),
+    (_with(tools=[{"type": "file_search", "file_search": {"ranking_options": {"score_threshold": 2}}}]),
+     "tools[0].file_search.ranking_options.score_threshold",
+     "tools[0].file_search.ranking_options.score_threshold must be between 0 and 1, got 2", True),
+    (_with(tools=[{"type": "code_interpreter", "file_search": {}}]), "tools[0].file_search",
+     "unknown field 'file_search' in tools[0]", False),
+    # message attachments
+    (_with(thread={"messages": [{**HI["thread"]["messages"][0], "attachments": [1]}]}),
+     f"{MSG}.attachments[0]", f"{MSG}.attachments[0] must be an object, got 1", True),
+    (_with(thread={"messages": [{**HI["thread"]["messages"][0], "attachments": [{"tools": []}]}]}),
+     f"{MSG}.attachments[0].file_id", f"{MSG}.attachments[0].file_id is required", False),
+    (_with(thread={"messages": [{**HI["thread"]["messages"][0], "attachments": [{"file_id": 7}]}]}),
+     f"{MSG}.attachments[0].file_id", f"{MSG}.attachments[0].file_id must be a non-empty string, got 7", True),
+    (_with(thread={"messages": [{**HI["thread"]["messages"][0], "attachments": [
+        {"file_id": "f", "tools": [{"type": "function"}]}]}]}), f"{MSG}.attachments[0].tools[0]",
+     f"{MSG}.attachments[0].tools[0] must be an object of type code_interpreter or file_search, "
+     "got {'type': 'function'}", True),
+    # an empty or blank text part, like empty content
+    (_with(**_content([{"type": "text", "text": ""}])), f"{MSG}.content[0].text",
+     f"{MSG}.content[0].text is empty", False),
+    (_with(**_content([{"type": "text", "text": " \n"}])), f"{MSG}.content[0].text",
+     f"{MSG}.content[0].text is empty", False),
+    (_with(**_content([{"type": "image_url", "image_url": {"url": "u", "detail": "max"}}])),
+     f"{MSG}.content[0].image_url.detail",
+     f"{MSG}.content[0].image_url.detail must be auto, low or high, got 'max'", True),
+    # truncation_strategy: only type and last_messages
+    (_with(truncation_strategy={"type": "last_messages", "last_messages": 3, "extra": {}}),
+     "truncation_strategy.extra", "unknown field 'extra' in truncation_strategy", False),
+    (_with(truncation_strategy={"type": "last_messages", "last_messages": "3"}),
+     "truncation_strategy.last_messages", "truncation_strategy.last_messages must be an integer, got '3'",
+     True),
+    (_with(response_format={"type": "json_schema", "json_schema": {"name": "n", "strict": "no"}}),
+     "response_format.json_schema.strict", "response_format.json_schema.strict must be a boolean, got 'no'",
+     True),
 ]
 
 
@@ -150,7 +233,23 @@ FULL = {
 }
 GOOD_BODIES = [HI, FULL, _with(tool_choice="required", response_format="auto"),
                _with(temperature=None, top_p=None, model=None, metadata=None, tools=None, stream=None),
-               _with(response_format={"type": "json_object"}, truncation_strategy={"type": "auto"})]
+               _with(response_format={"type": "json_object"}, truncation_strategy={"type": "auto"}),
+               _with(tool_choice={"type": "file_search"}, tool_resources={
+                   "code_interpreter": {"file_ids": ["f"] * 20}, "file_search": {"vector_store_ids": []}},
+                   tools=[{"type": "file_search", "file_search": {
+                       "max_num_results": 50, "ranking_options": {"ranker": "auto", "score_threshold": 0.5}}},
+                       {"type": "function", "function": {"name": "f", "description": "d",
+                                                         "parameters": {"type": "object"}, "strict": True}}],
+                   thread={"tool_resources": {"file_search": {"vector_stores": [{
+                       "file_ids": ["f"], "metadata": {"a": "b"}, "chunking_strategy": {
+                           "type": "static", "static": {"max_chunk_size_tokens": 800,
+                                                        "chunk_overlap_tokens": 400}}}]}},
+                       "messages": [{"role": "user", "content": [{"type": "text", "text": "hi"}],
+                                     "attachments": [{"file_id": "f", "tools": [
+                                         {"type": "code_interpreter"}, {"type": "file_search"}]},
+                                         {"file_id": "g"}]}]}),
+               _with(tool_choice={"type": "code_interpreter", "function": {"name": "f"}},
+                     thread={"messages": [], "tool_resources": {"file_search": {"vector_store_ids": ["v"]}}})]
 
 
 @pytest.mark.parametrize("body", GOOD_BODIES)

@@ -337,3 +337,11 @@ def test_a_closed_log_refuses_to_work(tmp_path):
         log.append(hand_row())
     with pytest.raises(ThreadrunError, match="closed"):
         log.read()
+
+
+def test_a_file_that_is_not_a_database_is_refused_with_a_one_line_error(tmp_path):
+    path = tmp_path / "runs.sqlite"
+    path.write_text("not a database, just text " * 100)
+    with pytest.raises(ThreadrunError) as caught:
+        RunLog(path)
+    assert "\n" not in str(caught.value) and str(path) in str(caught.value)

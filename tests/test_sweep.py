@@ -57,7 +57,7 @@ def test_no_log_writes_nothing(ip, server, isolated):
 
 
 def test_rows_keep_grid_order_whatever_the_finishing_order(server):
-    server.set_fault("slow_s=0.6")
+    server.set_fault("slow_s=1.5")
     server.faults.script(["slow"], route="create")  # the first run answers last
     df = threadrun.run("user: hi", model="gpt-4o,gpt-4o-mini", temperature="0,0.5,1", repeat=2,
                        concurrency=8, base_url=server.url, progress=False, log=False)
@@ -112,8 +112,8 @@ def test_rate_caps_requests_per_minute(server):
     threadrun.run("user: hi", model="gpt-4o", repeat=4, rate=300, concurrency=4,
                   base_url=server.url, log=False, progress=False)
     times = sorted(r.time for r in server.requests)
-    gaps = [b - a for a, b in zip(times, times[1:])]
-    assert len(times) >= 5 and min(gaps) >= 0.19, gaps  # 300/min = one every 0.2 s
+    # 300/min = one request every 0.2 s: load on the machine can only stretch the span
+    assert len(times) >= 5 and times[-1] - times[0] >= 0.2 * (len(times) - 1) - 0.02, times
 
 
 def test_a_429_pauses_every_worker_not_just_the_one_that_got_it(server):

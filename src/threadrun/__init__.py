@@ -24,7 +24,7 @@ _LAZY = {
     "log": ("threadrun.runlog", "log"),
     "compare": ("threadrun.comparison", "compare"),
     "plot": ("threadrun.comparison", "plot"),
-    "form": ("threadrun.form", "show_form"),
+    "form": ("threadrun.form_app", "show_form"),
     "local_server": ("threadrun.server", "local_server"),
     "LocalServer": ("threadrun.server", "LocalServer"),
 }

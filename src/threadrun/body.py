@@ -88,14 +88,42 @@ def _is(kind: type | tuple[type, ...], label: str, non_empty: bool = False) -> A
 
 
 _is_object = _is(Mapping, "an object")
+_is_str = _is(str, "a string")
+_is_id = _is(str, "a non-empty string", non_empty=True)
+_is_bool_or_null = _is((bool, type(None)), "a boolean")
 
 
-def _check_int(value: Any, param: str, minimum: int) -> None:
-    """An int (not a bool) of at least ``minimum``."""
+def _keys(value: Any, param: str, allowed: tuple[str, ...], required: tuple[str, ...] = ()) -> None:
+    """An object with no key outside ``allowed`` and every key in ``required``."""
+    _is_object(value, param)
+    _unknown_keys(value, allowed, param, f"{param}.")
+    for key in required:
+        if key not in value:
+            _fail(f"{param}.{key}", f"{param}.{key} is required")
+
+
+def _check_list(value: Any, param: str, most: int | None = None, item: Any = None) -> None:
+    """A list of at most ``most`` entries, each passing ``item``."""
+    _is(list, "a list")(value, param)
+    if most is not None and len(value) > most:
+        _fail(param, f"{param} can have at most {most} item{'s' * (most > 1)}, got {len(value)}")
+    for index, entry in enumerate(value if item else ()):
+        item(entry, f"{param}[{index}]")
+
+
+def _check_enum(value: Any, param: str, choices: tuple[str, ...]) -> None:
+    if not isinstance(value, str) or value not in choices:
+        _fail(param, f"{param} must be {_or(choices)}, got {_show(value)}")
+
+
+def _check_int(value: Any, param: str, minimum: int, maximum: int | None = None) -> None:
+    """An int (not a bool) of at least ``minimum`` (and at most ``maximum``)."""
     if isinstance(value, bool) or not isinstance(value, int):
         _fail(param, f"{param} must be an integer, got {_show(value)}")
     if value < minimum:
         _fail(param, f"{param} must be at least {minimum}, got {value}")
+    if maximum is not None and value > maximum:
+        _fail(param, f"{param} must be at most {maximum}, got {value}")
 
 
 def _check_metadata(value: Any, param: str) -> None:
@@ -146,13 +174,34 @@ _PART_NEEDS = {"text": ("text", None), "image_url": ("image_url", "url"),
 
 
 def _check_part(part: Any, param: str) -> None:
-    """Raise unless ``part`` is a text, image_url or image_file content part."""
+    """Raise unless ``part`` is a text (not blank), image_url or image_file content part."""
     key, inner = _PART_NEEDS[_typed(part, param, tuple(_PART_NEEDS))]
+    _unknown_keys(part, ("type", key), param, f"{param}.")
     value = part.get(key)
-    if inner is None and not isinstance(value, str):
-        _fail(f"{param}.text", f"{param}.text must be a string, got {_show(value)}")
-    if inner is not None and not (isinstance(value, Mapping) and isinstance(value.get(inner), str)):
+    if inner is None:
+        if not isinstance(value, str):
+            _fail(f"{param}.text", f"{param}.text must be a string, got {_show(value)}")
+        if not value.strip():
+            _fail(f"{param}.text", f"{param}.text is empty")
+        return
+    if not (isinstance(value, Mapping) and isinstance(value.get(inner), str)):
         _fail(f"{param}.{key}.{inner}", f"{param}.{key}.{inner} is required")
+    _keys(value, f"{param}.{key}", (inner, "detail"))
+    if "detail" in value:
+        _check_enum(value["detail"], f"{param}.{key}.detail", ("auto", "low", "high"))
+
+
+def _check_attachment(value: Any, param: str) -> None:
+    """``{"file_id": str, "tools": [{"type": code_interpreter|file_search}, ...]}``."""
+    _keys(value, param, ("file_id", "tools"), ("file_id",))
+    _is_id(value["file_id"], f"{param}.file_id")
+    if "tools" in value:
+        _check_list(value["tools"], f"{param}.tools", None, _check_attachment_tool)
+
+
+def _check_attachment_tool(value: Any, param: str) -> None:
+    _typed(value, param, ("code_interpreter", "file_search"))
+    _unknown_keys(value, ("type",), param, f"{param}.")
 
 
 def _check_message(message: Any, where: str) -> None:
@@ -164,7 +213,7 @@ def _check_message(message: Any, where: str) -> None:
     _check_role(message["role"], f"{where}.role")
     _check_content(message["content"], message["role"], where, f"{where}.content")
     if message.get("attachments") is not None:
-        _is(list, "a list")(message["attachments"], f"{where}.attachments")
+        _check_list(message["attachments"], f"{where}.attachments", None, _check_attachment)
     _check_metadata(message.get("metadata"), f"{where}.metadata")
 
 
@@ -176,7 +225,7 @@ def _check_thread(thread: Any, param: str) -> None:
     for index, message in enumerate(messages):
         _check_message(message, f"{param}.messages[{index}]")
     if thread.get("tool_resources") is not None:
-        _is_object(thread["tool_resources"], f"{param}.tool_resources")
+        _check_tool_resources(thread["tool_resources"], f"{param}.tool_resources", thread=True)
     _check_metadata(thread.get("metadata"), f"{param}.metadata")
 
 
@@ -210,37 +259,117 @@ def check_top_p(value: Any, name: str = "top_p") -> float:
 
 def _check_function(value: Any, param: str) -> None:
     """``{"name": 1-64 of a-z A-Z 0-9 _ -, ...}``."""
+    if value is not None:
+        _is_object(value, param)
     name = value.get("name") if isinstance(value, Mapping) else None
     if not isinstance(name, str) or not _FUNCTION_NAME.match(name):
         _fail(f"{param}.name", f"{param}.name must be 1-64 letters, digits, _ or -, "
                                f"got {_show(name)}")
 
 
-def _check_tools(tools: Any, param: str) -> None:
-    _is(list, "a list")(tools, param)
-    if len(tools) > 20:
-        _fail(param, f"{param} can have at most 20 items, got {len(tools)}")
-    for index, tool in enumerate(tools):
-        if _typed(tool, f"{param}[{index}]", TOOL_TYPES) == "function":
-            _check_function(tool.get("function"), f"{param}[{index}].function")
+def _check_function_tool(value: Any, param: str) -> None:
+    """A FunctionObject: name, and optionally description, parameters (an object), strict."""
+    _check_function(value, param)
+    _unknown_keys(value, ("name", "description", "parameters", "strict"), param, f"{param}.")
+    if "description" in value:
+        _is_str(value["description"], f"{param}.description")
+    if "parameters" in value:
+        _is_object(value["parameters"], f"{param}.parameters")
+    _is_bool_or_null(value.get("strict"), f"{param}.strict")
+
+
+def _check_file_search(value: Any, param: str) -> None:
+    """The file_search tool's overrides: max_num_results 1-50, ranking_options."""
+    _keys(value, param, ("max_num_results", "ranking_options"))
+    if "max_num_results" in value:
+        _check_int(value["max_num_results"], f"{param}.max_num_results", 1, 50)
+    if "ranking_options" in value:
+        where, ranking = f"{param}.ranking_options", value["ranking_options"]
+        _keys(ranking, where, ("ranker", "score_threshold"), ("score_threshold",))
+        _number(ranking["score_threshold"], f"{where}.score_threshold", 0, 1, strings=False)
+        if "ranker" in ranking:
+            _check_enum(ranking["ranker"], f"{where}.ranker", ("auto", "default_2024_08_21"))
+
+
+_TOOL_KEYS = {"code_interpreter": ("type",), "file_search": ("type", "file_search"),
+              "function": ("type", "function")}
+
+
+def _check_tool(tool: Any, param: str) -> None:
+    kind = _typed(tool, param, TOOL_TYPES)
+    _unknown_keys(tool, _TOOL_KEYS[kind], param, f"{param}.")
+    if kind == "function":
+        _check_function_tool(tool.get("function"), f"{param}.function")
+    elif "file_search" in tool:
+        _check_file_search(tool["file_search"], f"{param}.file_search")
+
+
+def _check_vector_store(value: Any, param: str) -> None:
+    """A thread's vector_stores helper entry: file_ids, chunking_strategy, metadata."""
+    _keys(value, param, ("file_ids", "chunking_strategy", "metadata"))
+    if "file_ids" in value:
+        _check_list(value["file_ids"], f"{param}.file_ids", None, _is_str)
+    _check_metadata(value.get("metadata"), f"{param}.metadata")
+    where, chunking = f"{param}.chunking_strategy", value.get("chunking_strategy", {"type": "auto"})
+    if _typed(chunking, where, ("auto", "static")) == "auto":
+        return _unknown_keys(chunking, ("type",), where, f"{where}.")
+    names, static = ("max_chunk_size_tokens", "chunk_overlap_tokens"), chunking.get("static")
+    _keys(chunking, where, ("type", "static"), ("static",))
+    _keys(static, f"{where}.static", names, names)
+    _check_int(static[names[0]], f"{where}.static.{names[0]}", 100, 4096)
+    _check_int(static[names[1]], f"{where}.static.{names[1]}", 0, static[names[0]] // 2)
+
+
+def _check_tool_resources(value: Any, param: str, thread: bool = False) -> None:
+    """The spec's shape; a thread's file_search takes vector_store_ids or vector_stores."""
+    _keys(value, param, ("code_interpreter", "file_search"))
+    if "code_interpreter" in value:
+        where, code = f"{param}.code_interpreter", value["code_interpreter"]
+        _keys(code, where, ("file_ids",))
+        if "file_ids" in code:
+            _check_list(code["file_ids"], f"{where}.file_ids", 20, _is_str)
+    if "file_search" in value:
+        where, search = f"{param}.file_search", value["file_search"]
+        _keys(search, where, ("vector_store_ids", "vector_stores") if thread else ("vector_store_ids",))
+        if "vector_store_ids" in search:
+            _check_list(search["vector_store_ids"], f"{where}.vector_store_ids", 1, _is_str)
+        if "vector_stores" in search:
+            _check_list(search["vector_stores"], f"{where}.vector_stores", 1, _check_vector_store)
+        if thread and ("vector_store_ids" in search) == ("vector_stores" in search):
+            _fail(where, f"{where} needs exactly one of vector_store_ids or vector_stores")
 
 
 def _check_truncation(value: Any, param: str) -> None:
     _typed(value, param, ("auto", "last_messages"))
+    _unknown_keys(value, ("type", "last_messages"), param, f"{param}.")
     if value.get("last_messages") is not None:
         _check_int(value["last_messages"], f"{param}.last_messages", 1)
 
 
 def _check_tool_choice(value: Any, param: str) -> None:
-    if _typed(value, param, TOOL_TYPES, ("none", "auto", "required")) == "function":
-        _check_function(value.get("function"), f"{param}.function")
+    """A word, or ``{"type": ..., "function": {"name": ...}}`` (function needed for functions)."""
+    kind = _typed(value, param, TOOL_TYPES, ("none", "auto", "required"))
+    if isinstance(value, Mapping):
+        _unknown_keys(value, ("type", "function"), param, f"{param}.")
+        if kind == "function" or "function" in value:
+            _check_function(value.get("function"), f"{param}.function")
 
 
 def _check_response_format(value: Any, param: str) -> None:
-    if _typed(value, param, ("text", "json_object", "json_schema"), ("auto",)) == "json_schema":
-        schema = value.get("json_schema")
+    kind = _typed(value, param, ("text", "json_object", "json_schema"), ("auto",))
+    if isinstance(value, Mapping):
+        keys = ("type", "json_schema") if kind == "json_schema" else ("type",)
+        _unknown_keys(value, keys, param, f"{param}.")
+    if kind == "json_schema":
+        where, schema = f"{param}.json_schema", value.get("json_schema")
         if not isinstance(schema, Mapping) or not isinstance(schema.get("name"), str):
-            _fail(f"{param}.json_schema.name", f"{param}.json_schema.name is required")
+            _fail(f"{where}.name", f"{where}.name is required")
+        _unknown_keys(schema, ("name", "description", "schema", "strict"), where, f"{where}.")
+        if "description" in schema:
+            _is_str(schema["description"], f"{where}.description")
+        if "schema" in schema:
+            _is_object(schema["schema"], f"{where}.schema")
+        _is_bool_or_null(schema.get("strict"), f"{where}.strict")
 
 
 def _check_model(model: Any, param: str) -> None:
@@ -257,8 +386,8 @@ _CHECKS = {
     "thread": _check_thread,
     "model": _check_model,
     "instructions": _is(str, "a string"),
-    "tools": _check_tools,
-    "tool_resources": _is_object,
+    "tools": lambda value, param: _check_list(value, param, 20, _check_tool),
+    "tool_resources": _check_tool_resources,
     "metadata": _check_metadata,
     "temperature": lambda value, param: _number(value, param, 0, 2, strings=False),
     "top_p": lambda value, param: _number(value, param, 0, 1, strings=False),

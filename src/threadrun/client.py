@@ -20,7 +20,7 @@ from requests.adapters import HTTPAdapter
 from . import __version__, config
 from .gate import Gate
 from .errors import APIConnectionError, APIError, ThreadrunError, error_for_status
-from .retry import BACKOFF_BASE, make_retry, retries_used
+from .retry import BACKOFF_BASE, backoff_delay, make_retry, retries_used
 
 log = logging.getLogger("threadrun")
 
@@ -55,6 +55,7 @@ class Client:
         self.timeout = float(timeout)
         self.max_retries = int(max_retries)
         self.poll_interval = poll_interval
+        self.backoff = backoff
         self.gate = Gate(rpm)
         self.session = requests.Session()
         key = api_key if api_key is not None else config.api_key()
@@ -86,15 +87,33 @@ class Client:
 
     def _request(self, method: str, path: str, *, body: Any = None, params: dict | None = None,
                  stream: bool = False) -> requests.Response:
-        """Send one request (urllib3 retries included); raise APIError on an error answer."""
-        url = self.base_url + path
+        """Send one request (urllib3 retries included); raise APIError on an error answer.
+
+        urllib3 retries only until the headers arrive; a GET whose body is cut off afterwards is
+        sent again here (it is idempotent), up to ``max_retries`` times.
+        """
+        resends = self.max_retries if method == "GET" and not stream else 0
+        for attempt in range(resends + 1):
+            try:
+                return self._send(method, path, body, params, stream)
+            except _BodyCutOff as cut:
+                if attempt == resends:
+                    raise APIConnectionError(f"{method} {path}: {cut}") from None
+                time.sleep(backoff_delay(attempt + 1, self.backoff))
+        raise AssertionError("unreachable")
+
+    def _send(self, method: str, path: str, body: Any, params: dict | None,
+              stream: bool) -> requests.Response:
+        """One attempt (with urllib3's own retries) → the response, or an APIError."""
         data = json.dumps(body) if body is not None else None
         self.gate.acquire()
         try:
-            response = self.session.request(method, url, data=data, params=params, stream=stream,
-                                            timeout=(CONNECT_TIMEOUT_S, self.timeout))
+            response = self.session.request(method, self.base_url + path, data=data, params=params,
+                                            stream=stream, timeout=(CONNECT_TIMEOUT_S, self.timeout))
         except requests.exceptions.RetryError as exc:
             raise APIConnectionError(f"{method} {path}: gave up after retries ({_reason(exc)})") from None
+        except requests.exceptions.ChunkedEncodingError as exc:
+            raise _BodyCutOff(_reason(exc)) from None
         except requests.exceptions.RequestException as exc:
             raise APIConnectionError(f"{method} {path}: {_reason(exc)}") from None
         if response.status_code >= 400:
@@ -337,6 +356,10 @@ def _api_error(response: requests.Response) -> APIError:
         request_id=response.headers.get("x-request-id"), param=err.get("param"))
 
 
+class _BodyCutOff(Exception):
+    """The answer's headers arrived but its body broke off."""
+
+
 def _reason(exc: BaseException) -> str:
     """A short one-line reason for a requests exception (no URL repeats, no headers)."""
     args = getattr(exc, "args", ())
@@ -344,6 +367,8 @@ def _reason(exc: BaseException) -> str:
     text = str(reason or exc)
     if "Read timed out" in text:
         return "read timed out (the server may still be running it)"
+    if "IncompleteRead" in text or "Connection broken" in text:
+        return "connection dropped by the server mid-answer"
     if "RemoteDisconnected" in text or "Connection aborted" in text:
         return "connection dropped by the server"
     if "Connection refused" in text:

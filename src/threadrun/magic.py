@@ -7,17 +7,17 @@ Settings are traitlets, so ``%config ThreadrunMagics.timeout = 30`` works.
 from __future__ import annotations
 
 import shlex
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments
 from traitlets import Bool, Float, Integer, Unicode
 
-from . import runlog
-from .api import Command, command, execute
-from .comparison import compare
 from .errors import ThreadrunError, ValidationError
+
+if TYPE_CHECKING:  # the rest of threadrun (pandas, requests) loads on first use, not at %load_ext
+    from .api import Command
 
 
 def _parse(magic: Any, words: list[str]) -> Any:
@@ -75,6 +75,7 @@ class ThreadrunMagics(Magics):
         """
         if cell is None:
             return self._line(line)
+        from .api import execute
         cmd, args = self._command(line, cell)
         try:
             result = execute(cmd)
@@ -84,6 +85,8 @@ class ThreadrunMagics(Magics):
             self.shell.user_ns[args.out] = result
         if args.compare and not cmd.dry_run:
             from IPython.display import display
+
+            from .comparison import compare
             display(result, compare(result, completed_only=False))
             return None
         return result
@@ -92,13 +95,14 @@ class ThreadrunMagics(Magics):
         """``%threadrun log [...]`` and ``%threadrun form``."""
         words = shlex.split(line)
         if words[:1] == ["log"]:
+            from . import runlog
             args = _parse(self._log_options, words[1:])
             try:
                 return runlog.log(label=args.label, model=args.model, since=args.since, path=args.path)
             except ThreadrunError as exc:
                 raise UsageError(str(exc)) from None
         if words[:1] == ["form"]:
-            from .form import show_form
+            from .form_app import show_form
             return show_form()
         raise UsageError("%threadrun takes 'log' or 'form'; use %%threadrun as a cell magic to run "
                          "a thread (see %threadrun? for the options)")
@@ -118,6 +122,7 @@ class ThreadrunMagics(Magics):
         except ValueError as exc:  # unbalanced quotes
             raise UsageError(f"cannot read the options: {exc}") from None
         args = _parse(self.threadrun, words)
+        from .api import command
         if args.out is not None and not args.out.isidentifier():
             raise UsageError(f"--out expects a variable name, got {args.out!r}")
         pick = lambda value, default: default if value is None else value  # noqa: E731

@@ -64,11 +64,7 @@ class OpenAIRetry(Retry):
     def get_backoff_time(self) -> float:
         """Exponential backoff from the first retry on (urllib3 waits 0 s before it), with jitter."""
         errors = len([h for h in self.history if h.redirect_location is None])
-        if errors == 0 or self.backoff_factor == 0:
-            return 0.0
-        value = self.backoff_factor * (2 ** (errors - 1))
-        value *= 1.0 - 0.25 * random.random()
-        return float(min(self.backoff_max, value))
+        return backoff_delay(errors, self.backoff_factor, self.backoff_max)
 
     def sleep_for_retry(self, response: Any) -> bool:
         """Wait what the server asked, if it asked (``Retry`` only does so for a truthy value)."""
@@ -79,6 +75,13 @@ class OpenAIRetry(Retry):
             import time
             time.sleep(retry_after)
         return True
+
+
+def backoff_delay(attempt: int, base: float, cap: float = BACKOFF_MAX) -> float:
+    """Seconds before retry number ``attempt`` (1, 2, ...): base × 2^(attempt-1), capped, jittered."""
+    if attempt <= 0 or base <= 0:
+        return 0.0
+    return float(min(cap, base * 2 ** (attempt - 1)) * (1.0 - 0.25 * random.random()))
 
 
 def make_retry(max_retries: int, *, resend_after_send: bool, backoff: float = BACKOFF_BASE,

@@ -4,6 +4,7 @@ from __future__ import annotations
 import math
 from typing import Any, Iterable
 
+import numpy as np
 import pandas as pd
 
 from .catalog import cost_usd
@@ -59,17 +60,40 @@ def to_row(result: RunResult, *, label: str | None = None, repeat: int | None = 
     }
 
 
-def frame(rows: Iterable[dict[str, Any]]) -> pd.DataFrame:
-    """A DataFrame of rows with the columns of COLUMNS (in order, with their dtypes) first."""
-    df = pd.DataFrame(list(rows))
-    for name in COLUMNS:
-        if name not in df.columns:
-            df[name] = None
-    extra = [c for c in df.columns if c not in COLUMNS]
-    df = df[list(COLUMNS) + extra]
-    for name, dtype in COLUMNS.items():
-        df[name] = _as(df[name], dtype)
-    return df
+def frame(rows: Iterable[dict[str, Any]] | pd.DataFrame) -> pd.DataFrame:
+    """A DataFrame with the columns of COLUMNS (in order, with their dtypes) first, then extras.
+
+    ``rows`` is a list of row dicts (built column by column, typed once) or a DataFrame whose
+    columns are converted (the run log's raw records).
+    """
+    if isinstance(rows, pd.DataFrame):
+        typed = {name: _as(rows[name] if name in rows else pd.Series([None] * len(rows), dtype=object),
+                           dtype) for name, dtype in COLUMNS.items()}
+        typed.update({c: rows[c] for c in rows.columns if c not in COLUMNS})
+        return pd.DataFrame(typed, index=rows.index)
+    rows = list(rows)
+    extra = [k for k in dict.fromkeys(k for r in rows for k in r) if k not in COLUMNS]
+    typed = {name: _column([r.get(name) for r in rows], dtype) for name, dtype in COLUMNS.items()}
+    typed.update({name: _column([r.get(name) for r in rows], "object") for name in extra})
+    return pd.DataFrame(typed, copy=False)
+
+
+def _column(values: list[Any], dtype: str) -> Any:
+    """One column from Python values, typed in one step (the fast path for fresh rows)."""
+    if dtype == "float64":
+        return np.array([np.nan if v is None else v for v in values], dtype="float64")
+    if dtype == "Int64":
+        return pd.array(values, dtype="Int64")
+    if dtype == "object":
+        column = np.empty(len(values), dtype=object)
+        column[:] = values
+        return pd.Series(column, dtype=object, copy=False)  # pandas 3 would infer str from an array
+    if dtype == STR and all(v is None or isinstance(v, str) for v in values):
+        return pd.array(values, dtype=STR)
+    if dtype == UTC and all(v is None or isinstance(v, (int, float)) for v in values):
+        seconds = np.array([np.nan if v is None else v for v in values], dtype="float64")
+        return pd.to_datetime(seconds, unit="s", utc=True).astype(UTC)
+    return _as(pd.Series(values, dtype=object), dtype).array
 
 
 def _as(series: pd.Series, dtype: str) -> pd.Series:

@@ -254,10 +254,6 @@ def _filters(label: str | None, model: str | None, since: Any) -> tuple[str, lis
 
 def _frame(records: list[tuple]) -> pd.DataFrame:
     """row.frame() of the selected records, built column-wise."""
-    names = list(row.COLUMNS)
     if not records:
         return row.frame([])
-    df = pd.DataFrame.from_records(records, columns=names, coerce_float=False)
-    for name, dtype in row.COLUMNS.items():
-        df[name] = row._as(df[name], dtype)
-    return df
+    return row.frame(pd.DataFrame.from_records(records, columns=list(row.COLUMNS), coerce_float=False))

@@ -1,12 +1,18 @@
-"""Run a plan: a bounded pool of workers, rows in grid order, progress, interrupt → cancel."""
+"""Run a plan: a bounded pool of workers, rows in grid order, progress, interrupt → cancel.
+
+Workers record their own rows (run log first, then ``on_row``), so a KeyboardInterrupt, which
+Python delivers to the main thread only, can never land between logging a row and keeping it.
+The main thread only waits; on an interrupt (or ``cancel()`` from another thread) it cancels
+every in-flight run on the server and records those rows as ``cancelled``.
+"""
 from __future__ import annotations
 
 import sys
 import threading
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import Any, Callable
 
-from .client import TERMINAL, Client, RunResult
+from .client import TERMINAL, Client, RunResult, run_error
 from .errors import APIError
 from .plan import Job
 from .row import to_row
@@ -33,86 +39,97 @@ class Sweep:
         self.rows: dict[int, Row] = {}  # by grid index
         self.stop = threading.Event()
         self.in_flight: dict[int, tuple[str, str]] = {}
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
+        self._bar: Any = None
 
     def run(self) -> list[Row]:
         """Run every job; on KeyboardInterrupt or ``cancel()`` cancel the in-flight runs and
         return the rows finished so far (in grid order)."""
-        bar = _progress_bar(len(self.jobs)) if self.progress and len(self.jobs) > 1 else None
+        if self.progress and len(self.jobs) > 1:
+            self._bar = _progress_bar(len(self.jobs))
         pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="threadrun")
-        futures: dict[Future, Job] = {pool.submit(self._work, job): job for job in self.jobs}
+        futures: list[Future] = [pool.submit(self._work, job) for job in self.jobs]
         try:
-            pending = set(futures)
-            while pending and not self.stop.is_set():
-                done, pending = wait(pending, timeout=0.1, return_when=FIRST_COMPLETED)
-                for fut in done:
-                    self._finish(futures[fut], fut.result(), bar)
-            if self.stop.is_set():
-                self._interrupt(futures)
+            while not self.stop.is_set() and wait(futures, timeout=0.1).not_done:
+                pass
         except KeyboardInterrupt:
-            self._interrupt(futures)
+            self.stop.set()
+        try:
+            if self.stop.is_set():
+                for fut in futures:
+                    fut.cancel()
+                self._cancel_in_flight()
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
-            if bar is not None:
-                bar.close()
+            if self._bar is not None:
+                self._bar.close()
         return [self.rows[i] for i in sorted(self.rows)]
 
     def cancel(self) -> None:
         """Stop the sweep from any thread; ``run()`` then cancels what is in flight and returns."""
         self.stop.set()
 
-    def _work(self, job: Job) -> RunResult:
+    def _work(self, job: Job) -> None:
+        """One job, in a worker thread: run it and record its row (unless the sweep stopped it)."""
         if self.stop.is_set():
-            return RunResult(body=job.body, status="skipped")
-        return self.client.run(job.body, stream=self.stream, stop=self.stop,
-                               on_started=lambda tid, rid: self._started(job, tid, rid))
+            return
+        try:
+            result = self.client.run(job.body, stream=self.stream, stop=self.stop,
+                                     on_started=lambda tid, rid: self._started(job, tid, rid))
+        except Exception as exc:  # noqa: BLE001 - a bug must still leave its row, not vanish
+            result = RunResult(body=job.body, status="error",
+                               error=f"unexpected {type(exc).__name__}: {' '.join(str(exc).split())}")
+        if self.stop.is_set() and result.status not in TERMINAL:
+            return  # still in flight on the server: the main thread cancels and records it
+        self._record(job, result)
 
     def _started(self, job: Job, thread_id: str, run_id: str) -> None:
         with self._lock:
             self.in_flight[job.index] = (thread_id, run_id)
 
-    def _finish(self, job: Job, result: RunResult, bar: Any) -> None:
-        """Record one finished job: the row goes to the run log before anything else sees it."""
+    def _record(self, job: Job, result: RunResult) -> None:
+        """Keep one job's row, once: the run log first, then ``on_row``, then progress."""
         with self._lock:
+            if job.index in self.rows:
+                return
             self.in_flight.pop(job.index, None)
-        if result.status == "skipped":
-            return
-        row = to_row(result, label=self.label, repeat=job.repeat)
-        if self.runlog is not None:
-            self.runlog.append(row, run=result.run, body=job.body)
-        if self.on_row is not None:
-            self.on_row(row)
-        self.rows[job.index] = row
-        if bar is not None:
-            bar.update(1)
-            failed = sum(1 for r in self.rows.values() if r["status"] != "completed")
-            bar.set_postfix(failed=failed, refresh=False)
+            row = to_row(result, label=self.label, repeat=job.repeat)
+            if self.runlog is not None:
+                self.runlog.append(row, run=result.run, body=job.body)
+            self.rows[job.index] = row
+            if self.on_row is not None:
+                self.on_row(row)
+            if self._bar is not None:
+                self._bar.update(1)
+                failed = sum(1 for r in self.rows.values() if r["status"] != "completed")
+                self._bar.set_postfix(failed=failed, refresh=False)
 
-    def _interrupt(self, futures: dict[Future, Job]) -> None:
-        """Stop: keep what finished, cancel every in-flight run on the server, record it cancelled."""
-        self.stop.set()
-        for fut in futures:
-            fut.cancel()
-        for fut, job in futures.items():
-            result = fut.result() if fut.done() and not fut.cancelled() else None
-            if result is not None and result.status in TERMINAL and job.index not in self.rows:
-                self._finish(job, result, None)
+    def _cancel_in_flight(self) -> None:
+        """Cancel every run still in flight on the server and record what became of it."""
         with self._lock:
             in_flight = dict(self.in_flight)
         jobs = {job.index: job for job in self.jobs}
         for index, (thread_id, run_id) in in_flight.items():
-            self._finish(jobs[index], self._cancel(jobs[index], thread_id, run_id), None)
+            self._record(jobs[index], self._cancel(jobs[index], thread_id, run_id))
 
     def _cancel(self, job: Job, thread_id: str, run_id: str) -> RunResult:
         """Ask the server to cancel one run; the result says what became of it."""
         result = RunResult(body=job.body, status="cancelled", error="interrupted by the user")
         try:
             result.run = self.client.cancel_run(thread_id, run_id)
-        except APIError as exc:
-            result.run = {"id": run_id, "thread_id": thread_id}
-            result.error = f"interrupted by the user; cancel failed: {exc}"
-        if result.run.get("status") in TERMINAL - {"cancelled"}:
-            result.status = result.run["status"]  # it ended before the cancel arrived
+        except APIError as exc:  # most often: it ended before the cancel arrived
+            try:
+                result.run, _ = self.client.retrieve_run(thread_id, run_id)
+            except APIError:
+                result.run = {"id": run_id, "thread_id": thread_id}
+                result.status, result.error = "unknown", f"interrupted; cancel failed: {exc}"
+        status = (result.run or {}).get("status")
+        if status in TERMINAL - {"cancelled"}:  # it ended on its own before the cancel
+            result.status, result.error = status, run_error(result.run)
+            try:
+                result.reply = self.client.reply_text(thread_id, run_id)
+            except APIError as exc:
+                result.error = f"reply not read: {exc}"
         return result
 
 

@@ -1,0 +1,59 @@
+"""3. A 4 models × 5 temperatures × N repeats sweep of 200 ms runs at concurrency 16."""
+from __future__ import annotations
+
+import time
+
+from .common import MODELS4, TEMPERATURES5, THREAD, Result, ServerProcess, median
+from .runners import Runners
+
+SERVER_S = 0.2
+CONCURRENCY = 16
+TARGET = 1.3
+
+
+def _sweep(url: str, repeat: int, **options) -> float:
+    import threadrun
+    t0 = time.perf_counter()
+    df = threadrun.run(THREAD, model=MODELS4, temperature=TEMPERATURES5, repeat=repeat,
+                       concurrency=CONCURRENCY, base_url=url, progress=False, **options)
+    wall = time.perf_counter() - t0
+    bad = int((df["status"] != "completed").sum())
+    if bad or len(df) != len(MODELS4) * len(TEMPERATURES5) * repeat:
+        raise RuntimeError(f"sweep: {bad} of {len(df)} runs did not complete")
+    return wall
+
+
+def measure(server: ServerProcess, runners: Runners, repeat: int, rounds: int, log_path: str) -> list[Result]:
+    server.set_latency(SERVER_S)
+    runs = len(MODELS4) * len(TEMPERATURES5) * repeat
+    ideal = runs / CONCURRENCY * SERVER_S
+    variants = {
+        "threadrun.run() stream, log=False": dict(log=False),
+        "threadrun.run() poll, log=False": dict(log=False, stream=False),
+        "threadrun.run() stream, run log on": dict(log=log_path),
+    }
+    _sweep(server.url, 1, log=False)  # warm up
+    times: dict[str, list[float]] = {name: [] for name in variants}
+    busy: list[float] = []
+    for _ in range(rounds):
+        for name, options in variants.items():
+            server.reset()
+            times[name].append(_sweep(server.url, repeat, **options))
+            stats = server.stats()
+            busy.append(stats["cpu_s"] / stats["wall_s"])
+    server.reset()
+    t0 = time.perf_counter()
+    for _ in range(runs):
+        runners.sdk_poll()
+    sdk = time.perf_counter() - t0
+    out = []
+    for name, values in times.items():
+        m = median(values)
+        out.append(Result("3", f"sweep {runs} runs × 200 ms, concurrency {CONCURRENCY}: {name}", m, "s",
+                          len(values), f"{m / ideal:.2f}× ideal ({ideal:.2f} s) · {sdk / m:.1f}× faster than SDK loop",
+                          f"≤ {TARGET}× ideal", m <= TARGET * ideal))
+    out.append(Result("3", f"sweep {runs} runs: sequential openai SDK loop (reference)", sdk, "s", 1,
+                      f"{sdk / ideal:.1f}× ideal", "reported", None))
+    out.append(Result("3", "server: busy during the threadrun sweeps (CPU s / wall s)", median(busy) * 100, "%",
+                      len(busy), "of one core", "reported", None))
+    return out

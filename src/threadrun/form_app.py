@@ -1,0 +1,343 @@
+"""``threadrun.form()``: an ipywidgets form over the same path as ``%%threadrun``.
+
+The form turns its fields into a ``Command`` with ``api.command`` (all validation and request
+building live there) and runs it with ``api.execute`` on a background thread, so the kernel
+stays responsive: ``on_sweep`` hands over the Sweep that **Stop** cancels, ``on_row`` advances the
+progress bar. Rows accumulate in ``form.results`` and in the Output under the form. Its state is
+``form.value``, a plain dict (readable and settable), so it can be driven without a browser.
+
+The package exports ``show_form`` as ``threadrun.form``; the module is named ``form_app`` so that
+importing it never replaces that function with a module.
+"""
+from __future__ import annotations
+
+import html
+import threading
+import time
+import warnings
+from typing import Any
+
+import ipywidgets as W
+import pandas as pd
+
+from . import api
+from .errors import ThreadrunError
+from .form_cell import DEFAULT_CONCURRENCY, cell_text
+from .form_widgets import MessageEditor, ModelPicker, TemperaturePicker, _float, labelled
+from .row import frame
+
+__all__ = ["ThreadrunForm", "show_form", "DEFAULTS", "SHOWN_COLUMNS"]
+
+#: The form's fields and their defaults (``form.value`` has exactly these keys).
+DEFAULTS: dict[str, Any] = {
+    "models": ["gpt-4o-mini"],
+    "temperature": "",  # "0, 0.7" (list) or {"start", "stop", "step"} (range); "" = default
+    "top_p": None,
+    "repeat": 1,
+    "concurrency": DEFAULT_CONCURRENCY,
+    "assistant": None,
+    "instructions": None,
+    "label": None,
+    "messages": [{"role": "user", "content": "Say hello."}],
+}
+#: Columns shown under the form (``form.results`` keeps them all).
+SHOWN_COLUMNS = ["model", "temperature", "top_p", "status", "total_tokens", "cost_usd",
+                 "latency_s", "reply", "error", "label"]
+_SHOWN_CHARS = 60  # longer replies and errors are cut in the table (not in form.results)
+_RENDER_EVERY_S = 0.25
+
+
+def _text(value: Any) -> str:
+    return "" if value is None else str(value)
+
+
+def _none_if_blank(text: str) -> str | None:
+    return text if text.strip() else None
+
+
+class ThreadrunForm(W.VBox):
+    """The form. ``value`` (dict), ``results`` (DataFrame), ``run()``, ``stop()``, ``cell_text()``."""
+
+    def __init__(self, *, base_url: str | None = None, **defaults: Any) -> None:
+        self.base_url = base_url
+        self.models = ModelPicker()
+        self.temperature = TemperaturePicker()
+        number = W.Layout(width="190px")
+        self.top_p = W.Text(description="top_p", placeholder="0–1 (blank: default)",
+                            style={"description_width": "110px"}, layout=W.Layout(width="280px"))
+        self.repeat = W.IntText(1, description="repeat", style={"description_width": "60px"},
+                                layout=number)
+        self.concurrency = W.IntText(DEFAULT_CONCURRENCY, description="concurrency",
+                                     style={"description_width": "80px"}, layout=number)
+        self.assistant = W.Text(placeholder="asst_... (blank: $THREADRUN_ASSISTANT_ID "
+                                "or a scratch one)", layout=W.Layout(width="400px"))
+        self.label = W.Text(placeholder="stored in every row", layout=W.Layout(width="400px"))
+        self.instructions = W.Textarea(placeholder="instructions for the run (optional)",
+                                       rows=2, layout=W.Layout(width="600px"))
+        self.messages = MessageEditor()
+        self.run_button = W.Button(description="Run", icon="play", button_style="primary")
+        self.stop_button = W.Button(description="Stop", icon="stop", button_style="danger",
+                                    disabled=True)
+        self.copy_button = W.Button(description="Copy as cell", icon="copy")
+        self.clear_button = W.Button(description="Clear results", icon="eraser")
+        self.progress = W.IntProgress(0, min=0, max=1, layout=W.Layout(width="300px"))
+        self.status = W.Label("")
+        self.error_area = W.HTML("")
+        self.cell = W.Textarea(rows=6, layout=W.Layout(width="760px", display="none"))
+        self.output = W.Output()
+        for widget, cls in ((self.run_button, "run"), (self.stop_button, "stop"),
+                            (self.copy_button, "copy"), (self.clear_button, "clear"),
+                            (self.top_p, "top-p"), (self.repeat, "repeat"),
+                            (self.concurrency, "concurrency"), (self.status, "status"),
+                            (self.error_area, "error"), (self.cell, "cell"),
+                            (self.output, "results"), (self.progress, "progress")):
+            widget.add_class(f"threadrun-{cls}")
+        self.run_button.on_click(lambda _: self.run())
+        self.stop_button.on_click(lambda _: self.stop())
+        self.copy_button.on_click(lambda _: self.show_cell())
+        self.clear_button.on_click(lambda _: self.clear())
+        super().__init__([
+            self.models, self.temperature,
+            W.HBox([self.top_p, self.repeat, self.concurrency]),
+            labelled(self.assistant, "Assistant"), labelled(self.label, "Label"),
+            labelled(self.instructions, "Instructions"), self.messages,
+            W.HBox([self.run_button, self.stop_button, self.copy_button, self.clear_button]),
+            W.HBox([self.progress, self.status]), self.error_area, self.cell, self.output])
+        self.add_class("threadrun-form")
+        self.results: pd.DataFrame = frame([])
+        self.last: pd.DataFrame | None = None
+        self._worker: threading.Thread | None = None
+        self._sweep: Any = None
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self.value = {**DEFAULTS, **defaults}
+
+    # --- value -----------------------------------------------------------------------------
+
+    @property
+    def value(self) -> dict[str, Any]:
+        """The form's fields as a plain dict (keys of ``DEFAULTS``)."""
+        return {
+            "models": self.models.value,
+            "temperature": self.temperature.value,
+            "top_p": _float(self.top_p.value),
+            "repeat": self.repeat.value,
+            "concurrency": self.concurrency.value,
+            "assistant": _none_if_blank(self.assistant.value),
+            "instructions": _none_if_blank(self.instructions.value),
+            "label": _none_if_blank(self.label.value),
+            "messages": self.messages.value,
+        }
+
+    @value.setter
+    def value(self, value: dict[str, Any]) -> None:
+        """Set some or all fields; unknown keys are a ValueError (nothing is changed then)."""
+        if not isinstance(value, dict):
+            raise ValueError(f"form.value must be a dict, got {type(value).__name__}")
+        unknown = sorted(set(value) - set(DEFAULTS))
+        if unknown:
+            raise ValueError(f"unknown form field {unknown[0]!r}; the fields are "
+                             f"{', '.join(DEFAULTS)}")
+        setters = {
+            "models": lambda v: setattr(self.models, "value", v),
+            "temperature": lambda v: setattr(self.temperature, "value", v),
+            "top_p": lambda v: setattr(self.top_p, "value", _text(v)),
+            "repeat": lambda v: setattr(self.repeat, "value", int(v)),
+            "concurrency": lambda v: setattr(self.concurrency, "value", int(v)),
+            "assistant": lambda v: setattr(self.assistant, "value", _text(v)),
+            "instructions": lambda v: setattr(self.instructions, "value", _text(v)),
+            "label": lambda v: setattr(self.label, "value", _text(v)),
+            "messages": lambda v: setattr(self.messages, "value", v),
+        }
+        for key, val in value.items():
+            setters[key](val)
+
+    # --- the shared path -------------------------------------------------------------------
+
+    def command(self, *, dry_run: bool = False) -> api.Command:
+        """The form as a ``Command``, through ``api.command`` (raises ValidationError)."""
+        v = self.value
+        return api.command(v["messages"], model=v["models"], temperature=self.temperature.grid(),
+                           top_p=v["top_p"], repeat=v["repeat"], instructions=v["instructions"],
+                           assistant=v["assistant"], label=v["label"], base_url=self.base_url,
+                           concurrency=v["concurrency"], dry_run=dry_run, progress=False)
+
+    def dry_run(self) -> list[dict]:
+        """The request bodies the form would send (``api.execute`` of a dry-run Command)."""
+        return api.execute(self.command(dry_run=True))
+
+    def cell_text(self) -> str:
+        """The equivalent ``%%threadrun`` cell (raises ValidationError if the form is invalid)."""
+        return cell_text(self.command())
+
+    # --- actions ---------------------------------------------------------------------------
+
+    @property
+    def running(self) -> bool:
+        worker = self._worker
+        return worker is not None and worker.is_alive()
+
+    @property
+    def in_flight(self) -> int:
+        """How many runs the server has started that have not ended yet."""
+        sweep = self._sweep
+        return 0 if sweep is None else len(sweep.in_flight)
+
+    @property
+    def error(self) -> str:
+        """The one-line error shown in the form ("" when none)."""
+        return getattr(self, "_error_text", "")
+
+    def run(self, wait: bool = False) -> pd.DataFrame | None:
+        """Validate and start the grid on a background thread (what **Run** does).
+
+        Returns None at once, or with ``wait=True`` the new rows once they are done. A
+        ValidationError is shown in the form's error area (see ``form.error``), not raised.
+        """
+        if self.running:
+            return None
+        self._set_error("")
+        self.cell.layout.display = "none"
+        try:
+            cmd = self.command()
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                total = len(cmd.plan())
+        except (ThreadrunError, ValueError, TypeError) as exc:
+            self._set_error(_one_line(exc))
+            return None
+        self._stop.clear()
+        self.last = None
+        self.progress.max, self.progress.value = max(total, 1), 0
+        self.progress.bar_style = ""
+        self._notes = "; ".join(dict.fromkeys(" ".join(str(w.message).split()) for w in caught))
+        self._set_status(f"running 0/{total}")
+        self.run_button.disabled, self.stop_button.disabled = True, False
+        self._worker = threading.Thread(target=self._work, args=(cmd, total),
+                                        name="threadrun-form", daemon=True)
+        self._worker.start()
+        if wait:
+            self.wait()
+            return self.last
+        return None
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait for the runs in flight; True when none are left."""
+        worker = self._worker
+        if worker is not None:
+            worker.join(timeout)
+        return not self.running
+
+    def stop(self) -> None:
+        """Cancel the sweep in flight (what **Stop** does); its runs are cancelled on the server."""
+        self._stop.set()
+        sweep = self._sweep
+        if sweep is not None:
+            sweep.cancel()
+        if self.running:
+            self.status.value = "stopping…"
+
+    def clear(self) -> None:
+        """Forget the accumulated rows."""
+        self.results = frame([])
+        self.output.outputs = ()
+
+    def show_cell(self) -> str | None:
+        """Show the equivalent ``%%threadrun`` cell under the buttons (what **Copy as cell** does)."""
+        try:
+            text = self.cell_text()
+        except (ThreadrunError, ValueError, TypeError) as exc:
+            self._set_error(_one_line(exc))
+            return None
+        self._set_error("")
+        self.cell.value = text
+        self.cell.rows = min(max(text.count("\n") + 1, 2), 20)
+        self.cell.layout.display = None
+        return text
+
+    # --- the background thread -------------------------------------------------------------
+
+    def _on_sweep(self, sweep: Any) -> None:
+        self._sweep = sweep
+        if self._stop.is_set():
+            sweep.cancel()
+
+    def _work(self, cmd: api.Command, total: int) -> None:
+        started = time.monotonic()
+        pending: list[dict] = []
+        last_render = [0.0]
+
+        def on_row(row: dict) -> None:
+            with self._lock:
+                pending.append(row)
+                done = len(pending)
+            self.progress.value = done
+            if not self._stop.is_set():
+                self._set_status(f"running {done}/{total}")
+            now = time.monotonic()
+            if now - last_render[0] >= _RENDER_EVERY_S:
+                last_render[0] = now
+                with self._lock:
+                    rows = list(pending)
+                self._render(pd.concat([self.results, frame(rows)], ignore_index=True))
+
+        try:
+            df = api.execute(cmd, on_sweep=self._on_sweep, on_row=on_row)
+            self.last = df
+            self.results = pd.concat([self.results, df], ignore_index=True) \
+                if len(self.results) else df.reset_index(drop=True)
+            counts = ", ".join(f"{n} {s}" for s, n in df["status"].value_counts().items())
+            verb = "stopped" if self._stop.is_set() else "done"
+            self._set_status(f"{verb}: {len(df)} rows ({counts or 'none'}) in "
+                             f"{time.monotonic() - started:.1f} s; {len(self.results)} in all")
+            self.progress.bar_style = "success" if (df["status"] == "completed").all() \
+                else "warning"
+        except Exception as exc:  # noqa: BLE001 - a background thread must report, not die
+            self._set_error(_one_line(exc))
+            self.status.value = "failed"
+            self.progress.bar_style = "danger"
+        finally:
+            self._render(self.results)
+            self._sweep = None
+            self.run_button.disabled, self.stop_button.disabled = False, True
+
+    def _render(self, df: pd.DataFrame) -> None:
+        """Replace the Output's content with ``df`` (no ``with output:``: this is another thread)."""
+        if df.empty:
+            self.output.outputs = ()
+            return
+        shown = df[[c for c in SHOWN_COLUMNS if c in df.columns
+                    and not (c in ("error", "label") and df[c].isna().all())]].copy()
+        for name in {"reply", "error"} & set(shown.columns):
+            shown[name] = shown[name].map(_cut, na_action="ignore")
+        self.output.outputs = ({"output_type": "display_data", "metadata": {},
+                                "data": {"text/plain": repr(shown),
+                                         "text/html": shown._repr_html_()}},)
+
+    def _set_status(self, text: str) -> None:
+        notes = getattr(self, "_notes", "")
+        self.status.value = text + (f" — {notes}" if notes else "")
+
+    def _set_error(self, text: str) -> None:
+        self._error_text = text
+        self.error_area.value = "" if not text else (
+            '<div style="color:#b00020;white-space:nowrap;overflow:hidden;'
+            f'text-overflow:ellipsis" title="{html.escape(text)}">⚠ {html.escape(text)}</div>')
+
+
+def _cut(text: Any) -> Any:
+    text = " ".join(str(text).split())
+    return text if len(text) <= _SHOWN_CHARS else text[:_SHOWN_CHARS - 1] + "…"
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return text if isinstance(exc, ThreadrunError) else f"{type(exc).__name__}: {text}"
+
+
+def show_form(base_url: str | None = None, **defaults: Any) -> ThreadrunForm:
+    """A new form (display it by leaving it last in a cell); ``defaults`` are ``form.value`` keys.
+
+    ``base_url`` defaults to ``$OPENAI_BASE_URL`` at run time, as for the magic.
+    """
+    return ThreadrunForm(base_url=base_url, **defaults)

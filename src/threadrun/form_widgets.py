@@ -1,0 +1,206 @@
+"""The form's composite widgets: model picker, temperature (list or range) and message editor.
+
+Each has a plain-Python ``value`` (get and set). They only turn widget state into the values
+``api.command`` accepts; every check of those values happens there, not here.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import ipywidgets as W
+
+from .catalog import KNOWN_MODELS
+from .errors import ValidationError
+from .plan import split_list
+
+ROLES = ("user", "assistant")
+MAX_RANGE_POINTS = 100
+_LABEL = {"description_width": "110px"}
+
+
+def labelled(widget: W.Widget, text: str) -> W.HBox:
+    """``widget`` after a fixed-width label."""
+    return W.HBox([W.Label(text, layout=W.Layout(width="110px")), widget])
+
+
+class ModelPicker(W.HBox):
+    """The spec's models (multi-select) plus free text for others, comma-separated."""
+
+    def __init__(self) -> None:
+        self.known = W.SelectMultiple(options=KNOWN_MODELS, rows=6, description="Models",
+                                      style=_LABEL, layout=W.Layout(width="340px"))
+        self.other = W.Text(placeholder="other models, comma-separated",
+                            layout=W.Layout(width="260px"))
+        super().__init__([self.known, self.other])
+        self.add_class("threadrun-models")
+
+    @property
+    def value(self) -> list[str]:
+        return list(self.known.value) + [str(m) for m in split_list(self.other.value)]
+
+    @value.setter
+    def value(self, models: Any) -> None:
+        models = [str(m) for m in split_list(models)]
+        self.known.value = tuple(m for m in models if m in KNOWN_MODELS)
+        self.other.value = ", ".join(m for m in models if m not in KNOWN_MODELS)
+
+
+def _float(text: Any) -> Any:
+    """A number when ``text`` reads as one, else the text (so api.command names the problem)."""
+    if text is None or (isinstance(text, str) and not text.strip()):
+        return None
+    try:
+        return float(text)
+    except (TypeError, ValueError):
+        return text.strip() if isinstance(text, str) else text
+
+
+class TemperaturePicker(W.VBox):
+    """Temperatures as a comma-separated list, or as a range ``start..stop`` by ``step``."""
+
+    def __init__(self) -> None:
+        self.mode = W.ToggleButtons(options=["list", "range"], value="list",
+                                    style={"button_width": "60px"})
+        self.text = W.Text(placeholder="e.g. 0, 0.7, 1.2 (blank: the assistant's)",
+                           layout=W.Layout(width="280px"))
+        box = W.Layout(width="120px")
+        self.start = W.FloatText(0.0, description="from", style={"description_width": "36px"},
+                                 layout=box)
+        self.stop = W.FloatText(1.0, description="to", style={"description_width": "24px"},
+                                layout=box)
+        self.step = W.FloatText(0.5, description="step", style={"description_width": "36px"},
+                                layout=box)
+        self.range_box = W.HBox([self.start, self.stop, self.step])
+        super().__init__([labelled(W.HBox([self.mode, self.text, self.range_box]),
+                                   "Temperature")])
+        self.add_class("threadrun-temperature")
+        self.mode.observe(lambda _: self._show(), "value")
+        self._show()
+
+    def _show(self) -> None:
+        ranged = self.mode.value == "range"
+        self.range_box.layout.display = None if ranged else "none"
+        self.text.layout.display = "none" if ranged else None
+
+    @property
+    def value(self) -> str | dict[str, float]:
+        """The list text, or ``{"start", "stop", "step"}`` in range mode."""
+        if self.mode.value == "range":
+            return {"start": self.start.value, "stop": self.stop.value, "step": self.step.value}
+        return self.text.value
+
+    @value.setter
+    def value(self, value: Any) -> None:
+        if isinstance(value, dict):
+            extra = set(value) - {"start", "stop", "step"}
+            if extra:
+                raise ValueError(f"a temperature range has start, stop and step, "
+                                 f"not {sorted(extra)[0]!r}")
+            self.start.value = float(value.get("start", self.start.value))
+            self.stop.value = float(value.get("stop", self.stop.value))
+            self.step.value = float(value.get("step", self.step.value))
+            self.mode.value = "range"
+            return
+        if value is None:
+            text = ""
+        elif isinstance(value, (list, tuple)):
+            text = ", ".join(str(v) for v in value)
+        else:
+            text = str(value)
+        self.text.value = text
+        self.mode.value = "list"
+
+    def grid(self) -> Any:
+        """What ``api.command(temperature=...)`` gets: the list text, or the range's values."""
+        value = self.value
+        return value if isinstance(value, str) else expand_range(**value)
+
+
+def expand_range(start: float, stop: float, step: float) -> list[float]:
+    """``start, start+step, ... <= stop`` (rounded to 10 places so 0.1 steps stay exact)."""
+    if not all(math.isfinite(v) for v in (start, stop, step)):
+        raise ValidationError("the temperature range needs finite numbers", param="temperature")
+    if step <= 0:
+        raise ValidationError(f"the temperature step must be more than 0, got {step:g}",
+                              param="temperature")
+    if stop < start:
+        raise ValidationError(f"the temperature range ends ({stop:g}) before it starts "
+                              f"({start:g})", param="temperature")
+    count = int(math.floor((stop - start) / step + 1e-9)) + 1
+    if count > MAX_RANGE_POINTS:
+        raise ValidationError(f"the temperature range has {count} values; at most "
+                              f"{MAX_RANGE_POINTS}, use a larger step", param="temperature")
+    return [round(start + i * step, 10) for i in range(count)]
+
+
+class _MessageRow:
+    """One message: role dropdown, text, and up / down / remove buttons."""
+
+    def __init__(self, editor: "MessageEditor", role: str, content: str) -> None:
+        self.role = W.Dropdown(options=ROLES, value=role, layout=W.Layout(width="110px"))
+        self.text = W.Textarea(content, rows=2, layout=W.Layout(width="460px"),
+                               placeholder="message text")
+        buttons = []
+        for icon, tip, cls, action in (("arrow-up", "move up", "up", lambda: editor.move(self, -1)),
+                                       ("arrow-down", "move down", "down",
+                                        lambda: editor.move(self, 1)),
+                                       ("trash", "remove", "remove", lambda: editor.remove(self))):
+            button = W.Button(icon=icon, tooltip=tip, layout=W.Layout(width="36px"))
+            button.add_class(f"threadrun-msg-{cls}")
+            button.on_click(lambda _, act=action: act())
+            buttons.append(button)
+        self.box = W.HBox([self.role, self.text, *buttons])
+        self.box.add_class("threadrun-message")
+
+
+class MessageEditor(W.VBox):
+    """The thread's messages: add, remove, reorder; each a role and a text."""
+
+    def __init__(self) -> None:
+        self.rows: list[_MessageRow] = []
+        self.list = W.VBox()
+        self.add_button = W.Button(description="Add message", icon="plus")
+        self.add_button.add_class("threadrun-msg-add")
+        self.add_button.on_click(lambda _: self.add())
+        super().__init__([W.Label("Messages"), self.list, self.add_button])
+        self.add_class("threadrun-messages")
+
+    def _refresh(self) -> None:
+        self.list.children = tuple(row.box for row in self.rows)
+
+    def add(self, role: str | None = None, content: str = "") -> None:
+        """Append a message (by default the role after the last one's)."""
+        if role is None:
+            role = "assistant" if self.rows and self.rows[-1].role.value == "user" else "user"
+        self.rows.append(_MessageRow(self, role, content))
+        self._refresh()
+
+    def remove(self, row: _MessageRow) -> None:
+        self.rows.remove(row)
+        self._refresh()
+
+    def move(self, row: _MessageRow, delta: int) -> None:
+        i = self.rows.index(row)
+        j = i + delta
+        if 0 <= j < len(self.rows):
+            self.rows[i], self.rows[j] = self.rows[j], self.rows[i]
+            self._refresh()
+
+    @property
+    def value(self) -> list[dict[str, str]]:
+        return [{"role": r.role.value, "content": r.text.value} for r in self.rows]
+
+    @value.setter
+    def value(self, messages: Any) -> None:
+        if isinstance(messages, (str, dict)) or not isinstance(messages, (list, tuple)):
+            raise ValueError("messages must be a list of {'role', 'content'} dicts")
+        rows = []
+        for i, msg in enumerate(messages):
+            if not isinstance(msg, dict) or set(msg) != {"role", "content"} \
+                    or msg["role"] not in ROLES or not isinstance(msg["content"], str):
+                raise ValueError(f"messages[{i}] must be {{'role': 'user' or 'assistant', "
+                                 f"'content': text}}, got {msg!r}")
+            rows.append(_MessageRow(self, msg["role"], msg["content"]))
+        self.rows = rows
+        self._refresh()

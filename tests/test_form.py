@@ -1,0 +1,296 @@
+"""The form, driven from Python against the local server: value, Run, errors, Stop, Copy as cell."""
+from __future__ import annotations
+
+import shlex
+import time
+import warnings
+
+import pytest
+
+from threadrun import api
+from threadrun.form_app import DEFAULTS, ThreadrunForm, show_form
+from threadrun.form_widgets import expand_range
+
+CREATE = "POST /threads/runs"
+CANCEL = "POST /threads/{thread_id}/runs/{run_id}/cancel"
+
+
+@pytest.fixture
+def form(server, monkeypatch):
+    monkeypatch.setenv("OPENAI_BASE_URL", server.url)
+    f = show_form()
+    yield f
+    f.stop()
+    f.wait(10)
+
+
+def wait_done(form: ThreadrunForm, timeout: float = 20) -> None:
+    assert form.wait(timeout), "the form's runs did not finish in time"
+
+
+def until(predicate, timeout: float = 10) -> None:
+    end = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < end, "timed out"
+        time.sleep(0.02)
+
+
+def table_rows(form: ThreadrunForm) -> int:
+    outputs = form.output.outputs
+    if not outputs:
+        return 0
+    html = outputs[-1]["data"]["text/html"]
+    return html.split("<tbody>")[1].split("</tbody>")[0].count("<tr")
+
+
+# --- value ---------------------------------------------------------------------------------
+
+def test_value_has_the_defaults_and_is_a_plain_dict():
+    form = show_form()
+    assert form.value == DEFAULTS
+    assert type(form.value) is dict
+
+
+def test_value_round_trips_and_partial_updates_keep_the_rest():
+    value = {"models": ["gpt-4o", "form-test-model"], "temperature": "0, 0.5", "top_p": 0.9,
+             "repeat": 3, "concurrency": 2, "assistant": "asst_1", "instructions": "Be brief.",
+             "label": "exp", "messages": [{"role": "user", "content": "a"},
+                                          {"role": "assistant", "content": "b"}]}
+    form = show_form(**value)
+    assert form.value == value
+    assert form.models.known.value == ("gpt-4o",) and form.models.other.value == "form-test-model"
+    form.value = {"temperature": {"start": 0, "stop": 1, "step": 0.25}, "top_p": None}
+    assert form.value == {**value, "temperature": {"start": 0.0, "stop": 1.0, "step": 0.25},
+                          "top_p": None}
+    assert form.temperature.mode.value == "range"
+    form.value = {"temperature": [0.2, 1]}
+    assert form.value["temperature"] == "0.2, 1" and form.temperature.mode.value == "list"
+
+
+def test_bad_value_keys_and_shapes_are_value_errors():
+    form = show_form()
+    with pytest.raises(ValueError, match="unknown form field 'modle'"):
+        form.value = {"modle": ["gpt-4o"]}
+    with pytest.raises(ValueError, match="messages"):
+        form.value = {"messages": [{"role": "system", "content": "x"}]}
+    with pytest.raises(ValueError, match="messages"):
+        form.value = {"messages": "user: hi"}
+
+
+def test_range_expansion():
+    assert expand_range(0, 1, 0.25) == [0, 0.25, 0.5, 0.75, 1]
+    assert expand_range(0, 0.3, 0.1) == [0, 0.1, 0.2, 0.3]
+    assert expand_range(0.5, 0.5, 1) == [0.5]
+
+
+def test_message_editor_buttons_add_remove_and_reorder():
+    form = show_form(messages=[{"role": "user", "content": "one"}])
+    editor = form.messages
+    editor.add_button.click()
+    assert [m["role"] for m in form.value["messages"]] == ["user", "assistant"]
+    editor.rows[1].text.value = "two"
+    editor.rows[1].box.children[2].click()  # up
+    assert [m["content"] for m in form.value["messages"]] == ["two", "one"]
+    editor.rows[0].box.children[3].click()  # down
+    assert [m["content"] for m in form.value["messages"]] == ["one", "two"]
+    editor.rows[0].box.children[4].click()  # remove
+    assert form.value["messages"] == [{"role": "assistant", "content": "two"}]
+    assert len(editor.list.children) == 1
+
+
+def test_threadrun_form_is_the_function_even_after_its_module_is_imported():
+    import threadrun
+    import threadrun.form_app  # noqa: F401
+    assert isinstance(threadrun.form(), ThreadrunForm)
+    assert threadrun.form(models=["gpt-4o"]).value["models"] == ["gpt-4o"]
+
+
+# --- Run -----------------------------------------------------------------------------------
+
+def test_run_button_runs_the_grid_and_rows_accumulate(form, server):
+    form.value = {"models": ["gpt-4o", "gpt-4o-mini"], "temperature": "0, 1", "repeat": 2,
+                  "label": "first", "instructions": "Be brief.",
+                  "messages": [{"role": "user", "content": "hello"}]}
+    form.run_button.click()
+    wait_done(form)
+    df = form.results
+    assert len(df) == 8 and (df["status"] == "completed").all()
+    assert list(df["model"]) == ["gpt-4o"] * 4 + ["gpt-4o-mini"] * 4
+    assert list(df["temperature"]) == [0, 0, 1, 1] * 2 and list(df["repeat"]) == [0, 1] * 4
+    assert df["reply"].str.startswith("echo: hello").all() and (df["label"] == "first").all()
+    assert form.progress.value == form.progress.max == 8
+    assert table_rows(form) == 8 and "completed" in form.status.value
+    assert not form.run_button.disabled and form.stop_button.disabled and form.error == ""
+    assert server.runs_created == 8
+
+    form.value = {"models": ["gpt-4o"], "temperature": "0.5", "repeat": 1, "label": "second"}
+    form.run_button.click()
+    wait_done(form)
+    assert len(form.results) == 9 and list(form.results.index) == list(range(9))
+    assert form.results["label"].iloc[-1] == "second" and table_rows(form) == 9
+    assert len(form.last) == 1
+
+
+def test_run_wait_returns_the_new_rows(form):
+    form.value = {"temperature": {"start": 0, "stop": 1, "step": 0.5}}
+    df = form.run(wait=True)
+    assert list(df["temperature"]) == [0, 0.5, 1] and (df["status"] == "completed").all()
+
+
+def test_run_is_disabled_while_runs_are_in_flight(form, server):
+    server.latency = 1.0
+    form.value = {"models": ["gpt-4o"], "repeat": 2}
+    started = time.monotonic()
+    form.run_button.click()
+    assert time.monotonic() - started < 0.5  # the kernel is not blocked
+    assert form.running and form.run_button.disabled and not form.stop_button.disabled
+    form.run_button.click()  # ignored while running
+    assert form.run() is None
+    wait_done(form)
+    assert server.runs_created == 2 and len(form.results) == 2
+    assert not form.run_button.disabled
+
+
+def test_the_form_goes_through_api_command_and_api_execute(form, monkeypatch):
+    calls = []
+    real_command, real_execute = api.command, api.execute
+    monkeypatch.setattr(api, "command", lambda *a, **k: calls.append("command")
+                        or real_command(*a, **k))
+    monkeypatch.setattr(api, "execute", lambda *a, **k: calls.append("execute")
+                        or real_execute(*a, **k))
+    form.run(wait=True)
+    assert calls == ["command", "execute"] and len(form.results) == 1
+
+
+# --- errors --------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("change, message", [
+    ({"temperature": "5"}, "temperature must be between 0 and 2, got 5"),
+    ({"temperature": "warm"}, "--temperature expects a number, got 'warm'"),
+    ({"temperature": {"start": 0, "stop": 1, "step": 0}}, "step must be more than 0"),
+    ({"top_p": 1.5}, "top_p"),
+    ({"top_p": "high"}, "--top-p expects a number"),
+    ({"repeat": 0}, "--repeat must be 1 or more"),
+    ({"concurrency": 0}, "--concurrency must be 1 or more"),
+    ({"messages": [{"role": "user", "content": ""}]}, "messages[0]: empty user message"),
+    ({"messages": []}, "empty"),
+])
+def test_validation_errors_show_as_one_line_and_send_nothing(form, server, change, message):
+    form.value = change
+    form.run_button.click()
+    assert message in form.error and "\n" not in form.error
+    assert "Traceback" not in form.error_area.value and form.error_area.value.count("<div") == 1
+    assert not form.running and not form.run_button.disabled
+    assert server.counts == {} and form.output.outputs == () and len(form.results) == 0
+    form.value = DEFAULTS
+    form.run_button.click()
+    wait_done(form)
+    assert form.error == "" and form.error_area.value == "" and len(form.results) == 1
+
+
+def test_an_unknown_model_only_warns_in_the_status_line(form):
+    form.value = {"models": ["form-warned-model"]}
+    df = form.run(wait=True)
+    assert list(df["status"]) == ["completed"] and form.error == ""
+    assert "form-warned-model" in form.status.value
+
+
+def test_a_server_failure_is_a_row_not_an_exception(monkeypatch):
+    form = show_form(base_url="http://127.0.0.1:9/v1")
+    form.value = {"models": ["gpt-4o"], "temperature": "0, 1"}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        df = form.run(wait=True)
+    assert list(df["status"]) == ["error", "error"] and form.error == ""
+
+
+# --- Stop ----------------------------------------------------------------------------------
+
+def test_stop_cancels_the_runs_in_flight(form, server):
+    server.latency = 1.0
+    form.value = {"models": ["gpt-4o", "gpt-4o-mini"], "temperature": "0, 1", "concurrency": 4}
+    started = time.monotonic()
+    form.run_button.click()
+    until(lambda: form.in_flight == 4)  # the client knows every run's id
+    assert server.runs_created == 4
+    form.stop_button.click()
+    wait_done(form, 10)
+    assert time.monotonic() - started < 1.0  # nobody waited for the runs to end
+    assert server.counts[CANCEL] == 4
+    df = form.results
+    assert len(df) == 4 and (df["status"] == "cancelled").all()
+    assert df["error"].str.contains("interrupted by the user").all()
+    assert form.status.value.startswith("stopped") and not form.run_button.disabled
+    assert form.stop_button.disabled and form.progress.value == 4 and form.in_flight == 0
+
+
+def test_stop_before_the_sweep_starts_sends_no_run(form, server):
+    server.latency = 1.0
+    form.value = {"repeat": 3}
+    form.stop()  # not running: nothing to do, and it must not spoil the next run
+    form.run(wait=True)
+    assert len(form.results) == 3 and (form.results["status"] == "completed").all()
+
+
+# --- Copy as cell --------------------------------------------------------------------------
+
+CASES = {
+    "plain": {"models": ["gpt-4o", "gpt-4o-mini"], "temperature": "0, 0.7, 1.2",
+              "messages": [{"role": "user", "content": "What is the capital of France?"},
+                           {"role": "assistant", "content": "Paris."},
+                           {"role": "user", "content": "And of Spain?"}]},
+    "options": {"models": ["gpt-4o", "form-test-model"], "top_p": 0.9, "repeat": 2,
+                "concurrency": 3, "assistant": "-asst with space", "label": "it's \"quoted\"",
+                "instructions": "--Answer in one word; it's fine.",
+                "temperature": {"start": 0, "stop": 1, "step": 0.1}},
+    "tricky text": {"instructions": "Line one.\n  Line two with {braces}",
+                    "messages": [{"role": "user", "content": "use {x} and {{y}}\nnext line"},
+                                 {"role": "assistant", "content": "see:\n\n  indented\nend"},
+                                 {"role": "user", "content": "Note: keep $HOME and 'quotes'"}]},
+    "needs json": {"messages": [{"role": "user", "content": "  leading blanks"},
+                                {"role": "assistant", "content": "ok\nuser: not a new message"},
+                                {"role": "user", "content": "trailing\n\n"}],
+                   "instructions": "multi\nline"},
+    "no model no temperature": {"models": [], "temperature": "",
+                                "messages": [{"role": "user", "content": "hi"}]},
+}
+
+
+def run_cell(ip, text: str):
+    line, cell = text.split("\n", 1)
+    assert line.startswith("%%threadrun")
+    return ip.run_cell_magic("threadrun", line[len("%%threadrun"):] + " --dry-run", cell)
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_copy_as_cell_round_trips_through_the_magic(ip, name):
+    form = show_form(**CASES[name])
+    ip.user_ns.update(x="NOT SUBSTITUTED", y="NOR THIS")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        form.copy_button.click()
+        text = form.cell.value
+        bodies = run_cell(ip, text)
+        expected = form.dry_run()
+    assert text == form.cell_text() and form.cell.layout.display is None
+    assert bodies == expected == [job.body for job in form.command().plan()]
+    assert len(bodies) == len(form.command().plan())
+
+
+def test_copy_as_cell_text_is_readable():
+    form = show_form(**CASES["plain"], instructions="Answer in one word.")
+    assert form.cell_text() == (
+        "%%threadrun --model gpt-4o,gpt-4o-mini --temperature 0,0.7,1.2 "
+        "--instructions 'Answer in one word.'\n"
+        "user: What is the capital of France?\nassistant: Paris.\nuser: And of Spain?")
+    head = shlex.split(show_form(**CASES["options"]).cell_text().split("\n")[0])
+    assert "--temperature" in head and head[head.index("--temperature") + 1] == \
+        "0,0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8,0.9,1"
+    assert show_form(**CASES["needs json"]).cell_text().split("\n")[1].startswith('{"instr')
+
+
+def test_copy_as_cell_of_an_invalid_form_shows_the_error():
+    form = show_form(temperature="9")
+    form.copy_button.click()
+    assert "temperature must be between 0 and 2" in form.error
+    assert form.cell.layout.display == "none"
