@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
 
     print(f"## threadrun benchmarks ({mode} mode)\n")
     print("\n".join(machine()))
-    print(f"- Server: threadrun's local server in a separate process, echo engine\n", flush=True)
+    print("- Server: threadrun's local server in a separate process, echo engine\n", flush=True)
 
     started = time.perf_counter()
     results: list[Result] = []

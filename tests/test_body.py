@@ -109,7 +109,7 @@ BAD_BODIES = [
     (_with(thread={"foo": 1}), "thread.foo", "unknown field 'foo' in thread", True),
     (_with(thread={"messages": "hi"}), "thread.messages", "thread.messages must be a list, got 'hi'", True),
     (_with(thread={"messages": [{"role": "system", "content": "x"}]}), f"{MSG}.role",
-     f"role 'system' is not allowed in a thread; use user or assistant", True),
+     "role 'system' is not allowed in a thread; use user or assistant", True),
     (_with(thread={"messages": [{"role": "user"}]}), f"{MSG}.content", f"{MSG}.content is required", True),
     (_with(thread={"messages": [{"role": "user", "content": "x", "name": "bo"}]}), f"{MSG}.name",
      f"unknown field 'name' in {MSG}", True),

@@ -26,7 +26,7 @@ from IPython.core.error import UsageError  # noqa: E402
 from openapi_schema_validator import OAS31Validator  # noqa: E402
 
 from threadrun.api import command  # noqa: E402
-from threadrun.body import REQUEST_FIELDS, UnknownModelWarning  # noqa: E402
+from threadrun.body import UnknownModelWarning  # noqa: E402
 from threadrun.errors import ValidationError  # noqa: E402
 from threadrun.server import local_server  # noqa: E402
 

@@ -14,7 +14,6 @@ from pathlib import Path
 import pytest
 
 import threadrun
-from threadrun.api import command, execute
 
 ROOT = Path(__file__).resolve().parents[1]
 

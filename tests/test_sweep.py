@@ -9,10 +9,8 @@ import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 
 import pandas as pd
-import pytest
 
 import threadrun
 from threadrun.api import command, execute

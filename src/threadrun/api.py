@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
@@ -122,17 +123,33 @@ def execute(cmd: Command, *, api_key: str | None = None,
         jobs = _still_to_run(jobs, runlog, cmd.resume)
     if api_key is None:
         api_key = config.api_key(cmd.api_key_env)
-    client = Client(cmd.base_url, api_key, timeout=cmd.timeout, max_retries=cmd.max_retries,
-                    pool_size=max(cmd.concurrency, 4), rpm=cmd.rate)
+    client = _client(cmd, api_key)
     try:
         rows = _run_jobs(client, jobs, cmd, runlog, on_sweep, on_row)
     finally:
-        client.close()
         if runlog is not None:
             runlog.close()
     df = frame(rows)
     warn_failures(df)
     return df
+
+
+_clients: dict[tuple, Client] = {}
+_clients_lock = threading.Lock()
+
+
+def _client(cmd: Command, api_key: str) -> Client:
+    """A Client per settings, kept for the session: cells reuse its pooled (TLS) connections."""
+    settings = (config.base_url(cmd.base_url), api_key, cmd.timeout, cmd.max_retries, cmd.rate,
+                max(cmd.concurrency, 4))
+    with _clients_lock:
+        if settings not in _clients:
+            if len(_clients) >= 8:  # a handful of settings in a session; drop the oldest
+                _clients.pop(next(iter(_clients))).close()
+            _clients[settings] = Client(settings[0], api_key, timeout=cmd.timeout,
+                                        max_retries=cmd.max_retries, pool_size=settings[5],
+                                        rpm=cmd.rate)
+        return _clients[settings]
 
 
 def _run_jobs(client: Client, jobs: list[Job], cmd: Command, runlog: RunLog | None,

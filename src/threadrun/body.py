@@ -11,13 +11,14 @@ from __future__ import annotations
 import difflib
 import math
 import re
-import reprlib
 import warnings
 from collections.abc import Mapping
-from typing import Any, NoReturn
+from typing import Any
 
 from . import catalog
-from .errors import ValidationError
+from .checks import (_check_enum, _check_int, _check_list, _check_metadata, _fail, _is,
+                     _is_bool_or_null, _is_id, _is_object, _is_str, _keys, _show, _typed,
+                     _unknown_keys)
 
 __all__ = ["UnknownModelWarning", "validate_body", "check_temperature", "check_top_p",
            "REQUEST_FIELDS", "THREAD_FIELDS", "MESSAGE_FIELDS", "TOOL_TYPES"]
@@ -33,115 +34,11 @@ THREAD_FIELDS = ("messages", "tool_resources", "metadata")
 MESSAGE_FIELDS = ("role", "content", "attachments", "metadata")
 TOOL_TYPES = ("code_interpreter", "file_search", "function")
 _FUNCTION_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-_repr = reprlib.Repr()
-_repr.maxstring = _repr.maxother = 40
 _warned_models: set[str] = set()
 
 
 class UnknownModelWarning(UserWarning):
     """The model is not in the spec's list of Assistants models (sent anyway)."""
-
-
-def _show(value: Any) -> str:
-    """A short one-line repr for error messages."""
-    return _repr.repr(value)
-
-
-def _fail(param: str, message: str, line: int | None = None) -> NoReturn:
-    raise ValidationError(message, param=param, line=line)
-
-
-# --- shared checkers ---------------------------------------------------------------------
-
-def _or(words: tuple[str, ...]) -> str:
-    """``a, b or c``."""
-    return ", ".join(words[:-1]) + " or " + words[-1] if len(words) > 1 else words[0]
-
-
-def _unknown_keys(value: Mapping[str, Any], allowed: tuple[str, ...], where: str,
-                  prefix: str = "") -> None:
-    """Raise on the first key of ``value`` not in ``allowed`` (with a did-you-mean)."""
-    for key in value:
-        if key not in allowed:
-            close = difflib.get_close_matches(str(key), allowed, n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            _fail(f"{prefix}{key}", f"unknown field {_show(key)} in {where}{hint}")
-
-
-def _typed(value: Any, param: str, kinds: tuple[str, ...], words: tuple[str, ...] = ()) -> str:
-    """``value`` if it is one of ``words``, else its ``type``, which must be one of ``kinds``."""
-    if isinstance(value, str) and value in words:
-        return value
-    kind = value.get("type") if isinstance(value, Mapping) else None
-    if kind not in kinds:
-        ways = words + (f"an object of type {_or(kinds)}",)
-        _fail(param, f"{param} must be {_or(ways)}, got {_show(value)}")
-    return kind
-
-
-def _is(kind: type | tuple[type, ...], label: str, non_empty: bool = False) -> Any:
-    """A checker: the value must be an instance of ``kind`` (and truthy if ``non_empty``)."""
-    def check(value: Any, param: str) -> None:
-        if not isinstance(value, kind) or (non_empty and not value):
-            _fail(param, f"{param} must be {label}, got {_show(value)}")
-    return check
-
-
-_is_object = _is(Mapping, "an object")
-_is_str = _is(str, "a string")
-_is_id = _is(str, "a non-empty string", non_empty=True)
-_is_bool_or_null = _is((bool, type(None)), "a boolean")
-
-
-def _keys(value: Any, param: str, allowed: tuple[str, ...], required: tuple[str, ...] = ()) -> None:
-    """An object with no key outside ``allowed`` and every key in ``required``."""
-    _is_object(value, param)
-    _unknown_keys(value, allowed, param, f"{param}.")
-    for key in required:
-        if key not in value:
-            _fail(f"{param}.{key}", f"{param}.{key} is required")
-
-
-def _check_list(value: Any, param: str, most: int | None = None, item: Any = None) -> None:
-    """A list of at most ``most`` entries, each passing ``item``."""
-    _is(list, "a list")(value, param)
-    if most is not None and len(value) > most:
-        _fail(param, f"{param} can have at most {most} item{'s' * (most > 1)}, got {len(value)}")
-    for index, entry in enumerate(value if item else ()):
-        item(entry, f"{param}[{index}]")
-
-
-def _check_enum(value: Any, param: str, choices: tuple[str, ...]) -> None:
-    if not isinstance(value, str) or value not in choices:
-        _fail(param, f"{param} must be {_or(choices)}, got {_show(value)}")
-
-
-def _check_int(value: Any, param: str, minimum: int, maximum: int | None = None) -> None:
-    """An int (not a bool) of at least ``minimum`` (and at most ``maximum``)."""
-    if isinstance(value, bool) or not isinstance(value, int):
-        _fail(param, f"{param} must be an integer, got {_show(value)}")
-    if value < minimum:
-        _fail(param, f"{param} must be at least {minimum}, got {value}")
-    if maximum is not None and value > maximum:
-        _fail(param, f"{param} must be at most {maximum}, got {value}")
-
-
-def _check_metadata(value: Any, param: str) -> None:
-    """At most 16 pairs, string keys of at most 64 chars, string values of at most 512."""
-    if value is None:
-        return
-    _is_object(value, param)
-    if len(value) > 16:
-        _fail(param, f"{param} can have at most 16 pairs, got {len(value)}")
-    for key, item in value.items():
-        if not isinstance(key, str) or not isinstance(item, str):
-            _fail(param, f"{param} keys and values must be strings, "
-                         f"got {_show(key)}: {_show(item)}")
-        if len(key) > 64:
-            _fail(param, f"{param} key {_show(key)} has {len(key)} characters; the limit is 64")
-        if len(item) > 512:
-            _fail(f"{param}.{key}",
-                  f"{param}[{key!r}] has {len(item)} characters; the limit is 512")
 
 
 # --- messages (also used by threadrun.thread) --------------------------------------------

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
 DEMO_MODELS = "gpt-4o-mini,gpt-4.1-nano,gpt-4o"
 DEMO_TEMPERATURES = "0,0.5,1,1.5"
