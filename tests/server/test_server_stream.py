@@ -70,7 +70,7 @@ def test_stream_cancelled_midway_ends_with_run_cancelled(make_api):
     with local_server(latency=1.0) as server:
         api = make_api(server)
         body = {**api.run_body(api.assistant()["id"]), "stream": True}
-        names, cancelled = [], None
+        names, cancelled, created = [], None, None
         with requests.post(server.url + "/threads/runs", json=body, stream=True, timeout=5) as response:
             for line in response.iter_lines(chunk_size=1, decode_unicode=True):
                 if line.startswith("event: "):
