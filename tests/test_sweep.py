@@ -155,3 +155,13 @@ def test_sweep_killed_with_sigkill_keeps_every_finished_run_in_an_intact_log(ser
         logged = {r[0] for r in db.execute("SELECT run_id FROM runs")}
     assert set(reported) <= logged
     assert len(logged) < 60
+
+
+def test_log_since_that_is_not_a_date_is_a_one_line_usage_error(ip, server, capsys):
+    ip.run_cell_magic("threadrun", "--label x", "user: hi")
+    result = ip.run_cell("%threadrun log --since yesterdayish")
+    err = capsys.readouterr().err.strip()
+    assert type(result.error_in_exec).__name__ == "UsageError" and "\n" not in err
+    assert "since expects a date" in err
+    assert len(ip.run_line_magic("threadrun", "log --since 2020-01-01")) == 1
+    assert len(ip.run_line_magic("threadrun", "log --since 2999-01-01")) == 0

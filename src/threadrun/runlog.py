@@ -22,7 +22,7 @@ from typing import Any
 import pandas as pd
 
 from . import config, row
-from .errors import ThreadrunError
+from .errors import ThreadrunError, ValidationError
 
 TABLE = "runs"
 BUSY_TIMEOUT_MS = 30000
@@ -247,8 +247,12 @@ def _filters(label: str | None, model: str | None, since: Any) -> tuple[str, lis
         clauses.append("model = ?")
         params.append(model)
     if since is not None:
+        try:
+            params.append(_seconds(since))
+        except (ValueError, TypeError):
+            raise ValidationError(f"since expects a date or time such as 2026-11-25 or "
+                                  f"2026-11-25T14:00, got {since!r}", param="since") from None
         clauses.append("created_at >= ?")
-        params.append(_seconds(since))
     return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
 
 
