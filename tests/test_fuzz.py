@@ -12,63 +12,32 @@ import copy
 import json
 import shlex
 import warnings
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 hypothesis = pytest.importorskip("hypothesis")
 import requests  # noqa: E402
-import yaml  # noqa: E402
 from hypothesis import HealthCheck, event, example, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 from IPython.core.error import UsageError  # noqa: E402
-from openapi_schema_validator import OAS31Validator  # noqa: E402
+from spec_schema import schema_errors as spec_schema_errors, validator  # noqa: E402
 
 from threadrun.api import command  # noqa: E402
 from threadrun.body import UnknownModelWarning  # noqa: E402
 from threadrun.errors import ValidationError  # noqa: E402
 from threadrun.server import local_server  # noqa: E402
 
-SPEC = Path(__file__).resolve().parent / "assistants-v2.openapi.yaml"
-NULLABLE_ONLY = {"nullable": True}
 FUZZ = settings(max_examples=300, deadline=None, database=None, print_blob=True,
                 suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
                                        HealthCheck.data_too_large, HealthCheck.filter_too_much])
 
 
-# -- the spec's schemas (copied from tests/server/test_server_schema.py: to_oas31) ----------------
-
-def to_oas31(node: Any) -> Any:
-    """Rewrite OpenAPI 3.0 ``nullable: true`` the 3.1 way (type lists or anyOf with null)."""
-    if isinstance(node, list):
-        return [to_oas31(item) for item in node]
-    if not isinstance(node, dict):
-        return node
-    node = dict(node)
-    nullable = bool(node.pop("nullable", False))
-    if "allOf" in node and NULLABLE_ONLY in node["allOf"]:
-        nullable, node["allOf"] = True, [m for m in node["allOf"] if m != NULLABLE_ONLY]
-    node = {key: to_oas31(value) for key, value in node.items()}
-    if not nullable:
-        return node
-    if isinstance(node.get("type"), str) and not {"$ref", "anyOf", "oneOf", "allOf"} & set(node):
-        node["type"] = [node["type"], "null"]
-        if "enum" in node:
-            node["enum"] = [*node["enum"], None]
-        return node
-    return {"anyOf": [node, {"type": "null"}]}
-
-
-SCHEMAS = to_oas31(yaml.safe_load(SPEC.read_text())["components"]["schemas"])
-VALIDATORS = {name: OAS31Validator({"$ref": f"#/components/schemas/{name}",
-                                    "components": {"schemas": SCHEMAS}})
-              for name in ("CreateThreadAndRunRequest", "ErrorResponse")}
+VALIDATORS = {name: validator(name) for name in ("CreateThreadAndRunRequest", "ErrorResponse")}
 
 
 def schema_errors(name: str, instance: Any) -> list[str]:
-    return [f"{list(e.absolute_path)}: {e.message[:160]}"
-            for e in VALIDATORS[name].iter_errors(instance)]
+    return spec_schema_errors(name, instance, width=160)
 
 
 def assert_valid_bodies(bodies: Any) -> None:
