@@ -164,15 +164,20 @@ def _check_function(value: Any, param: str) -> None:
                                f"got {_show(name)}")
 
 
+def _check_named_schema(value: Mapping[str, Any], param: str, schema_key: str) -> None:
+    """The name/description/<schema>/strict shape of functions and JSON-schema formats."""
+    _unknown_keys(value, ("name", "description", schema_key, "strict"), param, f"{param}.")
+    if "description" in value:
+        _is_str(value["description"], f"{param}.description")
+    if schema_key in value:
+        _is_object(value[schema_key], f"{param}.{schema_key}")
+    _is_bool_or_null(value.get("strict"), f"{param}.strict")
+
+
 def _check_function_tool(value: Any, param: str) -> None:
     """A FunctionObject: name, and optionally description, parameters (an object), strict."""
     _check_function(value, param)
-    _unknown_keys(value, ("name", "description", "parameters", "strict"), param, f"{param}.")
-    if "description" in value:
-        _is_str(value["description"], f"{param}.description")
-    if "parameters" in value:
-        _is_object(value["parameters"], f"{param}.parameters")
-    _is_bool_or_null(value.get("strict"), f"{param}.strict")
+    _check_named_schema(value, param, "parameters")
 
 
 def _check_file_search(value: Any, param: str) -> None:
@@ -261,12 +266,7 @@ def _check_response_format(value: Any, param: str) -> None:
         where, schema = f"{param}.json_schema", value.get("json_schema")
         if not isinstance(schema, Mapping) or not isinstance(schema.get("name"), str):
             _fail(f"{where}.name", f"{where}.name is required")
-        _unknown_keys(schema, ("name", "description", "schema", "strict"), where, f"{where}.")
-        if "description" in schema:
-            _is_str(schema["description"], f"{where}.description")
-        if "schema" in schema:
-            _is_object(schema["schema"], f"{where}.schema")
-        _is_bool_or_null(schema.get("strict"), f"{where}.strict")
+        _check_named_schema(schema, where, "schema")
 
 
 def _check_model(model: Any, param: str) -> None:
