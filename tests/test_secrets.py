@@ -58,6 +58,16 @@ def test_key_appears_nowhere_across_success_failure_retry_and_dry_run(
         assert exc.status == 401
         seen += [str(exc), repr(exc)]
 
+    monkeypatch.setenv("OPENAI_API_KEY", FAKE_KEY)
+    form = threadrun.form(base_url=keyed_server.url, models=["gpt-4o"])
+    form_rows = form.run(wait=True)
+    assert (form_rows["status"] == "completed").all()
+    form.value = {"temperature": "7"}
+    form.run(wait=True)  # a validation error, shown in the form
+    seen += [repr(form), form.results.to_string(), form.cell_text(), str(form.error)]
+    fig = threadrun.plot(ok, x="temperature", y="total_tokens", by="model")
+    seen.append(str(fig.axes[0].get_legend_handles_labels()))
+
     logged = threadrun.log()
     assert len(logged) >= 5
     seen += [logged.to_string(), threadrun.compare(logged, completed_only=False).to_string(),
