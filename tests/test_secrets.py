@@ -62,11 +62,11 @@ def test_key_appears_nowhere_across_success_failure_retry_and_dry_run(
     form = threadrun.form(base_url=keyed_server.url, models=["gpt-4o"])
     form_rows = form.run(wait=True)
     assert (form_rows["status"] == "completed").all()
+    seen += [repr(form), form.results.to_string(), form.cell_text()]
     try:
         form.value = {"temperature": "7"}
     except ValidationError as exc:
         seen.append(str(exc))
-    seen += [repr(form), form.results.to_string(), form.cell_text()]
     fig = threadrun.plot(ok, x="temperature", y="total_tokens", by="model")
     seen.append(str(fig.axes[0].get_legend_handles_labels()))
 
