@@ -147,6 +147,21 @@ def test_base_url_option_overrides_the_environment(ip, server, monkeypatch):
     assert df.loc[0, "status"] == "completed"
 
 
+def test_json_body_assistant_is_kept_and_no_scratch_assistant_is_made(ip, server):
+    import requests
+    mine = requests.post(server.url + "/assistants", json={"model": "gpt-4o"}).json()["id"]
+    server.reset_counts()
+    cell = '{"assistant_id": "%s", "thread": {"messages": [{"role": "user", "content": "hi"}]}}' % mine
+    df = ip.run_cell_magic("threadrun", "", cell)
+    assert creates(server)[0]["assistant_id"] == mine and df.loc[0, "assistant_id"] == mine
+    assert server.counts.get("POST /assistants", 0) == 0
+
+
+def test_a_request_that_never_connected_is_an_error_not_unknown(ip):
+    df = ip.run_cell_magic("threadrun", "--base-url http://127.0.0.1:9/v1 --assistant asst_x", "hi")
+    assert df.loc[0, "status"] == "error" and "connection refused" in df.loc[0, "error"]
+
+
 def test_unreachable_server_gives_a_row_with_the_error_and_a_one_line_warning(ip, capsys):
     df = ip.run_cell_magic("threadrun", "--base-url http://127.0.0.1:9/v1 --max-retries 0", "hi")
     assert df.loc[0, "status"] == "error"

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -177,8 +178,9 @@ def test_a_failing_migration_leaves_the_file_at_its_old_version(tmp_path, monkey
     conn.close()
     monkeypatch.setattr(runlog, "MIGRATIONS", [*MIGRATIONS, "ALTER TABLE nope ADD COLUMN x"])
     monkeypatch.setattr(runlog, "VERSION", len(MIGRATIONS) + 1)
-    with pytest.raises(sqlite3.OperationalError):
+    with pytest.raises(ThreadrunError, match="no such table: nope") as caught:
         RunLog(path)
+    assert "\n" not in str(caught.value) and str(path) in str(caught.value)
     conn = sqlite3.connect(path)
     assert conn.execute("PRAGMA user_version").fetchone()[0] == 1
     columns = {r[1] for r in conn.execute("PRAGMA table_info(runs)")}
@@ -345,3 +347,118 @@ def test_a_file_that_is_not_a_database_is_refused_with_a_one_line_error(tmp_path
     with pytest.raises(ThreadrunError) as caught:
         RunLog(path)
     assert "\n" not in str(caught.value) and str(path) in str(caught.value)
+
+
+# -- environmental failures are one-line ThreadrunErrors naming the log --------------------------
+
+def one_line(caught: pytest.ExceptionInfo, path: Any, *fragments: str) -> str:
+    """The message of a caught ThreadrunError: one line, naming the path and every fragment."""
+    message = str(caught.value)
+    assert type(caught.value) is ThreadrunError
+    assert "\n" not in message and str(path) in message, message
+    for fragment in fragments:
+        assert fragment in message, message
+    error = caught.value  # no chained sqlite3/OSError traceback under it
+    assert error.__context__ is None or error.__suppress_context__
+    return message
+
+
+@pytest.mark.parametrize("where,reason", [
+    (lambda tmp: Path("/proc/nope/x.sqlite"), "cannot create the folder /proc/nope"),
+    (lambda tmp: Path("/proc/threadrun-x.sqlite"), "unable to open database file"),  # read-only
+    (lambda tmp: tmp, "it is a folder"),
+    (lambda tmp: tmp / "a-file" / "runs.sqlite", "a file has that name"),
+])
+def test_an_unusable_path_is_a_one_line_error_naming_it(tmp_path, where, reason):
+    (tmp_path / "a-file").write_text("x")
+    path = where(tmp_path)
+    with pytest.raises(ThreadrunError) as caught:
+        RunLog(path)
+    one_line(caught, path, "cannot open the run log", reason)
+
+
+def test_reading_a_log_at_an_unusable_path_is_a_one_line_error(tmp_path):
+    with pytest.raises(ThreadrunError) as caught:
+        runlog.log(path=tmp_path)
+    one_line(caught, tmp_path, "it is a folder")
+
+
+def test_opening_a_locked_log_is_a_one_line_error(tmp_path, monkeypatch):
+    monkeypatch.setattr(runlog, "BUSY_TIMEOUT_MS", 50)
+    path = tmp_path / "runs.sqlite"
+    holder = sqlite3.connect(path, isolation_level=None)  # a plain (rollback journal) file
+    holder.execute("CREATE TABLE t (x)")
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        with pytest.raises(ThreadrunError) as caught:
+            RunLog(path)
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    one_line(caught, path, "cannot open the run log", "database is locked")
+    with RunLog(path) as log:  # usable once the lock is gone
+        log.append(hand_row())
+
+
+def test_append_to_a_locked_log_is_a_one_line_error_and_rolls_back(tmp_path, monkeypatch):
+    monkeypatch.setattr(runlog, "BUSY_TIMEOUT_MS", 50)
+    path = tmp_path / "runs.sqlite"
+    with RunLog(path) as log:
+        log.append(hand_row(run_id="first"))
+        holder = sqlite3.connect(path, isolation_level=None)
+        holder.execute("BEGIN IMMEDIATE")  # another process holds the write lock
+        try:
+            with pytest.raises(ThreadrunError) as caught:
+                log.append(hand_row(run_id="second"))
+            assert not log._conn.in_transaction
+        finally:
+            holder.execute("ROLLBACK")
+            holder.close()
+        one_line(caught, path, "could not append a row to the run log", "database is locked")
+        log.append(hand_row(run_id="third"))  # the log still works
+        assert list(log.read()["run_id"]) == ["first", "third"]
+
+
+def test_append_to_a_full_disk_is_a_one_line_error_and_rolls_back(tmp_path):
+    path = tmp_path / "runs.sqlite"
+    with RunLog(path) as log:
+        log.append(hand_row(run_id="first"))
+        pages = log._conn.execute("PRAGMA page_count").fetchone()[0]
+        log._conn.execute(f"PRAGMA max_page_count = {pages}")  # the "disk" is full
+        with pytest.raises(ThreadrunError) as caught:
+            log.append(hand_row(run_id="big", reply="x" * 200_000))
+        one_line(caught, path, "could not append", "full")
+        assert not log._conn.in_transaction
+        log._conn.execute("PRAGMA max_page_count = 1073741823")
+        log.append(hand_row(run_id="after"))
+        assert list(log.read()["run_id"]) == ["first", "after"]
+
+
+class _FailingConnection:
+    """Stands in for the sqlite3 connection: every statement fails as a locked database does."""
+
+    in_transaction = False
+
+    def execute(self, *args: Any) -> Any:
+        raise sqlite3.OperationalError("database is locked")
+
+    def close(self) -> None:
+        pass
+
+
+@pytest.mark.parametrize("call", [
+    lambda log: log.read(), lambda log: log.read(label="a"),
+    lambda log: log.completed_cells("a"), lambda log: log.run_json("run_1"),
+    lambda log: log.body_json("run_1"), lambda log: log.append(hand_row()),
+])
+def test_a_sqlite_error_on_any_call_is_a_one_line_error_naming_the_log(tmp_path, call):
+    path = tmp_path / "runs.sqlite"
+    log = RunLog(path)
+    real, log._conn = log._conn, _FailingConnection()
+    try:
+        with pytest.raises(ThreadrunError) as caught:
+            call(log)
+    finally:
+        log._conn = real
+        log.close()
+    one_line(caught, path, "the run log", "database is locked")

@@ -128,3 +128,21 @@ def test_key_over_plain_http_to_another_host_warns_once(recwarn):
     messages = [str(w.message) for w in recwarn.list if "plain http" in str(w.message)]
     assert messages == ["threadrun sends the API key over plain http to models.example.internal; "
                         "use https for anything but this machine"]
+
+
+def test_a_key_with_a_stray_newline_is_stripped_and_works(keyed_server, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", FAKE_KEY + "\n")
+    df = threadrun.run("user: hi", base_url=keyed_server.url, progress=False, log=False)
+    assert df.loc[0, "status"] == "completed"
+
+
+def test_a_key_that_cannot_be_a_header_is_refused_in_one_line_without_showing_it(ip, keyed_server,
+                                                                               monkeypatch, capsys):
+    monkeypatch.setenv("OPENAI_API_KEY", FAKE_KEY[:10] + " " + FAKE_KEY[10:])
+    keyed_server.reset_counts()
+    result = ip.run_cell(f"%%threadrun --base-url {keyed_server.url}\nuser: hi")
+    err = capsys.readouterr().err.strip()
+    assert type(result.error_in_exec).__name__ == "UsageError" and "\n" not in err
+    assert "API key contains spaces" in err
+    assert FAKE_KEY[:10] not in err and FAKE_KEY[10:] not in err
+    assert sum(keyed_server.counts.values()) == 0

@@ -56,13 +56,15 @@ def test_no_log_writes_nothing(ip, server, isolated):
 
 def test_rows_keep_grid_order_whatever_the_finishing_order(server):
     server.set_fault("slow_s=1.5")
-    server.faults.script(["slow"], route="create")  # the first run answers last
-    df = threadrun.run("user: hi", model="gpt-4o,gpt-4o-mini", temperature="0,0.5,1", repeat=2,
-                       concurrency=8, base_url=server.url, progress=False, log=False)
+    server.faults.script(["slow"], route="create")  # the first create to arrive answers last
+    recorded = []
+    cmd = command("user: hi", model="gpt-4o,gpt-4o-mini", temperature="0,0.5,1", repeat=2,
+                  concurrency=8, base_url=server.url, progress=False, log=False)
+    df = execute(cmd, on_row=lambda row: recorded.append(row["run_id"]))
     expected = [(m, t, r) for m in ("gpt-4o", "gpt-4o-mini") for t in (0.0, 0.5, 1.0) for r in (0, 1)]
     assert list(zip(df["model"], df["temperature"], df["repeat"])) == expected
-    ended = df["completed_at"].tolist()
-    assert ended[0] == max(ended)  # it really did finish last
+    assert recorded != list(df["run_id"])  # they really did finish in another order
+    assert sorted(recorded) == sorted(df["run_id"])
 
 
 def _interrupt_when(condition, timeout=10.0):
@@ -86,6 +88,7 @@ def test_interrupt_cancels_in_flight_runs_on_the_server_and_resume_completes_the
     first = threadrun.run("user: hi", label="sweep", **args)
     statuses = first["status"].value_counts().to_dict()
     assert 0 < len(first) < 12
+    assert server.runs_created == len(first)  # every run the server started has its row
     assert statuses.get("cancelled", 0) == server.counts.get(CANCEL, 0) > 0
     assert set(statuses) <= {"completed", "cancelled"}
     logged = threadrun.log(label="sweep", path=path)
@@ -165,3 +168,40 @@ def test_log_since_that_is_not_a_date_is_a_one_line_usage_error(ip, server, caps
     assert "since expects a date" in err
     assert len(ip.run_line_magic("threadrun", "log --since 2020-01-01")) == 1
     assert len(ip.run_line_magic("threadrun", "log --since 2999-01-01")) == 0
+
+
+def test_stop_while_creates_are_still_in_flight_cancels_and_records_every_created_run(server):
+    threadrun.run("user: warm up", base_url=server.url, log=False, progress=False)
+    server.latency = 5.0
+    server.set_fault("slow_s=0.8")
+    server.faults.script(["slow", "slow", "slow"], route="create")  # answers arrive after Stop
+    server.reset_counts()
+    timer = []
+    cmd = command("user: hi", model="gpt-4o", repeat=3, concurrency=3, base_url=server.url,
+                  log=False, progress=False)
+    df = execute(cmd, on_sweep=lambda sweep: timer.append(threading.Timer(0.3, sweep.cancel)) or timer[0].start())
+    assert server.runs_created == 3 and len(df) == 3
+    assert (df["status"] == "cancelled").all()
+    assert server.counts.get(CANCEL, 0) >= 3
+
+
+def test_a_row_the_log_cannot_take_is_still_returned_with_a_note(server, isolated, monkeypatch, capsys):
+    import sqlite3
+    def broken(self, row, **kw):
+        raise sqlite3.OperationalError("disk I/O error")
+    monkeypatch.setattr(RunLog, "append", broken)
+    df = threadrun.run("user: hi", model="gpt-4o,gpt-4o-mini", base_url=server.url,
+                       log=str(isolated / "x.sqlite"), progress=False)
+    assert len(df) == 2 and (df["status"] == "completed").all()
+    assert df["error"].str.contains("not in the run log: disk I/O error").all()
+    assert "2 rows could not be written to the run log" in capsys.readouterr().err
+
+
+def test_latency_does_not_count_the_wait_for_a_rate_slot(server):
+    server.latency = 0.0
+    threadrun.run("user: warm up", base_url=server.url, log=False, progress=False)
+    df = threadrun.run("user: hi", model="gpt-4o", repeat=3, rate=120, concurrency=3,
+                       base_url=server.url, log=False, progress=False)
+    assert (df["status"] == "completed").all()
+    # the slots are 0.5 s apart, so counting the wait would make the last one ≥ 1 s
+    assert df["latency_s"].max() < 0.9, df["latency_s"].tolist()

@@ -15,10 +15,11 @@ from typing import Any, Callable, Mapping
 import pandas as pd
 
 from . import assistant, config
-from .client import Client, RunResult
+from .client import Client
+from .result import RunResult
 from .errors import APIError, ValidationError
-from .plan import (Job, make_plan, parse_metadata, parse_models, parse_repeat, parse_temperatures,
-                   parse_top_p, split_list, with_assistant)
+from .plan import (PENDING_ASSISTANT, Job, make_plan, parse_metadata, parse_models, parse_repeat,
+                   parse_temperatures, parse_top_p, split_list, with_assistant)
 from .row import frame, to_row
 from .runlog import RunLog
 from .sweep import Sweep
@@ -118,13 +119,13 @@ def execute(cmd: Command, *, api_key: str | None = None,
     if cmd.dry_run:
         known = config.assistant_id(cmd.assistant) or assistant.cached(config.base_url(cmd.base_url))
         return [job.body for job in (with_assistant(jobs, known) if known else jobs)]
-    runlog = cmd.runlog()
-    if cmd.resume is not None:
-        jobs = _still_to_run(jobs, runlog, cmd.resume)
     if api_key is None:
         api_key = config.api_key(cmd.api_key_env)
     client = _client(cmd, api_key)
+    runlog = cmd.runlog()
     try:
+        if cmd.resume is not None:
+            jobs = _still_to_run(jobs, runlog, cmd.resume)
         rows = _run_jobs(client, jobs, cmd, runlog, on_sweep, on_row)
     finally:
         if runlog is not None:
@@ -158,7 +159,9 @@ def _run_jobs(client: Client, jobs: list[Job], cmd: Command, runlog: RunLog | No
     if not jobs:
         return []
     try:
-        asst = assistant.resolve(client, cmd.assistant, next((m for m in cmd.models if m), None))
+        asst = PENDING_ASSISTANT
+        if any(job.body["assistant_id"] == PENDING_ASSISTANT for job in jobs):
+            asst = assistant.resolve(client, cmd.assistant, next((m for m in cmd.models if m), None))
     except APIError as exc:
         rows = [_failed_row(job, cmd, f"could not get an assistant: {exc}") for job in jobs]
         for row, job in zip(rows, jobs):

@@ -11,11 +11,12 @@ import json
 import os
 import tempfile
 import threading
+import warnings
 from pathlib import Path
 
 from . import config
 from .client import Client
-from .errors import NotFoundError
+from .errors import APIError, NotFoundError
 
 _lock = threading.Lock()
 
@@ -33,8 +34,24 @@ def cached(base_url: str) -> str | None:
 
 
 def remember(base_url: str, assistant_id: str) -> None:
-    """Store the scratch assistant id for this base URL (atomic replace)."""
+    """Store the scratch assistant id for this base URL (atomic replace).
+
+    The cache only saves creating an assistant next time: when it cannot be written (a
+    read-only or unusable ``$THREADRUN_HOME``) this warns in one line and the run goes on.
+    """
     path = cache_path()
+    try:
+        _write(path, base_url, assistant_id)
+    except OSError as exc:
+        reason = " ".join(str(exc.strerror or exc or type(exc).__name__).split())
+        if exc.filename and str(exc.filename) != str(path):
+            reason += f": {exc.filename}"
+        warnings.warn(f"could not cache the scratch assistant id in {path} ({reason}); "
+                      f"it is used for this run only", UserWarning, stacklevel=2)
+
+
+def _write(path: Path, base_url: str, assistant_id: str) -> None:
+    """Add one base URL's id to the cache file; a temporary file is renamed over it."""
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
         known = json.loads(path.read_text())
@@ -43,9 +60,16 @@ def remember(base_url: str, assistant_id: str) -> None:
         known = {}
     known[base_url] = assistant_id
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".assistants-")
-    with os.fdopen(fd, "w") as f:
-        json.dump(known, f, indent=1)
-    os.replace(tmp, path)
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(known, f, indent=1)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
 
 
 def resolve(client: Client, explicit: str | None = None, model: str | None = None) -> str:
@@ -61,6 +85,9 @@ def resolve(client: Client, explicit: str | None = None, model: str | None = Non
                 return known
             except NotFoundError:
                 pass  # the server forgot it (a restarted local server): make a new one
-        created = client.create_assistant(model or "gpt-4o-mini")["id"]
+        answer = client.create_assistant(model or "gpt-4o-mini")
+        created = answer.get("id") if isinstance(answer, dict) else None
+        if not isinstance(created, str) or not created:
+            raise APIError("the server answered POST /assistants without an id")
         remember(client.base_url, created)
         return created

@@ -10,38 +10,25 @@ import logging
 import warnings
 import threading
 import time
-from dataclasses import dataclass, field
 from typing import Any, Iterator
 from urllib.parse import urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
+from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError
 
 from . import __version__, config
+from .errors import (APIConnectionError, APIError, ThreadrunError, ValidationError,
+                     error_for_status)
 from .gate import Gate
-from .errors import APIConnectionError, APIError, ThreadrunError, error_for_status
+from .result import TERMINAL, RunResult, run_error
 from .retry import BACKOFF_BASE, backoff_delay, make_retry, retries_used
 
 log = logging.getLogger("threadrun")
 
-TERMINAL = frozenset({"completed", "failed", "cancelled", "incomplete", "expired"})
 DEFAULT_POLL_S = 0.5
 CONNECT_TIMEOUT_S = 10.0
-
-
-@dataclass
-class RunResult:
-    """What happened to one createThreadAndRun request; ``row.to_row`` flattens it."""
-
-    body: dict
-    run: dict | None = None
-    reply: str = ""
-    status: str = "error"
-    error: str | None = None
-    latency_s: float = float("nan")
-    retries: int = 0
-    request_id: str | None = None
-    extra: dict = field(default_factory=dict)
+WAIT_ENDS = TERMINAL | {"requires_action"}  # no point polling on: nothing changes by itself
 
 
 class Client:
@@ -58,7 +45,11 @@ class Client:
         self.backoff = backoff
         self.gate = Gate(rpm)
         self.session = requests.Session()
-        key = api_key if api_key is not None else config.api_key()
+        key = (api_key if api_key is not None else config.api_key()).strip()
+        if any(not 33 <= ord(ch) <= 126 for ch in key):
+            raise ValidationError("the API key contains spaces or characters that cannot go in an "
+                                  "HTTP header; check OPENAI_API_KEY (or the --api-key-env variable)")
+        self._key = key  # only to scrub it from error texts; never shown
         self.session.headers.update({
             "OpenAI-Beta": "assistants=v2",
             "User-Agent": f"threadrun/{__version__} python-requests/{requests.__version__}",
@@ -86,39 +77,51 @@ class Client:
     # -- low level -----------------------------------------------------------------------------
 
     def _request(self, method: str, path: str, *, body: Any = None, params: dict | None = None,
-                 stream: bool = False) -> requests.Response:
+                 stream: bool = False, gated: bool = False) -> requests.Response:
         """Send one request (urllib3 retries included); raise APIError on an error answer.
 
         urllib3 retries only until the headers arrive; a GET whose body is cut off afterwards is
-        sent again here (it is idempotent), up to ``max_retries`` times.
+        sent again here (it is idempotent), up to ``max_retries`` times. ``gated`` = the caller
+        already passed the gate (rate cap, 429 pause) for the first attempt.
         """
         resends = self.max_retries if method == "GET" and not stream else 0
         for attempt in range(resends + 1):
             try:
-                return self._send(method, path, body, params, stream)
+                return self._send(method, path, body, params, stream, gated and attempt == 0)
             except _BodyCutOff as cut:
                 if attempt == resends:
-                    raise APIConnectionError(f"{method} {path}: {cut}") from None
+                    raise self._scrub(APIConnectionError(f"{method} {path}: {cut}")) from None
                 time.sleep(backoff_delay(attempt + 1, self.backoff))
+            except APIError as exc:
+                raise self._scrub(exc) from None
         raise AssertionError("unreachable")
 
-    def _send(self, method: str, path: str, body: Any, params: dict | None,
-              stream: bool) -> requests.Response:
+    def _send(self, method: str, path: str, body: Any, params: dict | None, stream: bool,
+              gated: bool) -> requests.Response:
         """One attempt (with urllib3's own retries) → the response, or an APIError."""
         data = json.dumps(body) if body is not None else None
-        self.gate.acquire()
+        if not gated:
+            self.gate.acquire()
         try:
             response = self.session.request(method, self.base_url + path, data=data, params=params,
                                             stream=stream, timeout=(CONNECT_TIMEOUT_S, self.timeout))
-        except requests.exceptions.RetryError as exc:
-            raise APIConnectionError(f"{method} {path}: gave up after retries ({_reason(exc)})") from None
         except requests.exceptions.ChunkedEncodingError as exc:
             raise _BodyCutOff(_reason(exc)) from None
         except requests.exceptions.RequestException as exc:
-            raise APIConnectionError(f"{method} {path}: {_reason(exc)}") from None
+            prefix = "gave up after retries: " if isinstance(exc, requests.exceptions.RetryError) else ""
+            err = APIConnectionError(f"{method} {path}: {prefix}{_reason(exc)}")
+            err.sent = _may_have_arrived(exc)
+            raise err from None
         if response.status_code >= 400:
             raise _api_error(response)
         return response
+
+    def _scrub(self, exc: APIError) -> APIError:
+        """The same error with the key masked, should a server or library ever echo it."""
+        if self._key and self._key in exc.message:
+            exc.message = exc.message.replace(self._key, "***")
+            exc.args = (exc._describe(),)
+        return exc
 
     def get_json(self, path: str, params: dict | None = None) -> tuple[dict, requests.Response]:
         """GET a JSON object."""
@@ -164,6 +167,7 @@ class Client:
         interrupt can cancel it); ``stop`` set by another thread makes polling give up early.
         """
         result = RunResult(body=body)
+        self.gate.acquire()  # waiting for a rate slot is not the run's latency
         started = time.monotonic()
         try:
             if stream:
@@ -171,14 +175,17 @@ class Client:
             else:
                 self._run_polling(body, result, on_started, stop)
             result.latency_s = time.monotonic() - started
-            self._read_reply(result)
+            if (result.run or {}).get("status") == "requires_action":
+                self._refuse_tool_call(result)
+            else:
+                self._read_reply(result)
         except APIError as exc:
             result.latency_s = time.monotonic() - started
             _record_failure(result, exc)
         return result
 
     def _run_polling(self, body: dict, result: RunResult, on_started: Any, stop: Any) -> None:
-        response = self._request("POST", "/threads/runs", body={**body, "stream": False})
+        response = self._request("POST", "/threads/runs", body={**body, "stream": False}, gated=True)
         result.retries += retries_used(response)
         result.request_id = response.headers.get("x-request-id")
         result.run = _json(response)
@@ -189,7 +196,7 @@ class Client:
         """Poll the run until it is terminal, sleeping what the server asks between polls."""
         run = result.run or {}
         delay = wait_first
-        while run.get("status") not in TERMINAL:
+        while run.get("status") not in WAIT_ENDS:
             if _pause(delay, stop):
                 return
             run, poll_after = self.retrieve_run(run["thread_id"], run["id"])
@@ -197,15 +204,16 @@ class Client:
             delay = poll_after if poll_after is not None else self.poll_interval
 
     def _run_streaming(self, body: dict, result: RunResult, on_started: Any, stop: Any) -> None:
-        response = self._request("POST", "/threads/runs", body={**body, "stream": True}, stream=True)
+        response = self._request("POST", "/threads/runs", body={**body, "stream": True}, stream=True,
+                                 gated=True)
         result.retries += retries_used(response)
         result.request_id = response.headers.get("x-request-id")
         texts: list[str] = []
         try:
             for event, data in iter_sse(response):
-                if stop is not None and stop.is_set():
-                    break
                 _apply_event(event, data, result, texts, on_started)
+                if stop is not None and stop.is_set() and result.run is not None:
+                    break  # stopped: the run's ids are known, so it can be cancelled
         except (requests.exceptions.RequestException, ValueError) as exc:
             log.debug("stream broke off: %s", _reason(exc))
         finally:
@@ -213,11 +221,22 @@ class Client:
         run = result.run
         if run is None:
             raise APIConnectionError("POST /threads/runs: the stream ended before the run was created")
-        if run.get("status") not in TERMINAL:  # the stream broke off: fall back to polling
+        if run.get("status") not in WAIT_ENDS:  # the stream broke off: fall back to polling
             self._wait(result, stop)
         if texts and run.get("status") in TERMINAL:
             result.reply = "\n\n".join(texts)
             result.extra["reply_from_stream"] = True
+
+    def _refuse_tool_call(self, result: RunResult) -> None:
+        """A run waiting for tool outputs: threadrun sends none, so cancel it and say why."""
+        run = result.run or {}
+        result.status = "requires_action"
+        result.error = ("the run asked for tool outputs (function tools), which threadrun does "
+                        "not submit; it was cancelled")
+        try:
+            self.cancel_run(run["thread_id"], run["id"])
+        except APIError as exc:
+            result.error += f" (cancel failed: {exc})"
 
     def _read_reply(self, result: RunResult) -> None:
         run = result.run or {}
@@ -281,19 +300,6 @@ def message_text(message: dict) -> str:
                    if isinstance(p, dict) and p.get("type") == "text")
 
 
-def run_error(run: dict) -> str | None:
-    """A one-line reason for a run that did not complete, or None."""
-    status = run.get("status")
-    if status == "completed":
-        return None
-    if run.get("last_error"):
-        err = run["last_error"]
-        return f"run {status}: {err.get('code')}: {' '.join(str(err.get('message')).split())}"
-    if run.get("incomplete_details"):
-        return f"run {status}: {run['incomplete_details'].get('reason')}"
-    return f"run {status}"
-
-
 def _record_failure(result: RunResult, exc: APIError) -> None:
     """Turn an APIError into the result's status and error text."""
     result.error = str(exc)
@@ -301,7 +307,7 @@ def _record_failure(result: RunResult, exc: APIError) -> None:
     run = result.run
     if run is not None:
         result.status = run.get("status") if run.get("status") in TERMINAL else "unknown"
-    elif isinstance(exc, APIConnectionError):
+    elif isinstance(exc, APIConnectionError) and getattr(exc, "sent", True):
         result.status = "unknown"  # the request may have reached the server; never re-sent
     else:
         result.status = "error"
@@ -354,6 +360,15 @@ def _api_error(response: requests.Response) -> APIError:
     return error_for_status(response.status_code)(
         message, status=response.status_code, code=err.get("code") or err.get("type"),
         request_id=response.headers.get("x-request-id"), param=err.get("param"))
+
+
+def _may_have_arrived(exc: requests.exceptions.RequestException) -> bool:
+    """False only when the request surely never reached the server (no connection was made)."""
+    if isinstance(exc, (requests.exceptions.ConnectTimeout, requests.exceptions.InvalidHeader,
+                        requests.exceptions.InvalidURL, requests.exceptions.MissingSchema)):
+        return False
+    reason = getattr(exc.args[0], "reason", None) if exc.args else None
+    return not isinstance(reason, (NewConnectionError, ConnectTimeoutError, NameResolutionError))
 
 
 class _BodyCutOff(Exception):

@@ -1,6 +1,7 @@
 """Where threadrun reads its settings from the environment, and where it keeps its files."""
 from __future__ import annotations
 
+import ipaddress
 import os
 from pathlib import Path
 
@@ -28,6 +29,10 @@ def api_key(env_name: str | None = None) -> str:
 
 
 def is_loopback(host: str | None) -> bool:
-    """Whether a host name is this machine (the key never leaves it over plain http)."""
-    return (host or "").lower() in ("localhost", "127.0.0.1", "::1", "[::1]") or \
-        (host or "").startswith("127.")
+    """Whether a host (name or address) is this machine's loopback interface."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address((host or "").strip("[]")).is_loopback
+    except ValueError:
+        return False

@@ -79,7 +79,7 @@ class ThreadrunMagics(Magics):
         cmd, args = self._command(line, cell)
         try:
             result = execute(cmd)
-        except (ValidationError, ThreadrunError) as exc:
+        except ThreadrunError as exc:
             raise UsageError(str(exc)) from None
         if args.out:
             self.shell.user_ns[args.out] = result
@@ -93,7 +93,10 @@ class ThreadrunMagics(Magics):
 
     def _line(self, line: str) -> Any:
         """``%threadrun log [...]`` and ``%threadrun form``."""
-        words = shlex.split(line)
+        try:
+            words = shlex.split(line)
+        except ValueError as exc:  # unbalanced quotes
+            raise UsageError(f"cannot read the options: {exc}") from None
         if words[:1] == ["log"]:
             from . import runlog
             args = _parse(self._log_options, words[1:])

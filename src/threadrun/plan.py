@@ -89,7 +89,8 @@ def make_plan(thread: Thread, *, models: Sequence[str | None] = (None,),
     jobs: list[Job] = []
     for model in models:
         for temperature in temperatures:
-            body = build_body(thread, assistant_id=assistant_id or PENDING_ASSISTANT,
+            body = build_body(thread, assistant_id=assistant_id or thread.body.get("assistant_id")
+                              or PENDING_ASSISTANT,
                               model=model, temperature=temperature, **fields)
             for rep in range(repeat):
                 jobs.append(Job(len(jobs), model, temperature, rep, dict(body)))

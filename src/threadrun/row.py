@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from .catalog import cost_usd
-from .client import RunResult
+from .result import RunResult
 
 # pandas 3 has a real string dtype; on pandas 2 "str" would turn None into the text "None".
 STR = "str" if int(pd.__version__.split(".")[0]) >= 3 else "object"

@@ -70,11 +70,22 @@ class RunLog:
 
     def __init__(self, path: str | os.PathLike | None = None) -> None:
         self.path = Path(path) if path is not None else default_path()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._conn: sqlite3.Connection | None = _connect(self.path)
+        self._conn: sqlite3.Connection | None = None
+        if self.path.is_dir():
+            raise ThreadrunError(f"cannot open the run log {self.path}: it is a folder, not a file")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            reason = "a file has that name" if isinstance(exc, FileExistsError) else _reason(exc)
+            raise ThreadrunError(f"cannot open the run log {self.path}: cannot create the folder "
+                                 f"{exc.filename or self.path.parent}: {reason}") from None
+        self._conn = _connect(self.path)
         try:
             _migrate(self._conn, self.path)
+        except sqlite3.Error as exc:
+            self.close()
+            raise ThreadrunError(f"cannot open the run log {self.path}: {_reason(exc)}") from None
         except BaseException:
             self.close()
             raise
@@ -101,13 +112,16 @@ class RunLog:
         values += [_dumps(run), _dumps(body), time.time()]
         with self._lock:
             conn = self._connection()
-            conn.execute("BEGIN IMMEDIATE")
             try:
-                conn.execute(_INSERT, values)
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    conn.execute(_INSERT, values)
+                    conn.execute("COMMIT")
+                except BaseException:
+                    _rollback(conn)
+                    raise
+            except sqlite3.Error as exc:
+                raise self._error("could not append a row to", exc) from None
 
     def read(self, *, label: str | None = None, model: str | None = None,
              since: Any = None) -> pd.DataFrame:
@@ -115,14 +129,14 @@ class RunLog:
         where, params = _filters(label, model, since)
         sql = f"SELECT {_SELECT} FROM {TABLE}{where} ORDER BY seq"
         with self._lock:
-            records = self._connection().execute(sql, params).fetchall()
+            records = self._query(sql, params, "could not read")
         return _frame(records)
 
     def completed_cells(self, label: str) -> set[tuple[str | None, float | None, int]]:
         """The (model, temperature, repeat) of every completed row with this label."""
         sql = f'SELECT model, temperature, "repeat" FROM {TABLE} WHERE label = ? AND status = ?'
         with self._lock:
-            return set(self._connection().execute(sql, (label, "completed")).fetchall())
+            return set(self._query(sql, (label, "completed"), "could not read"))
 
     def run_json(self, run_id: str) -> dict | None:
         """The run object logged with this run id (the latest if several), else None."""
@@ -136,7 +150,7 @@ class RunLog:
         """One JSON column of the latest row with this run id."""
         sql = f"SELECT {column} FROM {TABLE} WHERE run_id = ? ORDER BY seq DESC LIMIT 1"
         with self._lock:
-            found = self._connection().execute(sql, (run_id,)).fetchone()
+            found = next(iter(self._query(sql, (run_id,), "could not read")), None)
         return json.loads(found[0]) if found and found[0] is not None else None
 
     def _connection(self) -> sqlite3.Connection:
@@ -144,6 +158,18 @@ class RunLog:
         if self._conn is None:
             raise ThreadrunError(f"the run log {self.path} is closed")
         return self._conn
+
+    def _query(self, sql: str, params: Any, doing: str) -> list[tuple]:
+        """All rows of one SELECT (call with the lock held); a SQLite failure is one line."""
+        conn = self._connection()
+        try:
+            return conn.execute(sql, params).fetchall()
+        except sqlite3.Error as exc:
+            raise self._error(doing, exc) from None
+
+    def _error(self, doing: str, exc: BaseException) -> ThreadrunError:
+        """The one-line error for a SQLite failure on this log ("database is locked", disk full)."""
+        return ThreadrunError(f"{doing} the run log {self.path}: {_reason(exc)}")
 
 
 def log(label: str | None = None, model: str | None = None, since: Any = None,
@@ -160,17 +186,20 @@ def log(label: str | None = None, model: str | None = None, since: Any = None,
 
 def _connect(path: Path) -> sqlite3.Connection:
     """A connection in autocommit mode (explicit transactions), WAL, NORMAL sync, busy timeout."""
-    conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None,
-                           check_same_thread=False)
+    try:
+        conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None,
+                               check_same_thread=False)
+    except sqlite3.Error as exc:  # a folder, a read-only or missing location, no permission
+        raise ThreadrunError(f"cannot open the run log {path}: {_reason(exc)}") from None
     try:
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
         if str(mode).lower() != "wal":
             raise ThreadrunError(f"the run log {path} cannot use WAL mode (journal mode {mode})")
         conn.execute("PRAGMA synchronous = NORMAL")
-    except sqlite3.DatabaseError as exc:
+    except sqlite3.Error as exc:
         conn.close()
-        raise ThreadrunError(f"cannot open the run log {path}: {exc}") from None
+        raise ThreadrunError(f"cannot open the run log {path}: {_reason(exc)}") from None
     except BaseException:
         conn.close()
         raise
@@ -191,10 +220,26 @@ def _migrate(conn: sqlite3.Connection, path: Path) -> None:
             for statement in _statements(script):
                 conn.execute(statement)
         conn.execute(f"PRAGMA user_version = {VERSION}")
+        conn.execute("COMMIT")
     except BaseException:
-        conn.execute("ROLLBACK")
+        _rollback(conn)
         raise
-    conn.execute("COMMIT")
+
+
+def _rollback(conn: sqlite3.Connection) -> None:
+    """Roll back the open transaction, if SQLite has not already (it does on disk full, I/O errors);
+    a failing rollback must not hide the error that caused it."""
+    if conn.in_transaction:
+        try:
+            conn.execute("ROLLBACK")
+        except sqlite3.Error:
+            pass
+
+
+def _reason(exc: BaseException) -> str:
+    """A short one-line reason from an OSError or sqlite3 error."""
+    text = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+    return " ".join(text.split()) or type(exc).__name__
 
 
 def _user_version(conn: sqlite3.Connection) -> int:

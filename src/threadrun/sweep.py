@@ -12,7 +12,8 @@ import threading
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import Any, Callable
 
-from .client import TERMINAL, Client, RunResult, run_error
+from .client import Client
+from .result import TERMINAL, RunResult, run_error
 from .errors import APIError
 from .plan import Job
 from .row import to_row
@@ -41,6 +42,8 @@ class Sweep:
         self.in_flight: dict[int, tuple[str, str]] = {}
         self._lock = threading.RLock()
         self._bar: Any = None
+        self.failed = 0
+        self.not_logged = 0
 
     def run(self) -> list[Row]:
         """Run every job; on KeyboardInterrupt or ``cancel()`` cancel the in-flight runs and
@@ -63,6 +66,9 @@ class Sweep:
             pool.shutdown(wait=True, cancel_futures=True)
             if self._bar is not None:
                 self._bar.close()
+        if self.not_logged:
+            print(f"threadrun: {self.not_logged} rows could not be written to the run log "
+                  "(see their error column)", file=sys.stderr)
         return [self.rows[i] for i in sorted(self.rows)]
 
     def cancel(self) -> None:
@@ -79,30 +85,41 @@ class Sweep:
         except Exception as exc:  # noqa: BLE001 - a bug must still leave its row, not vanish
             result = RunResult(body=job.body, status="error",
                                error=f"unexpected {type(exc).__name__}: {' '.join(str(exc).split())}")
-        if self.stop.is_set() and result.status not in TERMINAL:
-            return  # still in flight on the server: the main thread cancels and records it
+        if self.stop.is_set() and result.status not in TERMINAL and result.run:
+            if not self._claim(job.index):
+                return  # the main thread is cancelling and recording this one
+            result = self._cancel(job, result.run["thread_id"], result.run["id"])
         self._record(job, result)
+
+    def _claim(self, index: int) -> bool:
+        """Take an in-flight run for cancelling; only one thread gets it."""
+        with self._lock:
+            return self.in_flight.pop(index, None) is not None
 
     def _started(self, job: Job, thread_id: str, run_id: str) -> None:
         with self._lock:
             self.in_flight[job.index] = (thread_id, run_id)
 
     def _record(self, job: Job, result: RunResult) -> None:
-        """Keep one job's row, once: the run log first, then ``on_row``, then progress."""
+        """Keep one job's row, once: the run log first, then progress, then ``on_row``."""
         with self._lock:
             if job.index in self.rows:
                 return
             self.in_flight.pop(job.index, None)
             row = to_row(result, label=self.label, repeat=job.repeat)
             if self.runlog is not None:
-                self.runlog.append(row, run=result.run, body=job.body)
+                try:
+                    self.runlog.append(row, run=result.run, body=job.body)
+                except Exception as exc:  # noqa: BLE001 - keep the row; say it is not logged
+                    row["error"] = "; ".join(filter(None, [row["error"], f"not in the run log: {exc}"]))
+                    self.not_logged += 1
             self.rows[job.index] = row
-            if self.on_row is not None:
-                self.on_row(row)
+            self.failed += row["status"] != "completed"
             if self._bar is not None:
                 self._bar.update(1)
-                failed = sum(1 for r in self.rows.values() if r["status"] != "completed")
-                self._bar.set_postfix(failed=failed, refresh=False)
+                self._bar.set_postfix(failed=self.failed, refresh=False)
+            if self.on_row is not None:  # one at a time, in the order rows are logged
+                self.on_row(row)
 
     def _cancel_in_flight(self) -> None:
         """Cancel every run still in flight on the server and record what became of it."""
@@ -110,7 +127,8 @@ class Sweep:
             in_flight = dict(self.in_flight)
         jobs = {job.index: job for job in self.jobs}
         for index, (thread_id, run_id) in in_flight.items():
-            self._record(jobs[index], self._cancel(jobs[index], thread_id, run_id))
+            if self._claim(index):
+                self._record(jobs[index], self._cancel(jobs[index], thread_id, run_id))
 
     def _cancel(self, job: Job, thread_id: str, run_id: str) -> RunResult:
         """Ask the server to cancel one run; the result says what became of it."""

@@ -8,7 +8,6 @@ deterministic ``echo`` engine, or through an upstream ``/chat/completions`` endp
 """
 from __future__ import annotations
 
-import ipaddress
 import socket
 import threading
 from http.server import ThreadingHTTPServer
@@ -17,20 +16,11 @@ from typing import Any
 from .app import App, RequestRecord
 from .engines import ENGINES, echo_reply
 from .faults import Faults
+from ..config import is_loopback
 from .handler import Handler
 from .tokens import count_tokens
 
 __all__ = ["LocalServer", "local_server", "echo_reply", "count_tokens", "RequestRecord"]
-
-
-def is_loopback(host: str) -> bool:
-    """Whether ``host`` only listens on the loopback interface."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 class _HTTPServer(ThreadingHTTPServer):
