@@ -47,3 +47,21 @@ def test_serve_refuses_a_bad_fault_spec_with_exit_2():
     proc = subprocess.run([sys.executable, "-c", SERVE, "--port", "0", "--fault", "bogus=1"],
                           capture_output=True, text=True, timeout=30)
     assert proc.returncode == 2 and "bogus=1" in proc.stderr and proc.stdout == ""
+
+
+def test_serve_reads_its_key_from_the_environment_when_not_given():
+    import os
+    env = {**os.environ, "THREADRUN_SERVER_API_KEY": "env-key"}
+    proc = subprocess.Popen([sys.executable, "-c", SERVE, "--port", "0"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        url = proc.stdout.readline().strip()
+        denied = requests.post(url + "/assistants", json={"model": "m"}, timeout=5)
+        allowed = requests.post(url + "/assistants", json={"model": "m"},
+                                headers={"Authorization": "Bearer env-key"}, timeout=5)
+        assert (denied.status_code, allowed.status_code) == (401, 200)
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        proc.stdout.close()
+        proc.stderr.close()

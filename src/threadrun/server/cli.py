@@ -20,7 +20,8 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--latency", type=float, default=0.0, metavar="SECONDS",
                         help="seconds from run creation to its end")
     parser.add_argument("--api-key", default=None, metavar="KEY",
-                        help="require 'Authorization: Bearer KEY'")
+                        help="require 'Authorization: Bearer KEY' (or set $THREADRUN_SERVER_API_KEY, "
+                             "which keeps the key out of ps and shell history)")
     parser.add_argument("--engine", choices=ENGINES, default="echo", help="reply engine")
     parser.add_argument("--upstream", default=None, metavar="URL",
                         help="chat-completions base URL for --engine chat-completions "
@@ -37,9 +38,9 @@ def _raise_interrupt(signum: int, frame: Any) -> None:
 def serve_from_args(args: argparse.Namespace) -> int:
     """Start the server, print its base URL on one line, serve until interrupted; return 0."""
     try:
-        server = LocalServer(host=args.host, port=args.port, latency=args.latency,
-                             api_key=args.api_key, engine=args.engine, upstream=args.upstream,
-                             fault=args.fault,
+        key = args.api_key or os.environ.get("THREADRUN_SERVER_API_KEY") or None
+        server = LocalServer(host=args.host, port=args.port, latency=args.latency, api_key=key,
+                             engine=args.engine, upstream=args.upstream, fault=args.fault,
                              upstream_api_key=os.environ.get("THREADRUN_UPSTREAM_API_KEY"))
         server.start()
     except (ValueError, OSError) as error:
