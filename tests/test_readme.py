@@ -1,0 +1,23 @@
+"""The README's two set-up commands stay what CI runs."""
+from __future__ import annotations
+
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def readme_commands() -> list[str]:
+    text = (ROOT / "README.md").read_text()
+    block = text.split("```bash\n", 1)[1].split("```", 1)[0]
+    return [line.split(" #")[0].strip() for line in block.splitlines() if line.strip()]
+
+
+def test_readme_opens_with_exactly_two_commands_demo_then_tests():
+    demo, tests = readme_commands()
+    assert demo.endswith("threadrun demo")
+    assert tests.endswith("python -m pytest") and '".[test]"' in tests
+
+
+def test_ci_runs_the_readme_test_command_itself():
+    ci = (ROOT / ".ci" / "run").read_text().splitlines()
+    assert readme_commands()[1] in ci
