@@ -192,10 +192,10 @@ class Client:
         _started(on_started, result.run)
         self._wait(result, stop)
 
-    def _wait(self, result: RunResult, stop: Any, wait_first: float = 0.0) -> None:
+    def _wait(self, result: RunResult, stop: Any) -> None:
         """Poll the run until it is terminal, sleeping what the server asks between polls."""
         run = result.run or {}
-        delay = wait_first
+        delay = 0.0  # the first look right away; then what the server asks
         while run.get("status") not in WAIT_ENDS:
             if _pause(delay, stop):
                 return
@@ -223,7 +223,7 @@ class Client:
             raise APIConnectionError("POST /threads/runs: the stream ended before the run was created")
         if run.get("status") not in WAIT_ENDS:  # the stream broke off: fall back to polling
             self._wait(result, stop)
-        if texts and run.get("status") in TERMINAL:
+        if texts and run.get("status") in TERMINAL:  # the stream itself saw the end
             result.reply = "\n\n".join(texts)
             result.extra["reply_from_stream"] = True
 
