@@ -207,12 +207,13 @@ class App:
         return Reply(200, body, headers)
 
     def poll_after(self, run: Run, now: float) -> int:
-        """Milliseconds until the run is expected to end, clamped to [10, 1000] (100 if unknown)."""
+        """Milliseconds until the run is expected to change, clamped to [10, 1000] (100 if unknown)."""
         if self.poll_after_ms is not None:
             return int(self.poll_after_ms)
         if run.end_mono is None:
             return 100
-        return int(min(1000, max(10, (run.end_mono - now) * 1000)))
+        until = run.expires_mono if now >= run.end_mono else run.end_mono  # requires_action: expiry
+        return int(min(1000, max(10, (until - now) * 1000)))
 
     def cancel_run(self, params: dict[str, str], **_: Any) -> Reply:
         """``POST /threads/{thread_id}/runs/{run_id}/cancel``."""

@@ -12,8 +12,17 @@ Spec grammar (``--fault`` and ``LocalServer(fault=...)``), comma-separated ``KEY
     script=K1|K2|...  scripted outcomes in order (``ok`` = normal), then normal again
 
 HTTP kinds: 429 500 502 503 drop drop-after drop-mid slow.  Run kinds: failed expired incomplete
-(``incomplete:max_prompt_tokens`` in a script picks the reason).  The HTTP kinds' probabilities
-must add up to at most 1, and so must the run kinds'.  ``none`` or ``off`` = no faults.
+requires_action (``incomplete:max_prompt_tokens`` in a script picks the reason).  The HTTP kinds'
+probabilities must add up to at most 1, and so must the run kinds'.  ``none`` or ``off`` = no faults.
+
+Run kinds: ``failed`` (``last_error`` server_error), ``expired`` and ``incomplete`` end the run at
+created+latency.  ``requires_action`` goes queued -> in_progress -> ``requires_action`` at
+created+latency with ``required_action`` asking for one ``submit_tool_outputs`` function call
+(the first function tool of the run's ``tools``, else ``lookup``), ``usage`` null and no assistant
+message; it is not terminal (polls get ``openai-poll-after-ms``) and stays so until cancelled
+(-> cancelling/cancelled) or until ``expires_at`` (-> ``expired``).  Tool outputs are never
+accepted (the server has no submit_tool_outputs route).  A streamed one ends with its tool_calls
+step (in progress), ``thread.run.requires_action`` and ``done``.
 
 Scripts: each request matching the route takes the next item; a run kind at the head of the
 script is only taken by a ``POST /threads/runs`` request and applies to the run it creates
@@ -28,7 +37,7 @@ from dataclasses import dataclass, field
 from typing import Iterable
 
 HTTP_KINDS = ("429", "500", "502", "503", "drop", "drop-after", "drop-mid", "slow")
-RUN_KINDS = ("failed", "expired", "incomplete")
+RUN_KINDS = ("failed", "expired", "incomplete", "requires_action")
 REASONS = ("max_completion_tokens", "max_prompt_tokens")
 CREATE = "POST /threads/runs"
 ROUTE_ALIASES = {

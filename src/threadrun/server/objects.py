@@ -3,9 +3,12 @@
 A run's status is computed lazily from the monotonic clock: ``queued`` until ``start_mono``,
 ``in_progress`` until ``end_mono`` (unknown = None while a bridge call is pending), then its
 ``outcome``; a cancel request makes it ``cancelled`` at once.  No thread is spent per run.
+The ``requires_action`` outcome is not terminal: the run waits for tool outputs (never accepted
+here) until it is cancelled or ``expires_at`` passes (then ``expired``).
 """
 from __future__ import annotations
 
+import json
 import secrets
 import time
 from dataclasses import dataclass, field
@@ -13,6 +16,7 @@ from typing import Any
 
 TERMINAL = frozenset({"completed", "failed", "cancelled", "incomplete", "expired"})
 EXPIRY_S = 600
+PLACEHOLDER_TOOL = "lookup"
 
 
 def new_id(prefix: str) -> str:
@@ -95,6 +99,7 @@ class Run:
     cancel_mono: float | None = None
     message_id: str = field(default_factory=lambda: new_id("msg_"))
     step_id: str = field(default_factory=lambda: new_id("step_"))
+    call_id: str = field(default_factory=lambda: new_id("call_"))
     message_added: bool = False
     min_end: float = 0.0
 
@@ -107,7 +112,14 @@ class Run:
             return "queued"
         if self.end_mono is None or now < self.end_mono:
             return "in_progress"
+        if self.outcome == "requires_action" and now >= self.expires_mono:
+            return "expired"
         return self.outcome
+
+    @property
+    def expires_mono(self) -> float:
+        """Monotonic instant of ``expires_at`` (a run still waiting then expires)."""
+        return self.created_mono + EXPIRY_S
 
     def wall(self, mono: float) -> int:
         """Unix seconds of a monotonic instant of this run."""
@@ -117,6 +129,8 @@ class Run:
         """Unix seconds of the terminal event, when ``status`` is terminal."""
         if status == "cancelled":
             return self.wall(self.cancel_mono if self.cancel_mono is not None else time.monotonic())
+        if status == "expired" and self.outcome == "requires_action":
+            return self.wall(self.expires_mono)
         if status in TERMINAL and self.end_mono is not None:
             return self.wall(self.end_mono)
         return None
@@ -138,9 +152,9 @@ class Run:
         return {
             "id": self.id, "object": "thread.run", "created_at": int(self.created_wall),
             "thread_id": self.thread_id, "assistant_id": self.assistant_id, "status": status,
-            "required_action": None,
+            "required_action": self.required_action() if status == "requires_action" else None,
             "last_error": self.last_error if status == "failed" else None,
-            "expires_at": None if status in TERMINAL else int(self.created_wall) + EXPIRY_S,
+            "expires_at": None if status in TERMINAL else self.wall(self.expires_mono),
             "started_at": self.wall(self.start_mono) if started else None,
             "cancelled_at": ended if status == "cancelled" else None,
             "failed_at": ended if status == "failed" else None,
@@ -163,15 +177,36 @@ class Run:
         return Message(self.message_id, self.thread_id, at, "assistant", content, self.id,
                        self.assistant_id, [], {}, status, reason)
 
+    def tool_call(self) -> dict:
+        """The function call a ``requires_action`` run asks for: the first function tool, or a placeholder."""
+        names = [t["function"]["name"] for t in self.params["tools"] or []
+                 if isinstance(t, dict) and t.get("type") == "function" and t.get("function")]
+        last = self.engine_messages[-1]["content"] if self.engine_messages else ""
+        return {"id": self.call_id, "type": "function",
+                "function": {"name": names[0] if names else PLACEHOLDER_TOOL,
+                             "arguments": json.dumps({"query": last[:200]})}}
+
+    def required_action(self) -> dict:
+        """The RunObject ``required_action`` of a run waiting for tool outputs."""
+        return {"type": "submit_tool_outputs", "submit_tool_outputs": {"tool_calls": [self.tool_call()]}}
+
+    def step_details(self) -> dict:
+        """The step's details: message creation, or the pending tool call (``requires_action``)."""
+        if self.outcome == "requires_action":
+            call = self.tool_call()
+            call["function"]["output"] = None
+            return {"type": "tool_calls", "tool_calls": [call]}
+        return {"type": "message_creation", "message_creation": {"message_id": self.message_id}}
+
     def step_dict(self, status: str) -> dict:
-        """The RunStepObject (message_creation) of this run in ``status``."""
+        """The RunStepObject (message_creation or tool_calls) of this run in ``status``."""
         ended = self._ended_at(status)
+        details = self.step_details()
         return {"id": self.step_id, "object": "thread.run.step", "created_at": self.wall(self.start_mono),
                 "assistant_id": self.assistant_id, "thread_id": self.thread_id, "run_id": self.id,
-                "type": "message_creation",
+                "type": details["type"],
                 "status": status,
-                "step_details": {"type": "message_creation",
-                                 "message_creation": {"message_id": self.message_id}},
+                "step_details": details,
                 "last_error": self.last_error if status == "failed" else None,
                 "expired_at": ended if status == "expired" else None,
                 "cancelled_at": ended if status == "cancelled" else None,

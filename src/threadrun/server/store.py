@@ -134,9 +134,9 @@ class Store:
         return run.end_mono is None and run.cancel_mono is None
 
     def _decide_early(self, run: Run) -> str | None:
-        """Set the outcome when no reply is needed (forced failure, prompt over its limit)."""
+        """Set the outcome when no reply is needed (forced failure or tool call, prompt over its limit)."""
         forced, limit = run.forced, run.params["max_prompt_tokens"]
-        if forced is not None and forced.kind in ("failed", "expired"):
+        if forced is not None and forced.kind in ("failed", "expired", "requires_action"):
             run.outcome = forced.kind
             run.last_error = {"code": "server_error", "message": FAULT_ERROR} if forced.kind == "failed" else None
         elif forced is not None and forced.reason == "max_prompt_tokens" or (

@@ -21,7 +21,11 @@ def delta_event(run: Run, piece: str) -> Event:
 
 
 def run_events(store: Store, run: Run, thread: dict) -> Iterator[Event]:
-    """All events of a run from ``thread.created`` to ``done``; blocks between paced events."""
+    """All events of a run from ``thread.created`` to ``done``; blocks between paced events.
+
+    A ``requires_action`` run sends its tool_calls step (in progress), then
+    ``thread.run.requires_action`` and ``done``: no message events.
+    """
     yield "thread.created", thread
     yield "thread.run.created", run.to_dict(status="queued")
     yield "thread.run.queued", run.to_dict(status="queued")
@@ -32,8 +36,15 @@ def run_events(store: Store, run: Run, thread: dict) -> Iterator[Event]:
         yield "thread.run.in_progress", run.to_dict(status="in_progress")
         yield "thread.run.step.created", run.step_dict("in_progress")
         yield "thread.run.step.in_progress", run.step_dict("in_progress")
-        store.wait(run, None)
-        sent = yield from message_events(store, run)
+        if run.outcome == "requires_action":
+            store.wait(run, run.end_mono)
+            if store.settle(run) == "requires_action":  # the stream stops here, the run waits on
+                yield "thread.run.requires_action", run.to_dict(status="requires_action")
+                yield "done", "[DONE]"
+                return
+        else:
+            store.wait(run, None)
+            sent = yield from message_events(store, run)
     yield from ending_events(store, run, started, sent)
 
 
