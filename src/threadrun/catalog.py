@@ -128,18 +128,22 @@ def _alias(model: str) -> str | None:
     return match.group("alias") if match else None
 
 
-def prices() -> dict[str, Price]:
-    """Every priced model: packaged, then THREADRUN_PRICES, then set_prices (a fresh copy)."""
+def _table() -> dict[str, Price]:
+    """The merged price table (cached until ``set_prices`` or ``$THREADRUN_PRICES`` changes)."""
     path = os.environ.get(ENV_VAR) or None
     if path not in _cache:
         table = _entries(_PACKAGED["models"], None)
         if path:
             table.update(_read_env_file(path))
+        table.update(_overrides)
         _cache.clear()
-        _cache[path] = table
-    merged = dict(_cache[path])
-    merged.update(_overrides)
-    return _with_snapshots(merged)
+        _cache[path] = _with_snapshots(table)
+    return _cache[path]
+
+
+def prices() -> dict[str, Price]:
+    """Every priced model: packaged, then THREADRUN_PRICES, then set_prices (a fresh copy)."""
+    return dict(_table())
 
 
 def set_prices(mapping: Mapping[str, Any] | None) -> None:
@@ -151,7 +155,7 @@ def set_prices(mapping: Mapping[str, Any] | None) -> None:
 
 def price(model: str) -> Price | None:
     """``(input, output)`` USD per million tokens for ``model``, or None when unknown."""
-    table = prices()
+    table = _table()
     if model in table:
         return table[model]
     alias = _alias(model) if isinstance(model, str) else None
