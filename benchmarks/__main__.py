@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     sizes = QUICK if args.quick else FULL
     mode = "quick" if args.quick else "full"
 
-    for name in ("OPENAI_BASE_URL", "OPENAI_API_KEY", "THREADRUN_ASSISTANT_ID", "THREADRUN_LOG"):
+    for name in ("THREADRUN_BASE_URL", "THREADRUN_API_KEY", "THREADRUN_ASSISTANT_ID", "THREADRUN_LOG"):
         os.environ.pop(name, None)
     home = tempfile.TemporaryDirectory(prefix="threadrun-bench-")
     os.environ["THREADRUN_HOME"] = home.name  # scratch assistant cache and run logs go here

@@ -41,7 +41,7 @@ def median(values: Iterable[float]) -> float:
 def child_env(**extra: str) -> dict[str, str]:
     """The environment for subprocesses: this repo importable, no OpenAI settings leaking in."""
     env = {k: v for k, v in os.environ.items()
-           if k not in ("OPENAI_BASE_URL", "OPENAI_API_KEY", "THREADRUN_ASSISTANT_ID", "THREADRUN_LOG")}
+           if k not in ("THREADRUN_BASE_URL", "THREADRUN_API_KEY", "THREADRUN_ASSISTANT_ID", "THREADRUN_LOG")}
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
     env.update(extra)
     return env

@@ -10,7 +10,9 @@ FAKE_KEY = "sk-threadrun-FAKE-KEY-0123456789abcdef"
 def isolated(tmp_path, monkeypatch):
     """Every test gets its own THREADRUN_HOME and no OpenAI settings from the environment."""
     monkeypatch.setenv("THREADRUN_HOME", str(tmp_path / "threadrun-home"))
-    for name in ("OPENAI_BASE_URL", "OPENAI_API_KEY", "THREADRUN_ASSISTANT_ID", "THREADRUN_PRICES"):
+    for name in ("THREADRUN_BASE_URL", "THREADRUN_API_KEY", "THREADRUN_ASSISTANT_ID", "THREADRUN_PRICES",
+                 "OPENAI_BASE_URL", "OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY",
+                 "OLLAMA_BASE_URL", "LLAMACPP_BASE_URL", "VLLM_BASE_URL", "LMSTUDIO_BASE_URL"):
         monkeypatch.delenv(name, raising=False)
     return tmp_path
 
@@ -42,7 +44,7 @@ def _shell():
 @pytest.fixture
 def ip(_shell, server, monkeypatch):
     """A real InteractiveShell with threadrun loaded, pointed at the local server."""
-    monkeypatch.setenv("OPENAI_BASE_URL", server.url)
+    monkeypatch.setenv("THREADRUN_BASE_URL", server.url)
     _shell.run_line_magic("config", "ThreadrunMagics.progress = False")
     _shell.user_ns.pop("df", None)
     yield _shell

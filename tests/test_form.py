@@ -17,7 +17,7 @@ CANCEL = "POST /threads/{thread_id}/runs/{run_id}/cancel"
 
 @pytest.fixture
 def form(server, monkeypatch):
-    monkeypatch.setenv("OPENAI_BASE_URL", server.url)
+    monkeypatch.setenv("THREADRUN_BASE_URL", server.url)
     f = show_form()
     yield f
     f.stop()

@@ -6,7 +6,7 @@ import math
 import pandas as pd
 import pytest
 
-from threadrun.server.engines import echo_reply
+from threadrun.server.engines.echo import echo_reply
 
 CONTRACT = ["run_id", "thread_id", "assistant_id", "model", "temperature", "top_p", "status",
             "prompt_tokens", "completion_tokens", "total_tokens", "cost_usd", "latency_s",
@@ -142,7 +142,7 @@ def test_dry_run_shows_the_bodies_and_sends_nothing(ip, server):
 
 
 def test_base_url_option_overrides_the_environment(ip, server, monkeypatch):
-    monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:9/v1")  # nothing listens there
+    monkeypatch.setenv("THREADRUN_BASE_URL", "http://127.0.0.1:9/v1")  # nothing listens there
     df = ip.run_cell_magic("threadrun", f"--base-url {server.url}", "user: hi")
     assert df.loc[0, "status"] == "completed"
 

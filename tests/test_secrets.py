@@ -17,8 +17,8 @@ def _files_text(root) -> str:
 def test_key_appears_nowhere_across_success_failure_retry_and_dry_run(
         ip, keyed_server, monkeypatch, capsys, caplog, isolated):
     caplog.set_level(logging.DEBUG)
-    monkeypatch.setenv("OPENAI_API_KEY", FAKE_KEY)
-    monkeypatch.setenv("OPENAI_BASE_URL", keyed_server.url)
+    monkeypatch.setenv("THREADRUN_API_KEY", FAKE_KEY)
+    monkeypatch.setenv("THREADRUN_BASE_URL", keyed_server.url)
     seen: list[str] = []
 
     ok = ip.run_cell_magic("threadrun", "-m gpt-4o-mini,gpt-4o --label s", "user: hi")
@@ -41,7 +41,7 @@ def test_key_appears_nowhere_across_success_failure_retry_and_dry_run(
 
     ip.run_cell("%%threadrun --temperature 9\nuser: hi")  # a usage error
 
-    monkeypatch.setenv("OPENAI_API_KEY", FAKE_KEY + "-wrong")
+    monkeypatch.setenv("THREADRUN_API_KEY", FAKE_KEY + "-wrong")
     denied = ip.run_cell_magic("threadrun", "--assistant asst_x", "user: hi")
     assert denied.loc[0, "status"] == "error" and "401" in denied.loc[0, "error"]
     seen.append(denied.to_string())
@@ -58,7 +58,7 @@ def test_key_appears_nowhere_across_success_failure_retry_and_dry_run(
         assert exc.status == 401
         seen += [str(exc), repr(exc)]
 
-    monkeypatch.setenv("OPENAI_API_KEY", FAKE_KEY)
+    monkeypatch.setenv("THREADRUN_API_KEY", FAKE_KEY)
     form = threadrun.form(base_url=keyed_server.url, models=["gpt-4o"])
     form_rows = form.run(wait=True)
     assert (form_rows["status"] == "completed").all()
@@ -83,7 +83,7 @@ def test_key_appears_nowhere_across_success_failure_retry_and_dry_run(
 
 
 def test_key_is_sent_as_a_bearer_token(keyed_server, monkeypatch):
-    monkeypatch.setenv("OPENAI_API_KEY", FAKE_KEY)
+    monkeypatch.setenv("THREADRUN_API_KEY", FAKE_KEY)
     df = threadrun.run("user: hi", base_url=keyed_server.url, progress=False)
     assert df.loc[0, "status"] == "completed"
     headers = [r.headers for r in keyed_server.requests]
@@ -131,14 +131,14 @@ def test_key_over_plain_http_to_another_host_warns_once(recwarn):
 
 
 def test_a_key_with_a_stray_newline_is_stripped_and_works(keyed_server, monkeypatch):
-    monkeypatch.setenv("OPENAI_API_KEY", FAKE_KEY + "\n")
+    monkeypatch.setenv("THREADRUN_API_KEY", FAKE_KEY + "\n")
     df = threadrun.run("user: hi", base_url=keyed_server.url, progress=False, log=False)
     assert df.loc[0, "status"] == "completed"
 
 
 def test_a_key_that_cannot_be_a_header_is_refused_in_one_line_without_showing_it(ip, keyed_server,
                                                                                monkeypatch, capsys):
-    monkeypatch.setenv("OPENAI_API_KEY", FAKE_KEY[:10] + " " + FAKE_KEY[10:])
+    monkeypatch.setenv("THREADRUN_API_KEY", FAKE_KEY[:10] + " " + FAKE_KEY[10:])
     keyed_server.reset_counts()
     result = ip.run_cell(f"%%threadrun --base-url {keyed_server.url}\nuser: hi")
     err = capsys.readouterr().err.strip()

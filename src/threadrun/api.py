@@ -14,13 +14,14 @@ from typing import Any, Callable, Mapping
 
 import pandas as pd
 
-from . import assistant, config
+from . import assistant, config, providers
 from .client import Client
 from .result import RunResult
 from .errors import APIError, ValidationError
-from .plan import (PENDING_ASSISTANT, Job, make_plan, parse_metadata, parse_models, parse_repeat,
-                   parse_temperatures, parse_top_p, split_list, with_assistant)
+from .plan import (PENDING_ASSISTANT, Job, make_plan, parse_efforts, parse_metadata, parse_models,
+                   parse_repeat, parse_temperatures, parse_top_p, split_list, with_assistant)
 from .row import frame, to_row
+from . import notices, runtime
 from .runlog import RunLog
 from .sweep import Sweep
 from .thread import Thread, parse
@@ -40,6 +41,7 @@ class Command:
     thread: Thread
     models: list[str | None] = field(default_factory=lambda: [None])
     temperatures: list[float | None] = field(default_factory=lambda: [None])
+    efforts: list[str | None] = field(default_factory=lambda: [None])
     repeat: int = 1
     fields: dict[str, Any] = field(default_factory=dict)
     assistant: str | None = None
@@ -60,16 +62,35 @@ class Command:
         """The run log this command writes to: False = none, a path, else the default one."""
         return None if self.log is False else RunLog(self.log if isinstance(self.log, str) else None)
 
+    @property
+    def embedded(self) -> bool:
+        """Whether this command runs on the embedded runtime (no base URL given or set)."""
+        return config.base_url(self.base_url) is None
+
     def plan(self) -> list[Job]:
-        """The validated grid (raises ValidationError, sends nothing)."""
+        """The validated grid (raises ValidationError, sends nothing).
+
+        Every model's provider prefix is checked; on the embedded runtime each model is
+        written with its provider, and each provider's key must be set.
+        """
+        for model in self.models:
+            if model:
+                provider, _ = providers.resolve(model)
+                if self.embedded:
+                    provider.check_ready()
+        if any(self.efforts) and config.assistant_id(self.assistant):
+            raise ValidationError("--reasoning-effort runs one scratch assistant per effort; "
+                                  "drop --assistant (and $THREADRUN_ASSISTANT_ID)",
+                                  param="reasoning_effort")
         return make_plan(self.thread, models=self.models, temperatures=self.temperatures,
                          repeat=self.repeat, assistant_id=config.assistant_id(self.assistant),
-                         **self.fields)
+                         efforts=self.efforts,
+                         qualify=providers.qualified if self.embedded else None, **self.fields)
 
 
 def command(thread: Any, *, namespace: Mapping[str, Any] | None = None, model: Any = None,
             temperature: Any = None, top_p: Any = None, tools: Any = None, metadata: Any = None,
-            repeat: Any = 1, **options: Any) -> Command:
+            repeat: Any = 1, reasoning_effort: Any = None, **options: Any) -> Command:
     """Build a Command from Python values (lists or comma-separated strings for the grid)."""
     run_opts = {k: options.pop(k) for k in list(options) if k in RUN_OPTIONS}
     unknown = [k for k in options if k not in FIELDS]
@@ -82,6 +103,7 @@ def command(thread: Any, *, namespace: Mapping[str, Any] | None = None, model: A
     fields["metadata"] = parse_metadata(metadata)
     return Command(thread=parse(thread, namespace), models=parse_models(model),
                    temperatures=parse_temperatures(temperature), repeat=parse_repeat(repeat),
+                   efforts=parse_efforts(reasoning_effort),
                    fields={k: v for k, v in fields.items() if v is not None}, **run_opts)
 
 
@@ -117,11 +139,16 @@ def execute(cmd: Command, *, api_key: str | None = None,
     """
     jobs = cmd.plan()
     if cmd.dry_run:
-        known = config.assistant_id(cmd.assistant) or assistant.cached(config.base_url(cmd.base_url))
+        url = config.base_url(cmd.base_url)
+        known = config.assistant_id(cmd.assistant) or (assistant.cached(url) if url else None)
         return [job.body for job in (with_assistant(jobs, known) if known else jobs)]
-    if api_key is None:
+    notices.before_sending(cmd, jobs)
+    url = config.base_url(cmd.base_url)
+    if url is None:
+        url, api_key = runtime.embedded()
+    elif api_key is None:
         api_key = config.api_key(cmd.api_key_env)
-    client = _client(cmd, api_key)
+    client = _client(url, cmd, api_key)
     runlog = cmd.runlog()
     try:
         if cmd.resume is not None:
@@ -139,10 +166,9 @@ _clients: dict[tuple, Client] = {}
 _clients_lock = threading.Lock()
 
 
-def _client(cmd: Command, api_key: str) -> Client:
+def _client(url: str, cmd: Command, api_key: str) -> Client:
     """A Client per settings, kept for the session: cells reuse its pooled (TLS) connections."""
-    settings = (config.base_url(cmd.base_url), api_key, cmd.timeout, cmd.max_retries, cmd.rate,
-                max(cmd.concurrency, 4))
+    settings = (url, api_key, cmd.timeout, cmd.max_retries, cmd.rate, max(cmd.concurrency, 4))
     with _clients_lock:
         if settings not in _clients:
             if len(_clients) >= 8:  # a handful of settings in a session; drop the oldest
@@ -159,9 +185,12 @@ def _run_jobs(client: Client, jobs: list[Job], cmd: Command, runlog: RunLog | No
     if not jobs:
         return []
     try:
-        asst = PENDING_ASSISTANT
+        asst: dict[str | None, str] = {}
         if any(job.body["assistant_id"] == PENDING_ASSISTANT for job in jobs):
-            asst = assistant.resolve(client, cmd.assistant, next((m for m in cmd.models if m), None))
+            model = next((j.body.get("model") for j in jobs if j.body.get("model")), None)
+            asst = {effort: assistant.resolve(client, cmd.assistant, model, effort,
+                                              persist=not runtime.is_embedded(client.base_url))
+                    for effort in dict.fromkeys(j.reasoning_effort for j in jobs)}
     except APIError as exc:
         rows = [_failed_row(job, cmd, f"could not get an assistant: {exc}") for job in jobs]
         for row, job in zip(rows, jobs):
@@ -192,12 +221,15 @@ def run(thread: Any, model: Any = None, temperature: Any = None, *, api_key: str
     ``model`` and ``temperature`` take one value, a list, or a comma-separated string; other
     options are those of ``%%threadrun`` with underscores (``top_p``, ``repeat``, ``label``,
     ``instructions``, ``max_completion_tokens``, ``stream=False`` to poll, ``base_url``...).
-    The key comes from ``$OPENAI_API_KEY`` or ``api_key_env="OTHER_VAR"``; ``api_key="..."``
-    works but warns, since a key written in a notebook ends up in its file and history.
+    Models are ``provider:model`` (``openai:gpt-5-mini``, ``ollama:llama3.2``; see ``threadrun
+    providers``); ``reasoning_effort`` is a grid dimension too. Runs go to the embedded runtime
+    unless ``base_url`` or ``$THREADRUN_BASE_URL`` names another Assistants server, whose key comes
+    from ``$THREADRUN_API_KEY`` or ``api_key_env="OTHER_VAR"``; ``api_key="..."`` works but warns,
+    since a key written in a notebook ends up in its file and history.
     """
     if api_key:
         warnings.warn("api_key= puts the key in your code (and the notebook's history); prefer "
-                      "$OPENAI_API_KEY or api_key_env=", UserWarning, stacklevel=2)
+                      "$THREADRUN_API_KEY or api_key_env=", UserWarning, stacklevel=2)
     return execute(command(thread, namespace=namespace, model=model, temperature=temperature,
                            **options), api_key=api_key)
 
@@ -214,13 +246,15 @@ def warn_failures(df: pd.DataFrame) -> None:
           f"{who}: {first['error']}", file=sys.stderr)
 
 
-def _is_done(job: Job, done: set[tuple[Any, Any, int]]) -> bool:
+def _is_done(job: Job, done: set[tuple[Any, Any, Any, Any, int]]) -> bool:
     """Whether a logged completed row matches the job (an unset model/temperature matches any)."""
-    return any((job.model is None or m == job.model)
-               and (job.temperature is None or t == job.temperature) and r == job.repeat
-               for m, t, r in done)
+    provider, model = providers.split_spec(job.model) if job.model else (None, None)
+    return any((model is None or (m == model and provider in (None, p)))
+               and (job.temperature is None or t == job.temperature)
+               and e == job.reasoning_effort and r == job.repeat
+               for p, m, t, e, r in done)
 
 
 def _failed_row(job: Job, cmd: Command, error: str) -> dict:
     return to_row(RunResult(body=job.body, status="error", error=error), label=cmd.label,
-                  repeat=job.repeat)
+                  repeat=job.repeat, reasoning_effort=job.reasoning_effort)

@@ -72,22 +72,37 @@ def _write(path: Path, base_url: str, assistant_id: str) -> None:
         raise
 
 
-def resolve(client: Client, explicit: str | None = None, model: str | None = None) -> str:
-    """The assistant id to run with; creates and caches a scratch one when none is configured."""
+_memory: dict[tuple[str, str | None], str] = {}
+
+
+def resolve(client: Client, explicit: str | None = None, model: str | None = None,
+            effort: str | None = None, *, persist: bool = True) -> str:
+    """The assistant id to run with; creates and caches a scratch one when none is configured.
+
+    One scratch assistant per reasoning effort (an assistant carries the effort, a run cannot).
+    ``persist=False`` (the embedded runtime, which lives as long as this process) keeps the id in
+    memory only, so ``assistants.json`` does not fill with ids of servers that are gone.
+    """
     chosen = config.assistant_id(explicit)
     if chosen:
         return chosen
+    slot = client.base_url if effort is None else f"{client.base_url}|reasoning_effort={effort}"
     with _lock:
-        known = cached(client.base_url)
+        if not persist and (client.base_url, effort) in _memory:
+            return _memory[(client.base_url, effort)]
+        known = cached(slot) if persist else None
         if known:
             try:
                 client.get_assistant(known)
                 return known
             except NotFoundError:
                 pass  # the server forgot it (a restarted local server): make a new one
-        answer = client.create_assistant(model or "gpt-4o-mini")
+        answer = client.create_assistant(model or "gpt-4o-mini", reasoning_effort=effort)
         created = answer.get("id") if isinstance(answer, dict) else None
         if not isinstance(created, str) or not created:
             raise APIError("the server answered POST /assistants without an id")
-        remember(client.base_url, created)
+        if persist:
+            remember(slot, created)
+        else:
+            _memory[(client.base_url, effort)] = created
         return created

@@ -272,7 +272,11 @@ def _check_response_format(value: Any, param: str) -> None:
 def _check_model(model: Any, param: str) -> None:
     """A non-empty string; a model not in the spec's list only warns (once per name)."""
     _is(str, "a non-empty string", non_empty=True)(model, param)
-    if not catalog.is_known_model(model) and model not in _warned_models:
+    from .providers import split_spec
+    provider, name = split_spec(model)
+    if provider not in catalog.OPENAI_PRICED or catalog.provider_price(name, provider) is not None:
+        return  # another provider's names are its own; a priced model is known
+    if not catalog.is_known_model(name) and model not in _warned_models:
         _warned_models.add(model)
         warnings.warn(f"model {model!r} is not in the spec's list of Assistants models; "
                       "sending it anyway", UnknownModelWarning, stacklevel=4)

@@ -1,8 +1,9 @@
 """Known Assistants models and their token prices (pure stdlib, no network).
 
 Prices are USD per million tokens, ``(input, output)``. They come from the packaged
-``data/prices.json`` (see its ``taken``/``source``/``note``: written from memory of OpenAI's
-pricing page, to be checked), overlaid by the JSON file named in ``THREADRUN_PRICES`` (same
+``data/prices.json`` (see its ``taken``/``source``/``note``: list prices reported by secondary
+sources in late 2026, with OpenAI's, Anthropic's and Google's tables), a provider's own
+``prices`` in providers.toml, overlaid by the JSON file named in ``THREADRUN_PRICES`` (same
 shape, its ``models`` merged over the packaged ones), overlaid by ``set_prices(...)``.
 
 A dated snapshot id ``ALIAS-YYYY-MM-DD`` without its own price costs what ``ALIAS`` costs.
@@ -56,6 +57,14 @@ _PACKAGED = _read_packaged()
 PRICES_TAKEN: str = _PACKAGED["taken"]
 PRICES_SOURCE: str = _PACKAGED["source"]
 PRICES_NOTE: str = _PACKAGED["note"]
+
+#: Providers billed from OpenAI's table (echo stands in for OpenAI's models, at their prices).
+OPENAI_PRICED = (None, "openai", "azure", "echo")
+_VENDOR_PRICES: dict[str, dict[str, Price]] = {
+    vendor: {m: (float(v["input"]), float(v["output"])) for m, v in models.items()}
+    for vendor, models in _PACKAGED.get("providers", {}).items()}
+_CACHED: dict[str, float] = {m: float(v["cached"]) for m, v in _PACKAGED["models"].items()
+                             if isinstance(v, dict) and v.get("cached") is not None}
 
 _overrides: dict[str, Price] = {}
 _cache: dict[str | None, dict[str, Price]] = {}
@@ -162,11 +171,39 @@ def price(model: str) -> Price | None:
     return table.get(alias) if alias else None
 
 
-def cost_usd(model: str, prompt_tokens: int | None, completion_tokens: int | None) -> float:
-    """The run's cost in USD; NaN when the model has no price or a token count is None."""
-    rate = price(model)
+def provider_price(model: str, provider: str | None) -> Price | None:
+    """The price of a provider's model: providers.toml, else 0 for a local provider, else the
+    packaged table of that vendor (OpenAI's for openai, azure, echo and unnamed providers)."""
+    if provider is not None:
+        from . import providers
+        known = providers.providers().get(provider)
+        if known is not None and model in known.prices:
+            return known.prices[model]
+        if model in _overrides:
+            return _overrides[model]
+        if known is not None and known.local:
+            return (0.0, 0.0)
+        if provider not in OPENAI_PRICED:
+            table = _VENDOR_PRICES.get(provider, {})
+            return table.get(model) or table.get(_alias(model) or "")
+    return price(model)
+
+
+def cost_usd(model: str, prompt_tokens: int | None, completion_tokens: int | None, *,
+             provider: str | None = None, cached: int | None = None) -> float:
+    """The run's cost in USD; NaN when the model has no price or a token count is None.
+
+    Cached prompt tokens are billed at the model's cached rate where the table has one,
+    else at the input rate (an upper bound).
+    """
+    rate = provider_price(model, provider)
     if rate is None or prompt_tokens is None or completion_tokens is None:
         return math.nan
+    cached_rate = _CACHED.get(model) if provider in OPENAI_PRICED else None
+    if cached and cached_rate is not None:
+        cheap = min(cached, prompt_tokens)
+        return ((prompt_tokens - cheap) * rate[0] + cheap * cached_rate
+                + completion_tokens * rate[1]) / 1_000_000
     return (prompt_tokens * rate[0] + completion_tokens * rate[1]) / 1_000_000
 
 

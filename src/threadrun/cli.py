@@ -1,4 +1,5 @@
-"""The ``threadrun`` command: ``threadrun serve`` (the local server) and ``threadrun demo``."""
+"""The ``threadrun`` command: ``threadrun serve`` (the Assistants runtime), ``threadrun providers``
+and ``threadrun demo``."""
 from __future__ import annotations
 
 import argparse
@@ -19,6 +20,8 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     from .server.cli import add_serve_arguments
     add_serve_arguments(sub.add_parser("serve", help="run the local Assistants-compatible server"))
+    listing = sub.add_parser("providers", help="list the providers a model can run on")
+    listing.add_argument("--check", action="store_true", help="ask each provider for its models")
     demo = sub.add_parser("demo", help="a model × temperature sweep against the embedded server")
     demo.add_argument("--latency", type=float, default=0.4, help="server seconds per run (default 0.4)")
     demo.add_argument("--repeat", type=int, default=3, help="runs per grid cell (default 3)")
@@ -27,7 +30,23 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "serve":
         from .server.cli import serve_from_args
         return serve_from_args(args)
+    if args.command == "providers":
+        return providers_main(args)
     return demo_main(args)
+
+
+def providers_main(args: argparse.Namespace) -> int:
+    """Print the providers table; 2 with a one-line error when providers.toml is bad."""
+    import sys
+
+    from .errors import ValidationError
+    from .provider_list import text
+    try:
+        print(text(check=args.check))
+    except ValidationError as exc:
+        print(f"threadrun providers: {exc}", file=sys.stderr)
+        return 2
+    return 0
 
 
 def demo_main(args: argparse.Namespace) -> int:

@@ -23,6 +23,7 @@ from .errors import (APIConnectionError, APIError, ThreadrunError, ValidationErr
 from .gate import Gate
 from .result import TERMINAL, RunResult, run_error
 from .retry import BACKOFF_BASE, backoff_delay, make_retry, retries_used
+from .sse import iter_events, parse_data
 
 log = logging.getLogger("threadrun")
 
@@ -38,7 +39,11 @@ class Client:
                  timeout: float = 120.0, max_retries: int = 2, pool_size: int = 32,
                  backoff: float = BACKOFF_BASE, poll_interval: float = DEFAULT_POLL_S,
                  rpm: float | None = None):
-        self.base_url = config.base_url(base_url)
+        url = config.base_url(base_url)
+        if url is None:
+            raise ValidationError("no Assistants server: give base_url= or set $THREADRUN_BASE_URL "
+                                  "(threadrun.run and the magic use the embedded runtime)")
+        self.base_url = url
         self.timeout = float(timeout)
         self.max_retries = int(max_retries)
         self.poll_interval = poll_interval
@@ -48,7 +53,7 @@ class Client:
         key = (api_key if api_key is not None else config.api_key()).strip()
         if any(not 33 <= ord(ch) <= 126 for ch in key):
             raise ValidationError("the API key contains spaces or characters that cannot go in an "
-                                  "HTTP header; check OPENAI_API_KEY (or the --api-key-env variable)")
+                                  "HTTP header; check THREADRUN_API_KEY (or the --api-key-env variable)")
         self._key = key  # only to scrub it from error texts; never shown
         self.session.headers.update({
             "OpenAI-Beta": "assistants=v2",
@@ -134,9 +139,12 @@ class Client:
 
     # -- endpoints -------------------------------------------------------------------------------
 
-    def create_assistant(self, model: str, name: str = "threadrun scratch assistant") -> dict:
-        return self.post_json("/assistants", {"model": model, "name": name,
-                                              "metadata": {"created_by": "threadrun"}})
+    def create_assistant(self, model: str, name: str = "threadrun scratch assistant",
+                         reasoning_effort: str | None = None) -> dict:
+        body = {"model": model, "name": name, "metadata": {"created_by": "threadrun"}}
+        if reasoning_effort is not None:
+            body["reasoning_effort"] = reasoning_effort
+        return self.post_json("/assistants", body)
 
     def get_assistant(self, assistant_id: str) -> dict:
         return self.get_json(f"/assistants/{assistant_id}")[0]
@@ -204,6 +212,7 @@ class Client:
             delay = poll_after if poll_after is not None else self.poll_interval
 
     def _run_streaming(self, body: dict, result: RunResult, on_started: Any, stop: Any) -> None:
+        sent = time.monotonic()
         response = self._request("POST", "/threads/runs", body={**body, "stream": True}, stream=True,
                                  gated=True)
         result.retries += retries_used(response)
@@ -211,6 +220,8 @@ class Client:
         texts: list[str] = []
         try:
             for event, data in iter_sse(response):
+                if event == "thread.message.delta" and result.ttft_s != result.ttft_s:
+                    result.ttft_s = time.monotonic() - sent
                 _apply_event(event, data, result, texts, on_started)
                 if stop is not None and stop.is_set() and result.run is not None:
                     break  # stopped: the run's ids are known, so it can be cancelled
@@ -231,6 +242,7 @@ class Client:
         """A run waiting for tool outputs: threadrun sends none, so cancel it and say why."""
         run = result.run or {}
         result.status = "requires_action"
+        result.tool_calls = tool_calls(run)
         result.error = ("the run asked for tool outputs (function tools), which threadrun does "
                         "not submit; it was cancelled")
         try:
@@ -264,18 +276,8 @@ def _warn_plain_http(base_url: str) -> None:
 
 def iter_sse(response: requests.Response) -> Iterator[tuple[str, Any]]:
     """Yield ``(event, data)`` from a text/event-stream answer; data is parsed JSON when it is."""
-    event, lines = "message", []
-    for raw in response.iter_lines(chunk_size=None, decode_unicode=False):
-        line = raw.decode("utf-8") if isinstance(raw, bytes) else raw
-        if not line:
-            if lines:
-                text = "\n".join(lines)
-                yield event, (text if text == "[DONE]" else json.loads(text))
-            event, lines = "message", []
-        elif line.startswith("event:"):
-            event = line[6:].strip()
-        elif line.startswith("data:"):
-            lines.append(line[5:].lstrip())
+    for event, text in iter_events(response.iter_content(chunk_size=None)):
+        yield event, parse_data(text)
 
 
 def _apply_event(event: str, data: Any, result: RunResult, texts: list[str], on_started: Any) -> None:
@@ -291,6 +293,15 @@ def _apply_event(event: str, data: Any, result: RunResult, texts: list[str], on_
     elif event == "error":
         err = data.get("error", data) if isinstance(data, dict) else {"message": str(data)}
         result.error = f"stream error: {err.get('message') or err}"
+
+
+def tool_calls(run: dict) -> list[dict]:
+    """``[{name, arguments}]`` of the function calls a ``requires_action`` run asks for."""
+    action = run.get("required_action") if isinstance(run.get("required_action"), dict) else {}
+    calls = (action.get("submit_tool_outputs") or {}).get("tool_calls") or []
+    return [{"name": (c.get("function") or {}).get("name"),
+             "arguments": (c.get("function") or {}).get("arguments")}
+            for c in calls if isinstance(c, dict)]
 
 
 def message_text(message: dict) -> str:

@@ -1,11 +1,18 @@
-"""Where threadrun reads its settings from the environment, and where it keeps its files."""
+"""Where threadrun reads its settings from the environment, and where it keeps its files.
+
+``THREADRUN_BASE_URL`` (with ``THREADRUN_API_KEY``, the bearer sent to it) points threadrun at an
+Assistants v2 server; without it, threadrun runs its own runtime in the process. ``OPENAI_BASE_URL``
+and ``OPENAI_API_KEY`` mean what they mean to the openai SDK: the ``openai`` provider's endpoint
+and key (see ``providers``).
+"""
 from __future__ import annotations
 
 import ipaddress
 import os
 from pathlib import Path
 
-DEFAULT_BASE_URL = "https://api.openai.com/v1"
+BASE_URL_ENV = "THREADRUN_BASE_URL"
+API_KEY_ENV = "THREADRUN_API_KEY"
 
 
 def home() -> Path:
@@ -13,9 +20,10 @@ def home() -> Path:
     return Path(os.environ.get("THREADRUN_HOME") or Path.home() / ".threadrun")
 
 
-def base_url(explicit: str | None = None) -> str:
-    """The API base URL: the argument, else ``$OPENAI_BASE_URL``, else OpenAI's."""
-    return (explicit or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL).rstrip("/")
+def base_url(explicit: str | None = None) -> str | None:
+    """The Assistants server's base URL: the argument, else ``$THREADRUN_BASE_URL``; None = embedded."""
+    url = explicit or os.environ.get(BASE_URL_ENV) or None
+    return url.rstrip("/") if url else None
 
 
 def assistant_id(explicit: str | None = None) -> str | None:
@@ -24,8 +32,8 @@ def assistant_id(explicit: str | None = None) -> str | None:
 
 
 def api_key(env_name: str | None = None) -> str:
-    """The API key: ``$OPENAI_API_KEY``, or the variable ``env_name`` names ("" when unset)."""
-    return os.environ.get(env_name or "OPENAI_API_KEY", "")
+    """The Assistants server's key: ``$THREADRUN_API_KEY``, or the variable ``env_name`` names."""
+    return os.environ.get(env_name or API_KEY_ENV, "")
 
 
 def is_loopback(host: str | None) -> bool:

@@ -30,7 +30,8 @@ class ThreadrunMagics(Magics):
     """The ``%%threadrun`` cell magic."""
 
     base_url = Unicode(None, allow_none=True,
-                       help="API base URL; default $OPENAI_BASE_URL, else OpenAI's.").tag(config=True)
+                       help="Assistants server base URL; default $THREADRUN_BASE_URL, else the "
+                            "embedded runtime.").tag(config=True)
     timeout = Float(120.0, help="Seconds to wait for each answer (read timeout).").tag(config=True)
     max_retries = Integer(2, help="Retries on 429, 5xx and connection failures.").tag(config=True)
     concurrency = Integer(8, help="Runs in flight at once in a grid.").tag(config=True)
@@ -38,9 +39,10 @@ class ThreadrunMagics(Magics):
     progress = Bool(True, help="Show a progress bar for grids.").tag(config=True)
 
     @magic_arguments()
-    @argument("--model", "-m", help="Model(s), comma-separated: a,b runs each.")
+    @argument("--model", "-m", help="Model(s) as provider:name, comma-separated: openai:gpt-5-mini,ollama:llama3.2.")
     @argument("--temperature", "-t", help="Temperature(s) 0–2, comma-separated: 0,0.5,1.")
     @argument("--top-p", help="top_p, 0–1.")
+    @argument("--reasoning-effort", help="Reasoning effort(s), comma-separated: minimal,low,medium,high.")
     @argument("--assistant", "-a", help="Assistant id (default $THREADRUN_ASSISTANT_ID, else a scratch one).")
     @argument("--instructions", "-i", help="Instructions (system message) for the run.")
     @argument("--max-prompt-tokens", type=int, help="Cap on prompt tokens (≥ 256).")
@@ -52,11 +54,11 @@ class ThreadrunMagics(Magics):
     @argument("--out", "-o", metavar="VAR", help="Also store the result in this variable.")
     @argument("--dry-run", action="store_true", help="Show the request bodies; send nothing.")
     @argument("--poll", action="store_true", help="Poll the run instead of streaming it.")
-    @argument("--base-url", help="API base URL for this cell.")
+    @argument("--base-url", help="Assistants server base URL for this cell (default: the embedded runtime).")
     @argument("--timeout", type=float, help="Read timeout in seconds.")
     @argument("--max-retries", type=int, help="Retries on 429/5xx/connection failures.")
     @argument("--concurrency", "-j", type=int, help="Runs in flight at once.")
-    @argument("--api-key-env", metavar="NAME", help="Read the API key from $NAME (default $OPENAI_API_KEY).")
+    @argument("--api-key-env", metavar="NAME", help="Read the Assistants server's key from $NAME (default $THREADRUN_API_KEY).")
     @argument("--rate", type=float, metavar="RPM", help="Cap on requests per minute.")
     @argument("--log", metavar="PATH", help="Run log file (default $THREADRUN_LOG or ~/.threadrun/runs.sqlite).")
     @argument("--no-log", action="store_true", help="Do not write the run log.")
@@ -71,7 +73,8 @@ class ThreadrunMagics(Magics):
         role prefix is one user message; a cell starting with ``{`` is a JSON request body.
         ``{name}`` is replaced from the notebook namespace (``{{`` and ``}}`` for braces).
         Every run is appended to the run log. As a line magic: ``%threadrun log [--label L]
-        [--model M] [--since ISO]`` returns the logged runs; ``%threadrun form`` shows the form.
+        [--model M] [--since ISO]`` returns the logged runs; ``%threadrun form`` shows the form;
+        ``%threadrun providers [--check]`` lists where models can run.
         """
         if cell is None:
             return self._line(line)
@@ -107,8 +110,22 @@ class ThreadrunMagics(Magics):
         if words[:1] == ["form"]:
             from .form_app import show_form
             return show_form()
-        raise UsageError("%threadrun takes 'log' or 'form'; use %%threadrun as a cell magic to run "
+        if words[:1] == ["providers"]:
+            return self._providers(words[1:])
+        raise UsageError("%threadrun takes 'log', 'form' or 'providers'; use %%threadrun as a cell magic to run "
                          "a thread (see %threadrun? for the options)")
+
+    def _providers(self, words: list[str]) -> Any:
+        """``%threadrun providers [--check]``: the providers as a DataFrame (never a key)."""
+        import pandas as pd
+
+        from .provider_list import rows
+        if words not in ([], ["--check"]):
+            raise UsageError("%threadrun providers takes only --check")
+        try:
+            return pd.DataFrame(rows(check=words == ["--check"]))
+        except ValidationError as exc:
+            raise UsageError(str(exc)) from None
 
     @magic_arguments()
     @argument("--label", help="Only rows with this label.")
@@ -132,7 +149,7 @@ class ThreadrunMagics(Magics):
         try:
             cmd = command(
                 cell, namespace=self.shell.user_ns, model=args.model, temperature=args.temperature,
-                top_p=args.top_p, tools=args.tools, metadata=args.metadata, repeat=args.repeat,
+                top_p=args.top_p, reasoning_effort=args.reasoning_effort, tools=args.tools, metadata=args.metadata, repeat=args.repeat,
                 instructions=args.instructions, max_prompt_tokens=args.max_prompt_tokens,
                 max_completion_tokens=args.max_completion_tokens, assistant=args.assistant,
                 label=args.label, base_url=pick(args.base_url, self.base_url),

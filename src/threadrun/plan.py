@@ -6,7 +6,9 @@ building exist once, here and in ``thread``.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
+
+import difflib
 
 from .errors import ValidationError
 from .thread import Thread, build_body, check_temperature, check_top_p
@@ -24,6 +26,10 @@ class Job:
     temperature: float | None
     repeat: int
     body: dict
+    reasoning_effort: str | None = None
+
+#: ReasoningEffort values of the Assistants spec (openai-openapi 2.3.0).
+REASONING_EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh", "max")
 
 
 def split_list(value: str | Iterable[Any] | None) -> list[Any]:
@@ -50,6 +56,18 @@ def parse_temperatures(value: str | float | Iterable[Any] | None) -> list[float 
         value = [value]
     temps = [check_temperature(_number(t, "--temperature")) for t in split_list(value)]
     return list(dict.fromkeys(temps)) or [None]
+
+
+def parse_efforts(value: str | Iterable[str] | None) -> list[str | None]:
+    """Reasoning efforts of the grid (``minimal,low,...``); none given means the model's default."""
+    efforts = split_list(value)
+    for effort in efforts:
+        if effort not in REASONING_EFFORTS:
+            close = difflib.get_close_matches(str(effort), REASONING_EFFORTS, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ValidationError(f"--reasoning-effort {effort!r} is not one of "
+                                  f"{', '.join(REASONING_EFFORTS)}{hint}", param="reasoning_effort")
+    return list(dict.fromkeys(efforts)) or [None]
 
 
 def parse_top_p(value: Any) -> float | None:
@@ -84,22 +102,33 @@ def parse_repeat(value: Any) -> int:
 
 def make_plan(thread: Thread, *, models: Sequence[str | None] = (None,),
               temperatures: Sequence[float | None] = (None,), repeat: int = 1,
-              assistant_id: str | None = None, **fields: Any) -> list[Job]:
-    """Every grid cell's validated body, model-major, then temperature, then repeat."""
+              assistant_id: str | None = None, efforts: Sequence[str | None] = (None,),
+              qualify: Callable[[str], str] | None = None, **fields: Any) -> list[Job]:
+    """Every grid cell's validated body: model-major, then effort, then temperature, then repeat.
+
+    ``qualify`` writes each model's provider out (``gpt-4o`` → ``echo:gpt-4o``), for the
+    embedded runtime; a JSON body's own model is qualified too.
+    """
     jobs: list[Job] = []
     for model in models:
-        for temperature in temperatures:
-            body = build_body(thread, assistant_id=assistant_id or thread.body.get("assistant_id")
-                              or PENDING_ASSISTANT,
-                              model=model, temperature=temperature, **fields)
-            for rep in range(repeat):
-                jobs.append(Job(len(jobs), model, temperature, rep, dict(body)))
+        for effort in efforts:
+            for temperature in temperatures:
+                body = build_body(thread, assistant_id=assistant_id or thread.body.get("assistant_id")
+                                  or PENDING_ASSISTANT,
+                                  model=model, temperature=temperature, **fields)
+                if qualify is not None and isinstance(body.get("model"), str):
+                    body["model"] = qualify(body["model"])
+                for rep in range(repeat):
+                    jobs.append(Job(len(jobs), body.get("model") if model else model, temperature,
+                                    rep, dict(body), effort))
     return jobs
 
 
-def with_assistant(jobs: list[Job], assistant_id: str) -> list[Job]:
-    """The same plan with the placeholder assistant id replaced by a real one."""
-    return [replace(j, body={**j.body, "assistant_id": assistant_id})
+def with_assistant(jobs: list[Job], assistant_id: str | dict[str | None, str]) -> list[Job]:
+    """The same plan with the placeholder assistant id replaced by a real one (one per effort)."""
+    def pick(job: Job) -> str:
+        return assistant_id if isinstance(assistant_id, str) else assistant_id[job.reasoning_effort]
+    return [replace(j, body={**j.body, "assistant_id": pick(j)})
             if j.body.get("assistant_id") == PENDING_ASSISTANT else j for j in jobs]
 
 

@@ -22,6 +22,8 @@ class RunResult:
     status: str = "error"
     error: str | None = None
     latency_s: float = float("nan")
+    ttft_s: float = float("nan")
+    tool_calls: list[dict] = field(default_factory=list)
     retries: int = 0
     request_id: str | None = None
     extra: dict = field(default_factory=dict)

@@ -1,6 +1,7 @@
 """One finished run → one flat row; the column schema and dtypes of every threadrun DataFrame."""
 from __future__ import annotations
 
+import json
 import math
 from typing import Any, Iterable
 
@@ -8,20 +9,22 @@ import numpy as np
 import pandas as pd
 
 from .catalog import cost_usd
+from .providers import split_spec
 from .result import RunResult
 
 # pandas 3 has a real string dtype; on pandas 2 "str" would turn None into the text "None".
 STR = "str" if int(pd.__version__.split(".")[0]) >= 3 else "object"
 UTC = "datetime64[ns, UTC]"
 
-#: The columns, in order, with their dtypes. The first 17 are the documented contract.
+#: The columns, in order, with their dtypes. All but the last three are the documented contract.
 COLUMNS: dict[str, str] = {
-    "run_id": STR, "thread_id": STR, "assistant_id": STR, "model": STR,
-    "temperature": "float64", "top_p": "float64", "status": STR,
+    "run_id": STR, "thread_id": STR, "assistant_id": STR, "model": STR, "provider": STR,
+    "temperature": "float64", "top_p": "float64", "reasoning_effort": STR, "status": STR,
     "prompt_tokens": "Int64", "completion_tokens": "Int64", "total_tokens": "Int64",
-    "cost_usd": "float64", "latency_s": "float64",
+    "reasoning_tokens": "Int64", "cached_tokens": "Int64",
+    "cost_usd": "float64", "latency_s": "float64", "ttft_s": "float64",
     "created_at": UTC, "completed_at": UTC,
-    "reply": STR, "error": "object", "label": STR,
+    "reply": STR, "tool_calls": STR, "error": "object", "label": STR,
     # extras, after the contract
     "repeat": "Int64", "retries": "Int64", "request_id": STR,
 }
@@ -29,29 +32,43 @@ COLUMNS: dict[str, str] = {
 _ENDED_AT = ("completed_at", "failed_at", "cancelled_at", "incomplete_at", "expired_at")
 
 
-def to_row(result: RunResult, *, label: str | None = None, repeat: int | None = None) -> dict[str, Any]:
-    """Flatten a RunResult into a dict with exactly the keys of COLUMNS."""
+def to_row(result: RunResult, *, label: str | None = None, repeat: int | None = None,
+           reasoning_effort: str | None = None) -> dict[str, Any]:
+    """Flatten a RunResult into a dict with exactly the keys of COLUMNS.
+
+    ``model`` is split into the name the provider knows and ``provider`` (None when the server
+    did not say: another Assistants server echoes plain model names).
+    """
     run = result.run or {}
     body = result.body
-    usage = run.get("usage") or {}
-    model = run.get("model") or body.get("model")
-    prompt, completion = usage.get("prompt_tokens"), usage.get("completion_tokens")
+    usage = run.get("usage") if isinstance(run.get("usage"), dict) else {}
+    spec = run.get("model") or body.get("model")
+    provider, model = split_spec(spec) if isinstance(spec, str) else (None, spec)
+    prompt, completion = _count(usage.get("prompt_tokens")), _count(usage.get("completion_tokens"))
+    cached = _count(_detail(usage, "prompt_tokens_details", "cached_tokens"))
     return {
         "run_id": run.get("id"),
         "thread_id": run.get("thread_id"),
         "assistant_id": run.get("assistant_id") or body.get("assistant_id"),
         "model": model,
+        "provider": provider,
         "temperature": _first(run.get("temperature"), body.get("temperature")),
         "top_p": _first(run.get("top_p"), body.get("top_p")),
+        "reasoning_effort": reasoning_effort,
         "status": result.status,
         "prompt_tokens": prompt,
         "completion_tokens": completion,
-        "total_tokens": usage.get("total_tokens"),
-        "cost_usd": cost_usd(model, prompt, completion) if model else math.nan,
+        "total_tokens": _count(usage.get("total_tokens")),
+        "reasoning_tokens": _count(_detail(usage, "completion_tokens_details", "reasoning_tokens")),
+        "cached_tokens": cached,
+        "cost_usd": (cost_usd(model, prompt, completion, provider=provider, cached=cached)
+                     if isinstance(model, str) else math.nan),
         "latency_s": result.latency_s,
+        "ttft_s": result.ttft_s,
         "created_at": run.get("created_at"),
         "completed_at": next((run[k] for k in _ENDED_AT if run.get(k)), None),
         "reply": result.reply,
+        "tool_calls": json.dumps(result.tool_calls) if result.tool_calls else None,
         "error": result.error,
         "label": label,
         "repeat": repeat,
@@ -107,6 +124,17 @@ def _as(series: pd.Series, dtype: str) -> pd.Series:
     if dtype in ("float64", "Int64"):
         return pd.to_numeric(series, errors="coerce").astype(dtype)
     return series.astype(dtype)
+
+
+def _count(value: Any) -> int | None:
+    """A token count as reported, or None (absent, or not a whole number)."""
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _detail(usage: dict, group: str, name: str) -> Any:
+    """``usage[group][name]`` when both are there."""
+    details = usage.get(group)
+    return details.get(name) if isinstance(details, dict) else None
 
 
 def _first(*values: Any) -> Any:

@@ -51,6 +51,16 @@ MIGRATIONS: list[str] = [
     ALTER TABLE runs ADD COLUMN request_id TEXT;
     CREATE INDEX runs_label_model ON runs (label, model);
     """,
+    # 3: real models: the provider, reasoning effort and its tokens, cached tokens, time to
+    # first token, and the tool calls a model asked for.
+    """
+    ALTER TABLE runs ADD COLUMN provider TEXT;
+    ALTER TABLE runs ADD COLUMN reasoning_effort TEXT;
+    ALTER TABLE runs ADD COLUMN reasoning_tokens INTEGER;
+    ALTER TABLE runs ADD COLUMN cached_tokens INTEGER;
+    ALTER TABLE runs ADD COLUMN ttft_s REAL;
+    ALTER TABLE runs ADD COLUMN tool_calls TEXT;
+    """,
 ]
 VERSION = len(MIGRATIONS)
 
@@ -132,9 +142,10 @@ class RunLog:
             records = self._query(sql, params, "could not read")
         return _frame(records)
 
-    def completed_cells(self, label: str) -> set[tuple[str | None, float | None, int]]:
-        """The (model, temperature, repeat) of every completed row with this label."""
-        sql = f'SELECT model, temperature, "repeat" FROM {TABLE} WHERE label = ? AND status = ?'
+    def completed_cells(self, label: str) -> set[tuple[str | None, str | None, float | None, str | None, int]]:
+        """The (provider, model, temperature, reasoning_effort, repeat) of each completed row of a label."""
+        sql = (f'SELECT provider, model, temperature, reasoning_effort, "repeat" FROM {TABLE} '
+               f'WHERE label = ? AND status = ?')
         with self._lock:
             return set(self._query(sql, (label, "completed"), "could not read"))
 
@@ -289,8 +300,13 @@ def _filters(label: str | None, model: str | None, since: Any) -> tuple[str, lis
         clauses.append("label = ?")
         params.append(label)
     if model is not None:
+        from .providers import split_spec
+        provider, name = split_spec(model)
         clauses.append("model = ?")
-        params.append(model)
+        params.append(name)
+        if provider is not None:  # "openai:gpt-5-mini" = that provider's model only
+            clauses.append("provider = ?")
+            params.append(provider)
     if since is not None:
         try:
             params.append(_seconds(since))

@@ -106,7 +106,8 @@ class Sweep:
             if job.index in self.rows:
                 return
             self.in_flight.pop(job.index, None)
-            row = to_row(result, label=self.label, repeat=job.repeat)
+            row = to_row(result, label=self.label, repeat=job.repeat,
+                         reasoning_effort=job.reasoning_effort)
             if self.runlog is not None:
                 try:
                     self.runlog.append(row, run=result.run, body=job.body)

@@ -63,7 +63,7 @@ def _isolated_env(root: Path) -> dict[str, str]:
     """The environment for JupyterLab and its kernels: nothing of $HOME, no OpenAI settings."""
     j = root / "jhome"
     env = {k: v for k, v in os.environ.items()
-           if k not in ("OPENAI_BASE_URL", "OPENAI_API_KEY", "THREADRUN_ASSISTANT_ID",
+           if k not in ("THREADRUN_BASE_URL", "THREADRUN_API_KEY", "THREADRUN_ASSISTANT_ID",
                         "THREADRUN_PRICES", "JUPYTER_NO_CONFIG")}
     env.update(JUPYTER_PLATFORM_DIRS="1", JUPYTER_CONFIG_DIR=str(j / "config"),
                JUPYTER_DATA_DIR=str(j / "data"), JUPYTER_RUNTIME_DIR=str(j / "runtime"),

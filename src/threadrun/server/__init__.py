@@ -1,10 +1,12 @@
 """A local Assistants-v2-compatible server for tests, demos and offline sweeps (stdlib only).
 
 ``local_server(...)`` runs it in a background thread as a context manager; ``LocalServer`` is the
-object behind it.  Runs complete by the clock (``latency`` seconds after creation) with the
-deterministic ``echo`` engine, or through an upstream ``/chat/completions`` endpoint with the
-``chat-completions`` engine.  Faults can be injected (``threadrun.server.faults``).  At most
-``max_runs`` runs (with their threads and messages) are kept: the oldest finished ones are evicted.
+object behind it.  Each run's model names its provider (``openai:gpt-5-mini``, ``echo:gpt-4o``;
+without a prefix, ``default_provider``): ``echo`` runs complete by the clock (``latency`` seconds
+after creation) with the deterministic stand-in; real providers run through their engine
+(``chat`` or ``responses``, see ``engines``).  Faults can be injected (``threadrun.server.faults``).
+At most ``max_runs`` runs (with their threads and messages) are kept: the oldest finished ones
+are evicted.
 """
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ from http.server import ThreadingHTTPServer
 from typing import Any
 
 from .app import App, RequestRecord
-from .engines import ENGINES, echo_reply
+from .engines.echo import echo_reply
 from .faults import Faults
 from ..config import is_loopback
 from .handler import Handler
@@ -68,21 +70,28 @@ class LocalServer:
     """The local Assistants-compatible server; ``start()`` serves from a daemon thread."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, latency: float = 0.0,
-                 api_key: str | None = None, engine: str = "echo", upstream: str | None = None,
-                 fault: str | None = None, poll_after_ms: int | None = None,
-                 max_runs: int = 10_000, upstream_api_key: str | None = None) -> None:
-        """Check the settings (ValueError when unsafe or inconsistent); nothing is bound yet."""
-        if engine not in ENGINES:
-            raise ValueError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
-        if engine == "chat-completions" and not upstream:
-            raise ValueError("engine 'chat-completions' needs upstream= (a base URL ending in /v1)")
+                 api_key: str | None = None, fault: str | None = None,
+                 poll_after_ms: int | None = None, max_runs: int = 10_000,
+                 default_provider: str | None = None) -> None:
+        """Check the settings (ValueError when unsafe or inconsistent); nothing is bound yet.
+
+        ``default_provider`` runs models written without a ``provider:`` prefix (default: openai
+        when ``$OPENAI_API_KEY`` is set, else echo, decided per run).
+        """
         if not is_loopback(host) and not api_key:
             raise ValueError(f"refusing to listen on non-loopback host {host!r} without an api_key")
         if latency < 0:
             raise ValueError("latency must be >= 0 seconds")
+        if default_provider is not None:
+            from ..errors import ValidationError
+            from ..providers import resolve
+            try:
+                resolve(f"{default_provider}:x")
+            except ValidationError as exc:
+                raise ValueError(str(exc).replace(" in model 'x'", "").replace(f":x'", "'")) from None
         self.host, self.port = host, port
-        self.app = App(latency, api_key, engine, upstream, fault, poll_after_ms, max_runs,
-                       upstream_api_key)
+        self.app = App(latency, api_key, fault, poll_after_ms, max_runs, default_provider,
+                       loopback_only=is_loopback(host))
         self._httpd: _HTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -173,9 +182,9 @@ class LocalServer:
 
 
 def local_server(host: str = "127.0.0.1", port: int = 0, latency: float = 0.0,
-                 api_key: str | None = None, engine: str = "echo", upstream: str | None = None,
-                 fault: str | None = None, poll_after_ms: int | None = None,
-                 max_runs: int = 10_000, upstream_api_key: str | None = None) -> LocalServer:
+                 api_key: str | None = None, fault: str | None = None,
+                 poll_after_ms: int | None = None, max_runs: int = 10_000,
+                 default_provider: str | None = None) -> LocalServer:
     """A LocalServer to use as ``with local_server(...) as srv:`` (or ``local_server(...).start()``)."""
-    return LocalServer(host, port, latency, api_key, engine, upstream, fault, poll_after_ms,
-                       max_runs, upstream_api_key)
+    return LocalServer(host, port, latency, api_key, fault, poll_after_ms, max_runs,
+                       default_provider)

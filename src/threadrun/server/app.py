@@ -12,7 +12,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 
-from .engines import UpstreamError, call_chat_completions, chat_body
+from ..config import is_loopback
+from ..errors import ValidationError
+from .engines import Request, UpstreamError, make_engine
 from .faults import Decision, Faults
 from .objects import TERMINAL, Run
 from .store import Store
@@ -94,13 +96,13 @@ def error_reply(error: ApiError) -> Reply:
 class App:
     """Everything one LocalServer knows: settings, state, faults, counts and the request log."""
 
-    def __init__(self, latency: float = 0.0, api_key: str | None = None, engine: str = "echo",
-                 upstream: str | None = None, fault: str | None = None,
+    def __init__(self, latency: float = 0.0, api_key: str | None = None, fault: str | None = None,
                  poll_after_ms: int | None = None, max_runs: int = 10_000,
-                 upstream_api_key: str | None = None, workers: int = 16) -> None:
-        """Settings are validated by LocalServer; ``workers`` bounds the bridge thread pool."""
-        self.latency, self.api_key, self.engine = float(latency), api_key, engine
-        self.upstream, self.upstream_api_key = upstream, upstream_api_key
+                 default_provider: str | None = None, loopback_only: bool = True,
+                 workers: int = 64) -> None:
+        """Settings are validated by LocalServer; ``workers`` bounds the engines' thread pool."""
+        self.latency, self.api_key = float(latency), api_key
+        self.default_provider, self.loopback_only = default_provider, loopback_only
         self.poll_after_ms = poll_after_ms
         self.store = Store(max_runs)
         self.faults = Faults(fault)
@@ -109,7 +111,7 @@ class App:
         self.requests: deque[RequestRecord] = deque(maxlen=10_000)
         self.runs_created = 0
         self.server_errors: deque[str] = deque(maxlen=100)
-        self.pool = ThreadPoolExecutor(workers, "threadrun-bridge") if engine != "echo" else None
+        self.pool = ThreadPoolExecutor(workers, "threadrun-engine")  # threads start on first use
 
     def record(self, method: str, route: str, path: str, headers: dict[str, str], body: Any) -> None:
         """Count a received request and keep its record."""
@@ -134,6 +136,30 @@ class App:
                                 "in an Authorization header using Bearer auth.", None, "invalid_api_key")
         if not hmac.compare_digest(token.strip().encode(), self.api_key.encode()):
             raise ApiError(401, "Incorrect API key provided.", None, "invalid_api_key")
+
+    def precheck(self, method: str, match: Match, headers: dict[str, str], length: int) -> ApiError | None:
+        """What refuses a request before its body is read: Host, key, route, content type.
+
+        A loopback server answers only a loopback ``Host`` (a web page that rebinds a domain to
+        127.0.0.1 sends its own name), and POST bodies must be declared JSON (a page's form or
+        ``text/plain`` fetch cannot be).
+        """
+        host = headers.get("host", "")
+        name = host.rsplit(":", 1)[0] if not host.startswith("[") else host[:host.find("]") + 1]
+        if self.loopback_only and not is_loopback(name):
+            return ApiError(421, f"This server answers only requests addressed to this machine "
+                                 f"(Host: 127.0.0.1 or localhost), not {name[:80]!r}.", None, None)
+        try:
+            self.check_auth(headers)
+        except ApiError as error:
+            return error
+        if match.endpoint is None:
+            return route_error(match)
+        content_type = headers.get("content-type", "").split(";")[0].strip().lower()
+        if method == "POST" and length and content_type != "application/json":
+            return ApiError(415, "Request bodies must be JSON (Content-Type: application/json).",
+                            None, None)
+        return None
 
     def handle(self, match: Match, query: dict[str, str], headers: dict[str, str], raw: bytes,
                decision: Decision) -> Reply | StreamReply:
@@ -165,30 +191,41 @@ class App:
         validate_thread_and_run(body)
         self.store.get_assistant(body["assistant_id"])
         forced = self.faults.run_fault(decision)
-        run = self.store.create_thread_and_run(body, self.latency, forced, echo=self.engine == "echo")
+        run = self.store.create_thread_and_run(body, self.latency, forced, self.default_provider)
         with self.lock:
             self.runs_created += 1
-        if self.store.needs_engine(run) and self.pool is not None:
-            self.pool.submit(self.bridge, run)
+        if self.store.needs_engine(run):
+            self.pool.submit(self.run_engine, run)
         if body.get("stream"):
             thread = self.store.get_thread(run.thread_id).to_dict()
             return StreamReply(run_events(self.store, run, thread))
         return Reply(200, run.to_dict(status="queued"))
 
-    def bridge(self, run: Run) -> None:
-        """Worker job: ask the upstream chat-completions endpoint for the run's reply."""
+    def run_engine(self, run: Run) -> None:
+        """Worker job: the run's engine asks its provider for the reply (streamed when the run is)."""
         if run.cancel_mono is not None:
             self.store.finish_engine(run, None)
             return
         p = run.params
-        body = chat_body(p["model"], run.engine_messages, p["instructions"], p["temperature"],
-                         p["top_p"], p["max_completion_tokens"])
+        provider = p["provider"]
+        request = Request(
+            model=p["model"], messages=run.engine_messages, instructions=p["instructions"] or None,
+            temperature=p["temperature"] if "temperature" in p["explicit"] else None,
+            top_p=p["top_p"] if "top_p" in p["explicit"] else None,
+            max_tokens=p["max_completion_tokens"], tools=list(p["tools"] or []),
+            tool_choice=p["tool_choice"], parallel_tool_calls=p["parallel_tool_calls"],
+            reasoning_effort=p["reasoning_effort"], response_format=p["response_format"],
+            stream=p["stream"])
         try:
-            reply = call_chat_completions(self.upstream or "", body, self.upstream_api_key)
-        except UpstreamError as error:
-            self.store.finish_engine(run, None, str(error))
+            reply = make_engine(provider).reply(request, lambda piece: self.store.add_piece(run, piece),
+                                                lambda close: self.store.watch(run, close))
+        except (UpstreamError, ValidationError) as error:
+            self.store.finish_engine(run, None, str(error), getattr(error, "code", "server_error"))
         except Exception as error:  # never leave a run in progress forever
-            self.store.finish_engine(run, None, f"bridge error: {type(error).__name__}")
+            if run.cancel_mono is None:
+                self.server_errors.append(traceback.format_exc())
+            self.store.finish_engine(run, None, f"{provider.name}: the call broke off "
+                                                f"({type(error).__name__})")
         else:
             self.store.finish_engine(run, reply)
 
@@ -238,9 +275,8 @@ class App:
         return error_reply(ApiError(int(kind), message, None, None, "server_error"))
 
     def close(self) -> None:
-        """Stop the bridge workers (pending calls are dropped)."""
-        if self.pool is not None:
-            self.pool.shutdown(wait=False, cancel_futures=True)
+        """Stop the engine workers (pending calls are dropped)."""
+        self.pool.shutdown(wait=False, cancel_futures=True)
 
 
 def route_error(match: Match) -> ApiError:

@@ -9,7 +9,6 @@ import threading
 from typing import Any
 
 from . import LocalServer
-from .engines import ENGINES
 
 
 def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
@@ -22,10 +21,9 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--api-key", default=None, metavar="KEY",
                         help="require 'Authorization: Bearer KEY' (or set $THREADRUN_SERVER_API_KEY, "
                              "which keeps the key out of ps and shell history)")
-    parser.add_argument("--engine", choices=ENGINES, default="echo", help="reply engine")
-    parser.add_argument("--upstream", default=None, metavar="URL",
-                        help="chat-completions base URL for --engine chat-completions "
-                             "(key from $THREADRUN_UPSTREAM_API_KEY)")
+    parser.add_argument("--default-provider", default=None, metavar="NAME",
+                        help="provider of models given without a prefix (default: openai when "
+                             "$OPENAI_API_KEY is set, else echo)")
     parser.add_argument("--fault", default=None, metavar="SPEC",
                         help="fault spec, e.g. '429=0.05,drop=0.02,seed=7' or 'script=429|ok'")
 
@@ -40,8 +38,7 @@ def serve_from_args(args: argparse.Namespace) -> int:
     try:
         key = args.api_key or os.environ.get("THREADRUN_SERVER_API_KEY") or None
         server = LocalServer(host=args.host, port=args.port, latency=args.latency, api_key=key,
-                             engine=args.engine, upstream=args.upstream, fault=args.fault,
-                             upstream_api_key=os.environ.get("THREADRUN_UPSTREAM_API_KEY"))
+                             fault=args.fault, default_provider=args.default_provider)
         server.start()
     except (ValueError, OSError) as error:
         print(f"threadrun serve: {error}", file=sys.stderr, flush=True)

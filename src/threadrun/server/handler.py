@@ -71,6 +71,15 @@ class Handler(BaseHTTPRequestHandler):
             self.app.record(self.command, match.route, self.path, headers, None)
             self.refuse_body(length)
             return
+        refused = self.app.precheck(self.command, match, headers, length)
+        if refused is not None:  # answered before reading the body: then the connection closes
+            self.app.record(self.command, match.route, self.path, headers, None)
+            reply = error_reply(refused)
+            reply.close = bool(length)
+            self.send_json(reply)
+            if length:
+                self.linger()
+            return
         raw = self.rfile.read(length) if length else b""
         self.app.record(self.command, match.route, self.path, headers, try_json(raw))
         decision = self.app.faults.on_request(match.route)

@@ -88,12 +88,18 @@ class Run:
     created_mono: float
     start_mono: float
     end_mono: float | None
-    prompt_tokens: int
+    prompt_tokens: int | None
     engine_messages: list[dict] = field(default_factory=list)
     outcome: str = "completed"
     forced: Any = None
     reply: str | None = None
-    completion_tokens: int = 0
+    completion_tokens: int | None = 0
+    reasoning_tokens: int | None = None
+    cached_tokens: int | None = None
+    tool_calls: list[dict] = field(default_factory=list)
+    live: bool = False
+    pieces: list[str] = field(default_factory=list)
+    closers: list[Any] = field(default_factory=list)
     incomplete_reason: str | None = None
     last_error: dict | None = None
     cancel_mono: float | None = None
@@ -136,12 +142,23 @@ class Run:
         return None
 
     def usage(self, status: str) -> dict | None:
-        """RunCompletionUsage once terminal, else None."""
-        if status not in TERMINAL:
+        """RunCompletionUsage once terminal (None too when the engine's upstream reported none).
+
+        Reasoning and cached tokens, when the upstream reported them, are added as chat
+        completions reports them (``completion_tokens_details``, ``prompt_tokens_details``).
+        """
+        if status not in TERMINAL or self.prompt_tokens is None:
             return None
         completion = self.completion_tokens if status in ("completed", "incomplete") else 0
-        return {"prompt_tokens": self.prompt_tokens, "completion_tokens": completion,
-                "total_tokens": self.prompt_tokens + completion}
+        if completion is None:
+            return None
+        usage: dict[str, Any] = {"prompt_tokens": self.prompt_tokens, "completion_tokens": completion,
+                                 "total_tokens": self.prompt_tokens + completion}
+        if self.reasoning_tokens is not None:
+            usage["completion_tokens_details"] = {"reasoning_tokens": self.reasoning_tokens}
+        if self.cached_tokens is not None:
+            usage["prompt_tokens_details"] = {"cached_tokens": self.cached_tokens}
+        return usage
 
     def to_dict(self, status: str | None = None, now: float | None = None) -> dict:
         """The RunObject JSON, at ``now`` or as it looked in ``status`` (stream snapshots)."""
@@ -161,7 +178,7 @@ class Run:
             "completed_at": ended if status == "completed" else None,
             "incomplete_details": ({"reason": self.incomplete_reason}
                                    if status == "incomplete" else None),
-            "model": p["model"], "instructions": p["instructions"], "tools": p["tools"],
+            "model": p["spec"], "instructions": p["instructions"], "tools": p["tools"],
             "metadata": p["metadata"], "usage": self.usage(status),
             "temperature": p["temperature"], "top_p": p["top_p"],
             "max_prompt_tokens": p["max_prompt_tokens"],
@@ -177,8 +194,15 @@ class Run:
         return Message(self.message_id, self.thread_id, at, "assistant", content, self.id,
                        self.assistant_id, [], {}, status, reason)
 
+    def calls(self) -> list[dict]:
+        """The function calls a ``requires_action`` run asks for: the model's, else a placeholder."""
+        if self.tool_calls:
+            return [{"id": f"{self.call_id}_{i}", "type": "function", "function": dict(call)}
+                    for i, call in enumerate(self.tool_calls)]
+        return [self.tool_call()]
+
     def tool_call(self) -> dict:
-        """The function call a ``requires_action`` run asks for: the first function tool, or a placeholder."""
+        """The placeholder call of an injected ``requires_action``: the first function tool's name."""
         names = [t["function"]["name"] for t in self.params["tools"] or []
                  if isinstance(t, dict) and t.get("type") == "function" and t.get("function")]
         last = self.engine_messages[-1]["content"] if self.engine_messages else ""
@@ -188,14 +212,15 @@ class Run:
 
     def required_action(self) -> dict:
         """The RunObject ``required_action`` of a run waiting for tool outputs."""
-        return {"type": "submit_tool_outputs", "submit_tool_outputs": {"tool_calls": [self.tool_call()]}}
+        return {"type": "submit_tool_outputs", "submit_tool_outputs": {"tool_calls": self.calls()}}
 
     def step_details(self) -> dict:
         """The step's details: message creation, or the pending tool call (``requires_action``)."""
         if self.outcome == "requires_action":
-            call = self.tool_call()
-            call["function"]["output"] = None
-            return {"type": "tool_calls", "tool_calls": [call]}
+            calls = self.calls()
+            for call in calls:
+                call["function"] = {**call["function"], "output": None}
+            return {"type": "tool_calls", "tool_calls": calls}
         return {"type": "message_creation", "message_creation": {"message_id": self.message_id}}
 
     def step_dict(self, status: str) -> dict:
@@ -223,4 +248,5 @@ def assistant_dict(assistant_id: str, created_at: int, body: dict) -> dict:
             "tools": body.get("tools") or [], "tool_resources": body.get("tool_resources") or {},
             "metadata": body.get("metadata") or {},
             "temperature": body.get("temperature", 1.0), "top_p": body.get("top_p", 1.0),
-            "response_format": body.get("response_format", "auto")}
+            "response_format": body.get("response_format", "auto"),
+            **({"reasoning_effort": body["reasoning_effort"]} if body.get("reasoning_effort") else {})}

@@ -14,7 +14,10 @@ import time
 from collections import OrderedDict
 from typing import Any
 
-from .engines import EngineReply, content_text, echo_reply
+from ..errors import ValidationError
+from ..providers import Provider, resolve
+from .engines import EngineReply
+from .engines.echo import echo_reply
 from .faults import RunFault
 from .objects import (TERMINAL, Message, Run, Thread, assistant_dict, new_id, text_part)
 from .tokens import count_tokens, truncate_tokens
@@ -29,6 +32,24 @@ def not_found(kind: str, object_id: str) -> ApiError:
     return ApiError(404, f"No {kind} found with id '{object_id[:80]}'.", None, None)
 
 
+def content_text(content: Any) -> str:
+    """Reduce a message's content (a string or an array of parts) to its text."""
+    if isinstance(content, str):
+        return content
+    texts = [p.get("text", "") for p in content or [] if isinstance(p, dict) and p.get("type") == "text"]
+    return "\n".join(t for t in texts if isinstance(t, str))
+
+
+def provider_of(spec: str, default: str | None) -> tuple[Provider, str]:
+    """The provider and model name of a run's model; unknown provider or missing key: a 400."""
+    try:
+        provider, model = resolve(spec, default)
+        provider.check_ready()
+    except ValidationError as exc:
+        raise ApiError(400, str(exc), "model", "model_not_found") from None
+    return provider, model
+
+
 def input_content(content: Any) -> list[dict]:
     """A request message's content as MessageObject content parts."""
     if isinstance(content, str):
@@ -39,11 +60,21 @@ def input_content(content: Any) -> list[dict]:
     return parts
 
 
-def resolve_params(body: dict, assistant: dict) -> dict:
-    """The run's echoed settings: body values, else the assistant's, else API defaults."""
+def resolve_params(body: dict, assistant: dict, default_provider: str | None = None) -> dict:
+    """The run's echoed settings: body values, else the assistant's, else API defaults.
+
+    ``spec`` is the model as the run echoes it (``provider:model``), ``model`` the name the
+    provider knows; ``explicit`` lists the sampling settings the request or assistant chose
+    (only those are sent to a real model: reasoning models refuse some).
+    """
     def pick(key: str, default: Any) -> Any:
         return body[key] if body.get(key) is not None else default
-    return {"model": pick("model", assistant["model"]),
+    provider, model = provider_of(pick("model", assistant["model"]), default_provider)
+    explicit = {k for k in ("temperature", "top_p")
+                if body.get(k) is not None or assistant.get(k) not in (None, 1.0)}
+    return {"model": model, "spec": f"{provider.name}:{model}", "provider": provider,
+            "explicit": explicit, "stream": bool(body.get("stream")),
+            "reasoning_effort": assistant.get("reasoning_effort"),
             "instructions": pick("instructions", assistant.get("instructions") or ""),
             "tools": pick("tools", assistant.get("tools") or []),
             "metadata": body.get("metadata") or {},
@@ -99,7 +130,7 @@ class Store:
             return self.assistants[assistant_id]
 
     def create_thread_and_run(self, body: dict, latency: float, forced: RunFault | None,
-                              echo: bool = True) -> Run:
+                              default_provider: str | None = None) -> Run:
         """Create the thread (with its input messages) and a run on it, scheduled ``latency`` ahead."""
         assistant = self.get_assistant(body["assistant_id"])
         now_wall, now = time.time(), time.monotonic()
@@ -109,7 +140,7 @@ class Store:
             thread.messages.append(Message(new_id("msg_"), thread.id, int(now_wall), m["role"],
                                            input_content(m["content"]), None, None,
                                            m.get("attachments") or [], m.get("metadata") or {}))
-        params = resolve_params(body, assistant)
+        params = resolve_params(body, assistant, default_provider)
         plain = engine_messages(thread.messages, params["truncation_strategy"])
         prompt = count_tokens(params["instructions"]) + sum(count_tokens(m["content"]) for m in plain)
         latency = max(0.0, float(latency))
@@ -118,11 +149,11 @@ class Store:
         thread.run_ids.append(run.id)
         run.min_end = run.end_mono or now
         if self._decide_early(run) is None:
-            if echo:
+            if params["provider"].api == "echo":
                 reply = echo_reply(plain, params["instructions"], params["model"], params["temperature"])
-                self._apply_reply(run, EngineReply(reply))
-            else:
-                run.end_mono = None
+                self._apply_reply(run, EngineReply(reply, exact_usage=False))
+            else:  # a real model: its engine replies from a worker (see App.run_engine)
+                run.end_mono, run.live, run.prompt_tokens = None, True, None
         with self.lock:
             self.threads[thread.id] = thread
             self.runs[run.id] = run
@@ -130,8 +161,29 @@ class Store:
         return run
 
     def needs_engine(self, run: Run) -> bool:
-        """Whether the run still waits for an engine reply (the bridge engine's job)."""
+        """Whether the run still waits for an engine reply (a worker's job)."""
         return run.end_mono is None and run.cancel_mono is None
+
+    def add_piece(self, run: Run, piece: str) -> None:
+        """A piece of a live run's reply as the model wrote it; wakes its stream."""
+        with self.lock:
+            run.pieces.append(piece)
+            self.changed.notify_all()
+
+    def watch(self, run: Run, close: Any) -> None:
+        """Remember how to abort the run's upstream call; at once if the run is already cancelled."""
+        with self.lock:
+            cancelled = run.cancel_mono is not None
+            if not cancelled:
+                run.closers.append(close)
+        if cancelled:
+            close()
+
+    def wait_piece(self, run: Run, seen: int, max_wait: float = 1.0) -> None:
+        """Sleep until a live run has more than ``seen`` pieces, has ended, or is cancelled."""
+        with self.changed:
+            while run.cancel_mono is None and run.end_mono is None and len(run.pieces) <= seen:
+                self.changed.wait(max_wait)
 
     def _decide_early(self, run: Run) -> str | None:
         """Set the outcome when no reply is needed (forced failure or tool call, prompt over its limit)."""
@@ -147,7 +199,10 @@ class Store:
         return run.outcome
 
     def _apply_reply(self, run: Run, reply: EngineReply) -> None:
-        """Record an engine reply, truncating to max_completion_tokens (run ends incomplete)."""
+        """Record an engine reply: a real model's as reported, the echo engine's by our tokenizer."""
+        if run.live:
+            self._apply_model_reply(run, reply)
+            return
         text, cap = reply.text, run.params["max_completion_tokens"]
         count, truncated = count_tokens(text), False
         if run.forced is not None and run.forced.kind == "incomplete":
@@ -159,16 +214,28 @@ class Store:
             run.outcome, run.incomplete_reason = "incomplete", "max_completion_tokens"
         else:
             run.outcome = "completed"
-        exact = not truncated and reply.completion_tokens is not None
-        run.completion_tokens = reply.completion_tokens if exact else count_tokens(text)
-        if reply.prompt_tokens is not None:
-            run.prompt_tokens = reply.prompt_tokens
+        run.completion_tokens = count_tokens(text)
 
-    def finish_engine(self, run: Run, reply: EngineReply | None, error: str | None = None) -> None:
-        """Record a bridge result (or its failure) and wake streams waiting on the run."""
+    @staticmethod
+    def _apply_model_reply(run: Run, reply: EngineReply) -> None:
+        """A real model's reply: its text, the upstream's usage (None when unreported), tool calls."""
+        run.reply = reply.text
+        run.prompt_tokens, run.completion_tokens = reply.prompt_tokens, reply.completion_tokens
+        run.reasoning_tokens, run.cached_tokens = reply.reasoning_tokens, reply.cached_tokens
+        if reply.tool_calls:
+            run.outcome, run.tool_calls = "requires_action", list(reply.tool_calls)
+        elif reply.finish_reason == "length":
+            run.outcome, run.incomplete_reason = "incomplete", "max_completion_tokens"
+        else:
+            run.outcome = "completed"
+
+    def finish_engine(self, run: Run, reply: EngineReply | None, error: str | None = None,
+                      code: str = "server_error") -> None:
+        """Record an engine's result (or its failure) and wake streams waiting on the run."""
         with self.lock:
+            run.closers.clear()
             if error is not None:
-                run.outcome, run.last_error = "failed", {"code": "server_error", "message": error}
+                run.outcome, run.last_error = "failed", {"code": code, "message": error}
             elif reply is not None:
                 self._apply_reply(run, reply)
             run.end_mono = max(time.monotonic(), run.min_end, run.start_mono)
@@ -213,8 +280,14 @@ class Store:
                 raise ApiError(400, f"Cannot cancel run with status '{status}'.", None, None)
             answer = run.to_dict(status="cancelling")
             run.cancel_mono = time.monotonic()
+            closers, run.closers = run.closers, []
             self.changed.notify_all()
-            return answer
+        for close in closers:  # abort the upstream call at once
+            try:
+                close()
+            except Exception:
+                pass
+        return answer
 
     def wait(self, run: Run, until: float | None, max_wait: float = 1.0) -> None:
         """Sleep until monotonic ``until`` (None: until the engine replied) or the run is cancelled."""

@@ -4,13 +4,22 @@ from __future__ import annotations
 import time
 from typing import Any, Iterator
 
-from .engines import split_pieces
 from .objects import TERMINAL, Run
 from .store import Store
 
 Event = tuple[str, Any]
 STEP_STATUS = {"completed": "completed", "incomplete": "completed", "failed": "failed",
                "cancelled": "cancelled", "expired": "expired"}
+
+
+def split_pieces(text: str, pieces: int = 8) -> list[str]:
+    """Split ``text`` into at most ``pieces`` consecutive chunks at spaces; they join back to it."""
+    words = text.split(" ")
+    if len(words) <= 1 or pieces <= 1:
+        return [text]
+    size = -(-len(words) // pieces)
+    chunks = [" ".join(words[i:i + size]) for i in range(0, len(words), size)]
+    return [c if i == 0 else " " + c for i, c in enumerate(chunks)]
 
 
 def delta_event(run: Run, piece: str) -> Event:
@@ -24,7 +33,8 @@ def run_events(store: Store, run: Run, thread: dict) -> Iterator[Event]:
     """All events of a run from ``thread.created`` to ``done``; blocks between paced events.
 
     A ``requires_action`` run sends its tool_calls step (in progress), then
-    ``thread.run.requires_action`` and ``done``: no message events.
+    ``thread.run.requires_action`` and ``done``: no message events. A real model's run (``live``)
+    sends each piece of text as its engine receives it.
     """
     yield "thread.created", thread
     yield "thread.run.created", run.to_dict(status="queued")
@@ -34,18 +44,51 @@ def run_events(store: Store, run: Run, thread: dict) -> Iterator[Event]:
     if run.cancel_mono is None:
         started = True
         yield "thread.run.in_progress", run.to_dict(status="in_progress")
-        yield "thread.run.step.created", run.step_dict("in_progress")
-        yield "thread.run.step.in_progress", run.step_dict("in_progress")
-        if run.outcome == "requires_action":
+        if run.live:
+            store.wait_piece(run, 0)  # the first text, or the end (a tool call, a failure)
+        if run.outcome == "requires_action" and not run.pieces:
+            yield "thread.run.step.created", run.step_dict("in_progress")
+            yield "thread.run.step.in_progress", run.step_dict("in_progress")
             store.wait(run, run.end_mono)
             if store.settle(run) == "requires_action":  # the stream stops here, the run waits on
                 yield "thread.run.requires_action", run.to_dict(status="requires_action")
                 yield "done", "[DONE]"
                 return
         else:
-            store.wait(run, None)
-            sent = yield from message_events(store, run)
+            yield "thread.run.step.created", run.step_dict("in_progress")
+            yield "thread.run.step.in_progress", run.step_dict("in_progress")
+            if run.live:
+                sent = yield from live_message_events(store, run)
+            else:
+                store.wait(run, None)
+                sent = yield from message_events(store, run)
+            if store.settle(run) == "requires_action":  # text, then a tool call
+                yield "thread.run.requires_action", run.to_dict(status="requires_action")
+                yield "done", "[DONE]"
+                return
     yield from ending_events(store, run, started, sent)
+
+
+def live_message_events(store: Store, run: Run) -> Iterator[Event]:
+    """Message events of a real model's run: a delta per piece as it arrives; return the text sent."""
+    seen, sent, created = 0, "", False
+    while run.cancel_mono is None:
+        store.wait_piece(run, seen)
+        with store.lock:
+            new = run.pieces[seen:]
+            ended = run.end_mono is not None
+        if new and not created:
+            created = True
+            message = run.reply_message("in_progress").to_dict()
+            yield "thread.message.created", message
+            yield "thread.message.in_progress", message
+        for piece in new:
+            sent += piece
+            yield delta_event(run, piece)
+        seen += len(new)
+        if ended and seen >= len(run.pieces):
+            break
+    return sent if created else None
 
 
 def message_events(store: Store, run: Run) -> Iterator[Event]:

@@ -244,12 +244,15 @@ RUN_FIELDS: dict[str, Callable[[Any, str], None]] = {
     "response_format": check_response_format,
 }
 
+#: ReasoningEffort of the spec (openai-openapi 2.3.0).
+REASONING_EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh", "max")
+
 ASSISTANT_FIELDS: dict[str, Callable[[Any, str], None]] = {
     "model": lambda v, p: check_string(v, p, nullable=False, min_len=1),
     "name": lambda v, p: check_string(v, p, 256),
     "description": lambda v, p: check_string(v, p, 512),
     "instructions": lambda v, p: check_string(v, p, 256_000),
-    "reasoning_effort": lambda v, p: v is None or check_enum(v, p, ("minimal", "low", "medium", "high")),
+    "reasoning_effort": lambda v, p: v is None or check_enum(v, p, REASONING_EFFORTS),
     "tools": lambda v, p: check_tools(v, p, 128),
     "tool_resources": lambda v, p: check_type(v, p, (dict,)),
     "metadata": check_metadata,

@@ -1,0 +1,58 @@
+"""``threadrun providers`` / ``%threadrun providers``: each provider, its endpoint, API and key
+variable (and whether it is set, never the key); ``check=True`` asks each for its models."""
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from . import providers
+from .errors import ValidationError
+
+COLUMNS = ("provider", "api", "base_url", "key_env", "key_set", "check")
+
+
+def rows(check: bool = False) -> list[dict[str, Any]]:
+    """One dict per provider (COLUMNS); ``check`` fills ``check`` with the /models answer."""
+    out = []
+    for name, provider in providers.providers().items():
+        try:
+            url = provider.endpoint() if provider.api != "echo" else "(in process)"
+        except ValidationError:
+            url = f"(set ${provider.base_url_env})"
+        key_set = bool(provider.key_env and os.environ.get(provider.key_env, "").strip())
+        row = {"provider": name, "api": provider.api, "base_url": url,
+               "key_env": provider.key_env or "", "key_set": key_set if provider.key_env else None,
+               "check": ""}
+        if check:
+            row["check"] = _check(provider)
+        out.append(row)
+    return out
+
+
+def _check(provider: providers.Provider) -> str:
+    """``ok: N models`` or the one-line reason the provider could not be asked."""
+    if provider.api == "echo":
+        return "ok: offline stand-in"
+    from .server.engines import UpstreamError
+    from .server.engines.http import list_models
+    try:
+        models = list_models(provider)
+    except (UpstreamError, ValidationError) as exc:
+        return str(exc)
+    shown = ", ".join(models[:3]) + (", …" if len(models) > 3 else "")
+    return f"ok: {len(models)} models" + (f" ({shown})" if models else "")
+
+
+def text(check: bool = False) -> str:
+    """The table as aligned plain text (for the terminal)."""
+    table = rows(check)
+    head = [c for c in COLUMNS if check or c != "check"]
+    cells = [[_cell(r[c]) for c in head] for r in table]
+    widths = [max(len(h), *(len(c[i]) for c in cells)) for i, h in enumerate(head)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(head, widths))]
+    lines += ["  ".join(v.ljust(w) for v, w in zip(c, widths)).rstrip() for c in cells]
+    return "\n".join(lines) + f"\n\nadd or override providers in {providers.user_file()}"
+
+
+def _cell(value: Any) -> str:
+    return "yes" if value is True else "no" if value is False else "" if value is None else str(value)

@@ -1,0 +1,224 @@
+"""Providers as data: where a ``provider:model`` runs, which API it speaks, where its key is.
+
+The built-in presets are ``data/providers.toml``; ``$THREADRUN_HOME/providers.toml`` is merged
+over them, table by table and field by field. ``resolve("openai:gpt-5-mini")`` splits a model
+spec into its Provider and the name the provider knows. Pure stdlib: both the client (to check a
+plan before sending it) and the server's engines (to run it) read this module.
+"""
+from __future__ import annotations
+
+import difflib
+import math
+import os
+import re
+import sys
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from . import config
+from .errors import ValidationError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on 3.10 only
+    import tomli as tomllib
+
+APIS = ("echo", "chat", "responses")
+TOKEN_CAPS = ("max_completion_tokens", "max_tokens", "max_output_tokens")
+AUTHS = ("bearer", "api-key")
+FIELDS = {"base_url": str, "base_url_env": str, "api": str, "key_env": str, "key_required": bool,
+          "auth": str, "token_cap": str, "local": bool, "prices": dict}
+NAME_RE = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
+#: Fine-tuned OpenAI ids start with "ft:"; that prefix is part of the model name, not a provider.
+NOT_PROVIDERS = ("ft",)
+
+Price = tuple[float, float]
+
+
+@dataclass(frozen=True)
+class Provider:
+    """One provider: its endpoint, API, key variable, token-cap field and prices."""
+
+    name: str
+    api: str = "chat"
+    base_url: str = ""
+    base_url_env: str | None = None
+    key_env: str | None = None
+    key_required: bool = True
+    auth: str = "bearer"
+    token_cap: str = "max_completion_tokens"
+    local: bool = False
+    prices: dict[str, Price] = field(default_factory=dict)
+
+    def endpoint(self) -> str:
+        """The base URL: ``$base_url_env`` when set, else ``base_url`` (ValidationError if none)."""
+        url = (os.environ.get(self.base_url_env) if self.base_url_env else None) or self.base_url
+        if not url:
+            raise ValidationError(f"provider {self.name!r} has no base URL: set ${self.base_url_env}"
+                                  if self.base_url_env else
+                                  f"provider {self.name!r} has no base_url in providers.toml")
+        return url.rstrip("/")
+
+    def key(self) -> str | None:
+        """The provider's key from its variable, read now; None when unset (and not required)."""
+        value = os.environ.get(self.key_env, "").strip() if self.key_env else ""
+        if not value and self.key_required and self.api != "echo":
+            raise ValidationError(f"provider {self.name!r} needs a key: set ${self.key_env}",
+                                  param="model")
+        return value or None
+
+    def check_ready(self) -> None:
+        """Fail before sending anything when the key or the base URL is missing."""
+        if self.api != "echo":
+            self.key()
+            self.endpoint()
+
+
+def user_file() -> Path:
+    """The user's providers file: ``$THREADRUN_HOME/providers.toml``."""
+    return config.home() / "providers.toml"
+
+
+def _packaged_text() -> str:
+    return resources.files("threadrun").joinpath("data/providers.toml").read_text(encoding="utf-8")
+
+
+_cache: dict[tuple, dict[str, Provider]] = {}
+
+
+def providers() -> dict[str, Provider]:
+    """Every provider, presets then the user's file merged over (re-read when the file changes)."""
+    path = user_file()
+    try:
+        stamp = path.stat().st_mtime_ns, path.stat().st_size
+    except OSError:
+        stamp = None
+    key = (str(path), stamp)
+    if key not in _cache:
+        tables = _tables(_packaged_text(), "the packaged providers.toml")
+        if stamp is not None:
+            for name, table in _tables(_read(path), str(path)).items():
+                tables[name] = {**tables.get(name, {}), **table}
+        _cache.clear()
+        _cache[key] = {name: Provider(name=name, **table) for name, table in tables.items()}
+    return _cache[key]
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = getattr(exc, "strerror", None) or type(exc).__name__
+        raise ValidationError(f"{path}: cannot read it ({reason})") from None
+
+
+def _tables(text: str, where: str) -> dict[str, dict[str, Any]]:
+    """The checked ``[providers.NAME]`` tables of one TOML text (ValidationError: file, line, field)."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ValidationError(f"{where}: not valid TOML: {exc}") from None
+    unknown = [k for k in data if k != "providers"]
+    if unknown:
+        raise ValidationError(f"{where}, line {_line_of(text, unknown[0])}: unknown table "
+                              f"{unknown[0]!r}; write [providers.NAME] tables")
+    out: dict[str, dict[str, Any]] = {}
+    for name, table in (data.get("providers") or {}).items():
+        out[name] = _check_table(name, table, text, where)
+    return out
+
+
+def _check_table(name: str, table: Any, text: str, where: str) -> dict[str, Any]:
+    """One provider table, each field checked; errors name the file, the line and the field."""
+    def bad(key: str | None, problem: str) -> ValidationError:
+        line = _line_of(text, f"providers.{name}", key)
+        return ValidationError(f"{where}, line {line}: [providers.{name}]"
+                               f"{'.' + key if key else ''}: {problem}")
+    if not NAME_RE.match(name) or name in NOT_PROVIDERS:
+        raise bad(None, "a provider name is lowercase letters, digits, '-' or '_'")
+    if not isinstance(table, dict):
+        raise bad(None, "expected a table")
+    for key, value in table.items():
+        if key not in FIELDS:
+            close = difflib.get_close_matches(key, FIELDS, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else f"; fields: {', '.join(FIELDS)}"
+            raise bad(key, f"unknown field{hint}")
+        if not isinstance(value, FIELDS[key]):
+            raise bad(key, f"expected {FIELDS[key].__name__.replace('str', 'a string')}, "
+                           f"got {value!r}")
+    for key, allowed in (("api", APIS), ("token_cap", TOKEN_CAPS), ("auth", AUTHS)):
+        if key in table and table[key] not in allowed:
+            raise bad(key, f"{table[key]!r} is not one of {', '.join(allowed)}")
+    if table.get("base_url") and not re.match(r"^https?://[^/?#@\s]+(/[^?#\s]*)?$", table["base_url"]):
+        raise bad("base_url", f"{table['base_url']!r} is not an http(s) URL without user, query "
+                              "or fragment")
+    if "prices" in table:
+        try:
+            table = {**table, "prices": {m: _price(m, v) for m, v in table["prices"].items()}}
+        except ValueError as exc:
+            raise bad("prices", str(exc)) from None
+    return table
+
+
+def _price(model: str, value: Any) -> Price:
+    """``[input, output]`` USD per 1M tokens, both finite and >= 0."""
+    if (isinstance(value, list) and len(value) == 2
+            and all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                    and math.isfinite(v) and v >= 0 for v in value)):
+        return float(value[0]), float(value[1])
+    raise ValueError(f"price of {model!r} must be [input, output] USD per 1M tokens, got {value!r}")
+
+
+def _line_of(text: str, table: str, key: str | None = None) -> int:
+    """The 1-based line of ``[table]`` (or of ``key`` inside it) in a TOML text; 1 if not found."""
+    lines = text.splitlines()
+    head = re.compile(r"^\s*\[\s*" + re.escape(table).replace(r"\.", r"\s*\.\s*") + r"\s*\]")
+    start = next((i for i, line in enumerate(lines) if head.match(line)), None)
+    if start is None:
+        dotted = re.compile(r"^\s*" + re.escape(table.split(".")[-1]) + r"\s*[.=]")
+        return next((i + 1 for i, line in enumerate(lines) if dotted.match(line)), 1)
+    if key is None:
+        return start + 1
+    keyed = re.compile(r"^\s*\"?" + re.escape(key) + r"\"?\s*=")
+    for i in range(start + 1, len(lines)):
+        if lines[i].lstrip().startswith("["):
+            break
+        if keyed.match(lines[i]):
+            return i + 1
+    return start + 1
+
+
+def split_spec(spec: str) -> tuple[str | None, str]:
+    """``"openai:gpt-5-mini"`` → ``("openai", "gpt-5-mini")``; no prefix → ``(None, spec)``."""
+    prefix, sep, rest = spec.partition(":")
+    if not sep or prefix in NOT_PROVIDERS or not re.match(r"^[A-Za-z][\w.-]*$", prefix):
+        return None, spec
+    return prefix, rest
+
+
+def default_provider() -> str:
+    """The provider of a model given without a prefix: openai when ``$OPENAI_API_KEY`` is set, else echo."""
+    return "openai" if os.environ.get("OPENAI_API_KEY", "").strip() else "echo"
+
+
+def resolve(spec: str, default: str | None = None) -> tuple[Provider, str]:
+    """The Provider and model name of a spec; an unknown prefix is a one-line ValidationError."""
+    prefix, model = split_spec(spec)
+    known = providers()
+    name = prefix or default or default_provider()
+    if name not in known:
+        close = difflib.get_close_matches(name.lower(), known, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise ValidationError(f"unknown provider {name!r} in model {spec!r}{hint}; known: "
+                              f"{', '.join(known)} (add others in {user_file()})", param="model")
+    if not model:
+        raise ValidationError(f"model {spec!r} names a provider but no model", param="model")
+    return known[name], model
+
+
+def qualified(spec: str, default: str | None = None) -> str:
+    """The spec with its provider written out: ``gpt-4o`` → ``echo:gpt-4o`` (or ``openai:``)."""
+    provider, model = resolve(spec, default)
+    return f"{provider.name}:{model}"

@@ -1,0 +1,89 @@
+"""Engines: what turns a run's messages and settings into a reply.
+
+An engine has one job: take a ``Request`` (the thread as text messages, the run's settings),
+call its upstream, pass text pieces to ``emit`` as they arrive, and return an ``EngineReply``
+with the upstream's own usage (None where it reported none). A failure is an ``UpstreamError``
+carrying the upstream's status and message in one line. ``make_engine(provider)`` is the one
+place an engine is chosen; the run state machine (``store``) never branches on engine names.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Protocol
+
+from ...providers import Provider
+
+
+class UpstreamError(Exception):
+    """An upstream call failed; ``str(exc)`` is one line, ``code`` the run's last_error code."""
+
+    def __init__(self, message: str, code: str = "server_error") -> None:
+        super().__init__(" ".join(str(message).split())[:1000])
+        self.code = code
+
+
+@dataclass
+class Request:
+    """What an engine needs of a run (only explicit sampling settings are sent upstream)."""
+
+    model: str
+    messages: list[dict]
+    instructions: str | None = None
+    temperature: float | None = None
+    top_p: float | None = None
+    max_tokens: int | None = None
+    tools: list[dict] = field(default_factory=list)
+    tool_choice: Any = None
+    parallel_tool_calls: bool | None = None
+    reasoning_effort: str | None = None
+    response_format: Any = None
+    stream: bool = False
+
+
+@dataclass
+class EngineReply:
+    """An engine's result: text, the upstream's usage (None = not reported), finish, tool calls."""
+
+    text: str
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    finish_reason: str | None = "stop"
+    reasoning_tokens: int | None = None
+    cached_tokens: int | None = None
+    tool_calls: list[dict] = field(default_factory=list)
+    exact_usage: bool = True
+
+
+Emit = Callable[[str], None]
+Watch = Callable[[Callable[[], None]], None]
+
+
+class Engine(Protocol):
+    """``reply(request, emit, watch)``: ``watch(close)`` registers how to abort the call at once."""
+
+    def reply(self, request: Request, emit: Emit, watch: Watch) -> EngineReply: ...
+
+
+_REGISTRY: dict[str, Callable[[Provider], Engine]] = {}
+
+
+def register(api: str, factory: Callable[[Provider], Engine]) -> None:
+    """Make ``factory(provider)`` the engine of providers whose ``api`` is ``api``."""
+    _REGISTRY[api] = factory
+
+
+def make_engine(provider: Provider) -> Engine:
+    """The engine that runs this provider's models."""
+    if provider.api not in _REGISTRY:
+        raise ValueError(f"no engine for api {provider.api!r} (provider {provider.name!r})")
+    return _REGISTRY[provider.api](provider)
+
+
+def _register_builtins() -> None:
+    from .chat import ChatEngine
+    from .responses import ResponsesEngine
+    register("chat", ChatEngine)
+    register("responses", ResponsesEngine)
+
+
+_register_builtins()

@@ -1,0 +1,151 @@
+"""The upstream POST every HTTP engine shares: key, proxies, retries, and one-line errors.
+
+Keys are read from the provider's variable for each call and sent only to that provider's base
+URL. ``requests`` keeps honouring ``HTTPS_PROXY``/``NO_PROXY`` and CA bundles, but never takes
+credentials from ``~/.netrc``. 429, 5xx and connection failures before the upstream answered
+are retried with the client's policy (``threadrun.retry``); a POST that may have reached the
+upstream is never sent twice.
+"""
+from __future__ import annotations
+
+import json
+import threading
+from typing import Any, Callable, Iterator
+
+import requests
+from requests.adapters import HTTPAdapter
+
+from ...providers import Provider
+from ...retry import make_retry, retries_used
+from ...sse import iter_events
+from . import UpstreamError
+
+CONNECT_TIMEOUT_S = 10.0
+READ_TIMEOUT_S = 300.0
+MAX_RETRIES = 2
+_sessions: dict[str, requests.Session] = {}
+_lock = threading.Lock()
+
+
+def _no_auth(request: requests.PreparedRequest) -> requests.PreparedRequest:
+    """An auth hook that changes nothing: it stops requests from reading ~/.netrc."""
+    return request
+
+
+def session_for(provider: Provider) -> requests.Session:
+    """One pooled session per provider (connections are reused across runs)."""
+    with _lock:
+        if provider.name not in _sessions:
+            session = requests.Session()
+            session.auth = _no_auth
+            session.max_redirects = 0
+            adapter = HTTPAdapter(pool_connections=2, pool_maxsize=32,
+                                  max_retries=make_retry(MAX_RETRIES, resend_after_send=False))
+            session.mount("http://", adapter)
+            session.mount("https://", adapter)
+            _sessions[provider.name] = session
+        return _sessions[provider.name]
+
+
+def headers_for(provider: Provider, key: str | None) -> dict[str, str]:
+    """JSON headers plus the provider's own auth header (when it has a key)."""
+    headers = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream"}
+    if key:
+        headers["api-key" if provider.auth == "api-key" else "Authorization"] = (
+            key if provider.auth == "api-key" else f"Bearer {key}")
+    return headers
+
+
+def post(provider: Provider, path: str, body: dict, *, stream: bool,
+         watch: Callable[[Callable[[], None]], None]) -> requests.Response:
+    """POST ``body`` to the provider; the response (streaming if asked), or an UpstreamError."""
+    key = provider.key()
+    url = provider.endpoint() + path
+    try:
+        response = session_for(provider).post(
+            url, data=json.dumps(body), headers=headers_for(provider, key), stream=stream,
+            timeout=(CONNECT_TIMEOUT_S, READ_TIMEOUT_S), allow_redirects=False)
+    except requests.exceptions.RequestException as exc:
+        raise UpstreamError(scrub(f"{provider.name}: {_reason(exc)} ({url})", key)) from None
+    watch(response.close)
+    if response.status_code >= 300:
+        raise upstream_error(provider, response, key)
+    return response
+
+
+def upstream_error(provider: Provider, response: requests.Response, key: str | None) -> UpstreamError:
+    """``"anthropic 400: temperature: must be ≤ 1"``: the upstream's own status and message."""
+    status = response.status_code
+    try:
+        message = error_message(response.json())
+    except ValueError:
+        message = response.text[:300]
+    finally:
+        response.close()
+    retried = retries_used(response)
+    tail = f" (after {retried} retries)" if retried else ""
+    code = "rate_limit_exceeded" if status == 429 else "server_error"
+    text = f"{provider.name} {status}: {message or response.reason or 'error'}{tail}"
+    return UpstreamError(scrub(text, key), code)
+
+
+def error_message(payload: Any) -> str:
+    """The message of an error body: OpenAI's ``error.message``, FastAPI's ``detail``, or ``message``."""
+    if isinstance(payload, list) and payload:
+        payload = payload[0]
+    if not isinstance(payload, dict):
+        return str(payload)[:300]
+    err = payload.get("error", payload)
+    if isinstance(err, str):
+        return err
+    if isinstance(err, dict):
+        if err.get("message"):
+            return str(err["message"])
+        detail = err.get("detail")
+        if isinstance(detail, list):  # FastAPI validation errors
+            return "; ".join(f"{'.'.join(str(p) for p in d.get('loc', [])[1:])}: {d.get('msg')}"
+                             if isinstance(d, dict) else str(d) for d in detail[:3])
+        if detail:
+            return str(detail)
+    return json.dumps(payload)[:300]
+
+
+def events(response: requests.Response) -> Iterator[tuple[str, str]]:
+    """The SSE events of a streaming upstream answer."""
+    return iter_events(response.iter_content(chunk_size=None))
+
+
+def scrub(text: str, key: str | None) -> str:
+    """The text with the key masked, should an upstream ever echo it."""
+    return text.replace(key, "***") if key and len(key) >= 4 else text
+
+
+def _reason(exc: BaseException) -> str:
+    """A short reason for a failed connection."""
+    text = str(getattr(exc.args[0], "reason", None) or exc) if exc.args else str(exc)
+    if "Connection refused" in text:
+        return "connection refused (is the server running?)"
+    if "timed out" in text.lower():
+        return "timed out"
+    if isinstance(exc, requests.exceptions.RetryError):
+        return "gave up after retries"
+    return " ".join(text.split())[:200]
+
+
+def list_models(provider: Provider, timeout: float = 5.0) -> list[str]:
+    """The model ids the provider lists at ``GET /models`` (UpstreamError when it cannot)."""
+    key = provider.key()
+    url = provider.endpoint() + "/models"
+    try:
+        response = session_for(provider).get(url, headers=headers_for(provider, key),
+                                              timeout=(CONNECT_TIMEOUT_S, timeout),
+                                              allow_redirects=False)
+    except requests.exceptions.RequestException as exc:
+        raise UpstreamError(scrub(f"{provider.name}: {_reason(exc)} ({url})", key)) from None
+    if response.status_code >= 300:
+        raise upstream_error(provider, response, key)
+    try:
+        data = response.json().get("data") or []
+    except (ValueError, AttributeError):
+        raise UpstreamError(f"{provider.name}: GET /models answered a body that is not a model list") from None
+    return [m.get("id") for m in data if isinstance(m, dict) and isinstance(m.get("id"), str)]
