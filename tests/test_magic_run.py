@@ -8,9 +8,10 @@ import pytest
 
 from threadrun.server.engines.echo import echo_reply
 
-CONTRACT = ["run_id", "thread_id", "assistant_id", "model", "temperature", "top_p", "status",
-            "prompt_tokens", "completion_tokens", "total_tokens", "cost_usd", "latency_s",
-            "created_at", "completed_at", "reply", "error", "label"]
+CONTRACT = ["run_id", "thread_id", "assistant_id", "model", "provider", "temperature", "top_p",
+            "reasoning_effort", "status", "prompt_tokens", "completion_tokens", "total_tokens",
+            "reasoning_tokens", "cached_tokens", "cost_usd", "latency_s", "ttft_s",
+            "created_at", "completed_at", "reply", "tool_calls", "error", "label"]
 
 THREE = """\
 system: Answer in one word.
@@ -50,7 +51,7 @@ def test_reply_is_what_the_echo_engine_predicts(ip, server):
 
 def test_row_has_the_contract_columns_in_order_with_their_dtypes(ip, server):
     df = ip.run_cell_magic("threadrun", "-m gpt-4o-mini -t 0.5 --top-p 0.9 --label first", "user: hi")
-    assert list(df.columns[:17]) == CONTRACT
+    assert list(df.columns[:len(CONTRACT)]) == CONTRACT
     for name in ("run_id", "thread_id", "assistant_id", "model", "status", "reply", "label"):
         assert pd.api.types.is_string_dtype(df[name]), name
     for name in ("temperature", "top_p", "cost_usd", "latency_s"):

@@ -151,15 +151,16 @@ def test_a_version_1_log_is_upgraded_in_place_and_keeps_its_rows(tmp_path):
     conn = sqlite3.connect(path)
     conn.executescript(MIGRATIONS[0])
     conn.execute("PRAGMA user_version = 1")
-    v1 = {k: v for k, v in row.to_row(result(1), label="old").items()
-          if k not in ("repeat", "retries", "request_id")}
+    later = ("repeat", "retries", "request_id", "provider", "reasoning_effort", "reasoning_tokens",
+             "cached_tokens", "ttft_s", "tool_calls")
+    v1 = {k: v for k, v in row.to_row(result(1), label="old").items() if k not in later}
     names = ", ".join(v1)
     conn.execute(f"INSERT INTO runs ({names}, run_json, logged_at) VALUES "
                  f"({', '.join('?' * len(v1))}, ?, ?)", [*v1.values(), '{"id": "run_1"}', 1.0])
     conn.commit()
     conn.close()
     with RunLog(path) as log:
-        assert log._conn.execute("PRAGMA user_version").fetchone()[0] == VERSION == 2
+        assert log._conn.execute("PRAGMA user_version").fetchone()[0] == VERSION == 3
         df = log.read()
         assert log.run_json("run_1") == {"id": "run_1"}
         log.append(row.to_row(result(2), label="new", repeat=4))
@@ -167,7 +168,7 @@ def test_a_version_1_log_is_upgraded_in_place_and_keeps_its_rows(tmp_path):
         indexes = {r[1] for r in log._conn.execute("PRAGMA index_list(runs)")}
         assert "runs_label_model" in indexes
     pd.testing.assert_frame_equal(df, row.frame([v1]))
-    assert df[["repeat", "retries", "request_id"]].isna().all().all()
+    assert df[list(later)].isna().all().all()
 
 
 def test_a_failing_migration_leaves_the_file_at_its_old_version(tmp_path, monkeypatch):
@@ -298,9 +299,10 @@ def test_completed_cells_are_model_temperature_repeat_of_completed_rows(tmp_path
         log.append(row.to_row(result(3, status="failed"), label="s", repeat=2))
         log.append(row.to_row(result(4), label="other", repeat=5))
         log.append(hand_row(label="s", status="error", model="gpt-4o", repeat=1))
-        assert log.completed_cells("s") == {("gpt-4o-mini", 0.7, 0), ("gpt-4o-mini", 0.7, 1),
-                                            ("gpt-4o", None, 0)}
-        assert log.completed_cells("other") == {("gpt-4o-mini", 0.7, 5)}
+        assert log.completed_cells("s") == {(None, "gpt-4o-mini", 0.7, None, 0),
+                                            (None, "gpt-4o-mini", 0.7, None, 1),
+                                            (None, "gpt-4o", None, None, 0)}
+        assert log.completed_cells("other") == {(None, "gpt-4o-mini", 0.7, None, 5)}
         assert log.completed_cells("none") == set()
 
 

@@ -97,7 +97,8 @@ def resolve(client: Client, explicit: str | None = None, model: str | None = Non
                 return known
             except NotFoundError:
                 pass  # the server forgot it (a restarted local server): make a new one
-        answer = client.create_assistant(model or "gpt-4o-mini", reasoning_effort=effort)
+        answer = client.create_assistant(model or "gpt-4o-mini",
+                                         **({"reasoning_effort": effort} if effort else {}))
         created = answer.get("id") if isinstance(answer, dict) else None
         if not isinstance(created, str) or not created:
             raise APIError("the server answered POST /assistants without an id")

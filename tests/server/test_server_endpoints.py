@@ -70,14 +70,14 @@ def test_run_echoes_settings_and_defaults_to_the_assistants_model_and_instructio
                          max_prompt_tokens=1000, tool_choice="none", parallel_tool_calls=False,
                          truncation_strategy={"type": "last_messages", "last_messages": 3},
                          response_format={"type": "json_object"})
-    assert (run["model"], run["instructions"], run["temperature"], run["top_p"]) == ("gpt-4.1", "Sys", 1.0, 0.5)
+    assert (run["model"], run["instructions"], run["temperature"], run["top_p"]) == ("echo:gpt-4.1", "Sys", 1.0, 0.5)
     assert run["metadata"] == {"k": "v"} and run["tools"] == [{"type": "code_interpreter"}]
     assert run["max_prompt_tokens"] == 1000 and run["max_completion_tokens"] is None
     assert run["tool_choice"] == "none" and run["parallel_tool_calls"] is False
     assert run["truncation_strategy"] == {"type": "last_messages", "last_messages": 3}
     assert run["response_format"] == {"type": "json_object"}
     other = api.create_run(assistant["id"], model="gpt-4o", instructions="Other")
-    assert (other["model"], other["instructions"]) == ("gpt-4o", "Other")
+    assert (other["model"], other["instructions"]) == ("echo:gpt-4o", "Other")
 
 
 def test_run_takes_latency_seconds_and_poll_after_header_only_while_active(api, srv):
@@ -206,10 +206,10 @@ def test_non_loopback_host_without_api_key_is_refused(host):
 
 
 def test_bad_settings_are_refused():
-    with pytest.raises(ValueError, match="engine"):
-        LocalServer(engine="nope")
-    with pytest.raises(ValueError, match="upstream"):
-        LocalServer(engine="chat-completions")
+    with pytest.raises(ValueError, match="unknown provider 'opnai'.*did you mean 'openai'"):
+        LocalServer(default_provider="opnai")
+    with pytest.raises(ValueError, match="latency"):
+        LocalServer(latency=-1)
 
 
 def test_local_server_also_starts_without_a_with_block(make_api):

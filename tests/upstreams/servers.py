@@ -6,7 +6,7 @@ Each context manager starts one server as a subprocess of ``sys.executable`` on 
 (kill after a grace period).  The server's output goes to a log file in ``tmp_dir``; its tail
 is in the error raised when the server does not come up.
 
-* :func:`llmock_server` - ``llmock`` (PyPI, MIT): a fast mock.  Chat completions (stream and
+* :func:`mock_server` - ``llmock`` (PyPI, MIT): a fast mock.  Chat completions (stream and
   not, ``include_usage``), Responses API (stream and not), fault injection.
 * :func:`xllamacpp_server` - llama.cpp's own C++ server from the prebuilt ``xllamacpp`` wheel
   (PyPI, MIT), serving the tiny random model of :mod:`tiny_gguf`.  Chat completions and
@@ -163,7 +163,7 @@ def _tiny_model(tmp: Path, model: str | os.PathLike[str] | None) -> str:
 
 
 @contextlib.contextmanager
-def llmock_server(
+def mock_server(
     tmp_dir: str | os.PathLike[str] | None = None, *extra_args: str
 ) -> Iterator[Upstream]:
     """Start ``llmock serve``; yields ``(base, None)`` (it checks no key; any key is accepted).

@@ -7,12 +7,14 @@ Properties tests can rely on:
 
 * The vocabulary is SentencePiece-style ("llama" tokenizer): ``<unk>``, ``<s>``, ``</s>``, the
   256 ``<0xNN>`` byte-fallback tokens, ChatML ``<|im_start|>`` / ``<|im_end|>`` control tokens
-  and printable pieces (single characters and ``▁word`` pieces), so any text tokenizes.
+  and printable pieces (single ASCII characters except ``<`` and ``>``, and ``▁word``
+  pieces), so any text tokenizes (the rest through the byte tokens).
 * Only the printable pieces can ever be sampled: unk, control and byte tokens get a logit near
   -1000 (hidden dimension 0 is held at a positive constant through every layer and only those
   tokens' output rows read it).  So the model never emits an end-of-sequence token, every
   reply runs to ``max_tokens`` (``finish_reason == "length"``), one token is always one
-  printable piece and the text is always valid ASCII.
+  printable piece, the text is always ASCII and it never contains ``<`` or ``>`` (so never a
+  stop string such as ``</s>`` or ``<|im_end|>``, which llama-cpp-python would stop at).
 * ``tokenizer.chat_template`` is ChatML.
 """
 
@@ -52,7 +54,8 @@ def _vocab() -> tuple[list[str], list[float], list[int]]:
     tokens += ["<|im_start|>", "<|im_end|>"]
     types += [tt.CONTROL, tt.CONTROL]
     n_special = len(tokens)
-    chars = [c for c in string.printable if c not in " \t\n\r\x0b\x0c"]
+    # No "<" or ">": generated text can never spell "</s>" or "<|im_end|>" (stop strings).
+    chars = [c for c in string.printable if c not in " \t\n\r\x0b\x0c<>"]
     pieces = ["▁"] + chars + ["▁" + w for w in _WORDS]
     tokens += pieces
     types += [tt.NORMAL] * len(pieces)
@@ -79,8 +82,10 @@ def write_tiny_model(
     head_dim = n_embd // n_head
     rng = np.random.default_rng(seed)
 
-    def rand(*shape: int, std: float = 0.5) -> np.ndarray:
-        return (rng.standard_normal(shape) * std).astype(np.float32)
+    def rand(n_out: int, n_in: int, std: float | None = None) -> np.ndarray:
+        """(n_out, n_in) weights, std 1/sqrt(n_in) unless given: activations stay O(1)."""
+        scale = n_in**-0.5 if std is None else std
+        return (rng.standard_normal((n_out, n_in)) * scale).astype(np.float32)
 
     w = gguf.GGUFWriter(path, "llama")
     w.add_name("threadrun-tiny")
@@ -110,18 +115,18 @@ def write_tiny_model(
     emb[:, 0] = 1.0  # dimension 0: a constant "bias" feature, kept through the residual
     w.add_tensor("token_embd.weight", emb)
     for i in range(n_layer):
-        attn_out = rand(n_embd, n_embd, std=0.2)
-        ffn_down = rand(n_embd, n_ff, std=0.2)
+        attn_out = rand(n_embd, n_head * head_dim)
+        ffn_down = rand(n_embd, n_ff)
         attn_out[0, :] = 0.0  # nothing writes to dimension 0
         ffn_down[0, :] = 0.0
         w.add_tensor(f"blk.{i}.attn_norm.weight", np.ones(n_embd, dtype=np.float32))
-        w.add_tensor(f"blk.{i}.attn_q.weight", rand(n_head * head_dim, n_embd, std=0.3))
-        w.add_tensor(f"blk.{i}.attn_k.weight", rand(n_head_kv * head_dim, n_embd, std=0.3))
-        w.add_tensor(f"blk.{i}.attn_v.weight", rand(n_head_kv * head_dim, n_embd, std=0.3))
+        w.add_tensor(f"blk.{i}.attn_q.weight", rand(n_head * head_dim, n_embd))
+        w.add_tensor(f"blk.{i}.attn_k.weight", rand(n_head_kv * head_dim, n_embd))
+        w.add_tensor(f"blk.{i}.attn_v.weight", rand(n_head_kv * head_dim, n_embd))
         w.add_tensor(f"blk.{i}.attn_output.weight", attn_out)
         w.add_tensor(f"blk.{i}.ffn_norm.weight", np.ones(n_embd, dtype=np.float32))
-        w.add_tensor(f"blk.{i}.ffn_gate.weight", rand(n_ff, n_embd, std=0.3))
-        w.add_tensor(f"blk.{i}.ffn_up.weight", rand(n_ff, n_embd, std=0.3))
+        w.add_tensor(f"blk.{i}.ffn_gate.weight", rand(n_ff, n_embd))
+        w.add_tensor(f"blk.{i}.ffn_up.weight", rand(n_ff, n_embd))
         w.add_tensor(f"blk.{i}.ffn_down.weight", ffn_down)
     w.add_tensor("output_norm.weight", np.ones(n_embd, dtype=np.float32))
     out = rand(n_vocab, n_embd, std=1.0)
