@@ -1,0 +1,191 @@
+"""Our own fault-injecting stand-in for an OpenAI-compatible upstream (chat and responses).
+
+Real upstreams are tested elsewhere (tests/upstreams: llama.cpp's server, llmock). This one
+plays the quirks and faults they will not do on demand: no usage in streams, validation errors
+answered as HTTP 500, ``{"detail": ...}`` bodies, ``: ping`` comments, 429 with Retry-After,
+tool calls, a stream that hangs (to see a cancel abort it), an error mid-stream.
+"""
+from __future__ import annotations
+
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+
+class StandIn:
+    """A loopback upstream; ``mode`` picks its behaviour, ``requests`` records what it got."""
+
+    def __init__(self, mode: str = "ok", *, text: str = "Hello from the stand-in", usage: bool = True,
+                 tool_call: bool = False, fail_first: int = 0, retry_after: str | None = None) -> None:
+        self.mode, self.text, self.usage, self.tool_call = mode, text, usage, tool_call
+        self.fail_first, self.retry_after = fail_first, retry_after
+        self.requests: list[dict[str, Any]] = []
+        self.aborted = threading.Event()
+        self.lock = threading.Lock()
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
+        self.httpd.daemon_threads = True
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+    def __enter__(self) -> "StandIn":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+def _handler(standin: StandIn) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            self.json(200, {"object": "list", "data": [{"id": "stand-in-model", "object": "model"}]})
+
+        def do_POST(self) -> None:
+            body = json.loads(self.rfile.read(int(self.headers.get("content-length", "0"))) or b"{}")
+            with standin.lock:
+                standin.requests.append({"path": self.path, "body": body,
+                                         "headers": {k.lower(): v for k, v in self.headers.items()}})
+                count = len(standin.requests)
+            if count <= standin.fail_first:
+                headers = {"retry-after": standin.retry_after} if standin.retry_after else {}
+                self.json(429, {"error": {"message": "Rate limit reached (stand-in)", "type": "requests",
+                                          "param": None, "code": "rate_limit_exceeded"}}, headers)
+                return
+            mode = standin.mode
+            if mode == "detail401":
+                self.json(401, {"detail": "Invalid API key"})
+            elif mode == "http500":
+                self.json(500, {"error": {"message": "temperature: must be <= 1", "type": "server_error",
+                                          "code": 500}})
+            elif mode == "echo-key":
+                self.json(400, {"error": {"message": f"bad header {self.headers.get('authorization')}"}})
+            elif self.path.endswith("/responses"):
+                self.answer_responses(body)
+            else:
+                self.chat(body)
+
+        def chat(self, body: dict) -> None:
+            usage = {"prompt_tokens": 7, "completion_tokens": 5, "total_tokens": 12,
+                     "completion_tokens_details": {"reasoning_tokens": 2},
+                     "prompt_tokens_details": {"cached_tokens": 3}}
+            call = {"index": 0, "id": "call_1", "type": "function",
+                    "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'}}
+            if not body.get("stream"):
+                message = {"role": "assistant", "content": None if standin.tool_call else standin.text}
+                if standin.tool_call:
+                    message["tool_calls"] = [{k: v for k, v in call.items() if k != "index"}]
+                self.json(200, {"id": "c1", "object": "chat.completion", "created": 1, "model": body["model"],
+                                "choices": [{"index": 0, "message": message, "logprobs": None,
+                                             "finish_reason": "tool_calls" if standin.tool_call else "stop"}],
+                                "usage": usage if standin.usage else None})
+                return
+            self.start_stream()
+            self.send(": ping\n\n")
+            head = {"id": "c1", "object": "chat.completion.chunk", "created": 1, "model": body["model"]}
+            if standin.tool_call:
+                for piece in ({**call, "function": {"name": "get_weather", "arguments": '{"city": '}},
+                              {"index": 0, "function": {"arguments": '"Paris"}'}}):
+                    self.data({**head, "choices": [{"index": 0, "delta": {"tool_calls": [piece]},
+                                                    "finish_reason": None}]})
+                finish = "tool_calls"
+            else:
+                for word in standin.text.split(" "):
+                    piece = word if word == standin.text.split(" ")[0] else " " + word
+                    self.data({**head, "choices": [{"index": 0, "delta": {"content": piece},
+                                                    "finish_reason": None}]})
+                    if standin.mode == "hang":
+                        self.hang()
+                        return
+                    if standin.mode == "slow":
+                        time.sleep(0.2)
+                finish = "stop"
+            if standin.mode == "error-mid":
+                self.data({"error": {"message": "the model crashed (stand-in)", "type": "server_error"}})
+                self.end_stream()
+                return
+            self.data({**head, "choices": [{"index": 0, "delta": {}, "finish_reason": finish}]})
+            if standin.usage and (body.get("stream_options") or {}).get("include_usage"):
+                self.data({**head, "choices": [], "usage": usage})
+            self.send("data: [DONE]\n\n")
+            self.end_stream()
+
+        def answer_responses(self, body: dict) -> None:
+            usage = {"input_tokens": 9, "output_tokens": 4, "total_tokens": 13,
+                     "input_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 0},
+                     "output_tokens_details": {"reasoning_tokens": 1}}
+            output = [{"type": "message", "id": "msg_1", "status": "completed", "role": "assistant",
+                       "content": [{"type": "output_text", "text": standin.text, "annotations": [],
+                                    "logprobs": []}]}]
+            if standin.tool_call:
+                output = [{"type": "function_call", "id": "fc_1", "call_id": "call_1", "name": "get_weather",
+                           "arguments": '{"city": "Paris"}', "status": "completed"}]
+            response = {"id": "resp_1", "object": "response", "created_at": 1, "status": "completed",
+                        "model": body.get("model"), "output": output, "usage": usage, "error": None,
+                        "incomplete_details": None}
+            if not body.get("stream"):
+                self.json(200, response)
+                return
+            self.start_stream()
+            seq = 0
+            for word in ([] if standin.tool_call else standin.text.split(" ")):
+                piece = word if word == standin.text.split(" ")[0] else " " + word
+                self.send(f"event: response.output_text.delta\ndata: " + json.dumps(
+                    {"type": "response.output_text.delta", "item_id": "msg_1", "output_index": 0,
+                     "content_index": 0, "delta": piece, "logprobs": [], "sequence_number": seq}) + "\n\n")
+                seq += 1
+            self.send("event: response.completed\ndata: " + json.dumps(
+                {"type": "response.completed", "response": response, "sequence_number": seq}) + "\n\n")
+            self.end_stream()
+
+        def hang(self) -> None:
+            """Keep the stream open until the client goes away (then note the abort)."""
+            for _ in range(300):
+                time.sleep(0.05)
+                try:
+                    self.send(": still thinking\n\n")
+                except OSError:
+                    standin.aborted.set()
+                    return
+
+        def json(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
+            data = json.dumps(payload).encode()
+            self.send_response(status)
+            self.send_header("content-type", "application/json")
+            self.send_header("content-length", str(len(data)))
+            for name, value in (headers or {}).items():
+                self.send_header(name, value)
+            self.end_headers()
+            self.wfile.write(data)
+
+        def start_stream(self) -> None:
+            self.send_response(200)
+            self.send_header("content-type", "text/event-stream")
+            self.send_header("transfer-encoding", "chunked")
+            self.end_headers()
+
+        def send(self, text: str) -> None:
+            data = text.encode()
+            self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+            self.wfile.flush()
+
+        def data(self, payload: Any) -> None:
+            self.send("data: " + json.dumps(payload) + "\n\n")
+
+        def end_stream(self) -> None:
+            self.wfile.write(b"0\r\n\r\n")
+            self.wfile.flush()
+
+    return Handler
