@@ -12,7 +12,11 @@ from typing import Any
 import yaml
 from openapi_schema_validator import OAS31Validator
 
-SPEC = Path(__file__).resolve().parent / "assistants-v2.openapi.yaml"
+HERE = Path(__file__).resolve().parent
+SPECS = {"assistants": HERE / "assistants-v2.openapi.yaml",
+         "chat": HERE / "chat-completions.openapi.yaml",   # the engines' upstream requests
+         "responses": HERE / "responses.openapi.yaml"}
+SPEC = SPECS["assistants"]
 NULLABLE_ONLY = {"nullable": True}
 
 
@@ -38,17 +42,19 @@ def to_oas31(node: Any) -> Any:
 
 
 @lru_cache(maxsize=None)
-def schemas() -> dict:
-    """The spec's component schemas, made valid OpenAPI 3.1."""
-    return to_oas31(yaml.safe_load(SPEC.read_text())["components"]["schemas"])
+def schemas(spec: str = "assistants") -> dict:
+    """A spec's component schemas, made valid OpenAPI 3.1."""
+    return to_oas31(yaml.safe_load(SPECS[spec].read_text())["components"]["schemas"])
 
 
 @lru_cache(maxsize=None)
-def validator(name: str) -> OAS31Validator:
-    """A validator for one component schema of the spec."""
-    return OAS31Validator({"$ref": f"#/components/schemas/{name}", "components": {"schemas": schemas()}})
+def validator(name: str, spec: str = "assistants") -> OAS31Validator:
+    """A validator for one component schema of a spec."""
+    return OAS31Validator({"$ref": f"#/components/schemas/{name}",
+                           "components": {"schemas": schemas(spec)}})
 
 
-def schema_errors(name: str, instance: Any, width: int = 200) -> list[str]:
-    """Every way ``instance`` breaks schema ``name``, one short line each."""
-    return [f"{list(e.absolute_path)}: {e.message[:width]}" for e in validator(name).iter_errors(instance)]
+def schema_errors(name: str, instance: Any, width: int = 200, spec: str = "assistants") -> list[str]:
+    """Every way ``instance`` breaks schema ``name`` of ``spec``, one short line each."""
+    return [f"{list(e.absolute_path)}: {e.message[:width]}"
+            for e in validator(name, spec).iter_errors(instance)]

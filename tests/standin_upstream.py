@@ -134,7 +134,10 @@ def _handler(standin: StandIn) -> type[BaseHTTPRequestHandler]:
                            "arguments": '{"city": "Paris"}', "status": "completed"}]
             response = {"id": "resp_1", "object": "response", "created_at": 1, "status": "completed",
                         "model": body.get("model"), "output": output, "usage": usage, "error": None,
-                        "incomplete_details": None}
+                        "incomplete_details": None, "instructions": body.get("instructions"),
+                        "tools": body.get("tools") or [], "parallel_tool_calls": True, "metadata": {},
+                        "tool_choice": body.get("tool_choice") or "auto",
+                        "temperature": body.get("temperature"), "top_p": body.get("top_p")}
             if not body.get("stream"):
                 self.json(200, response)
                 return

@@ -212,7 +212,9 @@ def llamacpp_server(
     """Start ``python -m llama_cpp.server`` (llama-cpp-python) on ``model`` (default: tiny).
 
     ``interrupt_requests`` defaults to False here: the server's own default (True) cuts off a
-    running stream, without ``[DONE]``, whenever another request arrives.
+    running stream, without ``[DONE]``, whenever another request arrives.  This server sends
+    no usage in streams (``stream_options`` is ignored), ignores ``max_completion_tokens``
+    (only ``max_tokens`` caps the reply) and has no ``/v1/responses``.
     """
     _require("llama_cpp", '"llama-cpp-python[server]"')
     for mod in ("uvicorn", "fastapi", "sse_starlette", "starlette_context", "pydantic_settings"):

@@ -23,9 +23,8 @@ from __future__ import annotations
 import os
 import string
 
-import numpy as np
-
 import gguf
+import numpy as np
 
 CHATML_TEMPLATE = (
     "{% for message in messages %}"
