@@ -12,6 +12,8 @@ def isolated(tmp_path, monkeypatch):
     monkeypatch.setenv("THREADRUN_HOME", str(tmp_path / "threadrun-home"))
     for name in ("THREADRUN_BASE_URL", "THREADRUN_API_KEY", "THREADRUN_ASSISTANT_ID", "THREADRUN_PRICES",
                  "OPENAI_BASE_URL", "OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY",
+                 "OPENROUTER_API_KEY", "GROQ_API_KEY", "TOGETHER_API_KEY", "MISTRAL_API_KEY",
+                 "DEEPSEEK_API_KEY", "AZURE_OPENAI_API_KEY", "AZURE_OPENAI_BASE_URL",
                  "OLLAMA_BASE_URL", "LLAMACPP_BASE_URL", "VLLM_BASE_URL", "LMSTUDIO_BASE_URL"):
         monkeypatch.delenv(name, raising=False)
     return tmp_path
