@@ -1,20 +1,15 @@
 """Every notebook in notebooks/ runs top to bottom without an error."""
 from __future__ import annotations
 
-from pathlib import Path
-
 import nbformat
 import pytest
-from nbclient import NotebookClient
 
-NOTEBOOKS = sorted((Path(__file__).parent.parent / "notebooks").glob("*.ipynb"))
+from notebook_runner import NOTEBOOKS, execute
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
 def test_notebook_runs_without_errors(path, tmp_path):
-    nb = nbformat.read(path, as_version=4)
-    NotebookClient(nb, timeout=120, kernel_name="python3",
-                   resources={"metadata": {"path": str(tmp_path)}}).execute()
+    nb = execute(path, tmp_path)
     errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
               if o.get("output_type") == "error"]
     assert not errors, errors
@@ -26,3 +21,18 @@ def test_notebook_runs_without_errors(path, tmp_path):
 
 def test_there_is_a_quickstart_notebook():
     assert "quickstart.ipynb" in [p.name for p in NOTEBOOKS]
+
+
+def test_notebooks_are_committed_executed_and_start_no_server_of_their_own():
+    for path in NOTEBOOKS:
+        nb = nbformat.read(path, as_version=4)
+        code = [c for c in nb.cells if c.cell_type == "code"]
+        assert all(c.get("outputs") or c.execution_count for c in code), path.name
+        assert not any("local_server" in c.source for c in code), path.name
+
+
+def test_the_providers_notebook_compares_a_local_model_with_echo(tmp_path):
+    nb = execute(next(p for p in NOTEBOOKS if p.name == "compare-providers.ipynb"), tmp_path)
+    text = "\n".join(str(o) for c in nb.cells for o in c.get("outputs", []))
+    assert "ollama" in text and "tiny" in text and "echo" in text
+    assert "ok: 1 models" in text or "ok: 2 models" in text
