@@ -296,3 +296,19 @@ def test_copy_as_cell_of_an_invalid_form_shows_the_error():
     form.copy_button.click()
     assert "temperature must be between 0 and 2" in form.error
     assert form.cell.layout.display == "none"
+
+
+def test_the_form_runs_provider_models_typed_as_provider_colon_name_on_the_embedded_runtime(monkeypatch):
+    monkeypatch.delenv("THREADRUN_BASE_URL", raising=False)
+    f = show_form(models=["gpt-4o", "echo:gpt-4.1"])
+    assert f.models.other.value == "echo:gpt-4.1"
+    rows = f.run(wait=True)
+    assert list(rows["model"]) == ["gpt-4o", "gpt-4.1"] and list(rows["provider"]) == ["echo", "echo"]
+    assert "--model gpt-4o,echo:gpt-4.1" in f.cell_text()
+
+
+def test_the_form_says_in_one_line_when_a_providers_key_is_missing(monkeypatch):
+    monkeypatch.delenv("THREADRUN_BASE_URL", raising=False)
+    f = show_form(models=["anthropic:claude-sonnet-4-5"])
+    f.run()
+    assert f.error == "provider 'anthropic' needs a key: set $ANTHROPIC_API_KEY"

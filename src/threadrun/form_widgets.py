@@ -30,7 +30,7 @@ class ModelPicker(W.HBox):
     def __init__(self) -> None:
         self.known = W.SelectMultiple(options=KNOWN_MODELS, rows=6, description="Models",
                                       style=_LABEL, layout=W.Layout(width="340px"))
-        self.other = W.Text(placeholder="other models, comma-separated",
+        self.other = W.Text(placeholder="provider:model, comma-separated (ollama:llama3.2, openai:gpt-5-mini)",
                             layout=W.Layout(width="260px"))
         super().__init__([self.known, self.other])
         self.add_class("threadrun-models")
