@@ -176,3 +176,49 @@ def test_a_missing_key_fails_before_anything_is_sent(upstream, monkeypatch):
     with pytest.raises(threadrun.ValidationError, match=r"provider 'standin' needs a key: set \$STANDIN_KEY"):
         run()
     assert standin.requests == []
+
+
+def test_each_provider_gets_only_its_own_key_and_no_key_reaches_the_row_or_log(isolated, monkeypatch):
+    with StandIn() as a, StandIn() as b:
+        home = isolated / "threadrun-home"
+        home.mkdir(parents=True, exist_ok=True)
+        (home / "providers.toml").write_text(
+            f'[providers.a]\nbase_url = "{a.url}"\nkey_env = "A_KEY"\n\n'
+            f'[providers.b]\nbase_url = "{b.url}"\nkey_env = "B_KEY"\nauth = "api-key"\n')
+        monkeypatch.setenv("A_KEY", "sk-aaaa-SECRET")
+        monkeypatch.setenv("B_KEY", "sk-bbbb-SECRET")
+        df = threadrun.run("user: hi", model="a:m,b:m", label="keys", progress=False)
+        assert list(df["status"]) == ["completed", "completed"]
+        assert [r["headers"].get("authorization") for r in a.requests] == ["Bearer sk-aaaa-SECRET"]
+        assert "api-key" not in a.requests[0]["headers"]
+        assert b.requests[0]["headers"].get("api-key") == "sk-bbbb-SECRET"
+        assert "authorization" not in b.requests[0]["headers"]
+        assert "SECRET" not in df.to_json(date_format="iso")
+        log_bytes = b"".join(p.read_bytes() for p in home.glob("runs.sqlite*"))
+        assert b"SECRET" not in log_bytes and b"sk-aaaa" not in log_bytes
+
+
+def test_a_json_bodys_provider_model_runs_on_that_provider(upstream):
+    standin = upstream()
+    body = '{"model": "standin:m", "thread": {"messages": [{"role": "user", "content": "hi"}]}}'
+    row = threadrun.run(body, log=False, progress=False).iloc[0]
+    assert (row["status"], row["provider"], row["model"]) == ("completed", "standin", "m")
+    assert standin.requests[-1]["body"]["model"] == "m"
+
+
+@pytest.mark.parametrize("model, field", [("standin:m", "reasoning_effort"), ("standin-r:m", "reasoning")])
+def test_reasoning_effort_is_a_grid_dimension_sent_upstream_and_kept_in_the_row(upstream, model, field):
+    standin = upstream()
+    df = run(model, reasoning_effort="low,high", repeat=2)
+    assert list(df["reasoning_effort"]) == ["low", "low", "high", "high"]
+    assert len(set(df["assistant_id"])) == 2  # one scratch assistant per effort
+    sent = [r["body"][field] for r in standin.requests]
+    expected = ["low", "low", "high", "high"] if field == "reasoning_effort" else \
+        [{"effort": e} for e in ("low", "low", "high", "high")]
+    assert sorted(map(str, sent)) == sorted(map(str, expected))
+
+
+def test_an_unknown_reasoning_effort_is_a_one_line_error_with_the_closest():
+    with pytest.raises(threadrun.ValidationError,
+                       match=r"--reasoning-effort 'hgih' is not one of none, minimal, low, medium, high, xhigh, max \(did you mean 'high'\?\)"):
+        run("echo:gpt-5", reasoning_effort="hgih")
