@@ -13,7 +13,7 @@ import time
 import traceback
 from dataclasses import dataclass
 
-from . import memory, overhead, runlog, startup, sweep, ttr
+from . import memory, overhead, runlog, runtime, startup, sweep, ttr
 from .common import Result, ServerProcess, load_average, machine, table
 from .runners import Runners
 
@@ -29,12 +29,13 @@ class Sizes:
     log_rows: int
     log_loads: int
     log_appends: int
+    runtime_rounds: int
 
 
 FULL = Sizes(ttr_rounds=20, overhead_runs=200, sweep_repeat=10, sweep_rounds=3, startup_rounds=7,
-             memory_runs=10_000, log_rows=100_000, log_loads=5, log_appends=300)
+             memory_runs=10_000, log_rows=100_000, log_loads=5, log_appends=300, runtime_rounds=300)
 QUICK = Sizes(ttr_rounds=5, overhead_runs=30, sweep_repeat=1, sweep_rounds=1, startup_rounds=3,
-              memory_runs=1_000, log_rows=5_000, log_loads=3, log_appends=100)
+              memory_runs=1_000, log_rows=5_000, log_loads=3, log_appends=100, runtime_rounds=30)
 
 SECTIONS = {
     "1": "time-to-row (200 ms run)",
@@ -43,6 +44,7 @@ SECTIONS = {
     "4": "%load_ext threadrun start-up",
     "5": "memory of a large sweep",
     "6": "run log load and append",
+    "7": "runtime overhead over a direct upstream call",
 }
 
 
@@ -67,7 +69,11 @@ def main(argv: list[str] | None = None) -> int:
 
     print(f"## threadrun benchmarks ({mode} mode)\n")
     print("\n".join(machine()))
-    print("- Server: threadrun's local server in a separate process, echo engine\n", flush=True)
+    print("- Server: threadrun's local server in a separate process, echo engine", flush=True)
+    if "7" in only:
+        print("- Upstream (section 7): a stdlib chat-completions stand-in in a separate process, 0 ms; "
+              "threadrun's embedded runtime in this process", flush=True)
+    print(flush=True)
 
     started = time.perf_counter()
     results: list[Result] = []
@@ -121,7 +127,9 @@ def _section(section: str, sizes: Sizes, server: ServerProcess, runners: Runners
         return startup.measure(sizes.startup_rounds)
     if section == "5":
         return memory.measure(server, sizes.memory_runs)
-    return runlog.measure(server, runners, sizes.log_rows, sizes.log_loads, sizes.log_appends)
+    if section == "6":
+        return runlog.measure(server, runners, sizes.log_rows, sizes.log_loads, sizes.log_appends)
+    return runtime.measure(home, sizes.runtime_rounds)
 
 
 if __name__ == "__main__":

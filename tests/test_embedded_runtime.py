@@ -69,9 +69,18 @@ def test_a_wrong_token_is_refused_without_reading_a_large_body():
 
 
 def test_threadrun_base_url_points_at_another_assistants_server_with_its_own_key(ip, keyed_server, monkeypatch):
-    from conftest import FAKE_KEY
+    FAKE_KEY = "sk-threadrun-FAKE-KEY-0123456789abcdef"  # the keyed_server fixture's key
     monkeypatch.setenv("THREADRUN_BASE_URL", keyed_server.url)
     monkeypatch.setenv("THREADRUN_API_KEY", FAKE_KEY)
     df = ip.run_cell_magic("threadrun", "-m gpt-4o", "user: hi")
     assert df["status"][0] == "completed" and keyed_server.runs_created == 1
     assert df["provider"][0] == "echo"  # that server's default provider, read from the run
+
+
+def test_a_corporate_proxy_in_the_environment_does_not_capture_loopback_traffic(monkeypatch):
+    for name in ("NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")  # nothing listens there
+    monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:9")
+    df = threadrun.run("user: hi", model="echo:gpt-4o", log=False, progress=False)
+    assert list(df["status"]) == ["completed"]

@@ -222,3 +222,28 @@ def test_an_unknown_reasoning_effort_is_a_one_line_error_with_the_closest():
     with pytest.raises(threadrun.ValidationError,
                        match=r"--reasoning-effort 'hgih' is not one of none, minimal, low, medium, high, xhigh, max \(did you mean 'high'\?\)"):
         run("echo:gpt-5", reasoning_effort="hgih")
+
+
+def test_text_reaches_the_client_as_the_model_writes_it_not_at_the_end(upstream):
+    upstream(mode="slow", text="one two three four five")  # 0.2 s between words
+    row = run().iloc[0]
+    assert row["status"] == "completed" and row["reply"] == "one two three four five"
+    assert row["latency_s"] >= 0.8
+    assert row["ttft_s"] < row["latency_s"] - 0.5  # the first word came long before the last
+
+
+def test_engines_go_through_the_users_proxy_settings(isolated, monkeypatch):
+    with StandIn() as proxy:
+        home = isolated / "threadrun-home"
+        home.mkdir(parents=True, exist_ok=True)
+        (home / "providers.toml").write_text(
+            '[providers.corp]\nbase_url = "http://llm.corp.invalid/v1"\nkey_required = false\n')
+        for name in ("NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy"):
+            monkeypatch.delenv(name, raising=False)
+        monkeypatch.setenv("HTTP_PROXY", proxy.url.removesuffix("/v1"))
+        row = threadrun.run("user: hi", model="corp:m", log=False, progress=False).iloc[0]
+        assert row["status"] == "completed"
+        assert proxy.requests[-1]["path"] == "http://llm.corp.invalid/v1/chat/completions"
+        monkeypatch.setenv("NO_PROXY", "llm.corp.invalid")
+        row = threadrun.run("user: hi", model="corp:m", log=False, progress=False).iloc[0]
+        assert row["status"] == "failed" and "llm.corp.invalid" in row["error"]

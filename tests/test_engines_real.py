@@ -91,14 +91,14 @@ def model_dir(tmp_path_factory):
     return path
 
 
-def start(stack: contextlib.ExitStack, server, *args, required: bool = False, **kwargs):
-    """Enter ``server(...)``; skip (or fail, when required) if its package is missing."""
+def start(stack: contextlib.ExitStack, server, *args, required: str | None = None, **kwargs):
+    """Enter ``server(...)``; skip its tests if its package is missing (fail when ``required``)."""
     try:
         return stack.enter_context(server(*args, **kwargs))
     except UpstreamUnavailable as exc:
         if required:
-            pytest.fail(str(exc))
-        pytest.skip(str(exc))
+            pytest.fail(f"{server.__name__}: {exc} ({required})", pytrace=False)
+        pytest.skip(f"{server.__name__}: {exc}")
 
 
 @pytest.fixture(scope="module")
@@ -112,7 +112,8 @@ def xllamacpp_upstream(model_dir):
 def llmock_upstream(tmp_path_factory):
     """An llmock server (no key checked): its base URL."""
     with contextlib.ExitStack() as stack:
-        base, _ = start(stack, mock_server, tmp_path_factory.mktemp("llmock"), required=True)
+        base, _ = start(stack, mock_server, tmp_path_factory.mktemp("llmock"),
+                        required="llmock is in the test extras")
         yield base
 
 
@@ -122,7 +123,7 @@ def llamacpp_upstream(model_dir):
     required = os.environ.get("THREADRUN_REQUIRE_LLAMACPP") == "1"
     with contextlib.ExitStack() as stack:
         yield start(stack, llamacpp_server, model_dir, model=model_dir / "tiny.gguf",
-                    required=required)
+                    required="THREADRUN_REQUIRE_LLAMACPP=1" if required else None)
 
 
 # -- providers.toml per test -----------------------------------------------------------------

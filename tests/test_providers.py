@@ -131,7 +131,9 @@ def test_an_unknown_provider_in_the_magic_is_a_usage_error_before_sending(ip, se
     assert server.counts.get("POST /threads/runs", 0) == 0
 
 
-def test_the_row_splits_provider_and_model_and_the_log_and_resume_key_on_both(isolated, capsys):
+def test_the_row_splits_provider_and_model_and_the_log_and_resume_key_on_both(isolated, capsys, monkeypatch):
+    from threadrun import notices
+    monkeypatch.setattr(notices, "_told_default", False)
     df = threadrun.run("user: hi", model="echo:gpt-4o-mini,gpt-4o", label="p", progress=False)
     assert list(df["model"]) == ["gpt-4o-mini", "gpt-4o"] and list(df["provider"]) == ["echo", "echo"]
     assert "models without a provider prefix run on echo" in capsys.readouterr().err
@@ -190,3 +192,11 @@ def test_providers_line_magic_returns_a_frame_and_check_asks_each_provider(ip, i
         row = df.set_index("provider").loc["standin"]
         assert row["check"] == "ok: 1 models (stand-in-model)"
         assert df.set_index("provider").loc["ollama", "check"].startswith("ollama: connection refused")
+
+
+def test_compare_keeps_two_providers_models_of_the_same_name_apart(isolated):
+    write(isolated, '[providers.mirror]\napi = "echo"\n')
+    df = threadrun.run("user: hi", model="echo:gpt-4o,mirror:gpt-4o", repeat=2, log=False, progress=False)
+    table = threadrun.compare(df, values="total_tokens", stats=("count",))
+    assert list(table.index) == [("echo", "gpt-4o", 1.0), ("mirror", "gpt-4o", 1.0)]
+    assert list(table[("total_tokens", "count")]) == [2, 2]

@@ -50,6 +50,10 @@ class Client:
         self.backoff = backoff
         self.gate = Gate(rpm)
         self.session = requests.Session()
+        if config.is_loopback(urlsplit(self.base_url).hostname):
+            # this machine: never through HTTP(S)_PROXY (a corporate proxy cannot reach our
+            # loopback), and nothing else from the environment (netrc) applies either
+            self.session.trust_env = False
         key = (api_key if api_key is not None else config.api_key()).strip()
         if any(not 33 <= ord(ch) <= 126 for ch in key):
             raise ValidationError("the API key contains spaces or characters that cannot go in an "

@@ -25,7 +25,7 @@ _STATS: dict[str, Callable[[Any], Any]] = {
 }
 
 
-def compare(df: pd.DataFrame, by: str | Sequence[str] = ("model", "temperature"),
+def compare(df: pd.DataFrame, by: str | Sequence[str] | None = None,
             values: str | Sequence[str] = ("total_tokens", "latency_s", "cost_usd"),
             stats: Sequence[str] = ("count", "mean", "median", "p95"),
             completed_only: bool = True) -> pd.DataFrame:
@@ -35,12 +35,17 @@ def compare(df: pd.DataFrame, by: str | Sequence[str] = ("model", "temperature")
     NN-th percentile with linear interpolation (numpy's default), e.g. ``p95``. Other stats:
     ``mean``, ``median``, ``std``, ``min``, ``max``. Values are converted to float first, so
     nullable ``Int64`` token columns work. Rows whose ``by`` value is missing form their own group.
+    ``by`` defaults to ``("provider", "model", "temperature")``, without ``provider`` when no row
+    has one (rows from another Assistants server), so two providers' same-named models stay apart.
 
     With ``completed_only`` (the default) only rows with ``status == "completed"`` are
     summarised, so failed or cancelled runs do not skew tokens and latency; pass ``False``
     to summarise every row. Raises :class:`~threadrun.errors.ValidationError` for a missing
     column or an unknown stat.
     """
+    if by is None:
+        has_provider = "provider" in df.columns and df["provider"].notna().any()
+        by = ("provider", "model", "temperature") if has_provider else ("model", "temperature")
     keys, cols = _names(by), _names(values)
     funcs = [_stat(name) for name in stats]
     _require(df, keys + cols + (["status"] if completed_only else []))

@@ -41,8 +41,8 @@ DEFAULTS: dict[str, Any] = {
     "messages": [{"role": "user", "content": "Say hello."}],
 }
 #: Columns shown under the form (``form.results`` keeps them all).
-SHOWN_COLUMNS = ["model", "temperature", "top_p", "status", "total_tokens", "cost_usd",
-                 "latency_s", "reply", "error", "label"]
+SHOWN_COLUMNS = ["model", "provider", "temperature", "top_p", "status", "total_tokens",
+                 "cost_usd", "latency_s", "reply", "error", "label"]
 _SHOWN_CHARS = 60  # longer replies and errors are cut in the table (not in form.results)
 _RENDER_EVERY_S = 0.25
 

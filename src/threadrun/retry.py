@@ -17,6 +17,8 @@ from .gate import Gate
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 BACKOFF_BASE = 0.5
 BACKOFF_MAX = 8.0
+#: The longest Retry-After honoured, in seconds (the SDKs cap theirs at 60 s as well).
+RETRY_AFTER_MAX = 60
 
 
 class OpenAIRetry(Retry):
@@ -101,6 +103,7 @@ def make_retry(max_retries: int, *, resend_after_send: bool, backoff: float = BA
         raise_on_status=False,
         raise_on_redirect=False,
         respect_retry_after_header=True,
+        retry_after_max=RETRY_AFTER_MAX,
     )
     retry.gate = gate
     return retry

@@ -64,7 +64,7 @@ def _isolated_env(root: Path) -> dict[str, str]:
     j = root / "jhome"
     env = {k: v for k, v in os.environ.items()
            if k not in ("THREADRUN_BASE_URL", "THREADRUN_API_KEY", "THREADRUN_ASSISTANT_ID",
-                        "THREADRUN_PRICES", "JUPYTER_NO_CONFIG")}
+                        "THREADRUN_PRICES", "JUPYTER_NO_CONFIG", "OPENAI_API_KEY", "OPENAI_BASE_URL")}
     env.update(JUPYTER_PLATFORM_DIRS="1", JUPYTER_CONFIG_DIR=str(j / "config"),
                JUPYTER_DATA_DIR=str(j / "data"), JUPYTER_RUNTIME_DIR=str(j / "runtime"),
                IPYTHONDIR=str(j / "ipython"), JUPYTERLAB_SETTINGS_DIR=str(j / "lab-settings"),

@@ -1,6 +1,6 @@
 """notebooks/form.ipynb in a real JupyterLab and Chromium: Run two models, then a one-line error.
 
-The notebook starts the local server in its kernel and runs the form once from Python (6 rows);
+The notebook runs the form once from Python on the embedded runtime (6 rows);
 the test then picks two other models and one temperature, presses Run and waits for the
 DataFrame under the form to show 8 rows; then temperature 5 shows the error on one line.
 A screenshot is saved to $THREADRUN_ARTIFACTS/form.png (else the test's tmp folder).
@@ -37,9 +37,9 @@ def test_form_in_jupyterlab(lab, page, tmp_path):
         form = page.locator(".threadrun-form")
         rows = form.locator(".threadrun-results table.dataframe tbody tr")
         expect(rows).to_have_count(ROWS_FROM_NOTEBOOK, timeout=60_000)
-        # the last cell: the copied cell sends the same bodies as the form
-        expect(page.locator(".jp-Cell").last.locator(".jp-OutputArea-output")).to_have_text(
-            "True", timeout=TIMEOUT)
+        # the last cell: the form's experiment as a %%threadrun cell
+        expect(page.locator(".jp-Cell").last.locator(".jp-OutputArea-output")).to_contain_text(
+            "%%threadrun --model gpt-4o,gpt-4o-mini", timeout=TIMEOUT)
         expect(idle).to_be_visible(timeout=TIMEOUT)
 
         form.locator(".threadrun-models select").select_option(["gpt-4.1-mini", "gpt-4o"])
@@ -55,10 +55,11 @@ def test_form_in_jupyterlab(lab, page, tmp_path):
         expect(run).to_be_enabled()
         # grid order: the picker lists the models in the catalog's order
         for index, model in ((ROWS_FROM_NOTEBOOK, "gpt-4.1-mini"), (ROWS_FROM_NOTEBOOK + 1, "gpt-4o")):
-            cells = rows.nth(index).locator("td")  # model, temperature, top_p, status, ...
+            cells = rows.nth(index).locator("td")  # model, provider, temperature, top_p, status, ...
             expect(cells.nth(0)).to_have_text(model)
-            expect(cells.nth(1)).to_have_text(re.compile(r"^0\.30*$"))
-            expect(cells.nth(3)).to_have_text("completed")
+            expect(cells.nth(1)).to_have_text("echo")
+            expect(cells.nth(2)).to_have_text(re.compile(r"^0\.30*$"))
+            expect(cells.nth(4)).to_have_text("completed")
 
         temperature.locator("input[type=text]").fill("5")
         run.click()

@@ -11,7 +11,7 @@ from typing import Any
 
 from ...providers import Provider
 from . import EngineReply, Emit, Request, UpstreamError, Watch
-from .http import events, post
+from .http import drain, events, post
 
 
 def chat_messages(request: Request, system_role: str = "system") -> list[dict]:
@@ -66,7 +66,9 @@ class ChatEngine:
         response = post(self.provider, "/chat/completions", body, stream=request.stream, watch=watch)
         with response:
             if request.stream:
-                return read_stream(events(response), emit, self.provider.name)
+                reply = read_stream(events(response), emit, self.provider.name)
+                drain(response)
+                return reply
             try:
                 payload = response.json()
             except ValueError:

@@ -115,6 +115,23 @@ def events(response: requests.Response) -> Iterator[tuple[str, str]]:
     return iter_events(response.iter_content(chunk_size=None))
 
 
+def drain(response: requests.Response, limit: int = 1 << 16) -> None:
+    """Read what follows the last event (the chunked terminator), so the connection is reused.
+
+    A stream read only to ``[DONE]`` leaves its last bytes unread, and the connection is then
+    closed instead of returned to the pool; a few bytes more save a new connection (and a TLS
+    handshake) per run. Anything longer than ``limit`` is not worth reading: close instead.
+    """
+    try:
+        read = 0
+        for chunk in response.iter_content(chunk_size=8192):
+            read += len(chunk)
+            if read > limit:
+                break
+    except (requests.exceptions.RequestException, OSError, ValueError):
+        pass
+
+
 def scrub(text: str, key: str | None) -> str:
     """The text with the key masked, should an upstream ever echo it."""
     return text.replace(key, "***") if key and len(key) >= 4 else text
