@@ -18,7 +18,7 @@ import pytest
 
 from threadrun import row, runlog
 from threadrun.client import Client, RunResult
-from threadrun.errors import ThreadrunError
+from threadrun.errors import RunLogError, ThreadrunError
 from threadrun.runlog import MIGRATIONS, VERSION, RunLog
 
 FAKE_KEY = "sk-threadrun-FAKE-KEY-0123456789abcdef"  # the same as conftest's keyed_server
@@ -356,7 +356,7 @@ def test_a_file_that_is_not_a_database_is_refused_with_a_one_line_error(tmp_path
 def one_line(caught: pytest.ExceptionInfo, path: Any, *fragments: str) -> str:
     """The message of a caught ThreadrunError: one line, naming the path and every fragment."""
     message = str(caught.value)
-    assert type(caught.value) is ThreadrunError
+    assert type(caught.value) is RunLogError
     assert "\n" not in message and str(path) in message, message
     for fragment in fragments:
         assert fragment in message, message

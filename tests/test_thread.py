@@ -8,7 +8,8 @@ import pytest
 
 from threadrun import body as body_module
 from threadrun.errors import ValidationError
-from threadrun.thread import Message, Thread, build_body, parse, parse_cell
+from threadrun.plan import build_body
+from threadrun.thread import Message, Thread, parse, parse_cell
 
 
 def error_of(call, *args, **kwargs) -> ValidationError:
@@ -364,11 +365,13 @@ def test_built_body_does_not_share_state_with_the_thread():
     assert build_body(thread) == build_body(parse(BODY))
 
 
-# --- re-exports --------------------------------------------------------------------------
+# --- one home per name --------------------------------------------------------------------
 
-def test_validation_names_are_re_exported_from_threadrun_body():
-    from threadrun import thread
+def test_thread_parses_plan_builds_body_validates_and_no_module_re_exports_anothers_names():
+    from threadrun import body, plan, thread
 
-    for name in ("validate_body", "check_temperature", "check_top_p", "UnknownModelWarning",
-                 "REQUEST_FIELDS"):
-        assert getattr(thread, name) is getattr(body_module, name)
+    assert thread.__all__ == ["Message", "Thread", "parse", "parse_cell"]
+    assert plan.build_body.__module__ == "threadrun.plan"
+    for name in ("validate_body", "check_temperature", "check_top_p", "build_body", "REQUEST_FIELDS"):
+        assert not hasattr(thread, name), name
+    assert body_module.validate_body is body.validate_body

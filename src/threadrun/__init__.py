@@ -1,4 +1,4 @@
-"""threadrun: run and compare OpenAI Assistants threads from Jupyter.
+"""threadrun: compare models from Jupyter, one Assistants v2 thread run per row.
 
 Public API (imported lazily so ``%load_ext threadrun`` stays fast):
 
@@ -6,7 +6,7 @@ Public API (imported lazily so ``%load_ext threadrun`` stays fast):
 - ``log(label=None, model=None, since=None)``: every logged run, as the same DataFrame
 - ``compare(df, by=..., values=...)`` and ``plot(df, x=..., y=..., by=...)``
 - ``form()``: the ipywidgets form
-- ``local_server(...)``: the embedded Assistants-compatible server, as a context manager
+- ``local_server(...)``: the Assistants runtime as a server you start (``threadrun serve``)
 - ``load_ipython_extension``: ``%load_ext threadrun`` registers ``%%threadrun``
 - the error types in ``threadrun.errors``
 """
@@ -15,7 +15,8 @@ from __future__ import annotations
 from typing import Any
 
 from .errors import (APIConnectionError, APIError, AuthenticationError, BadRequestError,
-                     NotFoundError, RateLimitError, ServerError, ThreadrunError, ValidationError)
+                     NotFoundError, RateLimitError, RunLogError, ServerError, ThreadrunError,
+                     ValidationError)
 
 __version__ = "0.1.0"
 
@@ -31,7 +32,8 @@ _LAZY = {
 
 __all__ = ["run", "log", "compare", "plot", "form", "local_server", "LocalServer", "load_ipython_extension", "ThreadrunError",
            "ValidationError", "APIError", "AuthenticationError", "BadRequestError",
-           "NotFoundError", "RateLimitError", "ServerError", "APIConnectionError", "__version__"]
+           "NotFoundError", "RateLimitError", "ServerError", "APIConnectionError", "RunLogError",
+           "__version__"]
 
 
 def __getattr__(name: str) -> Any:
@@ -40,6 +42,11 @@ def __getattr__(name: str) -> Any:
         module, attr = _LAZY[name]
         return getattr(importlib.import_module(module), attr)
     raise AttributeError(f"module 'threadrun' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    """The public names, the lazy ones included (so completion and ``dir()`` show them)."""
+    return sorted(set(globals()) | set(_LAZY))
 
 
 def load_ipython_extension(ipython: Any) -> None:

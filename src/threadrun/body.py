@@ -16,9 +16,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from . import catalog
-from .checks import (_check_enum, _check_int, _check_list, _check_metadata, _fail, _is,
-                     _is_bool_or_null, _is_id, _is_object, _is_str, _keys, _show, _typed,
-                     _unknown_keys)
+from .checks import (check_enum, check_int, check_list, check_metadata, fail, is_type,
+                     is_bool_or_null, is_id, is_object, is_str, check_keys, show, typed,
+                     check_unknown_keys)
 
 __all__ = ["UnknownModelWarning", "validate_body", "check_temperature", "check_top_p",
            "REQUEST_FIELDS", "THREAD_FIELDS", "MESSAGE_FIELDS", "TOOL_TYPES"]
@@ -48,20 +48,20 @@ def _check_role(role: Any, param: str) -> None:
     if role in THREAD_ROLES:
         return
     if role in FOREIGN_ROLES + INSTRUCTION_ROLES:
-        _fail(param, f"role {role!r} is not allowed in a thread; use user or assistant")
+        fail(param, f"role {role!r} is not allowed in a thread; use user or assistant")
     close = difflib.get_close_matches(str(role), THREAD_ROLES, n=1, cutoff=0.75)
     hint = f" (did you mean {close[0]!r}?)" if close else "; use user or assistant"
-    _fail(param, f"unknown role {_show(role)} in {param}{hint}")
+    fail(param, f"unknown role {show(role)} in {param}{hint}")
 
 
 def _check_content(content: Any, role: Any, where: str, param: str) -> None:
     """Raise unless ``content`` is a non-empty string or a non-empty list of valid parts."""
     if isinstance(content, str):
         if not content.strip():
-            _fail(param, f"{where}: empty {role} message")
+            fail(param, f"{where}: empty {role} message")
         return
     if not isinstance(content, list) or not content:
-        _fail(param, f"{param} must be a non-empty string or list of parts, got {_show(content)}")
+        fail(param, f"{param} must be a non-empty string or list of parts, got {show(content)}")
     for index, part in enumerate(content):
         _check_part(part, f"{param}[{index}]")
 
@@ -72,58 +72,58 @@ _PART_NEEDS = {"text": ("text", None), "image_url": ("image_url", "url"),
 
 def _check_part(part: Any, param: str) -> None:
     """Raise unless ``part`` is a text (not blank), image_url or image_file content part."""
-    key, inner = _PART_NEEDS[_typed(part, param, tuple(_PART_NEEDS))]
-    _unknown_keys(part, ("type", key), param, f"{param}.")
+    key, inner = _PART_NEEDS[typed(part, param, tuple(_PART_NEEDS))]
+    check_unknown_keys(part, ("type", key), param, f"{param}.")
     value = part.get(key)
     if inner is None:
         if not isinstance(value, str):
-            _fail(f"{param}.text", f"{param}.text must be a string, got {_show(value)}")
+            fail(f"{param}.text", f"{param}.text must be a string, got {show(value)}")
         if not value.strip():
-            _fail(f"{param}.text", f"{param}.text is empty")
+            fail(f"{param}.text", f"{param}.text is empty")
         return
     if not (isinstance(value, Mapping) and isinstance(value.get(inner), str)):
-        _fail(f"{param}.{key}.{inner}", f"{param}.{key}.{inner} is required")
-    _keys(value, f"{param}.{key}", (inner, "detail"))
+        fail(f"{param}.{key}.{inner}", f"{param}.{key}.{inner} is required")
+    check_keys(value, f"{param}.{key}", (inner, "detail"))
     if "detail" in value:
-        _check_enum(value["detail"], f"{param}.{key}.detail", ("auto", "low", "high"))
+        check_enum(value["detail"], f"{param}.{key}.detail", ("auto", "low", "high"))
 
 
 def _check_attachment(value: Any, param: str) -> None:
     """``{"file_id": str, "tools": [{"type": code_interpreter|file_search}, ...]}``."""
-    _keys(value, param, ("file_id", "tools"), ("file_id",))
-    _is_id(value["file_id"], f"{param}.file_id")
+    check_keys(value, param, ("file_id", "tools"), ("file_id",))
+    is_id(value["file_id"], f"{param}.file_id")
     if "tools" in value:
-        _check_list(value["tools"], f"{param}.tools", None, _check_attachment_tool)
+        check_list(value["tools"], f"{param}.tools", None, _check_attachment_tool)
 
 
 def _check_attachment_tool(value: Any, param: str) -> None:
-    _typed(value, param, ("code_interpreter", "file_search"))
-    _unknown_keys(value, ("type",), param, f"{param}.")
+    typed(value, param, ("code_interpreter", "file_search"))
+    check_unknown_keys(value, ("type",), param, f"{param}.")
 
 
-def _check_message(message: Any, where: str) -> None:
-    _is_object(message, where)
-    _unknown_keys(message, MESSAGE_FIELDS, where, f"{where}.")
+def check_message(message: Any, where: str) -> None:
+    is_object(message, where)
+    check_unknown_keys(message, MESSAGE_FIELDS, where, f"{where}.")
     for key in ("role", "content"):
         if key not in message:
-            _fail(f"{where}.{key}", f"{where}.{key} is required")
+            fail(f"{where}.{key}", f"{where}.{key} is required")
     _check_role(message["role"], f"{where}.role")
     _check_content(message["content"], message["role"], where, f"{where}.content")
     if message.get("attachments") is not None:
-        _check_list(message["attachments"], f"{where}.attachments", None, _check_attachment)
-    _check_metadata(message.get("metadata"), f"{where}.metadata")
+        check_list(message["attachments"], f"{where}.attachments", None, _check_attachment)
+    check_metadata(message.get("metadata"), f"{where}.metadata")
 
 
 def _check_thread(thread: Any, param: str) -> None:
-    _is_object(thread, param)
-    _unknown_keys(thread, THREAD_FIELDS, param, f"{param}.")
+    is_object(thread, param)
+    check_unknown_keys(thread, THREAD_FIELDS, param, f"{param}.")
     messages = thread.get("messages", [])
-    _is(list, "a list")(messages, f"{param}.messages")
+    is_type(list, "a list")(messages, f"{param}.messages")
     for index, message in enumerate(messages):
-        _check_message(message, f"{param}.messages[{index}]")
+        check_message(message, f"{param}.messages[{index}]")
     if thread.get("tool_resources") is not None:
         _check_tool_resources(thread["tool_resources"], f"{param}.tool_resources", thread=True)
-    _check_metadata(thread.get("metadata"), f"{param}.metadata")
+    check_metadata(thread.get("metadata"), f"{param}.metadata")
 
 
 # --- options -----------------------------------------------------------------------------
@@ -136,9 +136,9 @@ def _number(value: Any, name: str, low: float, high: float, strings: bool) -> fl
         except ValueError:
             pass
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        _fail(name, f"{name} must be a number, got {_show(value)}")
+        fail(name, f"{name} must be a number, got {show(value)}")
     if math.isnan(value) or not low <= value <= high:
-        _fail(name, f"{name} must be between {low:g} and {high:g}, got {value!r}")
+        fail(name, f"{name} must be between {low:g} and {high:g}, got {value!r}")
     return float(value)
 
 
@@ -157,21 +157,21 @@ def check_top_p(value: Any, name: str = "top_p") -> float:
 def _check_function(value: Any, param: str) -> None:
     """``{"name": 1-64 of a-z A-Z 0-9 _ -, ...}``."""
     if value is not None:
-        _is_object(value, param)
+        is_object(value, param)
     name = value.get("name") if isinstance(value, Mapping) else None
     if not isinstance(name, str) or not _FUNCTION_NAME.match(name):
-        _fail(f"{param}.name", f"{param}.name must be 1-64 letters, digits, _ or -, "
-                               f"got {_show(name)}")
+        fail(f"{param}.name", f"{param}.name must be 1-64 letters, digits, _ or -, "
+                               f"got {show(name)}")
 
 
 def _check_named_schema(value: Mapping[str, Any], param: str, schema_key: str) -> None:
     """The name/description/<schema>/strict shape of functions and JSON-schema formats."""
-    _unknown_keys(value, ("name", "description", schema_key, "strict"), param, f"{param}.")
+    check_unknown_keys(value, ("name", "description", schema_key, "strict"), param, f"{param}.")
     if "description" in value:
-        _is_str(value["description"], f"{param}.description")
+        is_str(value["description"], f"{param}.description")
     if schema_key in value:
-        _is_object(value[schema_key], f"{param}.{schema_key}")
-    _is_bool_or_null(value.get("strict"), f"{param}.strict")
+        is_object(value[schema_key], f"{param}.{schema_key}")
+    is_bool_or_null(value.get("strict"), f"{param}.strict")
 
 
 def _check_function_tool(value: Any, param: str) -> None:
@@ -182,15 +182,15 @@ def _check_function_tool(value: Any, param: str) -> None:
 
 def _check_file_search(value: Any, param: str) -> None:
     """The file_search tool's overrides: max_num_results 1-50, ranking_options."""
-    _keys(value, param, ("max_num_results", "ranking_options"))
+    check_keys(value, param, ("max_num_results", "ranking_options"))
     if "max_num_results" in value:
-        _check_int(value["max_num_results"], f"{param}.max_num_results", 1, 50)
+        check_int(value["max_num_results"], f"{param}.max_num_results", 1, 50)
     if "ranking_options" in value:
         where, ranking = f"{param}.ranking_options", value["ranking_options"]
-        _keys(ranking, where, ("ranker", "score_threshold"), ("score_threshold",))
+        check_keys(ranking, where, ("ranker", "score_threshold"), ("score_threshold",))
         _number(ranking["score_threshold"], f"{where}.score_threshold", 0, 1, strings=False)
         if "ranker" in ranking:
-            _check_enum(ranking["ranker"], f"{where}.ranker", ("auto", "default_2024_08_21"))
+            check_enum(ranking["ranker"], f"{where}.ranker", ("auto", "default_2024_08_21"))
 
 
 _TOOL_KEYS = {"code_interpreter": ("type",), "file_search": ("type", "file_search"),
@@ -198,8 +198,8 @@ _TOOL_KEYS = {"code_interpreter": ("type",), "file_search": ("type", "file_searc
 
 
 def _check_tool(tool: Any, param: str) -> None:
-    kind = _typed(tool, param, TOOL_TYPES)
-    _unknown_keys(tool, _TOOL_KEYS[kind], param, f"{param}.")
+    kind = typed(tool, param, TOOL_TYPES)
+    check_unknown_keys(tool, _TOOL_KEYS[kind], param, f"{param}.")
     if kind == "function":
         _check_function_tool(tool.get("function"), f"{param}.function")
     elif "file_search" in tool:
@@ -208,70 +208,70 @@ def _check_tool(tool: Any, param: str) -> None:
 
 def _check_vector_store(value: Any, param: str) -> None:
     """A thread's vector_stores helper entry: file_ids, chunking_strategy, metadata."""
-    _keys(value, param, ("file_ids", "chunking_strategy", "metadata"))
+    check_keys(value, param, ("file_ids", "chunking_strategy", "metadata"))
     if "file_ids" in value:
-        _check_list(value["file_ids"], f"{param}.file_ids", None, _is_str)
-    _check_metadata(value.get("metadata"), f"{param}.metadata")
+        check_list(value["file_ids"], f"{param}.file_ids", None, is_str)
+    check_metadata(value.get("metadata"), f"{param}.metadata")
     where, chunking = f"{param}.chunking_strategy", value.get("chunking_strategy", {"type": "auto"})
-    if _typed(chunking, where, ("auto", "static")) == "auto":
-        return _unknown_keys(chunking, ("type",), where, f"{where}.")
+    if typed(chunking, where, ("auto", "static")) == "auto":
+        return check_unknown_keys(chunking, ("type",), where, f"{where}.")
     names, static = ("max_chunk_size_tokens", "chunk_overlap_tokens"), chunking.get("static")
-    _keys(chunking, where, ("type", "static"), ("static",))
-    _keys(static, f"{where}.static", names, names)
-    _check_int(static[names[0]], f"{where}.static.{names[0]}", 100, 4096)
-    _check_int(static[names[1]], f"{where}.static.{names[1]}", 0, static[names[0]] // 2)
+    check_keys(chunking, where, ("type", "static"), ("static",))
+    check_keys(static, f"{where}.static", names, names)
+    check_int(static[names[0]], f"{where}.static.{names[0]}", 100, 4096)
+    check_int(static[names[1]], f"{where}.static.{names[1]}", 0, static[names[0]] // 2)
 
 
 def _check_tool_resources(value: Any, param: str, thread: bool = False) -> None:
     """The spec's shape; a thread's file_search takes vector_store_ids or vector_stores."""
-    _keys(value, param, ("code_interpreter", "file_search"))
+    check_keys(value, param, ("code_interpreter", "file_search"))
     if "code_interpreter" in value:
         where, code = f"{param}.code_interpreter", value["code_interpreter"]
-        _keys(code, where, ("file_ids",))
+        check_keys(code, where, ("file_ids",))
         if "file_ids" in code:
-            _check_list(code["file_ids"], f"{where}.file_ids", 20, _is_str)
+            check_list(code["file_ids"], f"{where}.file_ids", 20, is_str)
     if "file_search" in value:
         where, search = f"{param}.file_search", value["file_search"]
-        _keys(search, where, ("vector_store_ids", "vector_stores") if thread else ("vector_store_ids",))
+        check_keys(search, where, ("vector_store_ids", "vector_stores") if thread else ("vector_store_ids",))
         if "vector_store_ids" in search:
-            _check_list(search["vector_store_ids"], f"{where}.vector_store_ids", 1, _is_str)
+            check_list(search["vector_store_ids"], f"{where}.vector_store_ids", 1, is_str)
         if "vector_stores" in search:
-            _check_list(search["vector_stores"], f"{where}.vector_stores", 1, _check_vector_store)
+            check_list(search["vector_stores"], f"{where}.vector_stores", 1, _check_vector_store)
         if thread and ("vector_store_ids" in search) == ("vector_stores" in search):
-            _fail(where, f"{where} needs exactly one of vector_store_ids or vector_stores")
+            fail(where, f"{where} needs exactly one of vector_store_ids or vector_stores")
 
 
 def _check_truncation(value: Any, param: str) -> None:
-    _typed(value, param, ("auto", "last_messages"))
-    _unknown_keys(value, ("type", "last_messages"), param, f"{param}.")
+    typed(value, param, ("auto", "last_messages"))
+    check_unknown_keys(value, ("type", "last_messages"), param, f"{param}.")
     if value.get("last_messages") is not None:
-        _check_int(value["last_messages"], f"{param}.last_messages", 1)
+        check_int(value["last_messages"], f"{param}.last_messages", 1)
 
 
 def _check_tool_choice(value: Any, param: str) -> None:
     """A word, or ``{"type": ..., "function": {"name": ...}}`` (function needed for functions)."""
-    kind = _typed(value, param, TOOL_TYPES, ("none", "auto", "required"))
+    kind = typed(value, param, TOOL_TYPES, ("none", "auto", "required"))
     if isinstance(value, Mapping):
-        _unknown_keys(value, ("type", "function"), param, f"{param}.")
+        check_unknown_keys(value, ("type", "function"), param, f"{param}.")
         if kind == "function" or "function" in value:
             _check_function(value.get("function"), f"{param}.function")
 
 
 def _check_response_format(value: Any, param: str) -> None:
-    kind = _typed(value, param, ("text", "json_object", "json_schema"), ("auto",))
+    kind = typed(value, param, ("text", "json_object", "json_schema"), ("auto",))
     if isinstance(value, Mapping):
         keys = ("type", "json_schema") if kind == "json_schema" else ("type",)
-        _unknown_keys(value, keys, param, f"{param}.")
+        check_unknown_keys(value, keys, param, f"{param}.")
     if kind == "json_schema":
         where, schema = f"{param}.json_schema", value.get("json_schema")
         if not isinstance(schema, Mapping) or not isinstance(schema.get("name"), str):
-            _fail(f"{where}.name", f"{where}.name is required")
+            fail(f"{where}.name", f"{where}.name is required")
         _check_named_schema(schema, where, "schema")
 
 
 def _check_model(model: Any, param: str) -> None:
     """A non-empty string; a model not in the spec's list only warns (once per name)."""
-    _is(str, "a non-empty string", non_empty=True)(model, param)
+    is_type(str, "a non-empty string", non_empty=True)(model, param)
     from .providers import split_spec
     provider, name = split_spec(model)
     if provider not in catalog.OPENAI_PRICED or catalog.provider_price(name, provider) is not None:
@@ -283,21 +283,21 @@ def _check_model(model: Any, param: str) -> None:
 
 
 _CHECKS = {
-    "assistant_id": _is(str, "a non-empty string", non_empty=True),
+    "assistant_id": is_type(str, "a non-empty string", non_empty=True),
     "thread": _check_thread,
     "model": _check_model,
-    "instructions": _is(str, "a string"),
-    "tools": lambda value, param: _check_list(value, param, 20, _check_tool),
+    "instructions": is_type(str, "a string"),
+    "tools": lambda value, param: check_list(value, param, 20, _check_tool),
     "tool_resources": _check_tool_resources,
-    "metadata": _check_metadata,
+    "metadata": check_metadata,
     "temperature": lambda value, param: _number(value, param, 0, 2, strings=False),
     "top_p": lambda value, param: _number(value, param, 0, 1, strings=False),
-    "stream": _is(bool, "a boolean"),
-    "max_prompt_tokens": lambda value, param: _check_int(value, param, 256),
-    "max_completion_tokens": lambda value, param: _check_int(value, param, 256),
+    "stream": is_type(bool, "a boolean"),
+    "max_prompt_tokens": lambda value, param: check_int(value, param, 256),
+    "max_completion_tokens": lambda value, param: check_int(value, param, 256),
     "truncation_strategy": _check_truncation,
     "tool_choice": _check_tool_choice,
-    "parallel_tool_calls": _is(bool, "a boolean"),
+    "parallel_tool_calls": is_type(bool, "a boolean"),
     "response_format": _check_response_format,
 }
 _NOT_NULL = ("assistant_id", "thread", "parallel_tool_calls")
@@ -306,10 +306,10 @@ _NOT_NULL = ("assistant_id", "thread", "parallel_tool_calls")
 def validate_body(body: Mapping[str, Any]) -> None:
     """Raise ValidationError (with ``param``) for anything the API would answer 400 to."""
     if not isinstance(body, Mapping):
-        _fail("body", f"the request body must be an object, got {type(body).__name__}")
-    _unknown_keys(body, REQUEST_FIELDS, "the request body")
+        fail("body", f"the request body must be an object, got {type(body).__name__}")
+    check_unknown_keys(body, REQUEST_FIELDS, "the request body")
     if "assistant_id" not in body:
-        _fail("assistant_id", "assistant_id is required")
+        fail("assistant_id", "assistant_id is required")
     for name, value in body.items():
         if value is not None or name in _NOT_NULL:
             _CHECKS[name](value, name)

@@ -15,103 +15,103 @@ _repr = reprlib.Repr()
 _repr.maxstring = _repr.maxother = 40
 
 
-def _show(value: Any) -> str:
+def show(value: Any) -> str:
     """A short one-line repr for error messages."""
     return _repr.repr(value)
 
 
-def _fail(param: str, message: str, line: int | None = None) -> NoReturn:
+def fail(param: str, message: str, line: int | None = None) -> NoReturn:
     raise ValidationError(message, param=param, line=line)
 
 
 # --- shared checkers ---------------------------------------------------------------------
 
-def _or(words: tuple[str, ...]) -> str:
+def or_list(words: tuple[str, ...]) -> str:
     """``a, b or c``."""
     return ", ".join(words[:-1]) + " or " + words[-1] if len(words) > 1 else words[0]
 
 
-def _unknown_keys(value: Mapping[str, Any], allowed: tuple[str, ...], where: str,
+def check_unknown_keys(value: Mapping[str, Any], allowed: tuple[str, ...], where: str,
                   prefix: str = "") -> None:
     """Raise on the first key of ``value`` not in ``allowed`` (with a did-you-mean)."""
     for key in value:
         if key not in allowed:
             close = difflib.get_close_matches(str(key), allowed, n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
-            _fail(f"{prefix}{key}", f"unknown field {_show(key)} in {where}{hint}")
+            fail(f"{prefix}{key}", f"unknown field {show(key)} in {where}{hint}")
 
 
-def _typed(value: Any, param: str, kinds: tuple[str, ...], words: tuple[str, ...] = ()) -> str:
+def typed(value: Any, param: str, kinds: tuple[str, ...], words: tuple[str, ...] = ()) -> str:
     """``value`` if it is one of ``words``, else its ``type``, which must be one of ``kinds``."""
     if isinstance(value, str) and value in words:
         return value
     kind = value.get("type") if isinstance(value, Mapping) else None
     if kind not in kinds:
-        ways = words + (f"an object of type {_or(kinds)}",)
-        _fail(param, f"{param} must be {_or(ways)}, got {_show(value)}")
+        ways = words + (f"an object of type {or_list(kinds)}",)
+        fail(param, f"{param} must be {or_list(ways)}, got {show(value)}")
     return kind
 
 
-def _is(kind: type | tuple[type, ...], label: str, non_empty: bool = False) -> Any:
+def is_type(kind: type | tuple[type, ...], label: str, non_empty: bool = False) -> Any:
     """A checker: the value must be an instance of ``kind`` (and truthy if ``non_empty``)."""
     def check(value: Any, param: str) -> None:
         if not isinstance(value, kind) or (non_empty and not value):
-            _fail(param, f"{param} must be {label}, got {_show(value)}")
+            fail(param, f"{param} must be {label}, got {show(value)}")
     return check
 
 
-_is_object = _is(Mapping, "an object")
-_is_str = _is(str, "a string")
-_is_id = _is(str, "a non-empty string", non_empty=True)
-_is_bool_or_null = _is((bool, type(None)), "a boolean")
+is_object = is_type(Mapping, "an object")
+is_str = is_type(str, "a string")
+is_id = is_type(str, "a non-empty string", non_empty=True)
+is_bool_or_null = is_type((bool, type(None)), "a boolean")
 
 
-def _keys(value: Any, param: str, allowed: tuple[str, ...], required: tuple[str, ...] = ()) -> None:
+def check_keys(value: Any, param: str, allowed: tuple[str, ...], required: tuple[str, ...] = ()) -> None:
     """An object with no key outside ``allowed`` and every key in ``required``."""
-    _is_object(value, param)
-    _unknown_keys(value, allowed, param, f"{param}.")
+    is_object(value, param)
+    check_unknown_keys(value, allowed, param, f"{param}.")
     for key in required:
         if key not in value:
-            _fail(f"{param}.{key}", f"{param}.{key} is required")
+            fail(f"{param}.{key}", f"{param}.{key} is required")
 
 
-def _check_list(value: Any, param: str, most: int | None = None, item: Any = None) -> None:
+def check_list(value: Any, param: str, most: int | None = None, item: Any = None) -> None:
     """A list of at most ``most`` entries, each passing ``item``."""
-    _is(list, "a list")(value, param)
+    is_type(list, "a list")(value, param)
     if most is not None and len(value) > most:
-        _fail(param, f"{param} can have at most {most} item{'s' * (most > 1)}, got {len(value)}")
+        fail(param, f"{param} can have at most {most} item{'s' * (most > 1)}, got {len(value)}")
     for index, entry in enumerate(value if item else ()):
         item(entry, f"{param}[{index}]")
 
 
-def _check_enum(value: Any, param: str, choices: tuple[str, ...]) -> None:
+def check_enum(value: Any, param: str, choices: tuple[str, ...]) -> None:
     if not isinstance(value, str) or value not in choices:
-        _fail(param, f"{param} must be {_or(choices)}, got {_show(value)}")
+        fail(param, f"{param} must be {or_list(choices)}, got {show(value)}")
 
 
-def _check_int(value: Any, param: str, minimum: int, maximum: int | None = None) -> None:
+def check_int(value: Any, param: str, minimum: int, maximum: int | None = None) -> None:
     """An int (not a bool) of at least ``minimum`` (and at most ``maximum``)."""
     if isinstance(value, bool) or not isinstance(value, int):
-        _fail(param, f"{param} must be an integer, got {_show(value)}")
+        fail(param, f"{param} must be an integer, got {show(value)}")
     if value < minimum:
-        _fail(param, f"{param} must be at least {minimum}, got {value}")
+        fail(param, f"{param} must be at least {minimum}, got {value}")
     if maximum is not None and value > maximum:
-        _fail(param, f"{param} must be at most {maximum}, got {value}")
+        fail(param, f"{param} must be at most {maximum}, got {value}")
 
 
-def _check_metadata(value: Any, param: str) -> None:
+def check_metadata(value: Any, param: str) -> None:
     """At most 16 pairs, string keys of at most 64 chars, string values of at most 512."""
     if value is None:
         return
-    _is_object(value, param)
+    is_object(value, param)
     if len(value) > 16:
-        _fail(param, f"{param} can have at most 16 pairs, got {len(value)}")
+        fail(param, f"{param} can have at most 16 pairs, got {len(value)}")
     for key, item in value.items():
         if not isinstance(key, str) or not isinstance(item, str):
-            _fail(param, f"{param} keys and values must be strings, "
-                         f"got {_show(key)}: {_show(item)}")
+            fail(param, f"{param} keys and values must be strings, "
+                         f"got {show(key)}: {show(item)}")
         if len(key) > 64:
-            _fail(param, f"{param} key {_show(key)} has {len(key)} characters; the limit is 64")
+            fail(param, f"{param} key {show(key)} has {len(key)} characters; the limit is 64")
         if len(item) > 512:
-            _fail(f"{param}.{key}",
+            fail(f"{param}.{key}",
                   f"{param}[{key!r}] has {len(item)} characters; the limit is 512")

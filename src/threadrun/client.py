@@ -118,9 +118,8 @@ class Client:
             raise _BodyCutOff(_reason(exc)) from None
         except requests.exceptions.RequestException as exc:
             prefix = "gave up after retries: " if isinstance(exc, requests.exceptions.RetryError) else ""
-            err = APIConnectionError(f"{method} {path}: {prefix}{_reason(exc)}")
-            err.sent = _may_have_arrived(exc)
-            raise err from None
+            raise APIConnectionError(f"{method} {path}: {prefix}{_reason(exc)}",
+                                     sent=_may_have_arrived(exc)) from None
         if response.status_code >= 400:
             raise _api_error(response)
         return response
@@ -322,7 +321,7 @@ def _record_failure(result: RunResult, exc: APIError) -> None:
     run = result.run
     if run is not None:
         result.status = run.get("status") if run.get("status") in TERMINAL else "unknown"
-    elif isinstance(exc, APIConnectionError) and getattr(exc, "sent", True):
+    elif isinstance(exc, APIConnectionError) and exc.sent:
         result.status = "unknown"  # the request may have reached the server; never re-sent
     else:
         result.status = "error"

@@ -62,7 +62,19 @@ class ServerError(APIError):
 
 
 class APIConnectionError(APIError):
-    """No answer: connection refused, dropped, or timed out."""
+    """No answer: connection refused, dropped, or timed out.
+
+    ``sent`` is False only when the request surely never reached the server (no connection was
+    made), so it may be sent again; True when it may have arrived (never re-sent then).
+    """
+
+    def __init__(self, message: str, *, sent: bool = True, **kwargs: object) -> None:
+        super().__init__(message, **kwargs)  # type: ignore[arg-type]
+        self.sent = sent
+
+
+class RunLogError(ThreadrunError):
+    """The run log cannot be opened, read or written (one line, naming the file)."""
 
 
 def error_for_status(status: int) -> type[APIError]:

@@ -23,7 +23,7 @@ import pandas as pd
 from . import api
 from .errors import ThreadrunError
 from .form_cell import DEFAULT_CONCURRENCY, cell_text
-from .form_widgets import MessageEditor, ModelPicker, TemperaturePicker, _float, labelled
+from .form_widgets import MessageEditor, ModelPicker, TemperaturePicker, number_or_text, labelled
 from .row import frame
 
 __all__ = ["ThreadrunForm", "show_form", "DEFAULTS", "SHOWN_COLUMNS"]
@@ -120,7 +120,7 @@ class ThreadrunForm(W.VBox):
         return {
             "models": self.models.value,
             "temperature": self.temperature.value,
-            "top_p": _float(self.top_p.value),
+            "top_p": number_or_text(self.top_p.value),
             "repeat": self.repeat.value,
             "concurrency": self.concurrency.value,
             "assistant": _none_if_blank(self.assistant.value),

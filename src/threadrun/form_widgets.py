@@ -46,7 +46,7 @@ class ModelPicker(W.HBox):
         self.other.value = ", ".join(m for m in models if m not in KNOWN_MODELS)
 
 
-def _float(text: Any) -> Any:
+def number_or_text(text: Any) -> Any:
     """A number when ``text`` reads as one, else the text (so api.command names the problem)."""
     if text is None or (isinstance(text, str) and not text.strip()):
         return None

@@ -1,17 +1,19 @@
-"""The plan: one validated request body per grid cell (model × temperature × repeat).
+"""The plan: one validated request body per grid cell (model × effort × temperature × repeat).
 
-The magic, the form and ``threadrun.run`` all come through ``make_plan``: validation and request
-building exist once, here and in ``thread``.
+The magic, the form and ``threadrun.run`` all come through ``make_plan``: request bodies are
+built once, here, from a parsed ``Thread`` and validated by ``body.validate_body``.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from typing import Any, Callable, Iterable, Sequence
 
+import copy
 import difflib
 
 from .errors import ValidationError
-from .thread import Thread, build_body, check_temperature, check_top_p
+from .body import check_temperature, check_top_p, validate_body
+from .thread import Thread
 
 #: Stands in for the assistant id until the real one is known (dry runs, validation).
 PENDING_ASSISTANT = "asst_threadrun_scratch"
@@ -98,6 +100,29 @@ def parse_repeat(value: Any) -> int:
     if int(text) < 1:
         raise ValidationError(f"--repeat must be 1 or more, got {value!r}", param="repeat")
     return int(text)
+
+
+def build_body(thread: Thread, **fields: Any) -> dict:
+    """The createThreadAndRun body: the JSON body's fields, the thread, then ``fields`` on top."""
+    body = copy.deepcopy(dict(thread.body))
+    inner = body.pop("thread", None) or {}
+    messages = [{"role": m.role, "content": m.content, **m.extra} for m in thread.messages]
+    body["thread"] = {**inner, "messages": copy.deepcopy(messages)}
+    if thread.instructions is not None:
+        body["instructions"] = thread.instructions
+    for name, value in fields.items():
+        if value is not None:
+            body[name] = _tools(value) if name == "tools" else copy.deepcopy(value)
+    validate_body(body)
+    return body
+
+
+def _tools(value: Any) -> Any:
+    """Tool names (``"code_interpreter"``) as ``{"type": name}``; dicts kept."""
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, (list, tuple)):
+        return value
+    return [{"type": t} if isinstance(t, str) else copy.deepcopy(t) for t in items]
 
 
 def make_plan(thread: Thread, *, models: Sequence[str | None] = (None,),

@@ -9,6 +9,7 @@ are kept too (they hold no API key: the key only ever travels in HTTP headers).
 """
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import json
 import math
@@ -17,12 +18,12 @@ import sqlite3
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import pandas as pd
 
 from . import config, row
-from .errors import ThreadrunError, ValidationError
+from .errors import RunLogError, ValidationError
 
 TABLE = "runs"
 BUSY_TIMEOUT_MS = 30000
@@ -83,22 +84,16 @@ class RunLog:
         self._lock = threading.Lock()
         self._conn: sqlite3.Connection | None = None
         if self.path.is_dir():
-            raise ThreadrunError(f"cannot open the run log {self.path}: it is a folder, not a file")
+            raise RunLogError(f"cannot open the run log {self.path}: it is a folder, not a file")
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             reason = "a file has that name" if isinstance(exc, FileExistsError) else _reason(exc)
-            raise ThreadrunError(f"cannot open the run log {self.path}: cannot create the folder "
+            raise RunLogError(f"cannot open the run log {self.path}: cannot create the folder "
                                  f"{exc.filename or self.path.parent}: {reason}") from None
         self._conn = _connect(self.path)
-        try:
+        with _closed_on_error(self._conn, self.path):
             _migrate(self._conn, self.path)
-        except sqlite3.Error as exc:
-            self.close()
-            raise ThreadrunError(f"cannot open the run log {self.path}: {_reason(exc)}") from None
-        except BaseException:
-            self.close()
-            raise
 
     def __repr__(self) -> str:
         return f"RunLog({str(self.path)!r})"
@@ -167,7 +162,7 @@ class RunLog:
     def _connection(self) -> sqlite3.Connection:
         """The open connection (call with the lock held)."""
         if self._conn is None:
-            raise ThreadrunError(f"the run log {self.path} is closed")
+            raise RunLogError(f"the run log {self.path} is closed")
         return self._conn
 
     def _query(self, sql: str, params: Any, doing: str) -> list[tuple]:
@@ -178,9 +173,9 @@ class RunLog:
         except sqlite3.Error as exc:
             raise self._error(doing, exc) from None
 
-    def _error(self, doing: str, exc: BaseException) -> ThreadrunError:
+    def _error(self, doing: str, exc: BaseException) -> RunLogError:
         """The one-line error for a SQLite failure on this log ("database is locked", disk full)."""
-        return ThreadrunError(f"{doing} the run log {self.path}: {_reason(exc)}")
+        return RunLogError(f"{doing} the run log {self.path}: {_reason(exc)}")
 
 
 def log(label: str | None = None, model: str | None = None, since: Any = None,
@@ -201,20 +196,27 @@ def _connect(path: Path) -> sqlite3.Connection:
         conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None,
                                check_same_thread=False)
     except sqlite3.Error as exc:  # a folder, a read-only or missing location, no permission
-        raise ThreadrunError(f"cannot open the run log {path}: {_reason(exc)}") from None
-    try:
+        raise RunLogError(f"cannot open the run log {path}: {_reason(exc)}") from None
+    with _closed_on_error(conn, path):
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
         if str(mode).lower() != "wal":
-            raise ThreadrunError(f"the run log {path} cannot use WAL mode (journal mode {mode})")
+            raise RunLogError(f"the run log {path} cannot use WAL mode (journal mode {mode})")
         conn.execute("PRAGMA synchronous = NORMAL")
+    return conn
+
+
+@contextlib.contextmanager
+def _closed_on_error(conn: sqlite3.Connection, path: Path) -> Iterator[None]:
+    """Close ``conn`` if the block fails; an SQLite error becomes a one-line RunLogError."""
+    try:
+        yield
     except sqlite3.Error as exc:
         conn.close()
-        raise ThreadrunError(f"cannot open the run log {path}: {_reason(exc)}") from None
+        raise RunLogError(f"cannot open the run log {path}: {_reason(exc)}") from None
     except BaseException:
         conn.close()
         raise
-    return conn
 
 
 def _migrate(conn: sqlite3.Connection, path: Path) -> None:
@@ -225,7 +227,7 @@ def _migrate(conn: sqlite3.Connection, path: Path) -> None:
     try:
         found = _user_version(conn)
         if found > VERSION:
-            raise ThreadrunError(f"the run log {path} has schema version {found}, newer than "
+            raise RunLogError(f"the run log {path} has schema version {found}, newer than "
                                  f"version {VERSION} that this threadrun knows; upgrade threadrun")
         for script in MIGRATIONS[found:]:
             for statement in _statements(script):

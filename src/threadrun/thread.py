@@ -1,4 +1,4 @@
-"""Parse a thread (cell text, message dicts or a JSON request body) and build request bodies.
+"""Parse a thread (cell text, message dicts or a JSON request body) into a ``Thread``.
 
 Cell syntax: a line ``user: text`` or ``assistant: text`` (role case-insensitive, at the very
 start of the line) starts a message; ``system:`` / ``instructions:`` sets the run's instructions
@@ -12,8 +12,7 @@ ratio of 0.75 is enough (``usr: hi`` is an error); on a line that would otherwis
 message only 0.89 is, so ``sytem:``, ``sysem:``, ``asistant:`` are errors there while ``Use:``,
 ``Users:``, ``usr:`` and ``Note:`` are text.
 
-Request-body validation (``validate_body``, ``check_temperature``, ``check_top_p``,
-``UnknownModelWarning``) lives in ``threadrun.body``; those names are re-exported here.
+Request bodies are built in ``threadrun.plan`` and validated in ``threadrun.body``.
 
 ``{name}`` placeholders (``string.Formatter`` syntax: ``{x:.2f}``, ``{obj.attr}``, ``{d[key]}``;
 ``{{``/``}}`` for literal braces) are filled from ``namespace`` after the cell is split into
@@ -36,12 +35,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .body import (FOREIGN_ROLES, INSTRUCTION_ROLES, REQUEST_FIELDS, THREAD_ROLES,
-                   UnknownModelWarning, _check_message, _fail, _is, _is_object, check_temperature,
-                   check_top_p, validate_body)
+from .body import FOREIGN_ROLES, INSTRUCTION_ROLES, THREAD_ROLES, check_message
+from .checks import fail, is_object, is_type
 
-__all__ = ["Message", "Thread", "UnknownModelWarning", "parse", "parse_cell", "build_body",
-           "validate_body", "check_temperature", "check_top_p", "REQUEST_FIELDS"]
+__all__ = ["Message", "Thread", "parse", "parse_cell"]
 
 _ROLE_LINE = re.compile(r"^([A-Za-z][A-Za-z_-]*)[ \t]*:(.*)$")
 _CUTOFF_FIRST = 0.75  # difflib ratio to a role that makes the cell's first role-like line an error
@@ -87,11 +84,11 @@ def _role_of(line: str, lineno: int, inside: bool) -> tuple[str, str] | None:
     if role in THREAD_ROLES or role in INSTRUCTION_ROLES:
         return role, rest.lstrip()
     if role in FOREIGN_ROLES:
-        _fail("role", f"role {word!r} is not allowed in a thread; use user or assistant", lineno)
+        fail("role", f"role {word!r} is not allowed in a thread; use user or assistant", lineno)
     cutoff = _CUTOFF_INSIDE if inside else _CUTOFF_FIRST
     close = difflib.get_close_matches(role, THREAD_ROLES + INSTRUCTION_ROLES, n=1, cutoff=cutoff)
     if close:
-        _fail("role", f"unknown role {word!r} (did you mean {close[0]!r}?)", lineno)
+        fail("role", f"unknown role {word!r} (did you mean {close[0]!r}?)", lineno)
     return None
 
 
@@ -111,7 +108,7 @@ def _split(text: str) -> list[_Entry]:
             if first_text is None and line.strip():
                 first_text = lineno
     if entries and first_text is not None:
-        _fail("thread", "text before the first role line; start it with 'user:'", first_text)
+        fail("thread", "text before the first role line; start it with 'user:'", first_text)
     if not entries and first_text is not None:
         entries.append(_Entry("user", first_text, loose))
     return entries
@@ -132,7 +129,7 @@ def _substitute(text: str, namespace: Mapping[str, Any], lineno: int) -> str:
     try:
         pieces = list(_FORMATTER.parse(text))
     except ValueError:
-        _fail("thread", "unbalanced brace; write {{ or }} for a literal brace", lineno)
+        fail("thread", "unbalanced brace; write {{ or }} for a literal brace", lineno)
     out = []
     for literal, name, spec, conversion in pieces:
         out.append(literal)
@@ -148,17 +145,17 @@ def _fill(name: str, spec: str, conversion: str | None, namespace: Mapping[str, 
     shown += "}"
     first = _FIRST_NAME.match(name).group()
     if not first or first.isdigit():
-        _fail("thread", f"positional placeholders are not allowed; name the variable in {shown}",
+        fail("thread", f"positional placeholders are not allowed; name the variable in {shown}",
               lineno)
     if first not in namespace:
-        _fail("thread", f"unknown name {first!r} in {shown}", lineno)
+        fail("thread", f"unknown name {first!r} in {shown}", lineno)
     try:
         value, _ = _FORMATTER.get_field(name, (), namespace)
         value = _FORMATTER.convert_field(value, conversion)
         return _FORMATTER.format_field(value, _substitute(spec, namespace, lineno))
     except (LookupError, AttributeError, ValueError, TypeError) as exc:
         reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-        _fail("thread", f"cannot fill {shown}: {reason}", lineno)
+        fail("thread", f"cannot fill {shown}: {reason}", lineno)
 
 
 def _render(entry: _Entry, namespace: Mapping[str, Any] | None) -> str:
@@ -182,13 +179,13 @@ def parse_cell(text: str, namespace: Mapping[str, Any] | None = None) -> Thread:
         content = _render(entry, namespace)
         if entry.role in INSTRUCTION_ROLES:
             if first:
-                _fail("instructions", f"instructions given twice (first on line {first})",
+                fail("instructions", f"instructions given twice (first on line {first})",
                       entry.line)
             if not content.strip():
-                _fail("instructions", "empty instructions", entry.line)
+                fail("instructions", "empty instructions", entry.line)
             instructions, first = content, entry.line
         elif not content.strip():
-            _fail("thread", f"empty {entry.role} message", entry.line)
+            fail("thread", f"empty {entry.role} message", entry.line)
         else:
             messages.append(Message(entry.role, content, entry.line))
     return _finish(messages, instructions, {}, first > 0)
@@ -199,7 +196,7 @@ def _finish(messages: list[Message], instructions: str | None, body: Mapping[str
     """The Thread, or an error when it has no message."""
     if not messages:
         reason = "has only instructions, no message" if had_instructions else "is empty"
-        _fail("thread.messages", f"the thread {reason}")
+        fail("thread.messages", f"the thread {reason}")
     return Thread(tuple(messages), instructions, body)
 
 
@@ -210,7 +207,7 @@ def _parse_json(text: str) -> Thread:
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
-        _fail("body", f"invalid JSON body: {exc.msg} (column {exc.colno}); a cell starting with "
+        fail("body", f"invalid JSON body: {exc.msg} (column {exc.colno}); a cell starting with "
                       "'{' is read as JSON, start it with 'user:' for text", exc.lineno)
     return _from_body(data)
 
@@ -224,7 +221,7 @@ def _reject_json_array(text: str) -> None:
         except ValueError:
             return
         line = text.count("\n", 0, len(text) - len(stripped)) + 1
-        _fail("body", "a JSON body must be an object, got an array", line)
+        fail("body", "a JSON body must be an object, got an array", line)
 
 
 def _from_body(data: Mapping[str, Any]) -> Thread:
@@ -232,14 +229,14 @@ def _from_body(data: Mapping[str, Any]) -> Thread:
     body = copy.deepcopy(dict(data))
     thread, top = body.pop("thread", None), body.pop("messages", None)
     if thread is not None:
-        _is_object(thread, "thread")
+        is_object(thread, "thread")
     thread = dict(thread or {})
     if top is not None and "messages" in thread:
-        _fail("messages", "messages given both at the top level and in thread.messages")
+        fail("messages", "messages given both at the top level and in thread.messages")
     param = "thread.messages" if top is None else "messages"
     items = thread.pop("messages", None) if top is None else top
     if items is None:
-        _fail("thread.messages", "the request body has no messages (put them in thread.messages)")
+        fail("thread.messages", "the request body has no messages (put them in thread.messages)")
     if thread:
         body["thread"] = thread
     return _from_items(items, param, body.pop("instructions", None), body)
@@ -247,23 +244,23 @@ def _from_body(data: Mapping[str, Any]) -> Thread:
 
 def _from_items(items: Any, param: str, instructions: Any, body: Mapping[str, Any]) -> Thread:
     """A Thread from a list of message dicts (``system`` ones become the instructions)."""
-    _is((list, tuple), "a list")(items, param)
+    is_type((list, tuple), "a list")(items, param)
     if instructions is not None:
-        _is(str, "a string")(instructions, "instructions")
+        is_type(str, "a string")(instructions, "instructions")
     had = instructions is not None
     messages = []
     for index, item in enumerate(items):
         where = f"{param}[{index}]"
         role = item.get("role") if isinstance(item, Mapping) else None
         if role not in INSTRUCTION_ROLES:
-            _check_message(item, where)
+            check_message(item, where)
             extra = {k: v for k, v in item.items() if k not in ("role", "content")}
             messages.append(Message(role, copy.deepcopy(item["content"]), None,
                                     copy.deepcopy(extra)))
             continue
         if had:
-            _fail(where, f"instructions given twice ({where} is a second one)")
-        _is(str, "a non-empty string", non_empty=True)(item.get("content"), f"{where}.content")
+            fail(where, f"instructions given twice ({where} is a second one)")
+        is_type(str, "a non-empty string", non_empty=True)(item.get("content"), f"{where}.content")
         instructions, had = item["content"], True
     return _finish(messages, instructions, body, had)
 
@@ -279,32 +276,5 @@ def parse(thread: str | list[dict] | dict | Thread,
         return _from_items(thread, "messages", None, {})
     if isinstance(thread, Mapping):
         return _from_body(thread)
-    _fail("thread", "a thread must be text, a list of messages, a request body or a Thread, "
+    fail("thread", "a thread must be text, a list of messages, a request body or a Thread, "
                     f"got {type(thread).__name__}")
-
-
-# --- request bodies ----------------------------------------------------------------------
-
-def build_body(thread: Thread, **fields: Any) -> dict:
-    """The createThreadAndRun body: the JSON body's fields, the thread, then ``fields`` on top."""
-    body = copy.deepcopy(dict(thread.body))
-    inner = body.pop("thread", None) or {}
-    messages = [{"role": m.role, "content": m.content, **m.extra} for m in thread.messages]
-    body["thread"] = {**inner, "messages": copy.deepcopy(messages)}
-    if thread.instructions is not None:
-        body["instructions"] = thread.instructions
-    for name, value in fields.items():
-        if value is not None:
-            body[name] = _tools(value) if name == "tools" else copy.deepcopy(value)
-    validate_body(body)
-    return body
-
-
-def _tools(value: Any) -> Any:
-    """Tool names (``"code_interpreter"``) as ``{"type": name}``; dicts kept."""
-    items = [value] if isinstance(value, str) else value
-    if not isinstance(items, (list, tuple)):
-        return value
-    return [{"type": t} if isinstance(t, str) else copy.deepcopy(t) for t in items]
-
-

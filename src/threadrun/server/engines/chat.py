@@ -10,8 +10,8 @@ import json
 from typing import Any
 
 from ...providers import Provider
-from . import EngineReply, Emit, Request, UpstreamError, Watch
-from .http import drain, events, post
+from . import EngineReply, Emit, Request, UpstreamError
+from .http import HTTPEngine, error_message
 
 
 def chat_messages(request: Request, system_role: str = "system") -> list[dict]:
@@ -54,25 +54,18 @@ def chat_body(request: Request, provider: Provider) -> dict:
     return body
 
 
-class ChatEngine:
+class ChatEngine(HTTPEngine):
     """Runs a provider's models through its chat-completions endpoint."""
 
-    def __init__(self, provider: Provider) -> None:
-        self.provider = provider
+    path = "/chat/completions"
 
-    def reply(self, request: Request, emit: Emit, watch: Watch) -> EngineReply:
-        """Call the upstream; stream pieces to ``emit`` when the run streams."""
-        body = chat_body(request, self.provider)
-        response = post(self.provider, "/chat/completions", body, stream=request.stream, watch=watch)
-        with response:
-            if request.stream:
-                reply = read_stream(events(response), emit, self.provider.name)
-                drain(response)
-                return reply
-            try:
-                payload = response.json()
-            except ValueError:
-                raise UpstreamError(f"{self.provider.name}: answered a body that is not JSON") from None
+    def body(self, request: Request) -> dict:
+        return chat_body(request, self.provider)
+
+    def read_stream(self, stream: Any, emit: Emit) -> EngineReply:
+        return read_stream(stream, emit, self.provider.name)
+
+    def parse(self, payload: Any) -> EngineReply:
         return parse_completion(payload, self.provider.name)
 
 
@@ -90,7 +83,6 @@ def usage_fields(usage: Any) -> dict[str, int | None]:
 def parse_completion(payload: Any, provider: str) -> EngineReply:
     """Text, usage, finish reason and tool calls of a non-streamed answer."""
     if isinstance(payload, dict) and payload.get("error"):
-        from .http import error_message
         raise UpstreamError(f"{provider}: {error_message(payload)}")
     try:
         choice = payload["choices"][0]
@@ -118,7 +110,6 @@ def read_stream(stream: Any, emit: Emit, provider: str) -> EngineReply:
         if not isinstance(chunk, dict):
             continue
         if chunk.get("error"):
-            from .http import error_message
             raise UpstreamError(f"{provider}: {error_message(chunk)}")
         if chunk.get("usage"):
             usage = chunk["usage"]

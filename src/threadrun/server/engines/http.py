@@ -18,7 +18,7 @@ from requests.adapters import HTTPAdapter
 from ...providers import Provider
 from ...retry import make_retry, retries_used
 from ...sse import iter_events
-from . import UpstreamError
+from . import EngineReply, Emit, Request, UpstreamError, Watch
 
 CONNECT_TIMEOUT_S = 10.0
 READ_TIMEOUT_S = 300.0
@@ -166,3 +166,40 @@ def list_models(provider: Provider, timeout: float = 5.0) -> list[str]:
     except (ValueError, AttributeError):
         raise UpstreamError(f"{provider.name}: GET /models answered a body that is not a model list") from None
     return [m.get("id") for m in data if isinstance(m, dict) and isinstance(m.get("id"), str)]
+
+
+class HTTPEngine:
+    """What the HTTP engines share: POST the run's body, then fold the stream or parse the answer.
+
+    A subclass names its ``path`` and says how to build the ``body``, ``read_stream`` and
+    ``parse`` a whole answer.
+    """
+
+    path = ""
+
+    def __init__(self, provider: Provider) -> None:
+        self.provider = provider
+
+    def body(self, request: Request) -> dict:
+        raise NotImplementedError
+
+    def read_stream(self, stream: Iterator[tuple[str, str]], emit: Emit) -> EngineReply:
+        raise NotImplementedError
+
+    def parse(self, payload: Any) -> EngineReply:
+        raise NotImplementedError
+
+    def reply(self, request: Request, emit: Emit, watch: Watch) -> EngineReply:
+        """Call the upstream; stream text pieces to ``emit`` when the run streams."""
+        response = post(self.provider, self.path, self.body(request), stream=request.stream,
+                        watch=watch)
+        with response:
+            if request.stream:
+                reply = self.read_stream(events(response), emit)
+                drain(response)
+                return reply
+            try:
+                payload = response.json()
+            except ValueError:
+                raise UpstreamError(f"{self.provider.name}: answered a body that is not JSON") from None
+        return self.parse(payload)

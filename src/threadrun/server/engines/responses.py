@@ -11,9 +11,9 @@ import json
 from typing import Any
 
 from ...providers import Provider
-from . import EngineReply, Emit, Request, UpstreamError, Watch
+from . import EngineReply, Emit, Request, UpstreamError
 from .chat import function_tools
-from .http import error_message, events, post
+from .http import HTTPEngine, error_message
 
 
 def responses_body(request: Request, provider: Provider) -> dict:
@@ -47,23 +47,18 @@ def responses_body(request: Request, provider: Provider) -> dict:
     return body
 
 
-class ResponsesEngine:
+class ResponsesEngine(HTTPEngine):
     """Runs a provider's models through its Responses endpoint."""
 
-    def __init__(self, provider: Provider) -> None:
-        self.provider = provider
+    path = "/responses"
 
-    def reply(self, request: Request, emit: Emit, watch: Watch) -> EngineReply:
-        """Call the upstream; stream text deltas to ``emit`` when the run streams."""
-        body = responses_body(request, self.provider)
-        response = post(self.provider, "/responses", body, stream=request.stream, watch=watch)
-        with response:
-            if request.stream:
-                return read_stream(events(response), emit, self.provider.name)
-            try:
-                payload = response.json()
-            except ValueError:
-                raise UpstreamError(f"{self.provider.name}: answered a body that is not JSON") from None
+    def body(self, request: Request) -> dict:
+        return responses_body(request, self.provider)
+
+    def read_stream(self, stream: Any, emit: Emit) -> EngineReply:
+        return read_stream(stream, emit, self.provider.name)
+
+    def parse(self, payload: Any) -> EngineReply:
         return parse_response(payload, self.provider.name)
 
 
