@@ -16,24 +16,19 @@ from collections.abc import Mapping
 from typing import Any
 
 from . import catalog
+from .spec import (FUNCTION_NAME_CHARS, MESSAGE_FIELDS, MIN_TOKEN_CAP, REQUEST_FIELDS,
+                   THREAD_FIELDS, TOOL_TYPES)
 from .checks import (check_enum, check_int, check_list, check_metadata, fail, is_type,
                      is_bool_or_null, is_id, is_object, is_str, check_keys, show, typed,
                      check_unknown_keys)
 
 __all__ = ["UnknownModelWarning", "validate_body", "check_temperature", "check_top_p",
-           "REQUEST_FIELDS", "THREAD_FIELDS", "MESSAGE_FIELDS", "TOOL_TYPES"]
+           "check_message"]
 
 THREAD_ROLES = ("user", "assistant")
 INSTRUCTION_ROLES = ("system", "instructions")
 FOREIGN_ROLES = ("tool", "function", "developer")
-REQUEST_FIELDS = ("assistant_id", "thread", "model", "instructions", "tools", "tool_resources",
-                  "metadata", "temperature", "top_p", "stream", "max_prompt_tokens",
-                  "max_completion_tokens", "truncation_strategy", "tool_choice",
-                  "parallel_tool_calls", "response_format")
-THREAD_FIELDS = ("messages", "tool_resources", "metadata")
-MESSAGE_FIELDS = ("role", "content", "attachments", "metadata")
-TOOL_TYPES = ("code_interpreter", "file_search", "function")
-_FUNCTION_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_FUNCTION_NAME = re.compile(r"^[A-Za-z0-9_-]{1,%d}$" % FUNCTION_NAME_CHARS)
 _warned_models: set[str] = set()
 
 
@@ -293,8 +288,8 @@ _CHECKS = {
     "temperature": lambda value, param: _number(value, param, 0, 2, strings=False),
     "top_p": lambda value, param: _number(value, param, 0, 1, strings=False),
     "stream": is_type(bool, "a boolean"),
-    "max_prompt_tokens": lambda value, param: check_int(value, param, 256),
-    "max_completion_tokens": lambda value, param: check_int(value, param, 256),
+    "max_prompt_tokens": lambda value, param: check_int(value, param, MIN_TOKEN_CAP),
+    "max_completion_tokens": lambda value, param: check_int(value, param, MIN_TOKEN_CAP),
     "truncation_strategy": _check_truncation,
     "tool_choice": _check_tool_choice,
     "parallel_tool_calls": is_type(bool, "a boolean"),

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from typing import Any, NoReturn
 
 from .errors import ValidationError
+from .spec import METADATA_KEY_CHARS, METADATA_PAIRS, METADATA_VALUE_CHARS
 
 _repr = reprlib.Repr()
 _repr.maxstring = _repr.maxother = 40
@@ -104,14 +105,15 @@ def check_metadata(value: Any, param: str) -> None:
     if value is None:
         return
     is_object(value, param)
-    if len(value) > 16:
-        fail(param, f"{param} can have at most 16 pairs, got {len(value)}")
+    if len(value) > METADATA_PAIRS:
+        fail(param, f"{param} can have at most {METADATA_PAIRS} pairs, got {len(value)}")
     for key, item in value.items():
         if not isinstance(key, str) or not isinstance(item, str):
             fail(param, f"{param} keys and values must be strings, "
                          f"got {show(key)}: {show(item)}")
-        if len(key) > 64:
-            fail(param, f"{param} key {show(key)} has {len(key)} characters; the limit is 64")
-        if len(item) > 512:
+        if len(key) > METADATA_KEY_CHARS:
+            fail(param, f"{param} key {show(key)} has {len(key)} characters; the limit is "
+                        f"{METADATA_KEY_CHARS}")
+        if len(item) > METADATA_VALUE_CHARS:
             fail(f"{param}.{key}",
-                  f"{param}[{key!r}] has {len(item)} characters; the limit is 512")
+                  f"{param}[{key!r}] has {len(item)} characters; the limit is {METADATA_VALUE_CHARS}")

@@ -21,7 +21,8 @@ from . import __version__, config
 from .errors import (APIConnectionError, APIError, ThreadrunError, ValidationError,
                      error_for_status)
 from .gate import Gate
-from .result import TERMINAL, RunResult, run_error
+from .result import RunResult, run_error
+from .spec import TERMINAL
 from .retry import BACKOFF_BASE, backoff_delay, make_retry, retries_used
 from .sse import iter_events, parse_data
 

@@ -12,6 +12,7 @@ import copy
 import difflib
 
 from .errors import ValidationError
+from .spec import REASONING_EFFORTS
 from .body import check_temperature, check_top_p, validate_body
 from .thread import Thread
 
@@ -30,8 +31,6 @@ class Job:
     body: dict
     reasoning_effort: str | None = None
 
-#: ReasoningEffort values of the Assistants spec (openai-openapi 2.3.0).
-REASONING_EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh", "max")
 
 
 def split_list(value: str | Iterable[Any] | None) -> list[Any]:

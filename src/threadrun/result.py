@@ -3,8 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-#: Run statuses after which nothing changes.
-TERMINAL = frozenset({"completed", "failed", "cancelled", "incomplete", "expired"})
+from .spec import TERMINAL
 
 
 @dataclass

@@ -13,7 +13,8 @@ from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import Any, Callable
 
 from .client import Client
-from .result import TERMINAL, RunResult, run_error
+from .result import RunResult, run_error
+from .spec import TERMINAL
 from .errors import APIError
 from .plan import Job
 from .row import to_row

@@ -16,10 +16,11 @@ from ..config import is_loopback
 from ..errors import ValidationError
 from .engines import Request, UpstreamError, make_engine
 from .faults import Decision, Faults
-from .objects import TERMINAL, Run
+from ..spec import TERMINAL
+from .objects import Run
 from .store import Store
 from .stream import run_events
-from .validate import ApiError, validate_assistant, validate_thread_and_run
+from .validate import ErrorAnswer, validate_assistant, validate_thread_and_run
 
 PREFIX = "/v1"
 ROUTES = (
@@ -88,8 +89,8 @@ def match_route(method: str, path: str) -> Match:
     return Match("unknown", None, {}, 405 if known_path else 404)
 
 
-def error_reply(error: ApiError) -> Reply:
-    """The JSON answer of an ApiError."""
+def error_reply(error: ErrorAnswer) -> Reply:
+    """The JSON answer of an ErrorAnswer."""
     return Reply(error.status, error.body(), dict(error.headers), close=error.status == 413)
 
 
@@ -132,12 +133,12 @@ class App:
             return
         scheme, _, token = headers.get("authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
-            raise ApiError(401, "You didn't provide an API key. You need to provide your API key "
+            raise ErrorAnswer(401, "You didn't provide an API key. You need to provide your API key "
                                 "in an Authorization header using Bearer auth.", None, "invalid_api_key")
         if not hmac.compare_digest(token.strip().encode(), self.api_key.encode()):
-            raise ApiError(401, "Incorrect API key provided.", None, "invalid_api_key")
+            raise ErrorAnswer(401, "Incorrect API key provided.", None, "invalid_api_key")
 
-    def precheck(self, method: str, match: Match, headers: dict[str, str], length: int) -> ApiError | None:
+    def precheck(self, method: str, match: Match, headers: dict[str, str], length: int) -> ErrorAnswer | None:
         """What refuses a request before its body is read: Host, key, route, content type.
 
         A loopback server answers only a loopback ``Host`` (a web page that rebinds a domain to
@@ -147,17 +148,17 @@ class App:
         host = headers.get("host", "")
         name = host.rsplit(":", 1)[0] if not host.startswith("[") else host[:host.find("]") + 1]
         if self.loopback_only and not is_loopback(name):
-            return ApiError(421, f"This server answers only requests addressed to this machine "
+            return ErrorAnswer(421, f"This server answers only requests addressed to this machine "
                                  f"(Host: 127.0.0.1 or localhost), not {name[:80]!r}.", None, None)
         try:
             self.check_auth(headers)
-        except ApiError as error:
+        except ErrorAnswer as error:
             return error
         if match.endpoint is None:
             return route_error(match)
         content_type = headers.get("content-type", "").split(";")[0].strip().lower()
         if method == "POST" and length and content_type != "application/json":
-            return ApiError(415, "Request bodies must be JSON (Content-Type: application/json).",
+            return ErrorAnswer(415, "Request bodies must be JSON (Content-Type: application/json).",
                             None, None)
         return None
 
@@ -171,11 +172,11 @@ class App:
             endpoint: Callable[..., Reply | StreamReply] = getattr(self, match.endpoint)
             body = parse_body(raw) if match.route.startswith("POST") else None
             return endpoint(params=match.params, query=query, body=body, decision=decision)
-        except ApiError as error:
+        except ErrorAnswer as error:
             return error_reply(error)
         except Exception:  # a bug: answer a 500 error object and remember the traceback
             self.server_errors.append(traceback.format_exc())
-            return error_reply(ApiError(500, SERVER_ERROR, None, None, "server_error"))
+            return error_reply(ErrorAnswer(500, SERVER_ERROR, None, None, "server_error"))
 
     def create_assistant(self, body: Any, **_: Any) -> Reply:
         """``POST /assistants``."""
@@ -265,25 +266,25 @@ class App:
         retry = self.faults.retry_after
         headers = {"retry-after": f"{retry:g}", "retry-after-ms": str(int(retry * 1000))}
         if kind == "429":
-            return error_reply(ApiError(429, f"Rate limit reached for requests (injected fault). "
+            return error_reply(ErrorAnswer(429, f"Rate limit reached for requests (injected fault). "
                                              f"Please try again in {retry:g}s.", None,
                                         "rate_limit_exceeded", "requests", headers))
         if kind == "503":
-            return error_reply(ApiError(503, "The server is overloaded or not ready yet "
+            return error_reply(ErrorAnswer(503, "The server is overloaded or not ready yet "
                                              "(injected fault).", None, None, "server_error", headers))
         message = SERVER_ERROR + " (injected fault)" if kind == "500" else "Bad gateway (injected fault)."
-        return error_reply(ApiError(int(kind), message, None, None, "server_error"))
+        return error_reply(ErrorAnswer(int(kind), message, None, None, "server_error"))
 
     def close(self) -> None:
         """Stop the engine workers (pending calls are dropped)."""
         self.pool.shutdown(wait=False, cancel_futures=True)
 
 
-def route_error(match: Match) -> ApiError:
+def route_error(match: Match) -> ErrorAnswer:
     """The 404/405 error of an unrouted request."""
     if match.status == 405:
-        return ApiError(405, "Method not allowed for this URL.", None, None)
-    return ApiError(404, "Invalid URL: unknown route.", None, None)
+        return ErrorAnswer(405, "Method not allowed for this URL.", None, None)
+    return ErrorAnswer(404, "Invalid URL: unknown route.", None, None)
 
 
 def parse_body(raw: bytes) -> Any:
@@ -293,6 +294,6 @@ def parse_body(raw: bytes) -> Any:
     try:
         return json.loads(raw.decode("utf-8"), parse_constant=reject) if raw.strip() else None
     except (ValueError, UnicodeDecodeError, RecursionError):
-        raise ApiError(400, "We could not parse the JSON body of your request. (HINT: This likely "
+        raise ErrorAnswer(400, "We could not parse the JSON body of your request. (HINT: This likely "
                             "means you aren't using your HTTP library correctly. The OpenAI API "
                             "expects a JSON payload.)", None, None) from None

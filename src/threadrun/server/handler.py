@@ -10,7 +10,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from .app import App, Reply, StreamReply, error_reply, match_route
-from .validate import ApiError
+from .validate import ErrorAnswer
 
 MAX_BODY = 1 << 20
 LINGER_S, LINGER_BYTES = 1.0, 64 << 20
@@ -105,10 +105,10 @@ class Handler(BaseHTTPRequestHandler):
     def refuse_body(self, length: int | None) -> None:
         """Answer 413 (or 400 for an unusable length) without reading the body, then close."""
         if length is None:
-            error = ApiError(400, "Invalid or unsupported request body framing; send a "
+            error = ErrorAnswer(400, "Invalid or unsupported request body framing; send a "
                                   "Content-Length header.", None, None)
         else:
-            error = ApiError(413, f"Request body too large: {length} bytes; the limit is "
+            error = ErrorAnswer(413, f"Request body too large: {length} bytes; the limit is "
                                   f"{MAX_BODY} bytes.", None, "request_too_large")
         reply = error_reply(error)
         reply.close = True

@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-TERMINAL = frozenset({"completed", "failed", "cancelled", "incomplete", "expired"})
+from ..spec import TERMINAL
 EXPIRY_S = 600
 PLACEHOLDER_TOOL = "lookup"
 

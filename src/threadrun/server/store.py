@@ -21,15 +21,15 @@ from .engines.echo import echo_reply
 from .faults import RunFault
 from .objects import (TERMINAL, Message, Run, Thread, assistant_dict, new_id, text_part)
 from .tokens import count_tokens, truncate_tokens
-from .validate import ApiError, fail
+from .validate import ErrorAnswer, fail
 
 QUEUE_S = 0.05
 FAULT_ERROR = "The server had an error while processing your request. (injected fault)"
 
 
-def not_found(kind: str, object_id: str) -> ApiError:
+def not_found(kind: str, object_id: str) -> ErrorAnswer:
     """The 404 answer for an unknown id."""
-    return ApiError(404, f"No {kind} found with id '{object_id[:80]}'.", None, None)
+    return ErrorAnswer(404, f"No {kind} found with id '{object_id[:80]}'.", None, None)
 
 
 def content_text(content: Any) -> str:
@@ -46,7 +46,7 @@ def provider_of(spec: str, default: str | None) -> tuple[Provider, str]:
         provider, model = resolve(spec, default)
         provider.check_ready()
     except ValidationError as exc:
-        raise ApiError(400, str(exc), "model", "model_not_found") from None
+        raise ErrorAnswer(400, str(exc), "model", "model_not_found") from None
     return provider, model
 
 
@@ -123,7 +123,7 @@ class Store:
         return assistant
 
     def get_assistant(self, assistant_id: str) -> dict:
-        """The AssistantObject, or a 404 ApiError."""
+        """The AssistantObject, or a 404 ErrorAnswer."""
         with self.lock:
             if assistant_id not in self.assistants:
                 raise not_found("assistant", assistant_id)
@@ -242,14 +242,14 @@ class Store:
             self.changed.notify_all()
 
     def get_thread(self, thread_id: str) -> Thread:
-        """The Thread, or a 404 ApiError."""
+        """The Thread, or a 404 ErrorAnswer."""
         with self.lock:
             if thread_id not in self.threads:
                 raise not_found("thread", thread_id)
             return self.threads[thread_id]
 
     def get_run(self, thread_id: str, run_id: str) -> Run:
-        """The Run (its reply message settled into the thread when due), or a 404 ApiError."""
+        """The Run (its reply message settled into the thread when due), or a 404 ErrorAnswer."""
         with self.lock:
             self.get_thread(thread_id)
             run = self.runs.get(run_id)
@@ -277,7 +277,7 @@ class Store:
             run = self.get_run(thread_id, run_id)
             status = run.status()
             if status in TERMINAL:
-                raise ApiError(400, f"Cannot cancel run with status '{status}'.", None, None)
+                raise ErrorAnswer(400, f"Cannot cancel run with status '{status}'.", None, None)
             answer = run.to_dict(status="cancelling")
             run.cancel_mono = time.monotonic()
             closers, run.closers = run.closers, []

@@ -4,7 +4,8 @@ from __future__ import annotations
 import time
 from typing import Any, Iterator
 
-from .objects import TERMINAL, Run
+from ..spec import TERMINAL
+from .objects import Run
 from .store import Store
 
 Event = tuple[str, Any]

@@ -1,14 +1,15 @@
-"""Request validation against the Assistants v2 schemas, raising ApiError with OpenAI-style bodies."""
+"""Request validation against the Assistants v2 schemas, raising ErrorAnswer with OpenAI-style bodies."""
 from __future__ import annotations
 
 from typing import Any, Callable, Iterable
 
 TYPE_NAMES = {str: "a string", bool: "a boolean", int: "an integer", float: "a decimal",
               dict: "an object", list: "an array", type(None): "null"}
-TOOL_TYPES = ("code_interpreter", "file_search", "function")
+from ..spec import (FUNCTION_NAME_CHARS, METADATA_KEY_CHARS, METADATA_PAIRS, METADATA_VALUE_CHARS,
+                    MIN_TOKEN_CAP, REASONING_EFFORTS, TOOL_TYPES)
 
 
-class ApiError(Exception):
+class ErrorAnswer(Exception):
     """An error answer: HTTP status plus the ``{"error": {...}}`` body fields."""
 
     def __init__(self, status: int, message: str, param: str | None = None, code: str | None = None,
@@ -26,7 +27,7 @@ class ApiError(Exception):
 
 def fail(param: str | None, message: str, code: str | None = "invalid_value") -> None:
     """Raise a 400 invalid_request_error for ``param``."""
-    raise ApiError(400, message, param, code)
+    raise ErrorAnswer(400, message, param, code)
 
 
 def _type_name(value: Any) -> str:
@@ -123,16 +124,16 @@ def check_metadata(value: Any, param: str) -> None:
     """Check Metadata: at most 16 string pairs, keys <= 64 chars, values <= 512 chars."""
     if not check_type(value, param, (dict,)):
         return
-    if len(value) > 16:
-        fail(param, f"Invalid '{param}': too many properties. Expected an object with at most 16 "
+    if len(value) > METADATA_PAIRS:
+        fail(param, f"Invalid '{param}': too many properties. Expected an object with at most {METADATA_PAIRS} "
                     f"properties, but got an object with {len(value)} properties instead.",
              "object_above_max_properties")
     for key, item in value.items():
-        if len(key) > 64:
-            fail(param, f"Invalid '{param}': metadata key too long. Expected keys of at most 64 "
+        if len(key) > METADATA_KEY_CHARS:
+            fail(param, f"Invalid '{param}': metadata key too long. Expected keys of at most {METADATA_KEY_CHARS} "
                         f"characters, but got a key with length {len(key)} instead.",
                  "string_above_max_length")
-        check_string(item, f"{param}.{key}", 512, nullable=False)
+        check_string(item, f"{param}.{key}", METADATA_VALUE_CHARS, nullable=False)
 
 
 def check_tool(tool: Any, param: str) -> None:
@@ -146,7 +147,8 @@ def check_tool(tool: Any, param: str) -> None:
         function = tool.get("function")
         check_object(function, _join(param, "function"), ("name", "description", "parameters",
                                                           "strict"), ("name",))
-        check_string(function["name"], _join(param, "function.name"), 64, nullable=False, min_len=1)
+        check_string(function["name"], _join(param, "function.name"), FUNCTION_NAME_CHARS, nullable=False,
+                     min_len=1)
 
 
 def check_tools(value: Any, param: str, max_items: int) -> None:
@@ -236,16 +238,13 @@ RUN_FIELDS: dict[str, Callable[[Any, str], None]] = {
     "temperature": lambda v, p: check_number(v, p, 0, 2),
     "top_p": lambda v, p: check_number(v, p, 0, 1),
     "stream": lambda v, p: check_type(v, p, (bool,)),
-    "max_prompt_tokens": lambda v, p: check_number(v, p, 256, integer=True),
-    "max_completion_tokens": lambda v, p: check_number(v, p, 256, integer=True),
+    "max_prompt_tokens": lambda v, p: check_number(v, p, MIN_TOKEN_CAP, integer=True),
+    "max_completion_tokens": lambda v, p: check_number(v, p, MIN_TOKEN_CAP, integer=True),
     "truncation_strategy": check_truncation,
     "tool_choice": check_tool_choice,
     "parallel_tool_calls": lambda v, p: check_type(v, p, (bool,), nullable=False),
     "response_format": check_response_format,
 }
-
-#: ReasoningEffort of the spec (openai-openapi 2.3.0).
-REASONING_EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh", "max")
 
 ASSISTANT_FIELDS: dict[str, Callable[[Any, str], None]] = {
     "model": lambda v, p: check_string(v, p, nullable=False, min_len=1),
@@ -274,10 +273,10 @@ def _validate(body: Any, fields: dict[str, Callable[[Any, str], None]], required
 
 
 def validate_thread_and_run(body: Any) -> None:
-    """Validate a CreateThreadAndRunRequest body; raise ApiError(400) naming the bad field."""
+    """Validate a CreateThreadAndRunRequest body; raise ErrorAnswer(400) naming the bad field."""
     _validate(body, RUN_FIELDS, ("assistant_id",))
 
 
 def validate_assistant(body: Any) -> None:
-    """Validate a CreateAssistantRequest body; raise ApiError(400) naming the bad field."""
+    """Validate a CreateAssistantRequest body; raise ErrorAnswer(400) naming the bad field."""
     _validate(body, ASSISTANT_FIELDS, ("model",))
