@@ -9,6 +9,7 @@ import pytest
 
 from threadrun import body as rb
 from threadrun.body import UnknownModelWarning, check_temperature, check_top_p, validate_body
+from helpers import error_of
 from threadrun.errors import ValidationError
 
 HI = {"assistant_id": "asst_1", "thread": {"messages": [{"role": "user", "content": "hi"}]}}
@@ -20,13 +21,6 @@ def fresh_model_warnings():
     rb._warned_models.clear()
     yield
     rb._warned_models.clear()
-
-
-def error_of(call, *args, **kwargs) -> ValidationError:
-    with pytest.raises(ValidationError) as info:
-        call(*args, **kwargs)
-    assert "\n" not in str(info.value)
-    return info.value
 
 
 # --- validate_body -----------------------------------------------------------------------

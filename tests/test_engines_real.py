@@ -105,7 +105,7 @@ def start(stack: contextlib.ExitStack, server, *args, required: str | None = Non
 def xllamacpp_upstream(model_dir):
     """llama.cpp's C++ server (xllamacpp) on the tiny model: ``(base_url, key)``."""
     with contextlib.ExitStack() as stack:
-        yield start(stack, xllamacpp_server, model_dir, model=model_dir / "tiny.gguf")
+        yield start(stack, xllamacpp_server, model_dir, model=model_dir / "tiny.gguf", threads=1)
 
 
 @pytest.fixture(scope="module")

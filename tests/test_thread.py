@@ -7,16 +7,10 @@ from types import SimpleNamespace
 import pytest
 
 from threadrun import body as body_module
+from helpers import error_of
 from threadrun.errors import ValidationError
 from threadrun.plan import build_body
 from threadrun.thread import Message, Thread, parse, parse_cell
-
-
-def error_of(call, *args, **kwargs) -> ValidationError:
-    with pytest.raises(ValidationError) as info:
-        call(*args, **kwargs)
-    assert "\n" not in str(info.value)
-    return info.value
 
 
 # --- cells: messages ---------------------------------------------------------------------

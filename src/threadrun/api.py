@@ -5,6 +5,7 @@ send them. ``execute`` validates the whole plan before the first request, then r
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 import threading
@@ -26,9 +27,7 @@ from .runlog import RunLog
 from .sweep import Sweep
 from .thread import Thread, parse
 
-#: Request fields a Command passes to every body, besides model and temperature.
-RUN_OPTIONS = ("assistant", "label", "base_url", "stream", "timeout", "max_retries",
-               "concurrency", "dry_run", "progress", "rate", "log", "resume", "api_key_env")
+#: Request fields a Command passes to every body, besides the grid's model and temperature.
 FIELDS = ("instructions", "top_p", "max_prompt_tokens", "max_completion_tokens", "tools",
           "metadata", "truncation_strategy", "response_format", "tool_choice",
           "parallel_tool_calls")
@@ -48,9 +47,9 @@ class Command:
     label: str | None = None
     base_url: str | None = None
     stream: bool = True
-    timeout: float = 120.0
-    max_retries: int = 2
-    concurrency: int = 8
+    timeout: float = config.TIMEOUT_S
+    max_retries: int = config.MAX_RETRIES
+    concurrency: int = config.CONCURRENCY
     dry_run: bool = False
     progress: bool = True
     rate: float | None = None
@@ -86,6 +85,11 @@ class Command:
                          repeat=self.repeat, assistant_id=config.assistant_id(self.assistant),
                          efforts=self.efforts,
                          qualify=providers.qualified if self.embedded else None, **self.fields)
+
+
+#: How a Command is sent (every Command field that is neither the thread, the grid nor a body field).
+RUN_OPTIONS = tuple(f.name for f in dataclasses.fields(Command)
+                    if f.name not in ("thread", "models", "temperatures", "efforts", "repeat", "fields"))
 
 
 def command(thread: Any, *, namespace: Mapping[str, Any] | None = None, model: Any = None,

@@ -12,18 +12,18 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import re
 from collections.abc import Mapping
 from importlib import resources
 from typing import Any
 
+from . import config
 from .errors import ValidationError
 
 __all__ = ["KNOWN_MODELS", "PRICES_TAKEN", "PRICES_SOURCE", "PRICES_NOTE", "ENV_VAR", "prices",
            "price", "set_prices", "cost_usd", "is_known_model"]
 
-ENV_VAR = "THREADRUN_PRICES"
+ENV_VAR = config.PRICES_ENV
 
 #: The ids of ``AssistantSupportedModels`` in the Assistants v2 spec (openai-openapi 2.3.0).
 KNOWN_MODELS: tuple[str, ...] = (
@@ -139,7 +139,7 @@ def _alias(model: str) -> str | None:
 
 def _table() -> dict[str, Price]:
     """The merged price table (cached until ``set_prices`` or ``$THREADRUN_PRICES`` changes)."""
-    path = os.environ.get(ENV_VAR) or None
+    path = config.prices_file()
     if path not in _cache:
         table = _entries(_PACKAGED["models"], None)
         if path:

@@ -37,7 +37,8 @@ class Client:
     """A pooled, retrying client for the Assistants v2 endpoints threadrun uses."""
 
     def __init__(self, base_url: str | None = None, api_key: str | None = None, *,
-                 timeout: float = 120.0, max_retries: int = 2, pool_size: int = 32,
+                 timeout: float = config.TIMEOUT_S, max_retries: int = config.MAX_RETRIES,
+                 pool_size: int = 32,
                  backoff: float = BACKOFF_BASE, poll_interval: float = DEFAULT_POLL_S,
                  rpm: float | None = None):
         url = config.base_url(base_url)

@@ -13,6 +13,14 @@ from pathlib import Path
 
 BASE_URL_ENV = "THREADRUN_BASE_URL"
 API_KEY_ENV = "THREADRUN_API_KEY"
+LOG_ENV = "THREADRUN_LOG"
+PRICES_ENV = "THREADRUN_PRICES"
+SERVER_KEY_ENV = "THREADRUN_SERVER_API_KEY"
+
+#: Defaults of how runs are sent (the magic's traitlets, ``api.Command`` and ``Client`` read them).
+TIMEOUT_S = 120.0
+MAX_RETRIES = 2
+CONCURRENCY = 8
 
 
 def home() -> Path:
@@ -24,6 +32,21 @@ def base_url(explicit: str | None = None) -> str | None:
     """The Assistants server's base URL: the argument, else ``$THREADRUN_BASE_URL``; None = embedded."""
     url = explicit or os.environ.get(BASE_URL_ENV) or None
     return url.rstrip("/") if url else None
+
+
+def log_path() -> Path:
+    """The run log file: ``$THREADRUN_LOG``, else ``$THREADRUN_HOME/runs.sqlite``."""
+    return Path(os.environ.get(LOG_ENV) or home() / "runs.sqlite")
+
+
+def prices_file() -> str | None:
+    """A prices file to merge over the packaged one: ``$THREADRUN_PRICES``, or None."""
+    return os.environ.get(PRICES_ENV) or None
+
+
+def server_api_key(explicit: str | None = None) -> str | None:
+    """The key ``threadrun serve`` demands: ``--api-key``, else ``$THREADRUN_SERVER_API_KEY``."""
+    return explicit or os.environ.get(SERVER_KEY_ENV) or None
 
 
 def assistant_id(explicit: str | None = None) -> str | None:

@@ -20,10 +20,10 @@ from typing import Any
 import ipywidgets as W
 import pandas as pd
 
-from . import api
+from . import api, config
+from .cell_text import cell_text
 from .errors import ThreadrunError
-from .form_cell import DEFAULT_CONCURRENCY, cell_text
-from .form_widgets import MessageEditor, ModelPicker, TemperaturePicker, number_or_text, labelled
+from .form_widgets import MessageEditor, ModelPicker, TemperaturePicker, labelled, number_or_text
 from .row import frame
 
 __all__ = ["ThreadrunForm", "show_form", "DEFAULTS", "SHOWN_COLUMNS"]
@@ -34,7 +34,7 @@ DEFAULTS: dict[str, Any] = {
     "temperature": "",  # "0, 0.7" (list) or {"start", "stop", "step"} (range); "" = default
     "top_p": None,
     "repeat": 1,
-    "concurrency": DEFAULT_CONCURRENCY,
+    "concurrency": config.CONCURRENCY,
     "assistant": None,
     "instructions": None,
     "label": None,
@@ -67,7 +67,7 @@ class ThreadrunForm(W.VBox):
                             style={"description_width": "110px"}, layout=W.Layout(width="280px"))
         self.repeat = W.IntText(1, description="repeat", style={"description_width": "60px"},
                                 layout=number)
-        self.concurrency = W.IntText(DEFAULT_CONCURRENCY, description="concurrency",
+        self.concurrency = W.IntText(config.CONCURRENCY, description="concurrency",
                                      style={"description_width": "80px"}, layout=number)
         self.assistant = W.Text(placeholder="asst_... (blank: $THREADRUN_ASSISTANT_ID "
                                 "or a scratch one)", layout=W.Layout(width="400px"))

@@ -12,7 +12,9 @@ from typing import TYPE_CHECKING, Any
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments
-from traitlets import Bool, Float, Integer, Unicode
+from traitlets import Bool, Float, Integer, TraitError, Unicode, validate
+
+from . import config
 
 from .errors import ThreadrunError, ValidationError
 
@@ -32,9 +34,28 @@ class ThreadrunMagics(Magics):
     base_url = Unicode(None, allow_none=True,
                        help="Assistants server base URL; default $THREADRUN_BASE_URL, else the "
                             "embedded runtime.").tag(config=True)
-    timeout = Float(120.0, help="Seconds to wait for each answer (read timeout).").tag(config=True)
-    max_retries = Integer(2, help="Retries on 429, 5xx and connection failures.").tag(config=True)
-    concurrency = Integer(8, help="Runs in flight at once in a grid.").tag(config=True)
+    timeout = Float(config.TIMEOUT_S, help="Seconds to wait for each answer (read timeout).").tag(config=True)
+    max_retries = Integer(config.MAX_RETRIES, help="Retries on 429, 5xx and connection failures.").tag(config=True)
+    concurrency = Integer(config.CONCURRENCY, help="Runs in flight at once in a grid.").tag(config=True)
+
+    @validate("timeout")
+    def _check_timeout(self, proposal: Any) -> float:
+        """A bad ``%config`` value fails when it is set, not at the next cell."""
+        if not proposal["value"] > 0:
+            raise TraitError(f"ThreadrunMagics.timeout must be more than 0 seconds, got {proposal['value']}")
+        return proposal["value"]
+
+    @validate("max_retries")
+    def _check_max_retries(self, proposal: Any) -> int:
+        if proposal["value"] < 0:
+            raise TraitError(f"ThreadrunMagics.max_retries must be 0 or more, got {proposal['value']}")
+        return proposal["value"]
+
+    @validate("concurrency")
+    def _check_concurrency(self, proposal: Any) -> int:
+        if proposal["value"] < 1:
+            raise TraitError(f"ThreadrunMagics.concurrency must be 1 or more, got {proposal['value']}")
+        return proposal["value"]
     stream = Bool(True, help="Follow runs by SSE streaming (False: poll).").tag(config=True)
     progress = Bool(True, help="Show a progress bar for grids.").tag(config=True)
 

@@ -73,7 +73,7 @@ _INSERT = (f'INSERT INTO {TABLE} ({_SELECT}, run_json, body_json, logged_at) '
 
 def default_path() -> Path:
     """The log file: ``$THREADRUN_LOG``, else ``config.home() / "runs.sqlite"``."""
-    return Path(os.environ.get("THREADRUN_LOG") or config.home() / "runs.sqlite")
+    return config.log_path()
 
 
 class RunLog:

@@ -10,7 +10,7 @@ import requests
 
 from threadrun.server import LocalServer, local_server
 
-TERMINAL = {"completed", "failed", "cancelled", "incomplete", "expired"}
+from helpers import TERMINAL
 
 
 class Api:

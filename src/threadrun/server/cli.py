@@ -2,12 +2,12 @@
 from __future__ import annotations
 
 import argparse
-import os
 import signal
 import sys
 import threading
 from typing import Any
 
+from ..config import server_api_key
 from . import LocalServer
 
 
@@ -36,7 +36,7 @@ def _raise_interrupt(signum: int, frame: Any) -> None:
 def serve_from_args(args: argparse.Namespace) -> int:
     """Start the server, print its base URL on one line, serve until interrupted; return 0."""
     try:
-        key = args.api_key or os.environ.get("THREADRUN_SERVER_API_KEY") or None
+        key = server_api_key(args.api_key)
         server = LocalServer(host=args.host, port=args.port, latency=args.latency, api_key=key,
                              fault=args.fault, default_provider=args.default_provider)
         server.start()

@@ -54,21 +54,6 @@ def chat_body(request: Request, provider: Provider) -> dict:
     return body
 
 
-class ChatEngine(HTTPEngine):
-    """Runs a provider's models through its chat-completions endpoint."""
-
-    path = "/chat/completions"
-
-    def body(self, request: Request) -> dict:
-        return chat_body(request, self.provider)
-
-    def read_stream(self, stream: Any, emit: Emit) -> EngineReply:
-        return read_stream(stream, emit, self.provider.name)
-
-    def parse(self, payload: Any) -> EngineReply:
-        return parse_completion(payload, self.provider.name)
-
-
 def usage_fields(usage: Any) -> dict[str, int | None]:
     """prompt/completion/reasoning/cached tokens of a ``CompletionUsage`` (None when absent)."""
     usage = usage if isinstance(usage, dict) else {}
@@ -150,3 +135,10 @@ def _call(function: dict) -> dict:
 
 def _int(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
+
+
+class ChatEngine(HTTPEngine):
+    """Runs a provider's models through its chat-completions endpoint."""
+
+    path = "/chat/completions"
+    build, fold, parse = staticmethod(chat_body), staticmethod(read_stream), staticmethod(parse_completion)

@@ -171,35 +171,31 @@ def list_models(provider: Provider, timeout: float = 5.0) -> list[str]:
 class HTTPEngine:
     """What the HTTP engines share: POST the run's body, then fold the stream or parse the answer.
 
-    A subclass names its ``path`` and says how to build the ``body``, ``read_stream`` and
-    ``parse`` a whole answer.
+    A subclass names its ``path`` and three functions: ``build(request, provider)`` → body,
+    ``fold(events, emit, provider_name)`` → reply of a stream, ``parse(payload, provider_name)``
+    → reply of a whole answer.
     """
 
-    path = ""
+    path: str = ""
+    build: Callable[[Request, Provider], dict]
+    fold: Callable[[Iterator[tuple[str, str]], Emit, str], EngineReply]
+    parse: Callable[[Any, str], EngineReply]
 
     def __init__(self, provider: Provider) -> None:
         self.provider = provider
 
-    def body(self, request: Request) -> dict:
-        raise NotImplementedError
-
-    def read_stream(self, stream: Iterator[tuple[str, str]], emit: Emit) -> EngineReply:
-        raise NotImplementedError
-
-    def parse(self, payload: Any) -> EngineReply:
-        raise NotImplementedError
-
     def reply(self, request: Request, emit: Emit, watch: Watch) -> EngineReply:
         """Call the upstream; stream text pieces to ``emit`` when the run streams."""
-        response = post(self.provider, self.path, self.body(request), stream=request.stream,
-                        watch=watch)
+        name = self.provider.name
+        response = post(self.provider, self.path, type(self).build(request, self.provider),
+                        stream=request.stream, watch=watch)
         with response:
             if request.stream:
-                reply = self.read_stream(events(response), emit)
+                reply = type(self).fold(events(response), emit, name)
                 drain(response)
                 return reply
             try:
                 payload = response.json()
             except ValueError:
-                raise UpstreamError(f"{self.provider.name}: answered a body that is not JSON") from None
-        return self.parse(payload)
+                raise UpstreamError(f"{name}: answered a body that is not JSON") from None
+        return type(self).parse(payload, name)

@@ -47,21 +47,6 @@ def responses_body(request: Request, provider: Provider) -> dict:
     return body
 
 
-class ResponsesEngine(HTTPEngine):
-    """Runs a provider's models through its Responses endpoint."""
-
-    path = "/responses"
-
-    def body(self, request: Request) -> dict:
-        return responses_body(request, self.provider)
-
-    def read_stream(self, stream: Any, emit: Emit) -> EngineReply:
-        return read_stream(stream, emit, self.provider.name)
-
-    def parse(self, payload: Any) -> EngineReply:
-        return parse_response(payload, self.provider.name)
-
-
 def parse_response(payload: Any, provider: str, streamed_text: str | None = None) -> EngineReply:
     """Text, usage, finish and function calls of a ``Response`` object."""
     if not isinstance(payload, dict):
@@ -116,3 +101,10 @@ def read_stream(stream: Any, emit: Emit, provider: str) -> EngineReply:
 
 def _int(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
+
+
+class ResponsesEngine(HTTPEngine):
+    """Runs a provider's models through its Responses endpoint."""
+
+    path = "/responses"
+    build, fold, parse = staticmethod(responses_body), staticmethod(read_stream), staticmethod(parse_response)

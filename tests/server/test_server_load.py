@@ -15,7 +15,7 @@ from threadrun.server import local_server
 
 CLIENTS, RUNS_EACH = 50, 20
 MAX_RUNS = 200
-TERMINAL = {"completed", "failed", "cancelled", "incomplete", "expired"}
+from helpers import TERMINAL
 FAULTS = "429=0.02,500=0.02,503=0.02,failed=0.05,seed=5,retry_after=0.01"
 
 

@@ -13,12 +13,11 @@ import json
 import shlex
 from typing import Any
 
+from . import config
 from .api import Command
 from .errors import ValidationError
 from .thread import Thread, parse_cell
 
-#: Concurrency the Command uses when none is given; the cell omits ``-j`` for it.
-DEFAULT_CONCURRENCY = Command.__dataclass_fields__["concurrency"].default
 _SIMPLE_FIELDS = ("top_p", "instructions", "max_prompt_tokens", "max_completion_tokens",
                   "tools", "metadata")
 
@@ -99,6 +98,9 @@ def cell_text(cmd: Command) -> str:
         opts.append(_option("temperature", ",".join(number(t) for t in temps)))
     if fields.get("top_p") is not None:
         opts.append(_option("top-p", number(fields["top_p"])))
+    efforts = [e for e in cmd.efforts if e]
+    if efforts:
+        opts.append(_option("reasoning-effort", ",".join(efforts)))
     if cmd.repeat != 1:
         opts.append(_option("repeat", cmd.repeat))
     if cmd.assistant:
@@ -120,7 +122,7 @@ def cell_text(cmd: Command) -> str:
         opts.append(_option("metadata", f"{key}={val}"))
     if cmd.label:
         opts.append(_option("label", cmd.label))
-    if cmd.concurrency != DEFAULT_CONCURRENCY:
+    if cmd.concurrency != config.CONCURRENCY:
         opts.append(_option("concurrency", cmd.concurrency))
     if cmd.base_url:
         opts.append(_option("base-url", cmd.base_url))
