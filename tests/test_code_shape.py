@@ -17,9 +17,9 @@ def test_dir_of_threadrun_shows_the_lazy_public_api():
 
 
 def test_the_codes_terminal_statuses_are_the_specs():
-    from threadrun import result, spec
+    from threadrun import client, spec
     from threadrun.server import objects
-    assert spec.TERMINAL == TERMINAL and result.TERMINAL is spec.TERMINAL is objects.TERMINAL
+    assert spec.TERMINAL == TERMINAL and client.TERMINAL is spec.TERMINAL is objects.TERMINAL
 
 
 def test_no_module_imports_another_modules_private_names():

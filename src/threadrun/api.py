@@ -184,7 +184,8 @@ def _client(url: str, cmd: Command, api_key: str) -> Client:
 
 
 def _run_jobs(client: Client, jobs: list[Job], cmd: Command, runlog: RunLog | None,
-              on_sweep: Any, on_row: Any) -> list[dict]:
+              on_sweep: Callable[[Sweep], None] | None,
+              on_row: Callable[[dict], None] | None) -> list[dict]:
     """Get an assistant, then sweep; without an assistant every job gets a row with the error."""
     if not jobs:
         return []

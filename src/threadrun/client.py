@@ -10,7 +10,7 @@ import logging
 import warnings
 import threading
 import time
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 from urllib.parse import urlsplit
 
 import requests
@@ -27,6 +27,9 @@ from .retry import BACKOFF_BASE, backoff_delay, make_retry, retries_used
 from .sse import iter_events, parse_data
 
 log = logging.getLogger("threadrun")
+
+#: Called with ``(thread_id, run_id)`` as soon as a run's ids are known (so it can be cancelled).
+OnStarted = Callable[[str, str], None]
 
 DEFAULT_POLL_S = 0.5
 CONNECT_TIMEOUT_S = 10.0
@@ -172,7 +175,7 @@ class Client:
 
     # -- one run, start to finish ----------------------------------------------------------------
 
-    def run(self, body: dict, *, stream: bool = True, on_started: Any = None,
+    def run(self, body: dict, *, stream: bool = True, on_started: OnStarted | None = None,
             stop: threading.Event | None = None) -> RunResult:
         """Create the thread and run, wait for its end, read the reply; never raises APIError.
 
@@ -197,7 +200,8 @@ class Client:
             _record_failure(result, exc)
         return result
 
-    def _run_polling(self, body: dict, result: RunResult, on_started: Any, stop: Any) -> None:
+    def _run_polling(self, body: dict, result: RunResult, on_started: OnStarted | None,
+                        stop: threading.Event | None) -> None:
         response = self._request("POST", "/threads/runs", body={**body, "stream": False}, gated=True)
         result.retries += retries_used(response)
         result.request_id = response.headers.get("x-request-id")
@@ -205,7 +209,7 @@ class Client:
         _started(on_started, result.run)
         self._wait(result, stop)
 
-    def _wait(self, result: RunResult, stop: Any) -> None:
+    def _wait(self, result: RunResult, stop: threading.Event | None) -> None:
         """Poll the run until it is terminal, sleeping what the server asks between polls."""
         run = result.run or {}
         delay = 0.0  # the first look right away; then what the server asks
@@ -216,7 +220,8 @@ class Client:
             result.run = run
             delay = poll_after if poll_after is not None else self.poll_interval
 
-    def _run_streaming(self, body: dict, result: RunResult, on_started: Any, stop: Any) -> None:
+    def _run_streaming(self, body: dict, result: RunResult, on_started: OnStarted | None,
+                        stop: threading.Event | None) -> None:
         sent = time.monotonic()
         response = self._request("POST", "/threads/runs", body={**body, "stream": True}, stream=True,
                                  gated=True)
@@ -285,7 +290,8 @@ def iter_sse(response: requests.Response) -> Iterator[tuple[str, Any]]:
         yield event, parse_data(text)
 
 
-def _apply_event(event: str, data: Any, result: RunResult, texts: list[str], on_started: Any) -> None:
+def _apply_event(event: str, data: Any, result: RunResult, texts: list[str],
+                 on_started: OnStarted | None) -> None:
     """Fold one stream event into the result; unknown events are ignored."""
     if event.startswith("thread.run.") and not event.startswith("thread.run.step") and isinstance(data, dict):
         first = result.run is None
@@ -329,7 +335,7 @@ def _record_failure(result: RunResult, exc: APIError) -> None:
         result.status = "error"
 
 
-def _started(on_started: Any, run: dict) -> None:
+def _started(on_started: OnStarted | None, run: dict) -> None:
     if on_started is not None and run.get("id") and run.get("thread_id"):
         on_started(run["thread_id"], run["id"])
 

@@ -203,19 +203,24 @@ def default_provider() -> str:
     return "openai" if os.environ.get("OPENAI_API_KEY", "").strip() else "echo"
 
 
-def resolve(spec: str, default: str | None = None) -> tuple[Provider, str]:
-    """The Provider and model name of a spec; an unknown prefix is a one-line ValidationError."""
-    prefix, model = split_spec(spec)
+def get(name: str, where: str = "") -> Provider:
+    """The provider called ``name``; unknown: a one-line ValidationError with the closest name."""
     known = providers()
-    name = prefix or default or default_provider()
     if name not in known:
         close = difflib.get_close_matches(name.lower(), known, n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise ValidationError(f"unknown provider {name!r} in model {spec!r}{hint}; known: "
-                              f"{', '.join(known)} (add others in {user_file()})", param="model")
+        raise ValidationError(f"unknown provider {name!r}{where}{hint}; known: {', '.join(known)} "
+                              f"(add others in {user_file()})", param="model")
+    return known[name]
+
+
+def resolve(spec: str, default: str | None = None) -> tuple[Provider, str]:
+    """The Provider and model name of a spec; an unknown prefix is a one-line ValidationError."""
+    prefix, model = split_spec(spec)
+    provider = get(prefix or default or default_provider(), f" in model {spec!r}")
     if not model:
         raise ValidationError(f"model {spec!r} names a provider but no model", param="model")
-    return known[name], model
+    return provider, model
 
 
 def qualified(spec: str, default: str | None = None) -> str:

@@ -84,11 +84,11 @@ class LocalServer:
             raise ValueError("latency must be >= 0 seconds")
         if default_provider is not None:
             from ..errors import ValidationError
-            from ..providers import resolve
+            from ..providers import get
             try:
-                resolve(f"{default_provider}:x")
+                get(default_provider)
             except ValidationError as exc:
-                raise ValueError(str(exc).replace(" in model 'x'", "").replace(f":x'", "'")) from None
+                raise ValueError(str(exc)) from None
         self.host, self.port = host, port
         self.app = App(latency, api_key, fault, poll_after_ms, max_runs, default_provider,
                        loopback_only=is_loopback(host))
