@@ -134,7 +134,8 @@ def test_compare_missing_by_column_names_it_and_lists_available(runs):
 
 
 def test_compare_missing_values_column_names_it(runs):
-    with pytest.raises(ValidationError, match=r"no column 'tokens' in the DataFrame; available: run_id, "):
+    with pytest.raises(ValidationError, match=r"no column 'tokens' in the DataFrame \(did you mean "
+                                              r"'.*tokens'\?\); available: model, provider, "):
         compare(runs, values="tokens")
 
 

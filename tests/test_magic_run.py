@@ -8,10 +8,11 @@ import pytest
 
 from threadrun.server.engines.echo import echo_reply
 
-CONTRACT = ["run_id", "thread_id", "assistant_id", "model", "provider", "temperature", "top_p",
-            "reasoning_effort", "status", "prompt_tokens", "completion_tokens", "total_tokens",
-            "reasoning_tokens", "cached_tokens", "cost_usd", "latency_s", "ttft_s",
-            "created_at", "completed_at", "reply", "tool_calls", "error", "label"]
+CONTRACT = ["model", "provider", "temperature", "top_p", "reasoning_effort", "status", "total_tokens",
+            "cost_usd", "latency_s", "ttft_s", "reply", "error", "tool_calls", "label",
+            "prompt_tokens", "completion_tokens", "reasoning_tokens", "cached_tokens",
+            "repeat", "retries", "run_id", "thread_id", "assistant_id", "request_id",
+            "created_at", "completed_at"]
 
 THREE = """\
 system: Answer in one word.

@@ -51,5 +51,7 @@ def __dir__() -> list[str]:
 
 def load_ipython_extension(ipython: Any) -> None:
     """Register the ``%%threadrun`` / ``%threadrun`` magics (``%load_ext threadrun``)."""
+    from .display import register
     from .magic import ThreadrunMagics
     ipython.register_magics(ThreadrunMagics)
+    register(ipython)

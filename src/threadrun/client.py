@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import json
 import logging
-import warnings
 import threading
 import time
+import uuid
+import warnings
 from typing import Any, Callable, Iterator
 from urllib.parse import urlsplit
 
@@ -21,10 +22,10 @@ from . import __version__, config
 from .errors import (APIConnectionError, APIError, ThreadrunError, ValidationError,
                      error_for_status)
 from .gate import Gate
-from .result import RunResult, run_error
+from .result import RunResult, fold_event, message_text, record_failure, run_error, tool_calls
+from .retry import BACKOFF_BASE, CREATE_PATH, backoff_delay, make_retry, retries_used
 from .spec import TERMINAL
-from .retry import BACKOFF_BASE, backoff_delay, make_retry, retries_used
-from .sse import iter_events, parse_data
+from .sse import MAX_EVENT_BYTES, EventTooLarge, iter_events, parse_data
 
 log = logging.getLogger("threadrun")
 
@@ -39,6 +40,9 @@ WAIT_ENDS = TERMINAL | {"requires_action"}  # no point polling on: nothing chang
 class Client:
     """A pooled, retrying client for the Assistants v2 endpoints threadrun uses."""
 
+    #: The largest stream line or event accepted; a bigger one fails that run (see ``sse``).
+    max_event_bytes = MAX_EVENT_BYTES
+
     def __init__(self, base_url: str | None = None, api_key: str | None = None, *,
                  timeout: float = config.TIMEOUT_S, max_retries: int = config.MAX_RETRIES,
                  pool_size: int = 32,
@@ -48,7 +52,7 @@ class Client:
         if url is None:
             raise ValidationError("no Assistants server: give base_url= or set $THREADRUN_BASE_URL "
                                   "(threadrun.run and the magic use the embedded runtime)")
-        self.base_url = url
+        self.base_url = normalize_base_url(url)
         self.timeout = float(timeout)
         self.max_retries = int(max_retries)
         self.poll_interval = poll_interval
@@ -72,15 +76,13 @@ class Client:
         if key:
             self.session.headers["Authorization"] = f"Bearer {key}"
             _warn_plain_http(self.base_url)
-        safe = HTTPAdapter(pool_connections=4, pool_maxsize=pool_size,
-                           max_retries=make_retry(max_retries, resend_after_send=True, backoff=backoff,
-                                                  gate=self.gate))
-        once = HTTPAdapter(pool_connections=4, pool_maxsize=pool_size,
-                           max_retries=make_retry(max_retries, resend_after_send=False, backoff=backoff,
-                                                  gate=self.gate))
-        self.session.mount("http://", safe)
-        self.session.mount("https://", safe)
-        self.session.mount(self.base_url + "/threads/runs", once)  # createThreadAndRun only
+        # one policy for every request: it never re-sends a createThreadAndRun that may have
+        # arrived, telling it by method and path (see retry.is_create)
+        adapter = HTTPAdapter(pool_connections=4, pool_maxsize=pool_size,
+                              max_retries=make_retry(max_retries, resend_after_send=True,
+                                                     backoff=backoff, gate=self.gate))
+        self.session.mount("http://", adapter)
+        self.session.mount("https://", adapter)
 
     def __repr__(self) -> str:
         return f"Client(base_url={self.base_url!r})"
@@ -91,7 +93,8 @@ class Client:
     # -- low level -----------------------------------------------------------------------------
 
     def _request(self, method: str, path: str, *, body: Any = None, params: dict | None = None,
-                 stream: bool = False, gated: bool = False) -> requests.Response:
+                 stream: bool = False, gated: bool = False,
+                 headers: dict[str, str] | None = None) -> requests.Response:
         """Send one request (urllib3 retries included); raise APIError on an error answer.
 
         urllib3 retries only until the headers arrive; a GET whose body is cut off afterwards is
@@ -101,7 +104,8 @@ class Client:
         resends = self.max_retries if method == "GET" and not stream else 0
         for attempt in range(resends + 1):
             try:
-                return self._send(method, path, body, params, stream, gated and attempt == 0)
+                return self._send(method, path, body, params, stream, gated and attempt == 0,
+                                  headers)
             except _BodyCutOff as cut:
                 if attempt == resends:
                     raise self._scrub(APIConnectionError(f"{method} {path}: {cut}")) from None
@@ -111,14 +115,19 @@ class Client:
         raise AssertionError("unreachable")
 
     def _send(self, method: str, path: str, body: Any, params: dict | None, stream: bool,
-              gated: bool) -> requests.Response:
-        """One attempt (with urllib3's own retries) → the response, or an APIError."""
+              gated: bool, headers: dict[str, str] | None = None) -> requests.Response:
+        """One attempt (with urllib3's own retries) → the response, or an APIError.
+
+        A POST never follows a redirect: requests would send it again to the new address.
+        """
         data = json.dumps(body) if body is not None else None
         if not gated:
             self.gate.acquire()
         try:
             response = self.session.request(method, self.base_url + path, data=data, params=params,
-                                            stream=stream, timeout=(CONNECT_TIMEOUT_S, self.timeout))
+                                            headers=headers, stream=stream,
+                                            allow_redirects=method != "POST",
+                                            timeout=(CONNECT_TIMEOUT_S, self.timeout))
         except requests.exceptions.ChunkedEncodingError as exc:
             raise _BodyCutOff(_reason(exc)) from None
         except requests.exceptions.RequestException as exc:
@@ -127,6 +136,8 @@ class Client:
                                      sent=_may_have_arrived(exc)) from None
         if response.status_code >= 400:
             raise _api_error(response)
+        if method == "POST" and response.is_redirect:
+            raise _redirect_error(path, response)
         return response
 
     def _scrub(self, exc: APIError) -> APIError:
@@ -163,7 +174,8 @@ class Client:
         return run, _poll_after(response)
 
     def cancel_run(self, thread_id: str, run_id: str) -> dict:
-        return self.post_json(f"/threads/{thread_id}/runs/{run_id}/cancel", {})
+        """POST cancelRun, with no body (it takes none; a validating proxy refuses ``{}``)."""
+        return _json(self._request("POST", f"/threads/{thread_id}/runs/{run_id}/cancel"))
 
     def reply_text(self, thread_id: str, run_id: str) -> str:
         """The text of this run's assistant messages, oldest first, parts joined."""
@@ -185,11 +197,12 @@ class Client:
         result = RunResult(body=body)
         self.gate.acquire()  # waiting for a rate slot is not the run's latency
         started = time.monotonic()
+        key = {"Idempotency-Key": str(uuid.uuid4())}  # one per requested run, kept on each retry
         try:
             if stream:
-                self._run_streaming(body, result, on_started, stop)
+                self._run_streaming(body, result, on_started, stop, key)
             else:
-                self._run_polling(body, result, on_started, stop)
+                self._run_polling(body, result, on_started, stop, key)
             result.latency_s = time.monotonic() - started
             if (result.run or {}).get("status") == "requires_action":
                 self._refuse_tool_call(result)
@@ -197,15 +210,20 @@ class Client:
                 self._read_reply(result)
         except APIError as exc:
             result.latency_s = time.monotonic() - started
-            _record_failure(result, exc)
+            record_failure(result, self._scrub(exc))
         return result
 
+    def _create(self, body: dict, key: dict[str, str], stream: bool) -> requests.Response:
+        """POST createThreadAndRun (gated by ``run``) with the run's Idempotency-Key."""
+        return self._request("POST", CREATE_PATH, body={**body, "stream": stream}, stream=stream,
+                             gated=True, headers=key)
+
     def _run_polling(self, body: dict, result: RunResult, on_started: OnStarted | None,
-                        stop: threading.Event | None) -> None:
-        response = self._request("POST", "/threads/runs", body={**body, "stream": False}, gated=True)
+                     stop: threading.Event | None, key: dict[str, str]) -> None:
+        response = self._create(body, key, stream=False)
         result.retries += retries_used(response)
         result.request_id = response.headers.get("x-request-id")
-        result.run = _json(response)
+        result.run = _json(response)  # unreadable: an APIError with a 2xx status, so `unknown`
         _started(on_started, result.run)
         self._wait(result, stop)
 
@@ -221,27 +239,34 @@ class Client:
             delay = poll_after if poll_after is not None else self.poll_interval
 
     def _run_streaming(self, body: dict, result: RunResult, on_started: OnStarted | None,
-                        stop: threading.Event | None) -> None:
+                       stop: threading.Event | None, key: dict[str, str]) -> None:
         sent = time.monotonic()
-        response = self._request("POST", "/threads/runs", body={**body, "stream": True}, stream=True,
-                                 gated=True)
+        response = self._create(body, key, stream=True)
         result.retries += retries_used(response)
         result.request_id = response.headers.get("x-request-id")
         texts: list[str] = []
         try:
-            for event, data in iter_sse(response):
+            for event, data in iter_sse(response, self.max_event_bytes):
                 if event == "thread.message.delta" and result.ttft_s != result.ttft_s:
                     result.ttft_s = time.monotonic() - sent
-                _apply_event(event, data, result, texts, on_started)
+                if fold_event(event, data, result, texts):
+                    _started(on_started, result.run or {})
                 if stop is not None and stop.is_set() and result.run is not None:
                     break  # stopped: the run's ids are known, so it can be cancelled
+        except EventTooLarge as exc:  # a broken or hostile server: this run fails, nothing else
+            raise APIConnectionError(f"POST {CREATE_PATH}: {exc}") from None
         except (requests.exceptions.RequestException, ValueError) as exc:
             log.debug("stream broke off: %s", _reason(exc))
         finally:
             response.close()
+        self._after_stream(result, texts, stop)
+
+    def _after_stream(self, result: RunResult, texts: list[str], stop: threading.Event | None) -> None:
+        """Poll on if the stream broke off; keep the reply the stream itself carried."""
         run = result.run
         if run is None:
-            raise APIConnectionError("POST /threads/runs: the stream ended before the run was created")
+            why = result.error or "the stream ended before the run was created"
+            raise APIConnectionError(f"POST {CREATE_PATH}: {why}")
         if run.get("status") not in WAIT_ENDS:  # the stream broke off: fall back to polling
             self._wait(result, stop)
         if texts and run.get("status") in TERMINAL:  # the stream itself saw the end
@@ -261,18 +286,28 @@ class Client:
             result.error += f" (cancel failed: {exc})"
 
     def _read_reply(self, result: RunResult) -> None:
+        """The run's status and own error, then its reply (a failed read keeps the run's error)."""
         run = result.run or {}
         status = run.get("status") or "unknown"
         result.status = status if status in TERMINAL else "unknown"
         if result.status not in TERMINAL:
             result.error = result.error or f"run stopped being followed while {status}"
             return
+        result.error = run_error(run)
         if not result.extra.get("reply_from_stream"):
             result.reply = self.reply_text(run["thread_id"], run["id"])
-        result.error = run_error(run)
 
 
 _warned_hosts: set[str] = set()
+
+
+def normalize_base_url(url: str) -> str:
+    """The base URL as requests sends it (dot segments resolved, ``%31`` decoded), no trailing ``/``."""
+    try:
+        prepared = requests.Request("GET", url).prepare().url or url
+    except (requests.exceptions.RequestException, ValueError):
+        return url.rstrip("/")  # unusable: the first request says why
+    return prepared.rstrip("/")
 
 
 def _warn_plain_http(base_url: str) -> None:
@@ -284,55 +319,10 @@ def _warn_plain_http(base_url: str) -> None:
                       "use https for anything but this machine", UserWarning, stacklevel=3)
 
 
-def iter_sse(response: requests.Response) -> Iterator[tuple[str, Any]]:
+def iter_sse(response: requests.Response, limit: int = MAX_EVENT_BYTES) -> Iterator[tuple[str, Any]]:
     """Yield ``(event, data)`` from a text/event-stream answer; data is parsed JSON when it is."""
-    for event, text in iter_events(response.iter_content(chunk_size=None)):
+    for event, text in iter_events(response.iter_content(chunk_size=None), limit):
         yield event, parse_data(text)
-
-
-def _apply_event(event: str, data: Any, result: RunResult, texts: list[str],
-                 on_started: OnStarted | None) -> None:
-    """Fold one stream event into the result; unknown events are ignored."""
-    if event.startswith("thread.run.") and not event.startswith("thread.run.step") and isinstance(data, dict):
-        first = result.run is None
-        result.run = data
-        if first:
-            _started(on_started, data)
-    elif event == "thread.message.completed" and isinstance(data, dict):
-        if data.get("role") == "assistant":
-            texts.append(message_text(data))
-    elif event == "error":
-        err = data.get("error", data) if isinstance(data, dict) else {"message": str(data)}
-        result.error = f"stream error: {err.get('message') or err}"
-
-
-def tool_calls(run: dict) -> list[dict]:
-    """``[{name, arguments}]`` of the function calls a ``requires_action`` run asks for."""
-    action = run.get("required_action") if isinstance(run.get("required_action"), dict) else {}
-    calls = (action.get("submit_tool_outputs") or {}).get("tool_calls") or []
-    return [{"name": (c.get("function") or {}).get("name"),
-             "arguments": (c.get("function") or {}).get("arguments")}
-            for c in calls if isinstance(c, dict)]
-
-
-def message_text(message: dict) -> str:
-    """The text parts of a MessageObject, joined."""
-    parts = message.get("content") or []
-    return "".join(p.get("text", {}).get("value", "") for p in parts
-                   if isinstance(p, dict) and p.get("type") == "text")
-
-
-def _record_failure(result: RunResult, exc: APIError) -> None:
-    """Turn an APIError into the result's status and error text."""
-    result.error = str(exc)
-    result.request_id = exc.request_id or result.request_id
-    run = result.run
-    if run is not None:
-        result.status = run.get("status") if run.get("status") in TERMINAL else "unknown"
-    elif isinstance(exc, APIConnectionError) and exc.sent:
-        result.status = "unknown"  # the request may have reached the server; never re-sent
-    else:
-        result.status = "error"
 
 
 def _started(on_started: OnStarted | None, run: dict) -> None:
@@ -382,6 +372,15 @@ def _api_error(response: requests.Response) -> APIError:
     return error_for_status(response.status_code)(
         message, status=response.status_code, code=err.get("code") or err.get("type"),
         request_id=response.headers.get("x-request-id"), param=err.get("param"))
+
+
+def _redirect_error(path: str, response: requests.Response) -> APIError:
+    """The error of a POST answered by a redirect, which threadrun does not follow."""
+    location = response.headers.get("location", "")[:200]
+    response.close()
+    return APIError(f"POST {path} was redirected to {location}; threadrun does not follow redirects "
+                    "for POST (the request would be sent again): set the base URL to where it points",
+                    status=response.status_code, request_id=response.headers.get("x-request-id"))
 
 
 def _may_have_arrived(exc: requests.exceptions.RequestException) -> bool:

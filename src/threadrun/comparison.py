@@ -119,9 +119,12 @@ def _require(df: pd.DataFrame, names: list[str]) -> None:
     """Raise ValidationError naming the first missing column and listing the available ones."""
     for name in names:
         if name not in df.columns:
-            available = ", ".join(map(str, df.columns)) or "none"
-            raise ValidationError(f"no column {name!r} in the DataFrame; available: {available}",
-                                  param=name)
+            import difflib
+            columns = [str(c) for c in df.columns]
+            close = difflib.get_close_matches(name, columns, n=1, cutoff=0.5)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ValidationError(f"no column {name!r} in the DataFrame{hint}; available: "
+                                  f"{', '.join(columns) or 'none'}", param=name)
 
 
 def _stat(name: str) -> Callable[[Any], Any]:

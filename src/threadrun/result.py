@@ -1,8 +1,15 @@
-"""What became of one run, as the client saw it (stdlib only: the row and the log read it)."""
+"""What became of one run, as the client saw it (stdlib only: the row and the log read it).
+
+Besides ``RunResult``, the folding of what a server says about a run into it: stream events,
+message objects, tool calls, and the error kept when something fails.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
+from .errors import APIConnectionError, APIError
+from .spec import TERMINAL
 
 
 @dataclass
@@ -38,3 +45,69 @@ def run_error(run: dict) -> str | None:
     if run.get("incomplete_details"):
         return f"run {status}: {run['incomplete_details'].get('reason')}"
     return f"run {status}"
+
+
+def fold_event(event: str, data: Any, result: RunResult, texts: list[str]) -> bool:
+    """Fold one stream event into the result (unknown events are ignored); True when it made the run known."""
+    if event.startswith("thread.run.") and not event.startswith("thread.run.step") and isinstance(data, dict):
+        first = result.run is None
+        result.run = data
+        return first
+    if event == "thread.message.completed" and isinstance(data, dict):
+        if data.get("role") == "assistant":
+            texts.append(message_text(data))
+    elif event == "error":
+        err = data.get("error", data) if isinstance(data, dict) else {"message": str(data)}
+        err = err if isinstance(err, dict) else {"message": str(err)}
+        result.error = "stream error: " + " ".join(str(err.get("message") or err).split())
+    return False
+
+
+def message_text(message: dict) -> str:
+    """A MessageObject's content as text: text parts one per line, other parts noted like ``[image_file file-abc]``."""
+    parts = message.get("content") or []
+    return "\n".join(_part_text(p) for p in parts if isinstance(p, dict)) if isinstance(parts, list) else ""
+
+
+def _part_text(part: dict) -> str:
+    """One content part: its text, or a note naming a non-text part."""
+    kind = str(part.get("type"))
+    value = part.get(kind)
+    if kind == "text":
+        return str(value.get("value", "")) if isinstance(value, dict) else str(value or "")
+    if kind == "refusal":
+        return f"[refusal: {value}]"
+    detail = value.get("file_id") or value.get("url") if isinstance(value, dict) else None
+    return f"[{kind} {detail}]" if detail else f"[{kind}]"
+
+
+def tool_calls(run: dict) -> list[dict]:
+    """``[{name, arguments}]`` of the function calls a ``requires_action`` run asks for."""
+    action = run.get("required_action") if isinstance(run.get("required_action"), dict) else {}
+    calls = (action.get("submit_tool_outputs") or {}).get("tool_calls") or []
+    return [{"name": (c.get("function") or {}).get("name"),
+             "arguments": (c.get("function") or {}).get("arguments")}
+            for c in calls if isinstance(c, dict)]
+
+
+def record_failure(result: RunResult, exc: APIError) -> None:
+    """Turn an APIError into the result's status and error text, keeping the most informative error.
+
+    A finished run's own error (``run failed: server_error: ...``) outlives a later failure to read
+    its reply; a stream's ``error`` event is kept beside the failure that followed it.
+    """
+    result.request_id = exc.request_id or result.request_id
+    run = result.run
+    own = run_error(run) if run is not None and run.get("status") in TERMINAL else None
+    if own is not None:
+        result.error = own
+    elif result.error and result.error not in str(exc):
+        result.error = f"{exc} (after {result.error})"
+    else:
+        result.error = str(exc)
+    if run is not None:
+        result.status = run.get("status") if run.get("status") in TERMINAL else "unknown"
+    elif (isinstance(exc, APIConnectionError) and exc.sent) or 200 <= (exc.status or 0) < 300:
+        result.status = "unknown"  # it may have reached the server (or did: 2xx); never re-sent
+    else:
+        result.status = "error"

@@ -3,12 +3,16 @@
 What is retried: 429, 500, 502, 503 and 504 answers, and connection failures that happen before
 the request was sent. A request that may have reached the server (a read timeout or a connection
 dropped after sending) is retried only when it is idempotent: never for createThreadAndRun,
-which could otherwise start the same run twice.
+which could otherwise start the same run twice. The policy itself tells a createThreadAndRun by
+its method and path (``POST .../threads/runs``), however its URL is spelled.
 """
 from __future__ import annotations
 
+import posixpath
 import random
+import time
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 from urllib3.util.retry import Retry
 
@@ -19,6 +23,16 @@ BACKOFF_BASE = 0.5
 BACKOFF_MAX = 8.0
 #: The longest Retry-After honoured, in seconds (the SDKs cap theirs at 60 s as well).
 RETRY_AFTER_MAX = 60
+#: The path createThreadAndRun ends with (after the base URL's own path).
+CREATE_PATH = "/threads/runs"
+
+
+def is_create(method: str | None, url: str | None) -> bool:
+    """Whether a request is createThreadAndRun (``POST .../threads/runs``), however it is spelled."""
+    if (method or "").upper() != "POST" or not url:
+        return False
+    path = posixpath.normpath(unquote(urlsplit(url).path) or "/")
+    return path.endswith(CREATE_PATH)
 
 
 class OpenAIRetry(Retry):
@@ -35,6 +49,14 @@ class OpenAIRetry(Retry):
         retry = super().new(**kw)
         retry.gate = self.gate
         return retry
+
+    def increment(self, method: str | None = None, url: str | None = None, response: Any = None,
+                  error: Exception | None = None, _pool: Any = None,
+                  _stacktrace: Any = None) -> "OpenAIRetry":
+        """The next state; a createThreadAndRun that may have arrived gets no read retry, ever."""
+        if error is not None and self.read != 0 and is_create(method, url):
+            return self.new(read=0).increment(method, url, response, error, _pool, _stacktrace)
+        return super().increment(method, url, response, error, _pool, _stacktrace)
 
     def sleep(self, response: Any = None) -> None:
         """Wait before a retry: what the server asked, or backoff; then the gate's turn."""
@@ -74,7 +96,6 @@ class OpenAIRetry(Retry):
         if retry_after is None:
             return False
         if retry_after > 0:
-            import time
             time.sleep(retry_after)
         return True
 

@@ -16,17 +16,19 @@ from .result import RunResult
 STR = "str" if int(pd.__version__.split(".")[0]) >= 3 else "object"
 UTC = "datetime64[ns, UTC]"
 
-#: The columns, in order, with their dtypes. All but the last three are the documented contract.
+#: The columns, in order, with their dtypes: what people compare first (model, provider, the
+#: settings, status, total tokens, cost, times, the reply), then the token details,
+#: bookkeeping, ids and timestamps last.
 COLUMNS: dict[str, str] = {
-    "run_id": STR, "thread_id": STR, "assistant_id": STR, "model": STR, "provider": STR,
-    "temperature": "float64", "top_p": "float64", "reasoning_effort": STR, "status": STR,
-    "prompt_tokens": "Int64", "completion_tokens": "Int64", "total_tokens": "Int64",
-    "reasoning_tokens": "Int64", "cached_tokens": "Int64",
+    "model": STR, "provider": STR, "temperature": "float64", "top_p": "float64",
+    "reasoning_effort": STR, "status": STR, "total_tokens": "Int64",
     "cost_usd": "float64", "latency_s": "float64", "ttft_s": "float64",
+    "reply": STR, "error": "object", "tool_calls": STR, "label": STR,
+    "prompt_tokens": "Int64", "completion_tokens": "Int64",
+    "reasoning_tokens": "Int64", "cached_tokens": "Int64",
+    "repeat": "Int64", "retries": "Int64",
+    "run_id": STR, "thread_id": STR, "assistant_id": STR, "request_id": STR,
     "created_at": UTC, "completed_at": UTC,
-    "reply": STR, "tool_calls": STR, "error": "object", "label": STR,
-    # extras, after the contract
-    "repeat": "Int64", "retries": "Int64", "request_id": STR,
 }
 
 _ENDED_AT = ("completed_at", "failed_at", "cancelled_at", "incomplete_at", "expired_at")
@@ -87,12 +89,18 @@ def frame(rows: Iterable[dict[str, Any]] | pd.DataFrame) -> pd.DataFrame:
         typed = {name: _as(rows[name] if name in rows else pd.Series([None] * len(rows), dtype=object),
                            dtype) for name, dtype in COLUMNS.items()}
         typed.update({c: rows[c] for c in rows.columns if c not in COLUMNS})
-        return pd.DataFrame(typed, index=rows.index)
+        return _mark(pd.DataFrame(typed, index=rows.index))
     rows = list(rows)
     extra = [k for k in dict.fromkeys(k for r in rows for k in r) if k not in COLUMNS]
     typed = {name: _column([r.get(name) for r in rows], dtype) for name, dtype in COLUMNS.items()}
     typed.update({name: _column([r.get(name) for r in rows], "object") for name in extra})
-    return pd.DataFrame(typed, copy=False)
+    return _mark(pd.DataFrame(typed, copy=False))
+
+
+def _mark(df: pd.DataFrame) -> pd.DataFrame:
+    """Tag a frame of rows, so the notebook shows it readably (see ``threadrun.display``)."""
+    df.attrs["threadrun"] = "rows"
+    return df
 
 
 def _column(values: list[Any], dtype: str) -> Any:

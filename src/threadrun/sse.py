@@ -8,6 +8,7 @@ read events through ``iter_events``.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any, Iterable, Iterator
 
 #: The longest line or event kept; past it the stream is refused (a broken or hostile server).
@@ -18,36 +19,38 @@ class EventTooLarge(ValueError):
     """A stream line or event grew past MAX_EVENT_BYTES."""
 
 
+_ENDING = re.compile(rb"\r\n|\r|\n")
+
+
 def iter_lines(chunks: Iterable[bytes], limit: int = MAX_EVENT_BYTES) -> Iterator[bytes]:
     """Lines (without their ending) from byte chunks; CR, LF and CRLF all end a line."""
-    buffer = b""
-    pending_cr = False
+    pending: list[bytes] = []  # the pieces of the line not yet ended
+    size, skip_lf = 0, False
     for chunk in chunks:
         if not chunk:
             continue
-        if pending_cr and chunk[:1] == b"\n":
-            chunk = chunk[1:]
-        pending_cr = False
-        buffer += chunk
+        if skip_lf and chunk[:1] == b"\n":
+            chunk = chunk[1:]  # the LF of a CRLF whose CR ended the previous chunk
+        skip_lf = chunk[-1:] == b"\r"
         start = 0
-        while True:
-            cr, lf = buffer.find(b"\r", start), buffer.find(b"\n", start)
-            ends = [i for i in (cr, lf) if i >= 0]
-            if not ends:
-                break
-            end = min(ends)
-            yield buffer[start:end]
-            if buffer[end:end + 1] == b"\r":
-                if end + 1 == len(buffer):
-                    pending_cr = True  # its LF may come in the next chunk
-                elif buffer[end + 1:end + 2] == b"\n":
-                    end += 1
-            start = end + 1
-        buffer = buffer[start:]
-        if len(buffer) > limit:
-            raise EventTooLarge(f"a stream line is longer than {limit} bytes")
-    if buffer:
-        yield buffer
+        for end in _ENDING.finditer(chunk):
+            size += end.start() - start
+            _check(size, limit)
+            pending.append(chunk[start:end.start()])
+            yield b"".join(pending)
+            pending, size, start = [], 0, end.end()
+        if start < len(chunk):
+            size += len(chunk) - start
+            _check(size, limit)  # before keeping it: memory stays bounded by the limit
+            pending.append(chunk[start:])
+    if pending:
+        yield b"".join(pending)
+
+
+def _check(size: int, limit: int) -> None:
+    """Refuse a line longer than ``limit`` bytes."""
+    if size > limit:
+        raise EventTooLarge(f"the server sent a stream line longer than {limit} bytes")
 
 
 def iter_events(chunks: Iterable[bytes], limit: int = MAX_EVENT_BYTES) -> Iterator[tuple[str, str]]:
@@ -56,8 +59,7 @@ def iter_events(chunks: Iterable[bytes], limit: int = MAX_EVENT_BYTES) -> Iterat
     for raw in iter_lines(chunks, limit):
         line = raw.decode("utf-8", errors="replace")
         if not line:
-            if data:
-                yield event, "\n".join(data)
+            yield from _dispatch(event, data)
             event, data, size = "message", [], 0
             continue
         if line.startswith(":"):
@@ -65,14 +67,20 @@ def iter_events(chunks: Iterable[bytes], limit: int = MAX_EVENT_BYTES) -> Iterat
         name, _, value = line.partition(":")
         value = value[1:] if value.startswith(" ") else value
         if name == "event":
-            event = value
+            event = value or "message"
         elif name == "data":
             data.append(value)
-            size += len(value)
+            size += len(raw)
             if size > limit:
-                raise EventTooLarge(f"a stream event is larger than {limit} bytes")
-    if data:
-        yield event, "\n".join(data)
+                raise EventTooLarge(f"the server sent a stream event larger than {limit} bytes")
+    yield from _dispatch(event, data)
+
+
+def _dispatch(event: str, data: list[str]) -> Iterator[tuple[str, str]]:
+    """The event, unless its data is empty (no ``data:`` line, or one empty one), as the spec says."""
+    text = "\n".join(data)
+    if text:
+        yield event, text
 
 
 def parse_data(text: str) -> Any:

@@ -1,8 +1,10 @@
 """The server's logic behind HTTP: routing, auth, endpoints, request log and counts, faults."""
 from __future__ import annotations
 
+import hashlib
 import hmac
 import json
+import math
 import re
 import threading
 import time
@@ -34,6 +36,7 @@ ROUTES = (
 )
 COMPILED = [(method, template, name, re.compile(
     "^" + re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", template) + "$")) for method, template, name in ROUTES]
+MAX_KEY_CHARS = 255
 SERVER_ERROR = "The server had an error while processing your request. Sorry about that!"
 
 
@@ -171,7 +174,8 @@ class App:
                 raise route_error(match)
             endpoint: Callable[..., Reply | StreamReply] = getattr(self, match.endpoint)
             body = parse_body(raw) if match.route.startswith("POST") else None
-            return endpoint(params=match.params, query=query, body=body, decision=decision)
+            return endpoint(params=match.params, query=query, body=body, decision=decision,
+                            headers=headers)
         except ErrorAnswer as error:
             return error_reply(error)
         except Exception:  # a bug: answer a 500 error object and remember the traceback
@@ -187,19 +191,44 @@ class App:
         """``GET /assistants/{assistant_id}``."""
         return Reply(200, self.store.get_assistant(params["assistant_id"]))
 
-    def create_run(self, body: Any, decision: Decision, **_: Any) -> Reply | StreamReply:
-        """``POST /threads/runs``: queued RunObject at once, or the SSE stream."""
+    def create_run(self, body: Any, decision: Decision, headers: dict[str, str],
+                   **_: Any) -> Reply | StreamReply:
+        """``POST /threads/runs``: queued RunObject at once, or the SSE stream.
+
+        A repeated ``Idempotency-Key`` gets the run that key already created: its current
+        RunObject, or for a streamed create that run's stream again from its start.
+        """
         validate_thread_and_run(body)
         self.store.get_assistant(body["assistant_id"])
+        key = idempotency_key(headers)
+        digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+        with self.store.key_lock(key):
+            run = self.store.run_for_key(key, digest) if key else None
+            if run is not None:
+                return self.answer_run(run, body, replay=True)
+            run = self.new_run(body, decision)
+            if key:
+                self.store.remember_key(key, digest, run)
+        return self.answer_run(run, body, replay=False)
+
+    def new_run(self, body: dict, decision: Decision) -> Run:
+        """Create the thread and run, count it, and hand a real model's run to an engine worker."""
         forced = self.faults.run_fault(decision)
         run = self.store.create_thread_and_run(body, self.latency, forced, self.default_provider)
         with self.lock:
             self.runs_created += 1
         if self.store.needs_engine(run):
             self.pool.submit(self.run_engine, run)
+        return run
+
+    def answer_run(self, run: Run, body: dict, replay: bool) -> Reply | StreamReply:
+        """The answer to a create: the run's stream, or its RunObject (queued when just created)."""
         if body.get("stream"):
             thread = self.store.get_thread(run.thread_id).to_dict()
             return StreamReply(run_events(self.store, run, thread))
+        if replay:
+            self.store.settle(run)
+            return Reply(200, run.to_dict(now=time.monotonic()))
         return Reply(200, run.to_dict(status="queued"))
 
     def run_engine(self, run: Run) -> None:
@@ -263,8 +292,8 @@ class App:
 
     def fault_reply(self, kind: str) -> Reply:
         """The answer of an injected HTTP error fault (429, 500, 502, 503)."""
-        retry = self.faults.retry_after
-        headers = {"retry-after": f"{retry:g}", "retry-after-ms": str(int(retry * 1000))}
+        retry = self.faults.retry_after  # retry-after is whole seconds (>= 1); -ms is exact
+        headers = {"retry-after": str(max(1, math.ceil(retry))), "retry-after-ms": str(int(retry * 1000))}
         if kind == "429":
             return error_reply(ErrorAnswer(429, f"Rate limit reached for requests (injected fault). "
                                              f"Please try again in {retry:g}s.", None,
@@ -285,6 +314,17 @@ def route_error(match: Match) -> ErrorAnswer:
     if match.status == 405:
         return ErrorAnswer(405, "Method not allowed for this URL.", None, None)
     return ErrorAnswer(404, "Invalid URL: unknown route.", None, None)
+
+
+def idempotency_key(headers: dict[str, str]) -> str | None:
+    """The request's ``Idempotency-Key`` (None when absent); a 400 when it is empty or too long."""
+    key = headers.get("idempotency-key")
+    if key is None:
+        return None
+    if not 0 < len(key.strip()) <= MAX_KEY_CHARS:
+        raise ErrorAnswer(400, f"Invalid 'Idempotency-Key' header: expected 1 to {MAX_KEY_CHARS} "
+                               "characters.", None, "invalid_idempotency_key")
+    return key.strip()
 
 
 def parse_body(raw: bytes) -> Any:

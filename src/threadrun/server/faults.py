@@ -11,7 +11,8 @@ Spec grammar (``--fault`` and ``LocalServer(fault=...)``), comma-separated ``KEY
     incomplete_reason=max_completion_tokens|max_prompt_tokens   (for ``incomplete``)
     script=K1|K2|...  scripted outcomes in order (``ok`` = normal), then normal again
 
-HTTP kinds: 429 500 502 503 drop drop-after drop-mid slow.  Run kinds: failed expired incomplete
+HTTP kinds: 429 500 502 503 drop drop-after drop-mid slow 500-after (the request is handled,
+e.g. its run created, then answered 500 like a failing proxy would).  Run kinds: failed expired incomplete
 requires_action (``incomplete:max_prompt_tokens`` in a script picks the reason).  The HTTP kinds'
 probabilities must add up to at most 1, and so must the run kinds'.  ``none`` or ``off`` = no faults.
 
@@ -36,7 +37,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Iterable
 
-HTTP_KINDS = ("429", "500", "502", "503", "drop", "drop-after", "drop-mid", "slow")
+HTTP_KINDS = ("429", "500", "502", "503", "drop", "drop-after", "drop-mid", "slow", "500-after")
 RUN_KINDS = ("failed", "expired", "incomplete", "requires_action")
 REASONS = ("max_completion_tokens", "max_prompt_tokens")
 CREATE = "POST /threads/runs"

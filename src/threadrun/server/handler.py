@@ -92,6 +92,17 @@ class Handler(BaseHTTPRequestHandler):
         reply = self.app.handle(match, dict(parse_qsl(url.query)), headers, raw, decision)
         self.deliver(reply, decision.http)
 
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """A request the stdlib refused (bad request line, headers, method): the spec's JSON error."""
+        self.started = getattr(self, "started", time.monotonic())
+        self.request_id = getattr(self, "request_id", "req_" + secrets.token_hex(16))
+        self.request_version = self.protocol_version  # answer with a status line and headers
+        error = ErrorAnswer(code, " ".join(str(message or self.responses.get(code, ("Bad request",))[0])
+                                           .split())[:300], None, None)
+        reply = error_reply(error)
+        reply.close = True
+        self.send_json(reply)
+
     def body_length(self, headers: dict[str, str]) -> int | None:
         """The declared body length (0 if none); None when it cannot be honoured."""
         if "chunked" in headers.get("transfer-encoding", "").lower():
@@ -132,9 +143,12 @@ class Handler(BaseHTTPRequestHandler):
         self.close_connection = True
 
     def deliver(self, reply: Reply | StreamReply, kind: str | None) -> None:
-        """Answer, applying the post-handling faults (drop-after, slow, drop-mid)."""
+        """Answer, applying the post-handling faults (drop-after, 500-after, slow, drop-mid)."""
         if kind == "drop-after":
             self.close_connection = True
+            return
+        if kind == "500-after":  # handled (a run created), then a 500 as a failing proxy sends
+            self.send_json(self.app.fault_reply("500"))
             return
         if kind == "slow":
             time.sleep(self.app.faults.slow_s)

@@ -5,14 +5,16 @@ cost no threads.  Eviction: at most ``max_runs`` runs are kept, each with its th
 thread's messages; when a new run goes over the bound the oldest *terminal* runs are dropped
 together with their threads.  Active runs are never evicted, so the bound can only be exceeded
 while more than ``max_runs`` runs are active at once.  Assistants are capped at the same number
-(oldest dropped first).  Every method is thread-safe (one re-entrant lock).
+(oldest dropped first), and so are idempotency keys (each names the run it created).  Every
+method is thread-safe (one re-entrant lock).
 """
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections import OrderedDict
-from typing import Any
+from typing import Any, ContextManager
 
 from ..errors import ValidationError
 from ..providers import Provider, resolve
@@ -24,6 +26,7 @@ from .tokens import count_tokens, truncate_tokens
 from .validate import ErrorAnswer, fail
 
 QUEUE_S = 0.05
+KEY_LOCKS = 64  # creates with different idempotency keys rarely wait for each other
 FAULT_ERROR = "The server had an error while processing your request. (injected fault)"
 
 
@@ -112,6 +115,8 @@ class Store:
         self.assistants: OrderedDict[str, dict] = OrderedDict()
         self.threads: dict[str, Thread] = {}
         self.runs: OrderedDict[str, Run] = OrderedDict()
+        self.keys: OrderedDict[str, tuple[str, str]] = OrderedDict()  # key -> (body digest, run id)
+        self.key_locks = [threading.Lock() for _ in range(KEY_LOCKS)]
 
     def create_assistant(self, body: dict) -> dict:
         """Store a validated CreateAssistantRequest; return the AssistantObject."""
@@ -159,6 +164,30 @@ class Store:
             self.runs[run.id] = run
             self._evict(now)
         return run
+
+    def key_lock(self, key: str | None) -> ContextManager[Any]:
+        """Held while a keyed create looks its key up and creates: one run per key, even at once."""
+        return self.key_locks[hash(key) % KEY_LOCKS] if key else contextlib.nullcontext()
+
+    def run_for_key(self, key: str, digest: str) -> Run | None:
+        """The run this idempotency key created (None: new or evicted key); 400 for another body."""
+        with self.lock:
+            seen = self.keys.get(key)
+            if seen is None:
+                return None
+            if seen[0] != digest:
+                raise ErrorAnswer(400, "This Idempotency-Key was already used with a different request "
+                                       "body; use a new key for a new request.", None,
+                                  "idempotency_key_reused")
+            return self.runs.get(seen[1])
+
+    def remember_key(self, key: str, digest: str, run: Run) -> None:
+        """Remember which run a key created; the oldest keys beyond ``max_runs`` are forgotten."""
+        with self.lock:
+            self.keys[key] = (digest, run.id)
+            self.keys.move_to_end(key)
+            while len(self.keys) > self.max_runs:
+                self.keys.popitem(last=False)
 
     def needs_engine(self, run: Run) -> bool:
         """Whether the run still waits for an engine reply (a worker's job)."""

@@ -1,0 +1,48 @@
+"""What the notebook shows of a result: readable rows, while the value stays the whole DataFrame."""
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import pytest
+
+from threadrun.display import SHOWN_CHARS, cut, dollars, shown
+
+
+@pytest.mark.parametrize("value, text", [
+    (0.000145, "$0.000145"), (6.7e-06, "$0.0000067"), (1.5, "$1.50"), (0, "$0.00"),
+    (12.3456, "$12.35"), (math.nan, ""), (None, ""),
+])
+def test_costs_read_as_dollars_never_in_e_notation(value, text):
+    assert dollars(value) == text
+
+
+def test_long_texts_are_cut_to_about_two_lines_on_one_line():
+    text = "word " * 100 + "\nnext line"
+    assert len(cut(text)) == SHOWN_CHARS and cut(text).endswith("…") and "\n" not in cut(text)
+    assert cut("short") == "short" and cut(None) is None
+
+
+def test_a_result_leads_with_what_people_compare_and_is_shown_readably(ip):
+    df = ip.run_cell_magic("threadrun", "-m gpt-4o-mini,gpt-4o -t 0,1", "user: " + "long question " * 20)
+    assert list(df.columns[:11]) == ["model", "provider", "temperature", "top_p", "reasoning_effort",
+                                     "status", "total_tokens", "cost_usd", "latency_s", "ttft_s", "reply"]
+    assert list(df.columns[-2:]) == ["created_at", "completed_at"]
+    assert df["cost_usd"].dtype == "float64" and len(df["reply"][0]) > SHOWN_CHARS  # the value is whole
+    html = ip.display_formatter.format(df)[0]["text/html"]
+    assert "$0.0" in html and "e-0" not in html
+    assert df["reply"][0][:40] in html and df["reply"][0] not in html  # cut for the eye only
+    assert "reasoning_effort" not in html and "tool_calls" not in html  # empty in every row
+    text = ip.display_formatter.format(df[["model", "cost_usd"]])[0]["text/plain"]
+    assert "$0.0" in text
+
+
+def test_other_dataframes_are_shown_as_pandas_shows_them(ip):
+    other = pd.DataFrame({"cost_usd": [6.7e-06], "reply": ["x" * 300]})
+    assert ip.display_formatter.format(other)[0]["text/html"] == other._repr_html_()
+
+
+def test_shown_leaves_out_columns_empty_in_every_row_only():
+    df = pd.DataFrame({"model": ["a", "b"], "error": [None, "boom"], "label": [None, None]})
+    df.attrs["threadrun"] = "rows"
+    assert list(shown(df).columns) == ["model", "error"]
