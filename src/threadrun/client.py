@@ -11,7 +11,7 @@ import threading
 import time
 import uuid
 import warnings
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 from urllib.parse import urlsplit
 
 import requests
@@ -25,7 +25,7 @@ from .gate import Gate
 from .result import RunResult, fold_event, message_text, record_failure, run_error, tool_calls
 from .retry import BACKOFF_BASE, CREATE_PATH, backoff_delay, make_retry, retries_used
 from .spec import TERMINAL
-from .sse import MAX_EVENT_BYTES, EventTooLarge, iter_events, parse_data
+from .sse import MAX_EVENT_BYTES, EventTooLarge, iter_sse
 
 log = logging.getLogger("threadrun")
 
@@ -317,12 +317,6 @@ def _warn_plain_http(base_url: str) -> None:
         _warned_hosts.add(url.hostname or "")
         warnings.warn(f"threadrun sends the API key over plain http to {url.hostname}; "
                       "use https for anything but this machine", UserWarning, stacklevel=3)
-
-
-def iter_sse(response: requests.Response, limit: int = MAX_EVENT_BYTES) -> Iterator[tuple[str, Any]]:
-    """Yield ``(event, data)`` from a text/event-stream answer; data is parsed JSON when it is."""
-    for event, text in iter_events(response.iter_content(chunk_size=None), limit):
-        yield event, parse_data(text)
 
 
 def _started(on_started: OnStarted | None, run: dict) -> None:

@@ -83,6 +83,12 @@ def _dispatch(event: str, data: list[str]) -> Iterator[tuple[str, str]]:
         yield event, text
 
 
+def iter_sse(response: Any, limit: int = MAX_EVENT_BYTES) -> Iterator[tuple[str, Any]]:
+    """``(event, data)`` of a streamed ``requests`` answer; data is parsed JSON unless ``[DONE]``."""
+    for event, text in iter_events(response.iter_content(chunk_size=None), limit):
+        yield event, parse_data(text)
+
+
 def parse_data(text: str) -> Any:
     """An event's data: ``[DONE]`` stays text, anything else is JSON (ValueError if it is not)."""
     return text if text == "[DONE]" else json.loads(text)
