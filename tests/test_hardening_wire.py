@@ -165,9 +165,18 @@ def test_an_oversize_stream_event_fails_that_run_with_a_one_line_reason(stand_in
     assert result.run["id"] == "run_1"
 
 
-def test_an_oversize_stream_keeps_the_clients_memory_bounded_by_the_limit(stand_in):
-    """Catches: memory growing with the stream (the line buffered whole, or copied per chunk)."""
-    server = stand_in(lambda request, conn: send_chunked(conn, oversize_stream(20)))
+def send_until_close(conn: socket.socket, chunks: Iterable[bytes]) -> None:
+    """An event stream without chunked encoding: its end is the connection closing."""
+    conn.sendall(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\nconnection: close\r\n\r\n")
+    for chunk in chunks:
+        conn.sendall(chunk)
+
+
+@pytest.mark.parametrize("send", [send_chunked, send_until_close])
+def test_an_oversize_stream_keeps_the_clients_memory_bounded_by_the_limit(stand_in, send):
+    """Catches: memory growing with the stream (the line buffered whole, copied per chunk, or an
+    answer without chunked encoding read whole before parsing)."""
+    server = stand_in(lambda request, conn: send(conn, oversize_stream(20)))
     client = Client(server.url, "", max_retries=0)
     client.max_event_bytes = 1 << 20
     tracemalloc.start()
@@ -178,6 +187,22 @@ def test_an_oversize_stream_keeps_the_clients_memory_bounded_by_the_limit(stand_
         tracemalloc.stop()
     assert "longer than 1048576 bytes" in result.error
     assert peak < 6 << 20, f"peak {peak / 2**20:.1f} MB for a 20 MB stream and a 1 MB limit"
+
+
+def test_a_stream_without_chunked_encoding_is_parsed_as_it_arrives(stand_in):
+    """Catches: an answer without chunked encoding read to its end before any event is parsed,
+    so the run's ids (needed to cancel it) come only when the whole run is over."""
+    started = threading.Event()
+
+    def handler(request: Request, conn: socket.socket) -> None:
+        conn.sendall(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\nconnection: close\r\n\r\n")
+        conn.sendall(sse([("thread.run.created", RUN)], b"\n"))
+        if started.wait(30):  # the rest only once the client has seen the run
+            conn.sendall(assistants_run_stream())
+    server = stand_in(handler)
+    result = Client(server.url, "", max_retries=0, timeout=60).run(
+        BODY, on_started=lambda thread_id, run_id: started.set())
+    assert started.is_set() and (result.status, result.reply) == ("completed", "Hello!")
 
 
 # -- 5. the most informative error -------------------------------------------------------------------

@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
-from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError
+from urllib3.exceptions import ConnectTimeoutError, HTTPError, NameResolutionError, NewConnectionError
 
 from . import __version__, config
 from .errors import (APIConnectionError, APIError, ThreadrunError, ValidationError,
@@ -255,7 +255,7 @@ class Client:
                     break  # stopped: the run's ids are known, so it can be cancelled
         except EventTooLarge as exc:  # a broken or hostile server: this run fails, nothing else
             raise APIConnectionError(f"POST {CREATE_PATH}: {exc}") from None
-        except (requests.exceptions.RequestException, ValueError) as exc:
+        except (requests.exceptions.RequestException, HTTPError, OSError, ValueError) as exc:
             log.debug("stream broke off: %s", _reason(exc))
         finally:
             response.close()

@@ -13,6 +13,8 @@ from typing import Any, Iterable, Iterator
 
 #: The longest line or event kept; past it the stream is refused (a broken or hostile server).
 MAX_EVENT_BYTES = 16 << 20
+#: The most bytes read from a streamed answer at once.
+READ_BYTES = 64 << 10
 
 
 class EventTooLarge(ValueError):
@@ -85,8 +87,22 @@ def _dispatch(event: str, data: list[str]) -> Iterator[tuple[str, str]]:
 
 def iter_sse(response: Any, limit: int = MAX_EVENT_BYTES) -> Iterator[tuple[str, Any]]:
     """``(event, data)`` of a streamed ``requests`` answer; data is parsed JSON unless ``[DONE]``."""
-    for event, text in iter_events(response.iter_content(chunk_size=None), limit):
+    for event, text in iter_events(response_chunks(response), limit):
         yield event, parse_data(text)
+
+
+def response_chunks(response: Any, size: int = READ_BYTES) -> Iterator[bytes]:
+    """A streamed answer's bytes as they arrive, at most ``size`` at a time, chunked or not.
+
+    ``iter_content(chunk_size=None)`` reads an answer without chunked encoding whole before
+    yielding anything; urllib3's ``read1`` returns what has arrived.
+    """
+    read1 = getattr(getattr(response, "raw", None), "read1", None)
+    if read1 is None:
+        yield from response.iter_content(chunk_size=None)
+        return
+    while chunk := read1(size, decode_content=True):
+        yield chunk
 
 
 def parse_data(text: str) -> Any:
