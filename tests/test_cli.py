@@ -35,3 +35,42 @@ def test_demo_sweeps_compares_and_plots_against_the_embedded_server_without_a_ke
         assert model in done.stdout
     png = tmp_path / "threadrun-demo.png"
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def cli(*args: str, timeout: float = 30) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "threadrun", *args], capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def test_bare_threadrun_prints_the_help_and_version_works():
+    bare = cli()
+    assert bare.returncode == 0 and "serve" in bare.stdout and "providers" in bare.stdout
+    assert "``" not in bare.stdout + cli("serve", "--help").stdout + cli("demo", "--help").stdout
+    assert re.fullmatch(r"threadrun \d+\.\d+\.\d+\n", cli("--version").stdout)
+
+
+def test_serve_errors_name_the_flags_and_suggest_the_fix():
+    import socket
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        taken = cli("serve", "--port", str(busy.getsockname()[1]))
+    assert taken.returncode == 2 and "--port 0 for any free port" in taken.stderr
+    exposed = cli("serve", "--host", "0.0.0.0")
+    assert exposed.returncode == 2 and "add --api-key KEY or set $THREADRUN_SERVER_API_KEY" in exposed.stderr
+    assert "api_key" not in exposed.stderr
+    for result in (taken, exposed):
+        assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+
+
+def test_serve_says_what_it_serves_on_stderr_and_keeps_stdout_to_the_url():
+    proc = subprocess.Popen([sys.executable, "-m", "threadrun", "serve", "--port", "0"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        url = proc.stdout.readline().strip()
+        banner = proc.stderr.readline()
+        assert banner.startswith(f"threadrun serve: Assistants v2 at {url}") and "Ctrl+C to stop" in banner
+        assert "echo, openai" in banner
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)

@@ -15,10 +15,16 @@ CREATE = "POST /threads/runs"
 CANCEL = "POST /threads/{thread_id}/runs/{run_id}/cancel"
 
 
+@pytest.fixture(autouse=True)
+def a_question(monkeypatch):
+    """These tests run a thread that asks something (a new form starts with an empty user message)."""
+    monkeypatch.setitem(DEFAULTS, "messages", [{"role": "user", "content": "Say hello."}])
+
+
 @pytest.fixture
 def form(server, monkeypatch):
     monkeypatch.setenv("THREADRUN_BASE_URL", server.url)
-    f = show_form()
+    f = show_form(messages=[{"role": "user", "content": "Say hello."}])
     yield f
     f.stop()
     f.wait(10)
@@ -166,13 +172,15 @@ def test_the_form_goes_through_api_command_and_api_execute(form, monkeypatch):
 
 @pytest.mark.parametrize("change, message", [
     ({"temperature": "5"}, "temperature must be between 0 and 2, got 5"),
-    ({"temperature": "warm"}, "--temperature expects a number, got 'warm'"),
+    ({"temperature": "warm"}, "Temperature expects a number, got 'warm'"),
     ({"temperature": {"start": 0, "stop": 1, "step": 0}}, "step must be more than 0"),
     ({"top_p": 1.5}, "top_p"),
-    ({"top_p": "high"}, "--top-p expects a number"),
-    ({"repeat": 0}, "--repeat must be 1 or more"),
-    ({"concurrency": 0}, "--concurrency must be 1 or more"),
-    ({"messages": [{"role": "user", "content": ""}]}, "messages[0]: empty user message"),
+    ({"top_p": "high"}, "top_p expects a number"),
+    ({"repeat": 0}, "repeat must be 1 or more"),
+    ({"concurrency": 0}, "concurrency must be 1 or more"),
+    ({"messages": [{"role": "user", "content": ""}]}, "message 1: empty user message"),
+    ({"messages": [{"role": "user", "content": "a"}, {"role": "assistant", "content": ""}]},
+     "message 2: empty assistant message"),
     ({"messages": []}, "empty"),
 ])
 def test_validation_errors_show_as_one_line_and_send_nothing(form, server, change, message):
@@ -188,11 +196,15 @@ def test_validation_errors_show_as_one_line_and_send_nothing(form, server, chang
     assert form.error == "" and form.error_area.value == "" and len(form.results) == 1
 
 
-def test_an_unknown_model_only_warns_in_the_status_line(form):
-    form.value = {"models": ["form-warned-model"]}
+def test_an_unknown_model_is_a_note_on_its_own_line_that_clears_on_the_next_run(form):
+    form.value = {"models": ["gpt-4o-mnii"]}
     df = form.run(wait=True)
     assert list(df["status"]) == ["completed"] and form.error == ""
-    assert "form-warned-model" in form.status.value
+    assert form.notes == ["unknown model 'gpt-4o-mnii' (did you mean 'gpt-4o-mini'?); cost will be NaN"]
+    assert "gpt-4o-mnii" in form.notes_area.value and "gpt-4o-mnii" not in form.status.value
+    form.value = {"models": ["gpt-4o-mini"]}
+    form.run(wait=True)
+    assert form.notes == [] and form.notes_area.value == ""
 
 
 def test_a_server_failure_is_a_row_not_an_exception(monkeypatch):
@@ -275,7 +287,10 @@ def test_copy_as_cell_round_trips_through_the_magic(ip, name):
         bodies = run_cell(ip, text)
         expected = form.dry_run()
     assert text == form.cell_text() and form.cell.layout.display is None
-    assert bodies == expected == [job.body for job in form.command().plan()]
+    from threadrun.plan import PENDING_ASSISTANT
+    planned = [{k: v for k, v in job.body.items() if v != PENDING_ASSISTANT}  # no made-up id shown
+               for job in form.command().plan()]
+    assert bodies == expected == planned
     assert len(bodies) == len(form.command().plan())
 
 

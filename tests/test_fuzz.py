@@ -24,7 +24,6 @@ from IPython.core.error import UsageError  # noqa: E402
 from spec_schema import schema_errors as spec_schema_errors, validator  # noqa: E402
 
 from threadrun.api import command  # noqa: E402
-from threadrun.body import UnknownModelWarning  # noqa: E402
 from threadrun.errors import ValidationError  # noqa: E402
 from threadrun.server import local_server  # noqa: E402
 
@@ -175,7 +174,6 @@ def fuzz_ns(ip):
 @example(line="-m gpt-4o,gpt-4o-mini -t 0,1 --metadata a=b", cell="system: be brief\nuser: {fz_x:.2f}")
 def test_magic_dry_run_gives_spec_bodies_or_a_one_line_usage_error(fuzz_ns, line, cell):
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UnknownModelWarning)
         try:
             bodies = fuzz_ns.run_cell_magic("threadrun", line + " --dry-run", cell)
         except (UsageError, ValidationError) as exc:
@@ -193,7 +191,6 @@ def test_command_plan_gives_spec_bodies_or_a_one_line_validation_error(cell, mod
                                                                        top_p, metadata, tools):
     ns = {"fz_x": 1.5, "fz_d": {"k": "v"}, "fz_s": "text", "fz_w": "6"}
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UnknownModelWarning)
         try:
             jobs = command(cell, namespace=ns, model=model, temperature=temperature, top_p=top_p,
                            metadata=metadata, tools=tools).plan()
@@ -289,7 +286,6 @@ def json_bodies(draw) -> dict:
 @example(body=_valid_body(), options={}, as_dict=False)
 def test_json_bodies_give_spec_bodies_or_a_one_line_validation_error(body, options, as_dict):
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UnknownModelWarning)
         try:
             thread = copy.deepcopy(body) if as_dict else json.dumps(body)
             jobs = command(thread, **options).plan()
@@ -303,7 +299,6 @@ def test_json_bodies_give_spec_bodies_or_a_one_line_validation_error(body, optio
 @given(body=json_bodies())
 def test_json_body_cells_through_the_magic(fuzz_ns, body):
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UnknownModelWarning)
         try:
             bodies = fuzz_ns.run_cell_magic("threadrun", "--dry-run", json.dumps(body, indent=1))
         except (UsageError, ValidationError) as exc:
@@ -351,7 +346,6 @@ def test_a_body_threadrun_accepts_is_one_the_spec_and_the_server_accept(fuzz_ser
 def test_bodies_threadrun_accepts_are_accepted_by_the_local_server(fuzz_server, body):
     srv, session, asst = fuzz_server
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UnknownModelWarning)
         try:
             jobs = command(json.dumps(body)).plan()
         except ValidationError as exc:

@@ -72,10 +72,18 @@ def test_row_has_the_contract_columns_in_order_with_their_dtypes(ip, server):
     assert row["completed_at"] >= row["created_at"]
 
 
-def test_cost_is_nan_for_a_model_without_a_price(ip, server):
-    with pytest.warns(UserWarning, match="my-local-model"):
-        df = ip.run_cell_magic("threadrun", "-m my-local-model", "hi")
-    assert df.loc[0, "status"] == "completed" and math.isnan(df.loc[0, "cost_usd"])
+def test_an_unknown_model_is_one_line_every_time_with_the_closest_and_cost_nan(ip, server, capfd):
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a notice, never a Python warning with a file path
+        for _ in range(2):
+            df = ip.run_cell_magic("threadrun", "-m gpt-4o-mnii,my-local-model", "hi")
+    assert list(df["status"]) == ["completed", "completed"] and df["cost_usd"].isna().all()
+    err = capfd.readouterr().err
+    assert err.count("threadrun: unknown model 'gpt-4o-mnii' (did you mean 'gpt-4o-mini'?); "
+                     "cost will be NaN\n") == 2
+    assert err.count("threadrun: unknown model 'my-local-model'; cost will be NaN\n") == 2
+    assert ".py:" not in err
 
 
 def test_grid_of_two_models_three_temperatures_two_repeats_gives_twelve_rows_in_grid_order(ip, server):

@@ -161,7 +161,7 @@ def test_a_temperature_sent_to_a_reasoning_model_warns_in_one_line_before_sendin
     jobs = make_plan(parse("user: hi"), models=["openai:gpt-5-mini", "openai:gpt-4o", "echo:o3"],
                      temperatures=[0.7])
     assert temperature_warnings(jobs) == [
-        "threadrun: openai:gpt-5-mini is a reasoning model and may refuse temperature 0.7 "
+        "openai:gpt-5-mini is a reasoning model and may refuse temperature 0.7 "
         "(sweep --reasoning-effort instead); the row will carry its answer"]
 
 

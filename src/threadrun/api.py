@@ -18,7 +18,8 @@ import pandas as pd
 from . import assistant, config, providers
 from .client import Client
 from .result import RunResult
-from .errors import APIError, ValidationError
+from .errors import (APIConnectionError, APIError, AuthenticationError, NotFoundError,
+                     ValidationError)
 from .plan import (PENDING_ASSISTANT, Job, make_plan, parse_efforts, parse_metadata, parse_models,
                    parse_repeat, parse_temperatures, parse_top_p, split_list, with_assistant)
 from .row import frame, to_row
@@ -94,7 +95,8 @@ RUN_OPTIONS = tuple(f.name for f in dataclasses.fields(Command)
 
 def command(thread: Any, *, namespace: Mapping[str, Any] | None = None, model: Any = None,
             temperature: Any = None, top_p: Any = None, tools: Any = None, metadata: Any = None,
-            repeat: Any = 1, reasoning_effort: Any = None, **options: Any) -> Command:
+            repeat: Any = 1, reasoning_effort: Any = None, interpolate: bool = True,
+            **options: Any) -> Command:
     """Build a Command from Python values (lists or comma-separated strings for the grid)."""
     run_opts = {k: options.pop(k) for k in list(options) if k in RUN_OPTIONS}
     unknown = [k for k in options if k not in FIELDS]
@@ -105,7 +107,7 @@ def command(thread: Any, *, namespace: Mapping[str, Any] | None = None, model: A
     fields["top_p"] = parse_top_p(top_p)
     fields["tools"] = split_list(tools) or None
     fields["metadata"] = parse_metadata(metadata)
-    return Command(thread=parse(thread, namespace), models=parse_models(model),
+    return Command(thread=parse(thread, namespace if interpolate else None), models=parse_models(model),
                    temperatures=parse_temperatures(temperature), repeat=parse_repeat(repeat),
                    efforts=parse_efforts(reasoning_effort),
                    fields={k: v for k, v in fields.items() if v is not None}, **run_opts)
@@ -134,8 +136,12 @@ def _check_run_options(opts: dict[str, Any]) -> None:
 
 def execute(cmd: Command, *, api_key: str | None = None,
             on_sweep: Callable[[Sweep], None] | None = None,
-            on_row: Callable[[dict], None] | None = None) -> pd.DataFrame | list[dict]:
+            on_row: Callable[[dict], None] | None = None,
+            notify: bool = True) -> pd.DataFrame | list[dict]:
     """Validate, then run every grid cell; a DataFrame of rows (or the bodies, for a dry run).
+
+    With ``notify`` the one-line notices (``notices``) go to stderr before sending; the form
+    shows them itself.
 
     Each finished row is appended to the run log before anything else sees it. ``on_sweep``
     receives the Sweep before it starts, so another thread can ``cancel()`` it; ``on_row``
@@ -145,8 +151,9 @@ def execute(cmd: Command, *, api_key: str | None = None,
     if cmd.dry_run:
         url = config.base_url(cmd.base_url)
         known = config.assistant_id(cmd.assistant) or (assistant.cached(url) if url else None)
-        return [job.body for job in (with_assistant(jobs, known) if known else jobs)]
-    notices.before_sending(cmd, jobs)
+        return [_shown_body(job.body) for job in (with_assistant(jobs, known) if known else jobs)]
+    if notify:
+        notices.before_sending(cmd, jobs)
     url = config.base_url(cmd.base_url)
     if url is None:
         url, api_key = runtime.embedded()
@@ -197,7 +204,8 @@ def _run_jobs(client: Client, jobs: list[Job], cmd: Command, runlog: RunLog | No
                                               persist=not runtime.is_embedded(client.base_url))
                     for effort in dict.fromkeys(j.reasoning_effort for j in jobs)}
     except APIError as exc:
-        rows = [_failed_row(job, cmd, f"could not get an assistant: {exc}") for job in jobs]
+        reason = f"could not get an assistant: {exc}{_hint(exc, client)}"
+        rows = [_failed_row(job, cmd, reason) for job in jobs]
         for row, job in zip(rows, jobs):
             if runlog is not None:
                 runlog.append(row, body=job.body)
@@ -261,5 +269,26 @@ def _is_done(job: Job, done: set[tuple[Any, Any, Any, Any, int]]) -> bool:
 
 
 def _failed_row(job: Job, cmd: Command, error: str) -> dict:
-    return to_row(RunResult(body=job.body, status="error", error=error), label=cmd.label,
-                  repeat=job.repeat, reasoning_effort=job.reasoning_effort)
+    return to_row(RunResult(body=_shown_body(job.body), status="error", error=error),
+                  label=cmd.label, repeat=job.repeat, reasoning_effort=job.reasoning_effort)
+
+
+def _shown_body(body: dict) -> dict:
+    """A body as a person sees it: without the stand-in id of a scratch assistant not made yet."""
+    if body.get("assistant_id") != PENDING_ASSISTANT:
+        return body
+    return {k: v for k, v in body.items() if k != "assistant_id"}
+
+
+def _hint(exc: APIError, client: Client) -> str:
+    """What to do about a server that cannot be used at all (said once, in the stderr line)."""
+    from urllib.parse import urlsplit
+    if isinstance(exc, APIConnectionError) and "connection refused" in str(exc):
+        return (f"; nothing answers at {client.base_url}: start `threadrun serve` there, or unset "
+                f"THREADRUN_BASE_URL (and drop --base-url) to use the embedded runtime")
+    if isinstance(exc, NotFoundError) and not urlsplit(client.base_url).path.rstrip("/").endswith("/v1"):
+        return f"; the base URL has no /v1: try {client.base_url}/v1"
+    if isinstance(exc, AuthenticationError) and "Authorization" not in client.session.headers:
+        return (f"; no key was sent: set ${config.API_KEY_ENV} (or name another variable with "
+                f"--api-key-env)")
+    return ""

@@ -1,8 +1,8 @@
 """Validate a createThreadAndRun request body as the API would.
 
 ``validate_body`` raises ValidationError (with ``param``, the body path of the bad value) for
-anything the API would answer 400 to; a model not in the spec's list only warns
-(``UnknownModelWarning``, once per name). ``check_temperature`` / ``check_top_p`` check option
+anything the API would answer 400 to (a model the catalog does not know is no error: it gets
+a one-line notice before sending, see ``notices``). ``check_temperature`` / ``check_top_p`` check option
 values (numeric strings allowed). The role, content and message checks here are shared with
 ``threadrun.thread``, which parses threads; this module never imports it.
 """
@@ -11,29 +11,22 @@ from __future__ import annotations
 import difflib
 import math
 import re
-import warnings
 from collections.abc import Mapping
 from typing import Any
 
-from . import catalog
 from .spec import (FUNCTION_NAME_CHARS, MESSAGE_FIELDS, MIN_TOKEN_CAP, REQUEST_FIELDS,
                    THREAD_FIELDS, TOOL_TYPES)
 from .checks import (check_enum, check_int, check_list, check_metadata, fail, is_type,
                      is_bool_or_null, is_id, is_object, is_str, check_keys, show, typed,
                      check_unknown_keys)
 
-__all__ = ["UnknownModelWarning", "validate_body", "check_temperature", "check_top_p",
+__all__ = ["validate_body", "check_temperature", "check_top_p",
            "check_message"]
 
 THREAD_ROLES = ("user", "assistant")
 INSTRUCTION_ROLES = ("system", "instructions")
 FOREIGN_ROLES = ("tool", "function", "developer")
 _FUNCTION_NAME = re.compile(r"^[A-Za-z0-9_-]{1,%d}$" % FUNCTION_NAME_CHARS)
-_warned_models: set[str] = set()
-
-
-class UnknownModelWarning(UserWarning):
-    """The model is not in the spec's list of Assistants models (sent anyway)."""
 
 
 # --- messages (also used by threadrun.thread) --------------------------------------------
@@ -265,16 +258,8 @@ def _check_response_format(value: Any, param: str) -> None:
 
 
 def _check_model(model: Any, param: str) -> None:
-    """A non-empty string; a model not in the spec's list only warns (once per name)."""
+    """A non-empty string (whether the model is known is a notice, not an error)."""
     is_type(str, "a non-empty string", non_empty=True)(model, param)
-    from .providers import split_spec
-    provider, name = split_spec(model)
-    if provider not in catalog.OPENAI_PRICED or catalog.provider_price(name, provider) is not None:
-        return  # another provider's names are its own; a priced model is known
-    if not catalog.is_known_model(name) and model not in _warned_models:
-        _warned_models.add(model)
-        warnings.warn(f"model {model!r} is not in the spec's list of Assistants models; "
-                      "sending it anyway", UnknownModelWarning, stacklevel=4)
 
 
 _CHECKS = {

@@ -16,8 +16,12 @@ user: And of Spain?
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script."""
-    parser = argparse.ArgumentParser(prog="threadrun", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
+    from . import __version__
+    parser = argparse.ArgumentParser(
+        prog="threadrun", description="Compare models from the command line's side of threadrun: "
+        "run the Assistants runtime, list providers, or run the offline demo.")
+    parser.add_argument("--version", action="version", version=f"threadrun {__version__}")
+    sub = parser.add_subparsers(dest="command")
     from .server.cli import add_serve_arguments
     add_serve_arguments(sub.add_parser("serve", help="run the local Assistants-compatible server"))
     listing = sub.add_parser("providers", help="list the providers a model can run on")
@@ -25,8 +29,12 @@ def main(argv: list[str] | None = None) -> int:
     demo = sub.add_parser("demo", help="a model × temperature sweep against the embedded server")
     demo.add_argument("--latency", type=float, default=0.4, help="server seconds per run (default 0.4)")
     demo.add_argument("--repeat", type=int, default=3, help="runs per grid cell (default 3)")
-    demo.add_argument("--out", default="threadrun-demo.png", help="where to save the plot")
+    demo.add_argument("--out", default="threadrun-demo.png",
+                      help="where to save the plot (default threadrun-demo.png)")
     args = parser.parse_args(argv)
+    if args.command is None:  # bare `threadrun`: say what it does
+        parser.print_help()
+        return 0
     if args.command == "serve":
         from .server.cli import serve_from_args
         return serve_from_args(args)

@@ -12,15 +12,15 @@ importing it never replaces that function with a module.
 from __future__ import annotations
 
 import html
+import re
 import threading
 import time
-import warnings
 from typing import Any
 
 import ipywidgets as W
 import pandas as pd
 
-from . import api, config
+from . import api, config, display, notices
 from .cell_text import cell_text
 from .errors import ThreadrunError
 from .form_widgets import MessageEditor, ModelPicker, TemperaturePicker, labelled, number_or_text
@@ -38,12 +38,11 @@ DEFAULTS: dict[str, Any] = {
     "assistant": None,
     "instructions": None,
     "label": None,
-    "messages": [{"role": "user", "content": "Say hello."}],
+    "messages": [{"role": "user", "content": ""}],  # type your question here
 }
 #: Columns shown under the form (``form.results`` keeps them all).
 SHOWN_COLUMNS = ["model", "provider", "temperature", "top_p", "status", "total_tokens",
                  "cost_usd", "latency_s", "reply", "error", "label"]
-_SHOWN_CHARS = 60  # longer replies and errors are cut in the table (not in form.results)
 _RENDER_EVERY_S = 0.25
 
 
@@ -82,6 +81,7 @@ class ThreadrunForm(W.VBox):
         self.clear_button = W.Button(description="Clear results", icon="eraser")
         self.progress = W.IntProgress(0, min=0, max=1, layout=W.Layout(width="300px"))
         self.status = W.Label("")
+        self.notes_area = W.HTML("")  # this run's notices, one per line; cleared on the next run
         self.error_area = W.HTML("")
         self.cell = W.Textarea(rows=6, layout=W.Layout(width="760px", display="none"))
         self.output = W.Output()
@@ -89,7 +89,8 @@ class ThreadrunForm(W.VBox):
                             (self.copy_button, "copy"), (self.clear_button, "clear"),
                             (self.top_p, "top-p"), (self.repeat, "repeat"),
                             (self.concurrency, "concurrency"), (self.status, "status"),
-                            (self.error_area, "error"), (self.cell, "cell"),
+                            (self.error_area, "error"), (self.notes_area, "notes"),
+                            (self.cell, "cell"),
                             (self.output, "results"), (self.progress, "progress")):
             widget.add_class(f"threadrun-{cls}")
         self.run_button.on_click(lambda _: self.run())
@@ -102,7 +103,8 @@ class ThreadrunForm(W.VBox):
             labelled(self.assistant, "Assistant"), labelled(self.label, "Label"),
             labelled(self.instructions, "Instructions"), self.messages,
             W.HBox([self.run_button, self.stop_button, self.copy_button, self.clear_button]),
-            W.HBox([self.progress, self.status]), self.error_area, self.cell, self.output])
+            W.HBox([self.progress, self.status]), self.notes_area, self.error_area, self.cell,
+            self.output])
         self.add_class("threadrun-form")
         self.results: pd.DataFrame = frame([])
         self.last: pd.DataFrame | None = None
@@ -197,20 +199,20 @@ class ThreadrunForm(W.VBox):
         if self.running:
             return None
         self._set_error("")
+        self._set_notes([])
         self.cell.layout.display = "none"
         try:
             cmd = self.command()
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always")
-                total = len(cmd.plan())
+            jobs = cmd.plan()
         except (ThreadrunError, ValueError, TypeError) as exc:
             self._set_error(_one_line(exc))
             return None
+        total = len(jobs)
         self._stop.clear()
         self.last = None
         self.progress.max, self.progress.value = max(total, 1), 0
         self.progress.bar_style = ""
-        self._notes = "; ".join(dict.fromkeys(" ".join(str(w.message).split()) for w in caught))
+        self._set_notes(self._thread_notes() + notices.lines(cmd, jobs))
         self._set_status(f"running 0/{total}")
         self.run_button.disabled, self.stop_button.disabled = True, False
         self._worker = threading.Thread(target=self._work, args=(cmd, total),
@@ -282,7 +284,7 @@ class ThreadrunForm(W.VBox):
                 self._render(pd.concat([self.results, frame(rows)], ignore_index=True))
 
         try:
-            df = api.execute(cmd, on_sweep=self._on_sweep, on_row=on_row)
+            df = api.execute(cmd, on_sweep=self._on_sweep, on_row=on_row, notify=False)
             self.last = df
             self.results = pd.concat([self.results, df], ignore_index=True) \
                 if len(self.results) else df.reset_index(drop=True)
@@ -306,17 +308,32 @@ class ThreadrunForm(W.VBox):
         if df.empty:
             self.output.outputs = ()
             return
-        shown = df[[c for c in SHOWN_COLUMNS if c in df.columns
-                    and not (c in ("error", "label") and df[c].isna().all())]].copy()
-        for name in {"reply", "error"} & set(shown.columns):
-            shown[name] = shown[name].map(_cut, na_action="ignore")
+        newest_first = df[[c for c in SHOWN_COLUMNS if c in df.columns]].iloc[::-1]
+        newest_first.attrs["threadrun"] = "rows"
         self.output.outputs = ({"output_type": "display_data", "metadata": {},
-                                "data": {"text/plain": repr(shown),
-                                         "text/html": shown._repr_html_()}},)
+                                "data": {"text/plain": repr(display.shown(newest_first)),
+                                         "text/html": display.html(newest_first)}},)
 
     def _set_status(self, text: str) -> None:
-        notes = getattr(self, "_notes", "")
-        self.status.value = text + (f" — {notes}" if notes else "")
+        self.status.value = text
+
+    @property
+    def notes(self) -> list[str]:
+        """This run's notices (unknown models, a thread ending on an assistant message...)."""
+        return list(getattr(self, "_notes", []))
+
+    def _set_notes(self, lines: list[str]) -> None:
+        self._notes = lines
+        self.notes_area.value = "".join(
+            f'<div style="color:#8a5a00">ⓘ {html.escape(line)}</div>' for line in lines)
+
+    def _thread_notes(self) -> list[str]:
+        """A thread that ends on an assistant message is answered from the user message before it."""
+        messages = self.messages.value
+        if messages and messages[-1]["role"] == "assistant":
+            return [f"the thread ends on an assistant message (message {len(messages)}): the run "
+                    "answers the user message before it; add a user message to ask something new"]
+        return []
 
     def _set_error(self, text: str) -> None:
         self._error_text = text
@@ -325,13 +342,18 @@ class ThreadrunForm(W.VBox):
             f'text-overflow:ellipsis" title="{html.escape(text)}">⚠ {html.escape(text)}</div>')
 
 
-def _cut(text: Any) -> Any:
-    text = " ".join(str(text).split())
-    return text if len(text) <= _SHOWN_CHARS else text[:_SHOWN_CHARS - 1] + "…"
+#: The magic's option names as the form's fields are labelled.
+_FIELD_NAMES = {"--temperature": "Temperature", "--top-p": "top_p", "--repeat": "repeat",
+                "--concurrency": "concurrency", "--model": "Models", "--assistant": "Assistant",
+                "--instructions": "Instructions", "--label": "Label"}
 
 
 def _one_line(exc: BaseException) -> str:
+    """An error as one line in the form's words: its field names, messages counted from 1."""
     text = " ".join(str(exc).split())
+    for option, field in _FIELD_NAMES.items():
+        text = re.sub(re.escape(option) + r"(?![\w-])", field, text)
+    text = re.sub(r"(?:thread\.)?messages\[(\d+)\]", lambda m: f"message {int(m.group(1)) + 1}", text)
     return text if isinstance(exc, ThreadrunError) else f"{type(exc).__name__}: {text}"
 
 

@@ -114,7 +114,9 @@ class TemperaturePicker(W.VBox):
     def grid(self) -> Any:
         """What ``api.command(temperature=...)`` gets: the list text, or the range's values."""
         value = self.value
-        return value if isinstance(value, str) else expand_range(**value)
+        if isinstance(value, str):
+            return value if value.strip() else None  # a blank field: the default temperature
+        return expand_range(**value)
 
 
 def expand_range(start: float, stop: float, step: float) -> list[float]:

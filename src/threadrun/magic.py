@@ -23,8 +23,35 @@ if TYPE_CHECKING:  # the rest of threadrun (pandas, requests) loads on first use
 
 
 def _parse(magic: Any, words: list[str]) -> Any:
-    """Parse words with a magic_arguments-declared function's parser (errors: UsageError)."""
-    return magic.parser.parse_args(words)
+    """Parse words with a magic_arguments-declared function's parser (errors: UsageError).
+
+    argparse's "unrecognized arguments" becomes a hint: the closest option for a misspelt one,
+    or, for a stray word after ``a,`` (``-m gpt-4o, gpt-4o-mini``), that the space split the list.
+    """
+    try:
+        return magic.parser.parse_args(words)
+    except UsageError as exc:
+        raise UsageError(_explain(magic.parser, words, str(exc))) from None
+
+
+def _explain(parser: Any, words: list[str], message: str) -> str:
+    """A one-line, actionable version of an argparse error."""
+    import difflib
+    marker = "unrecognized arguments:"
+    if marker not in message:
+        return " ".join(message.split())
+    options = [o for action in parser._actions for o in action.option_strings if o.startswith("--")]
+    stray = message.split(marker, 1)[1].split()
+    for word in stray:
+        if word.startswith("-"):
+            close = difflib.get_close_matches(word.split("=")[0], options, n=1, cutoff=0.75)
+            hint = f" (did you mean {close[0]}?)" if close else "; see %threadrun? for the options"
+            return f"unknown option {word}{hint}"
+    for before, word in zip(words, words[1:]):
+        if word == stray[0] and before.endswith(","):
+            return (f"unexpected {word!r}: the space after {before!r} split the list; write "
+                    f"{before}{word} without spaces, or quote the whole list")
+    return f"unexpected {' '.join(stray)!r}; quote values that contain spaces"
 
 
 @magics_class
@@ -74,6 +101,8 @@ class ThreadrunMagics(Magics):
     @argument("--label", help="A label stored with every row.")
     @argument("--out", "-o", metavar="VAR", help="Also store the result in this variable.")
     @argument("--dry-run", action="store_true", help="Show the request bodies; send nothing.")
+    @argument("--no-interpolate", action="store_true",
+              help="Send the cell as typed: no {name} substitution (braces stay braces).")
     @argument("--poll", action="store_true", help="Poll the run instead of streaming it.")
     @argument("--base-url", help="Assistants server base URL for this cell (default: the embedded runtime).")
     @argument("--timeout", type=float, help="Read timeout in seconds.")
@@ -169,7 +198,8 @@ class ThreadrunMagics(Magics):
         pick = lambda value, default: default if value is None else value  # noqa: E731
         try:
             cmd = command(
-                cell, namespace=self.shell.user_ns, model=args.model, temperature=args.temperature,
+                cell, namespace=self.shell.user_ns, interpolate=not args.no_interpolate,
+                model=args.model, temperature=args.temperature,
                 top_p=args.top_p, reasoning_effort=args.reasoning_effort, tools=args.tools, metadata=args.metadata, repeat=args.repeat,
                 instructions=args.instructions, max_prompt_tokens=args.max_prompt_tokens,
                 max_completion_tokens=args.max_completion_tokens, assistant=args.assistant,

@@ -1,12 +1,14 @@
-"""One-line notices printed before a sweep is sent: where unprefixed models run, and sampling
-settings a reasoning model is known to refuse. They go to stderr, never as Python warnings."""
+"""One-line notices before a sweep is sent, on stderr (never Python warnings with file paths):
+where unprefixed models run, models the catalog does not know (their cost will be NaN), and
+sampling settings a reasoning model is known to refuse. The form shows the same lines."""
 from __future__ import annotations
 
+import difflib
 import re
 import sys
 from typing import Any, Iterable
 
-from . import providers
+from . import catalog, providers
 
 #: Models that refuse a temperature other than the default (o-series, gpt-5 and later families;
 #: see UPSTREAMS §4): what people sweep on them is the reasoning effort.
@@ -15,28 +17,56 @@ REASONING_MODEL = re.compile(r"^(o\d+(-mini|-pro)?|gpt-[5-9](\.\d+)?(-[a-z]+)*)(
 _told_default = False
 
 
-def before_sending(cmd: Any, jobs: Iterable[Any]) -> None:
-    """Print the default-provider line (once per session) and reasoning-model warnings."""
+def before_sending(cmd: Any, jobs: list[Any]) -> None:
+    """Print every notice for this command, one line each, prefixed ``threadrun:``."""
+    for line in lines(cmd, jobs):
+        print(f"threadrun: {line}", file=sys.stderr)
+
+
+def lines(cmd: Any, jobs: list[Any]) -> list[str]:
+    """The notices: the default-provider line (once per session), unknown models, temperatures."""
+    out = []
     if cmd.embedded and any(not m or providers.split_spec(m)[0] is None for m in cmd.models):
-        default_provider_line()
-    for line in temperature_warnings(jobs):
-        print(line, file=sys.stderr)
+        out += default_provider_line()
+    return out + unknown_model_lines(jobs) + temperature_warnings(jobs)
 
 
-def default_provider_line() -> None:
-    """Say, once per session, where models without a ``provider:`` prefix run and how to change it."""
+def default_provider_line() -> list[str]:
+    """Where models without a ``provider:`` prefix run and how to change it, once per session."""
     global _told_default
     if _told_default:
-        return
+        return []
     _told_default = True
     if providers.default_provider() == "openai":
-        text = ("models without a provider prefix run on openai ($OPENAI_API_KEY is set); write "
-                "echo:MODEL for the offline stand-in, or another provider:MODEL")
-    else:
-        text = ("models without a provider prefix run on echo, the offline stand-in (not a model); "
-                "set $OPENAI_API_KEY to run them on openai, or write provider:MODEL "
-                "(`threadrun providers` lists them)")
-    print(f"threadrun: {text}", file=sys.stderr)
+        return ["models without a provider prefix run on openai ($OPENAI_API_KEY is set); write "
+                "echo:MODEL for the offline stand-in, or another provider:MODEL"]
+    return ["models without a provider prefix run on echo, the offline stand-in (not a model); "
+            "set $OPENAI_API_KEY to run them on openai, or write provider:MODEL "
+            "(`threadrun providers` lists them)"]
+
+
+def unknown_model_lines(jobs: Iterable[Any]) -> list[str]:
+    """``unknown model 'gpt-4o-mnii' (did you mean 'gpt-4o-mini'?); cost will be NaN``, per model.
+
+    Only OpenAI's names are checked (openai, azure, echo, or no provider): other providers'
+    names are their own, and a model with a price in providers.toml is known.
+    """
+    out = []
+    for spec in dict.fromkeys(j.body.get("model") for j in jobs):
+        if not isinstance(spec, str):
+            continue
+        provider, model = providers.split_spec(spec)
+        if (provider not in catalog.OPENAI_PRICED or catalog.is_known_model(model)
+                or catalog.provider_price(model, provider) is not None):
+            continue
+        close = difflib.get_close_matches(model, _openai_names(), n=1, cutoff=0.8)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        out.append(f"unknown model {model!r}{hint}; cost will be NaN")
+    return out
+
+
+def _openai_names() -> list[str]:
+    return sorted(set(catalog.KNOWN_MODELS) | set(catalog.prices()))
 
 
 def temperature_warnings(jobs: Iterable[Any]) -> list[str]:
@@ -48,6 +78,6 @@ def temperature_warnings(jobs: Iterable[Any]) -> list[str]:
             provider, model = providers.split_spec(spec)
             if provider != "echo" and REASONING_MODEL.match(model):
                 seen[spec] = temperature
-    return [f"threadrun: {spec} is a reasoning model and may refuse temperature {t:g} "
+    return [f"{spec} is a reasoning model and may refuse temperature {t:g} "
             f"(sweep --reasoning-effort instead); the row will carry its answer"
             for spec, t in seen.items()]

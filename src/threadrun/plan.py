@@ -42,9 +42,28 @@ def split_list(value: str | Iterable[Any] | None) -> list[Any]:
     return [v for v in out if v not in ("", None)]
 
 
+def split_items(value: str | Iterable[Any] | None, option: str) -> list[Any]:
+    """A grid option's items: ``"a,b"`` or ``["a", "b"]``; an empty item is a one-line error.
+
+    ``--model ''``, ``a,,b`` or a trailing comma would otherwise run the default silently.
+    """
+    if value is None:
+        return []
+    items = value.split(",") if isinstance(value, str) else list(value)
+    items = [v.strip() if isinstance(v, str) else v for v in items]
+    if items and all(v in ("", None) for v in items):
+        raise ValidationError(f"{option} is empty; give it a value or leave it out",
+                              param=option.lstrip("-").replace("-", "_"))
+    if any(v in ("", None) for v in items):
+        shown = value if isinstance(value, str) else ",".join(map(str, items))
+        raise ValidationError(f"{option} has an empty item in {shown!r}; separate values with "
+                              f"single commas", param=option.lstrip("-").replace("-", "_"))
+    return items
+
+
 def parse_models(value: str | Iterable[str] | None) -> list[str | None]:
     """Models of the grid; none given means the assistant's own model."""
-    models = split_list(value)
+    models = split_items(value, "--model")
     for model in models:
         if not isinstance(model, str):
             raise ValidationError(f"--model expects model names, got {model!r}", param="model")
@@ -55,13 +74,13 @@ def parse_temperatures(value: str | float | Iterable[Any] | None) -> list[float 
     """Temperatures of the grid, each checked to be within 0–2; none given means the default."""
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         value = [value]
-    temps = [check_temperature(_number(t, "--temperature")) for t in split_list(value)]
+    temps = [check_temperature(_number(t, "--temperature")) for t in split_items(value, "--temperature")]
     return list(dict.fromkeys(temps)) or [None]
 
 
 def parse_efforts(value: str | Iterable[str] | None) -> list[str | None]:
     """Reasoning efforts of the grid (``minimal,low,...``); none given means the model's default."""
-    efforts = split_list(value)
+    efforts = split_items(value, "--reasoning-effort")
     for effort in efforts:
         if effort not in REASONING_EFFORTS:
             close = difflib.get_close_matches(str(effort), REASONING_EFFORTS, n=1)

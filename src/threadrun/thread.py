@@ -40,6 +40,9 @@ from .checks import fail, is_object, is_type
 
 __all__ = ["Message", "Thread", "parse", "parse_cell"]
 
+#: How to send braces as they are typed.
+BRACES = ("write {{ and }} for literal braces, or add --no-interpolate (interpolate=False) to "
+          "send the cell as typed")
 _ROLE_LINE = re.compile(r"^([A-Za-z][A-Za-z_-]*)[ \t]*:(.*)$")
 _CUTOFF_FIRST = 0.75  # difflib ratio to a role that makes the cell's first role-like line an error
 _CUTOFF_INSIDE = 0.89  # ... and a line inside a message: sytem (0.91) yes, users (8/9) no
@@ -129,7 +132,7 @@ def _substitute(text: str, namespace: Mapping[str, Any], lineno: int) -> str:
     try:
         pieces = list(_FORMATTER.parse(text))
     except ValueError:
-        fail("thread", "unbalanced brace; write {{ or }} for a literal brace", lineno)
+        fail("thread", f"unbalanced brace; {BRACES}", lineno)
     out = []
     for literal, name, spec, conversion in pieces:
         out.append(literal)
@@ -145,10 +148,10 @@ def _fill(name: str, spec: str, conversion: str | None, namespace: Mapping[str, 
     shown += "}"
     first = _FIRST_NAME.match(name).group()
     if not first or first.isdigit():
-        fail("thread", f"positional placeholders are not allowed; name the variable in {shown}",
-              lineno)
+        fail("thread", f"{shown} is not a variable name; {BRACES}", lineno)
     if first not in namespace:
-        fail("thread", f"unknown name {first!r} in {shown}", lineno)
+        hint = "" if first.isidentifier() else f"; {BRACES}"
+        fail("thread", f"unknown name {first!r} in {shown}{hint}", lineno)
     try:
         value, _ = _FORMATTER.get_field(name, (), namespace)
         value = _FORMATTER.convert_field(value, conversion)

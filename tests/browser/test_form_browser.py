@@ -53,8 +53,8 @@ def test_form_in_jupyterlab(lab, page, tmp_path):
         expect(form.locator(".threadrun-status")).to_contain_text("done: 2 rows (2 completed)",
                                                                   timeout=TIMEOUT)
         expect(run).to_be_enabled()
-        # grid order: the picker lists the models in the catalog's order
-        for index, model in ((ROWS_FROM_NOTEBOOK, "gpt-4.1-mini"), (ROWS_FROM_NOTEBOOK + 1, "gpt-4o")):
+        # newest rows first: this run's two rows lead the table (the whole table newest first)
+        for index, model in ((0, "gpt-4o"), (1, "gpt-4.1-mini")):
             cells = rows.nth(index).locator("td")  # model, provider, temperature, top_p, status, ...
             expect(cells.nth(0)).to_have_text(model)
             expect(cells.nth(1)).to_have_text("echo")

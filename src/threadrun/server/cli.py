@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import signal
 import sys
 import threading
@@ -33,6 +34,29 @@ def _raise_interrupt(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt
 
 
+def _in_flags(error: BaseException, args: argparse.Namespace) -> str:
+    """A start-up error in the words of the command line (flags, not Python parameters)."""
+    if isinstance(error, OSError) and error.errno in (errno.EADDRINUSE, errno.EACCES):
+        return (f"port {args.port} on {args.host} is busy or not allowed; choose another with "
+                f"--port, or --port 0 for any free port")
+    text = " ".join(str(error).split())
+    if "without an api_key" in text:
+        return (f"refusing to listen on {args.host} (not this machine only) without a key: add "
+                f"--api-key KEY or set $THREADRUN_SERVER_API_KEY")
+    return text.replace("latency must be", "--latency must be")
+
+
+def _banner(server: LocalServer, args: argparse.Namespace) -> str:
+    """What the server serves, on stderr: providers, the default one, auth, how to stop."""
+    from ..providers import default_provider, providers
+    names = ", ".join(providers())
+    default = args.default_provider or f"{default_provider()} (openai when $OPENAI_API_KEY is set)"
+    guard = "requires its API key" if server.app.api_key else "no key required (this machine only)"
+    return (f"threadrun serve: Assistants v2 at {server.url} ({guard}); models run on their "
+            f"provider ({names}); unprefixed models on {default}; point kernels at it with "
+            f"THREADRUN_BASE_URL={server.url}. Ctrl+C to stop.")
+
+
 def serve_from_args(args: argparse.Namespace) -> int:
     """Start the server, print its base URL on one line, serve until interrupted; return 0."""
     try:
@@ -41,11 +65,12 @@ def serve_from_args(args: argparse.Namespace) -> int:
                              fault=args.fault, default_provider=args.default_provider)
         server.start()
     except (ValueError, OSError) as error:
-        print(f"threadrun serve: {error}", file=sys.stderr, flush=True)
+        print(f"threadrun serve: {_in_flags(error, args)}", file=sys.stderr, flush=True)
         return 2
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _raise_interrupt)
-    print(server.url, flush=True)
+    print(server.url, flush=True)  # stdout: the URL alone, for scripts
+    print(_banner(server, args), file=sys.stderr, flush=True)
     try:
         threading.Event().wait()
     except KeyboardInterrupt:
