@@ -74,3 +74,9 @@ def test_serve_says_what_it_serves_on_stderr_and_keeps_stdout_to_the_url():
     finally:
         proc.terminate()
         proc.wait(timeout=20)
+
+
+def test_the_magics_help_is_plain_text(ip):
+    doc = ip.find_cell_magic("threadrun").__doc__
+    assert doc.startswith("%threadrun [--model MODEL]") and "``" not in doc and "::" not in doc[:5]
+    assert "--reasoning-effort" in doc and "--no-interpolate" in doc

@@ -59,7 +59,8 @@ def test_key_appears_nowhere_across_success_failure_retry_and_dry_run(
         seen += [str(exc), repr(exc)]
 
     monkeypatch.setenv("THREADRUN_API_KEY", FAKE_KEY)
-    form = threadrun.form(base_url=keyed_server.url, models=["gpt-4o"])
+    form = threadrun.form(base_url=keyed_server.url, models=["gpt-4o"],
+                          messages=[{"role": "user", "content": "hi"}])
     form_rows = form.run(wait=True)
     assert (form_rows["status"] == "completed").all()
     seen += [repr(form), form.results.to_string(), form.cell_text()]

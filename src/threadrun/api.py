@@ -151,7 +151,7 @@ def execute(cmd: Command, *, api_key: str | None = None,
     if cmd.dry_run:
         url = config.base_url(cmd.base_url)
         known = config.assistant_id(cmd.assistant) or (assistant.cached(url) if url else None)
-        return [_shown_body(job.body) for job in (with_assistant(jobs, known) if known else jobs)]
+        return [_shown_body(job.body, SCRATCH) for job in (with_assistant(jobs, known) if known else jobs)]
     if notify:
         notices.before_sending(cmd, jobs)
     url = config.base_url(cmd.base_url)
@@ -273,11 +273,17 @@ def _failed_row(job: Job, cmd: Command, error: str) -> dict:
                   label=cmd.label, repeat=job.repeat, reasoning_effort=job.reasoning_effort)
 
 
-def _shown_body(body: dict) -> dict:
-    """A body as a person sees it: without the stand-in id of a scratch assistant not made yet."""
+#: What a dry run shows for a scratch assistant that does not exist yet (no made-up id).
+SCRATCH = "(a scratch assistant, created at the first run)"
+
+
+def _shown_body(body: dict, placeholder: str | None = None) -> dict:
+    """A body as a person sees it: the stand-in id of a scratch assistant not made yet replaced."""
     if body.get("assistant_id") != PENDING_ASSISTANT:
         return body
-    return {k: v for k, v in body.items() if k != "assistant_id"}
+    if placeholder is None:
+        return {k: v for k, v in body.items() if k != "assistant_id"}
+    return {**body, "assistant_id": placeholder}
 
 
 def _hint(exc: APIError, client: Client) -> str:

@@ -212,3 +212,14 @@ class ThreadrunMagics(Magics):
         except ValidationError as exc:
             raise UsageError(str(exc)) from None
         return cmd, args
+
+
+def _plain_help(func: Any) -> None:
+    """``%threadrun?`` as plain text: no reST ``::`` marker or double backticks from magic_arguments."""
+    doc = func.__doc__ or ""
+    if doc.startswith("::"):
+        doc = doc[2:].lstrip()
+    func.__doc__ = doc.replace("``", "")
+
+
+_plain_help(ThreadrunMagics.threadrun)
