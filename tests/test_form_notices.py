@@ -41,3 +41,11 @@ def test_the_newest_rows_are_shown_first(local):
     html = form.output.outputs[0]["data"]["text/html"]
     assert html.index("gpt-4o-mini") < html.index(">gpt-4o<")
     assert list(form.results["model"]) == ["gpt-4o", "gpt-4o-mini"]  # the value keeps run order
+
+
+def test_insert_cell_puts_the_forms_cell_below_the_running_one(ip):
+    ip.user_ns["the_form"] = show_form(messages=[{"role": "user", "content": "hi"}], models=["gpt-4o"])
+    ip.rl_next_input = None
+    ip.run_cell("the_form.insert_cell()")
+    assert ip.rl_next_input == ip.user_ns["the_form"].cell_text()
+    assert ip.rl_next_input.startswith("%%threadrun --model gpt-4o\n")
