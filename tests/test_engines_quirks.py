@@ -247,3 +247,14 @@ def test_engines_go_through_the_users_proxy_settings(isolated, monkeypatch):
         monkeypatch.setenv("NO_PROXY", "llm.corp.invalid")
         row = threadrun.run("user: hi", model="corp:m", log=False, progress=False).iloc[0]
         assert row["status"] == "failed" and "llm.corp.invalid" in row["error"]
+
+
+def test_an_oversize_upstream_event_fails_the_run_in_one_line_not_a_server_error(upstream, monkeypatch):
+    from threadrun import runtime, sse
+    monkeypatch.setattr(sse, "MAX_EVENT_BYTES", 8)  # every chunk of the stand-in is larger
+    monkeypatch.setattr(sse.iter_events, "__defaults__", (8,))
+    upstream()
+    before = len(runtime.embedded() and runtime.running().server_errors)
+    row = run().iloc[0]
+    assert row["status"] == "failed" and "standin: the server sent a stream" in row["error"]
+    assert len(runtime.running().server_errors) == before

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 import threading
-from concurrent.futures import Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Callable
 
 from .client import Client
@@ -45,6 +45,10 @@ class Sweep:
         self._bar: Any = None
         self.failed = 0
         self.not_logged = 0
+        self._left = len(jobs)  # jobs not finished yet: O(1) completion tracking, not wait(all)
+        self._all_done = threading.Event()
+        if not jobs:
+            self._all_done.set()
 
     def run(self) -> list[Row]:
         """Run every job; on KeyboardInterrupt or ``cancel()`` cancel the in-flight runs and
@@ -54,7 +58,7 @@ class Sweep:
         pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="threadrun")
         futures: list[Future] = [pool.submit(self._work, job) for job in self.jobs]
         try:
-            while not self.stop.is_set() and wait(futures, timeout=0.1).not_done:
+            while not self.stop.is_set() and not self._all_done.wait(0.1):
                 pass
         except KeyboardInterrupt:
             self.stop.set()
@@ -77,7 +81,17 @@ class Sweep:
         self.stop.set()
 
     def _work(self, job: Job) -> None:
-        """One job, in a worker thread: run it and record its row (unless the sweep stopped it)."""
+        """One job, in a worker thread; the last one to finish wakes ``run()``."""
+        try:
+            self._run_one(job)
+        finally:
+            with self._lock:
+                self._left -= 1
+                if self._left == 0:
+                    self._all_done.set()
+
+    def _run_one(self, job: Job) -> None:
+        """Run one job and record its row (unless the sweep stopped it)."""
         if self.stop.is_set():
             return
         try:

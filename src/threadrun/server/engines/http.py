@@ -17,7 +17,7 @@ from requests.adapters import HTTPAdapter
 
 from ...providers import Provider
 from ...retry import make_retry, retries_used
-from ...sse import iter_events
+from ...sse import EventTooLarge, iter_events, response_chunks
 from . import EngineReply, Emit, Request, UpstreamError, Watch
 
 CONNECT_TIMEOUT_S = 10.0
@@ -112,7 +112,7 @@ def error_message(payload: Any) -> str:
 
 def events(response: requests.Response) -> Iterator[tuple[str, str]]:
     """The SSE events of a streaming upstream answer."""
-    return iter_events(response.iter_content(chunk_size=None))
+    return iter_events(response_chunks(response))
 
 
 def drain(response: requests.Response, limit: int = 1 << 16) -> None:
@@ -191,7 +191,12 @@ class HTTPEngine:
                         stream=request.stream, watch=watch)
         with response:
             if request.stream:
-                reply = type(self).fold(events(response), emit, name)
+                try:
+                    reply = type(self).fold(events(response), emit, name)
+                except EventTooLarge as exc:
+                    raise UpstreamError(f"{name}: {exc}") from None
+                except (requests.exceptions.RequestException, OSError) as exc:
+                    raise UpstreamError(f"{name}: the stream broke off ({_reason(exc)})") from None
                 drain(response)
                 return reply
             try:
