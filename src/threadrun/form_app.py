@@ -257,20 +257,19 @@ class ThreadrunForm(W.VBox):
         self.cell.layout.display = None
         return text
 
-    def insert_cell(self) -> str | None:
+    def insert_cell(self) -> None:
         """Put the equivalent ``%%threadrun`` cell into a new cell below the running one.
 
         Call it from a cell (``form.insert_cell()``): IPython's ``set_next_input`` only reaches
         the notebook from a running cell, not from a button's click (jupyterlab#8893), which is
         why **Copy as cell** shows the text instead.
         """
-        text = self.show_cell()
+        text = self.show_cell()  # also shown under the buttons, as Copy as cell does
         if text is not None:
             from IPython import get_ipython
             shell = get_ipython()
             if shell is not None:
                 shell.set_next_input(text, replace=False)
-        return text
 
     # --- the background thread -------------------------------------------------------------
 

@@ -31,8 +31,12 @@ class ModelPicker(W.HBox):
         self.known = W.SelectMultiple(options=KNOWN_MODELS, rows=6, description="Models",
                                       style=_LABEL, layout=W.Layout(width="340px"))
         self.other = W.Text(placeholder="provider:model, comma-separated (ollama:llama3.2, openai:gpt-5-mini)",
-                            layout=W.Layout(width="260px"))
-        super().__init__([self.known, self.other])
+                            layout=W.Layout(width="300px"))
+        self.hint = W.HTML('<small style="color:#666">Ctrl+click (⌘+click on a Mac) picks several; '
+                           'Shift+click a range. Models of other providers: type them as '
+                           '<code>provider:model</code>, comma-separated.</small>',
+                           layout=W.Layout(width="300px"))
+        super().__init__([self.known, W.VBox([self.other, self.hint])])
         self.add_class("threadrun-models")
 
     @property
