@@ -80,3 +80,17 @@ def test_the_magics_help_is_plain_text(ip):
     doc = ip.find_cell_magic("threadrun").__doc__
     assert doc.startswith("%threadrun [--model MODEL]") and "``" not in doc and "::" not in doc[:5]
     assert "--reasoning-effort" in doc and "--no-interpolate" in doc
+
+
+def test_serve_verbose_prints_one_line_per_request():
+    proc = subprocess.Popen([sys.executable, "-m", "threadrun", "serve", "--port", "0", "--verbose"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        url = proc.stdout.readline().strip()
+        proc.stderr.readline()  # the banner
+        requests.get(url + "/assistants/asst_nope", timeout=5)
+        line = proc.stderr.readline()
+        assert line.startswith("threadrun serve: 127.0.0.1 ") and '"GET /v1/assistants/asst_nope HTTP/1.1" 404' in line
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)

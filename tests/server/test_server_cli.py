@@ -18,8 +18,9 @@ def test_serve_arguments_have_the_documented_defaults():
     parser = argparse.ArgumentParser()
     add_serve_arguments(parser)
     args = parser.parse_args([])
-    assert (args.host, args.port, args.latency, args.api_key, args.default_provider, args.fault) == (
-        "127.0.0.1", 8808, 0.0, None, None, None)
+    assert (args.host, args.port, args.latency, args.api_key, args.default_provider, args.fault,
+            args.verbose) == (
+        "127.0.0.1", 8808, 0.0, None, None, None, False)
     args = parser.parse_args(["--port", "0", "--latency", "0.5", "--fault", "429=0.1", "--api-key", "k"])
     assert (args.port, args.latency, args.fault, args.api_key) == (0, 0.5, "429=0.1", "k")
 

@@ -107,6 +107,7 @@ class App:
         """Settings are validated by LocalServer; ``workers`` bounds the engines' thread pool."""
         self.latency, self.api_key = float(latency), api_key
         self.default_provider, self.loopback_only = default_provider, loopback_only
+        self.verbose = False  # one stderr line per answer (``threadrun serve --verbose``)
         self.poll_after_ms = poll_after_ms
         self.store = Store(max_runs)
         self.faults = Faults(fault)

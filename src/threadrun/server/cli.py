@@ -25,6 +25,7 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--default-provider", default=None, metavar="NAME",
                         help="provider of models given without a prefix (default: openai when "
                              "$OPENAI_API_KEY is set, else echo)")
+    parser.add_argument("--verbose", action="store_true", help="print one line per request")
     parser.add_argument("--fault", default=None, metavar="SPEC",
                         help="fault spec, e.g. '429=0.05,drop=0.02,seed=7' or 'script=429|ok'")
 
@@ -63,6 +64,7 @@ def serve_from_args(args: argparse.Namespace) -> int:
         key = server_api_key(args.api_key)
         server = LocalServer(host=args.host, port=args.port, latency=args.latency, api_key=key,
                              fault=args.fault, default_provider=args.default_provider)
+        server.app.verbose = args.verbose
         server.start()
     except (ValueError, OSError) as error:
         print(f"threadrun serve: {_in_flags(error, args)}", file=sys.stderr, flush=True)

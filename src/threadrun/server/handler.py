@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import secrets
 import socket
+import sys
 import time
 from http.server import BaseHTTPRequestHandler
 from typing import Any
@@ -34,7 +35,9 @@ class Handler(BaseHTTPRequestHandler):
     sys_version = ""
 
     def log_message(self, format: str, *args: Any) -> None:
-        """Stay quiet: no stderr line per request."""
+        """Quiet, unless the server is verbose (``threadrun serve --verbose``): one line per answer."""
+        if getattr(self.app, "verbose", False):
+            sys.stderr.write(f"threadrun serve: {self.client_address[0]} {format % args}\n")
 
     def setup(self) -> None:
         """Disable Nagle's algorithm: answers go out at once (no delayed-ACK stalls)."""
