@@ -5,6 +5,9 @@ set_next_input payload: jupyterlab#8893), so the form's cell is inserted from a 
 """
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import nbformat
 from nbformat.v4 import new_code_cell, new_notebook
 
@@ -55,4 +58,6 @@ def test_insert_cell_puts_the_forms_cell_below_and_it_runs_to_the_same_rows(lab,
         assert len(expected) == 4
         assert [[m, f"{float(t):g}", r] for m, t, r in got] == expected
     finally:
-        page.screenshot(path=str(tmp_path / "insert.png"))
+        folder = Path(os.environ.get("THREADRUN_ARTIFACTS") or tmp_path)
+        folder.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(folder / "insert-cell.png"))

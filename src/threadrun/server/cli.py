@@ -16,9 +16,9 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the ``serve`` options to ``parser``."""
     parser.add_argument("--host", default="127.0.0.1",
                         help="interface to bind (non-loopback needs --api-key)")
-    parser.add_argument("--port", type=int, default=8808, help="port (0 = any free port)")
+    parser.add_argument("--port", type=int, default=8808, help="port (default 8808; 0 = any free port)")
     parser.add_argument("--latency", type=float, default=0.0, metavar="SECONDS",
-                        help="seconds from run creation to its end")
+                        help="seconds from run creation to its end, for echo runs (default 0)")
     parser.add_argument("--api-key", default=None, metavar="KEY",
                         help="require 'Authorization: Bearer KEY' (or set $THREADRUN_SERVER_API_KEY, "
                              "which keeps the key out of ps and shell history)")
