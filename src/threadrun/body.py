@@ -21,7 +21,7 @@ from .checks import (check_enum, check_int, check_list, check_metadata, fail, is
                      check_unknown_keys)
 
 __all__ = ["validate_body", "check_temperature", "check_top_p",
-           "check_message"]
+           "check_message", "check_encodable"]
 
 THREAD_ROLES = ("user", "assistant")
 INSTRUCTION_ROLES = ("system", "instructions")
@@ -283,10 +283,45 @@ _CHECKS = {
 _NOT_NULL = ("assistant_id", "thread", "parallel_tool_calls")
 
 
+def check_encodable(value: Any, param: str) -> None:
+    """Raise if a string anywhere in ``value`` (keys included) cannot be sent as UTF-8.
+
+    A lone surrogate (``"\\ud800"``, from a JSON cell's ``\\ud800`` escape, a message dict or a
+    ``{name}`` value) would pass every other check, run, and then fail to be logged. Iterative,
+    so deeply nested JSON cannot exhaust the stack here.
+    """
+    stack: list[tuple[Any, str]] = [(value, param)]
+    while stack:
+        item, where = stack.pop()
+        if isinstance(item, str):
+            _check_utf8(item, where)
+        elif isinstance(item, Mapping):
+            for key, inner in item.items():
+                if isinstance(key, str):
+                    _check_utf8(key, f"a key in {where}")
+                stack.append((inner, f"{where}.{key}" if isinstance(key, str) and key.isascii()
+                              else where))
+        elif isinstance(item, (list, tuple)):
+            stack.extend((inner, f"{where}[{i}]") for i, inner in enumerate(item))
+
+
+def _check_utf8(text: str, where: str) -> None:
+    if text.isascii():
+        return
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        fail(where, f"{where} contains a lone surrogate (U+{ord(text[exc.start]):04X}) at "
+                    f"character {exc.start + 1}, which cannot be sent as UTF-8; remove it or "
+                    "write the character it stands for")
+
+
 def validate_body(body: Mapping[str, Any]) -> None:
     """Raise ValidationError (with ``param``) for anything the API would answer 400 to."""
     if not isinstance(body, Mapping):
         fail("body", f"the request body must be an object, got {type(body).__name__}")
+    for name, value in body.items():
+        check_encodable(value, str(name))
     check_unknown_keys(body, REQUEST_FIELDS, "the request body")
     if "assistant_id" not in body:
         fail("assistant_id", "assistant_id is required")

@@ -1,6 +1,7 @@
 """Copy as cell: the ``%%threadrun`` cell that sends the same request bodies as a ``Command``.
 
-The cell is written from a *validated* ``Command`` (what ``api.command`` parsed), never from the
+Option values are escaped for IPython's expansion of the magic's line (``{expr}``, ``$name``),
+so the copied cell sends what the form would. The cell is written from a *validated* ``Command`` (what ``api.command`` parsed), never from the
 raw form fields, so it carries exactly what the form would send. The thread becomes role lines
 (``system:``, ``user:``, ``assistant:``) with ``{``/``}`` doubled, because the magic fills
 ``{name}`` from the notebook; when the parser would not read that text back to the very same
@@ -10,6 +11,7 @@ written as a JSON request body instead, which the magic sends as written.
 from __future__ import annotations
 
 import json
+import re
 import shlex
 from typing import Any
 
@@ -35,8 +37,21 @@ def _option(name: str, value: Any) -> str:
         raise ValidationError(f"cannot copy as a cell: --{name} contains a line break",
                               param=name)
     if text.startswith("-"):  # argparse would read "--x -y" as two options
-        return f"--{name}={shlex.quote(text)}"
-    return f"--{name} {shlex.quote(text)}"
+        return f"--{name}={_quote(text)}"
+    return f"--{name} {_quote(text)}"
+
+
+def _quote(text: str) -> str:
+    """``text`` shell-quoted so that IPython's expansion of the magic's line gives it back.
+
+    IPython runs the line of a cell magic through ``var_expand`` (``DollarFormatter``): ``{expr}``
+    is evaluated and ``$name`` replaced, ``{{``/``}}`` are literal braces. So braces are doubled,
+    and the text is quoted in pieces that each end at a ``$``, so that a ``$`` is always followed
+    by a quote, which ``$name`` never matches (``'$''HOME'`` reads back as ``$HOME``).
+    """
+    pieces = [piece for piece in re.split(r"(?<=\$)", text) if piece]
+    quoted = "".join(shlex.quote(piece) for piece in pieces) if pieces else "''"
+    return quoted.replace("{", "{{").replace("}", "}}")
 
 
 def _escape(text: str) -> str:

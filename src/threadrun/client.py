@@ -59,6 +59,7 @@ class Client:
         self.backoff = backoff
         self.gate = Gate(rpm)
         self.session = requests.Session()
+        self.session.auth = lambda request: request  # a no-op auth: requests never reads ~/.netrc
         if config.is_loopback(urlsplit(self.base_url).hostname):
             # this machine: never through HTTP(S)_PROXY (a corporate proxy cannot reach our
             # loopback), and nothing else from the environment (netrc) applies either

@@ -10,6 +10,9 @@ from __future__ import annotations
 import ipaddress
 import os
 from pathlib import Path
+from urllib.parse import urlsplit
+
+from .errors import ValidationError
 
 BASE_URL_ENV = "THREADRUN_BASE_URL"
 API_KEY_ENV = "THREADRUN_API_KEY"
@@ -29,9 +32,35 @@ def home() -> Path:
 
 
 def base_url(explicit: str | None = None) -> str | None:
-    """The Assistants server's base URL: the argument, else ``$THREADRUN_BASE_URL``; None = embedded."""
+    """The Assistants server's base URL: the argument, else ``$THREADRUN_BASE_URL``; None = embedded.
+
+    A URL with ``user:pass@`` (it would replace the Bearer key with Basic auth, and be stored and
+    shown), a ``?query`` or a ``#fragment`` (requests would answer 404 later) is a one-line
+    ValidationError that never repeats the URL.
+    """
     url = explicit or os.environ.get(BASE_URL_ENV) or None
-    return url.rstrip("/") if url else None
+    if not url:
+        return None
+    _check_base_url(url, "base_url" if explicit else BASE_URL_ENV)
+    return url.rstrip("/")
+
+
+def _check_base_url(url: str, where: str) -> None:
+    """Raise on userinfo, a query or a fragment in ``url``; the message never quotes the URL."""
+    try:
+        netloc = urlsplit(url).netloc
+    except ValueError:
+        return  # unusable: the first request says why
+    if "@" in netloc:
+        raise ValidationError(f"the base URL ({where}) contains a user name or password "
+                              "(user:pass@); remove it and give the key with THREADRUN_API_KEY "
+                              "(or --api-key-env)", param="base_url")
+    if "?" in url:
+        raise ValidationError(f"the base URL ({where}) contains a ?query; give the server's base "
+                              "URL only, e.g. http://127.0.0.1:8000/v1", param="base_url")
+    if "#" in url:
+        raise ValidationError(f"the base URL ({where}) contains a #fragment; give the server's "
+                              "base URL only, e.g. http://127.0.0.1:8000/v1", param="base_url")
 
 
 def log_path() -> Path:

@@ -19,6 +19,9 @@ from .thread import Thread
 #: Stands in for the assistant id until the real one is known (dry runs, validation).
 PENDING_ASSISTANT = "asst_threadrun_scratch"
 
+#: The most runs one grid (model × effort × temperature × repeat) may have; README documents it.
+MAX_RUNS = 100_000
+
 
 @dataclass(frozen=True)
 class Job:
@@ -149,9 +152,17 @@ def make_plan(thread: Thread, *, models: Sequence[str | None] = (None,),
               qualify: Callable[[str], str] | None = None, **fields: Any) -> list[Job]:
     """Every grid cell's validated body: model-major, then effort, then temperature, then repeat.
 
+    A grid over ``MAX_RUNS`` runs is a one-line ValidationError before any body is built.
+
     ``qualify`` writes each model's provider out (``gpt-4o`` → ``echo:gpt-4o``), for the
     embedded runtime; a JSON body's own model is qualified too.
     """
+    size = len(models) * len(efforts) * len(temperatures) * repeat
+    if size > MAX_RUNS:
+        raise ValidationError(
+            f"the grid has {size:,} runs ({len(models)} model × {len(efforts)} effort × "
+            f"{len(temperatures)} temperature × {repeat:,} repeat), over the limit of "
+            f"{MAX_RUNS:,} runs per cell; split it into several cells", param="repeat")
     jobs: list[Job] = []
     for model in models:
         for effort in efforts:

@@ -31,6 +31,7 @@ import difflib
 import json
 import re
 import string
+import _string
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -124,7 +125,6 @@ def _trim(lines: list[tuple[int, str]]) -> list[tuple[int, str]]:
 
 
 _FORMATTER = string.Formatter()
-_FIRST_NAME = re.compile(r"[^.\[]*")
 
 
 def _substitute(text: str, namespace: Mapping[str, Any], lineno: int) -> str:
@@ -141,24 +141,78 @@ def _substitute(text: str, namespace: Mapping[str, Any], lineno: int) -> str:
     return "".join(out)
 
 
+def _path(name: str, shown: str, lineno: int) -> tuple[str, list[tuple[bool, Any]]]:
+    """A placeholder's first name and its ``.attr`` / ``[key]`` steps; none may start with ``_``.
+
+    So ``{f.__globals__[x]}`` or ``{obj._private}`` cannot walk to other modules or internals.
+    """
+    try:
+        first, rest = _string.formatter_field_name_split(name)
+        steps = list(rest)
+    except ValueError:
+        fail("thread", f"{shown} is not a variable name; {BRACES}", lineno)
+    if not isinstance(first, str) or not first or first.isdigit():
+        fail("thread", f"{shown} is not a variable name; {BRACES}", lineno)
+    for part in [first] + [key for _, key in steps]:
+        if isinstance(part, str) and part.startswith("_"):
+            fail("thread", f"{shown}: names, attributes and keys starting with '_' cannot be "
+                           f"filled in; {BRACES}", lineno)
+    return first, steps
+
+
 def _fill(name: str, spec: str, conversion: str | None, namespace: Mapping[str, Any],
           lineno: int) -> str:
-    """One placeholder's formatted value, or a ValidationError quoting the placeholder."""
+    """One placeholder's formatted value, or a ValidationError quoting the placeholder.
+
+    The error quotes only what was typed (the placeholder, its name, attribute or key), never
+    a value or a format spec it evaluated to: that could be a secret.
+    """
     shown = "{" + name + (f"!{conversion}" if conversion else "") + (f":{spec}" if spec else "")
     shown += "}"
-    first = _FIRST_NAME.match(name).group()
-    if not first or first.isdigit():
-        fail("thread", f"{shown} is not a variable name; {BRACES}", lineno)
+    first, steps = _path(name, shown, lineno)
     if first not in namespace:
         hint = "" if first.isidentifier() else f"; {BRACES}"
         fail("thread", f"unknown name {first!r} in {shown}{hint}", lineno)
+    value = namespace[first]
+    for is_attr, key in steps:
+        try:
+            value = getattr(value, key) if is_attr else value[key]
+        except Exception as exc:  # noqa: BLE001 - any failure is the user's placeholder's
+            fail("thread", f"cannot fill {shown}: {_step_error(exc, value, is_attr, key)}", lineno)
     try:
-        value, _ = _FORMATTER.get_field(name, (), namespace)
         value = _FORMATTER.convert_field(value, conversion)
-        return _FORMATTER.format_field(value, _substitute(spec, namespace, lineno))
-    except (LookupError, AttributeError, ValueError, TypeError) as exc:
-        reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-        fail("thread", f"cannot fill {shown}: {reason}", lineno)
+    except Exception as exc:  # noqa: BLE001
+        fail("thread", f"cannot fill {shown}: {type(exc).__name__}: conversion !{conversion} "
+                       f"failed", lineno)
+    resolved = _substitute(spec, namespace, lineno)
+    try:
+        return _FORMATTER.format_field(value, resolved)
+    except Exception as exc:  # noqa: BLE001
+        fail("thread", f"cannot fill {shown}: {_format_error(exc, value, spec, resolved)}", lineno)
+
+
+def _step_error(exc: Exception, value: Any, is_attr: bool, key: Any) -> str:
+    """Why ``.key`` / ``[key]`` failed, from the typed key and the value's type only."""
+    kind = type(exc).__name__
+    if is_attr and isinstance(exc, AttributeError):
+        return f"{kind}: {type(value).__name__!r} object has no attribute {key!r}"
+    if isinstance(exc, KeyError):
+        return f"{kind}: {key!r}"
+    if isinstance(exc, IndexError):
+        return f"{kind}: no item [{key}] in a {type(value).__name__} of that length"
+    return f"{kind}: no {'attribute .' if is_attr else 'item ['}{key}{'' if is_attr else ']'}"
+
+
+#: Types whose ``format`` errors quote only the spec and the type (checked in the tests).
+_PLAIN_TYPES = (str, int, float, complex, bool)
+
+
+def _format_error(exc: Exception, value: Any, spec: str, resolved: str) -> str:
+    """Why the format spec failed; the exception's text only when it can quote nothing resolved."""
+    kind = type(exc).__name__
+    if spec == resolved and type(value) in _PLAIN_TYPES and str(exc) and "\n" not in str(exc):
+        return f"{kind}: {exc}"  # a typed spec and a built-in type: the text quotes only those
+    return f"{kind}: the format spec does not apply to a {type(value).__name__} value"
 
 
 def _render(entry: _Entry, namespace: Mapping[str, Any] | None) -> str:
