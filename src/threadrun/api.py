@@ -169,7 +169,8 @@ def execute(cmd: Command, *, api_key: str | None = None,
         if runlog is not None:
             runlog.close()
     df = frame(rows)
-    warn_failures(df)
+    if any(row["status"] != "completed" for row in rows):  # the usual case filters nothing
+        warn_failures(df)
     return df
 
 
@@ -212,10 +213,34 @@ def _run_jobs(client: Client, jobs: list[Job], cmd: Command, runlog: RunLog | No
         return rows
     sweep = Sweep(client, with_assistant(jobs, asst), stream=cmd.stream,
                   concurrency=cmd.concurrency, label=cmd.label, progress=cmd.progress,
-                  runlog=runlog, on_row=on_row)
+                  runlog=runlog, on_row=on_row,
+                  reassign=_reassigner(client, cmd, jobs, asst) if asst else None)
     if on_sweep is not None:
         on_sweep(sweep)
     return sweep.run()
+
+
+def _reassigner(client: Client, cmd: Command, jobs: list[Job],
+                asst: dict[str | None, str]) -> Callable[[str], str | None]:
+    """For a sweep whose runs answer 404: forget the scratch assistant's check, resolve it again
+    (a GET, else a new one), once per sweep and id; None when that fails too."""
+    lock = threading.Lock()
+    done: dict[str, str | None] = {}
+    model = next((j.body.get("model") for j in jobs if j.body.get("model")), None)
+
+    def reassign(gone: str) -> str | None:
+        with lock:
+            if gone not in done:
+                efforts = [e for e, a in asst.items() if a == gone]
+                assistant.forget(client.base_url, gone)
+                try:
+                    done[gone] = assistant.resolve(client, cmd.assistant, model, efforts[0],
+                                                   persist=not runtime.is_embedded(client.base_url)) if efforts else None
+                except APIError:
+                    done[gone] = None
+            return done[gone]
+
+    return reassign
 
 
 def _still_to_run(jobs: list[Job], runlog: RunLog, label: str) -> list[Job]:

@@ -3,7 +3,9 @@
 createThreadAndRun needs an ``assistant_id``. Without ``--assistant`` (or
 ``$THREADRUN_ASSISTANT_ID``) threadrun creates one assistant per base URL, remembers its id in
 ``$THREADRUN_HOME/assistants.json`` (default ``~/.threadrun``) and reuses it; each run still
-chooses its own model, so the assistant's model does not matter.
+chooses its own model, so the assistant's model does not matter. A remembered id is checked
+(``GET /assistants/{id}``) once per client (one per settings, kept for the session); when a run later answers 404 (the server forgot
+it), ``forget`` drops the check and the sweep resolves again and resends that run once.
 """
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ import os
 import tempfile
 import threading
 import warnings
+import weakref
 from pathlib import Path
 
 from . import config
@@ -73,6 +76,20 @@ def _write(path: Path, base_url: str, assistant_id: str) -> None:
 
 
 _memory: dict[tuple[str, str | None], str] = {}
+#: Clients (threadrun keeps one per base URL, key and settings for the session) whose server
+#: answered for a remembered id: checked once, not on every call.
+_checked: "weakref.WeakKeyDictionary[Client, set[tuple[str, str]]]" = weakref.WeakKeyDictionary()
+
+
+def forget(base_url: str, assistant_id: str) -> None:
+    """A run answered that this assistant is gone: the next ``resolve`` checks (and replaces) it."""
+    with _lock:
+        for client, pairs in list(_checked.items()):
+            if client.base_url == base_url:
+                pairs.difference_update({p for p in pairs if p[1] == assistant_id})
+        for key, known in list(_memory.items()):
+            if known == assistant_id and key[0] == base_url:
+                del _memory[key]
 
 
 def resolve(client: Client, explicit: str | None = None, model: str | None = None,
@@ -91,9 +108,13 @@ def resolve(client: Client, explicit: str | None = None, model: str | None = Non
         if not persist and (client.base_url, effort) in _memory:
             return _memory[(client.base_url, effort)]
         known = cached(slot) if persist else None
+        checked = _checked.setdefault(client, set()) if persist else set()
+        if known and (slot, known) in checked:
+            return known  # checked earlier by this client; a run that finds it gone calls forget()
         if known:
             try:
                 client.get_assistant(known)
+                checked.add((slot, known))
                 return known
             except NotFoundError:
                 pass  # the server forgot it (a restarted local server): make a new one
@@ -104,6 +125,7 @@ def resolve(client: Client, explicit: str | None = None, model: str | None = Non
             raise APIError("the server answered POST /assistants without an id")
         if persist:
             remember(slot, created)
+            checked.add((slot, created))
         else:
             _memory[(client.base_url, effort)] = created
         return created

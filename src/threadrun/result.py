@@ -39,11 +39,15 @@ def run_error(run: dict) -> str | None:
     status = run.get("status")
     if status == "completed":
         return None
-    if run.get("last_error"):
-        err = run["last_error"]
+    err, details = run.get("last_error"), run.get("incomplete_details")
+    if isinstance(err, dict) and err:
         return f"run {status}: {err.get('code')}: {' '.join(str(err.get('message')).split())}"
-    if run.get("incomplete_details"):
-        return f"run {status}: {run['incomplete_details'].get('reason')}"
+    if err:  # not the spec's {code, message}: say what came
+        return f"run {status}: {' '.join(str(err).split())[:500]}"
+    if isinstance(details, dict) and details:
+        return f"run {status}: {details.get('reason')}"
+    if details:
+        return f"run {status}: {' '.join(str(details).split())[:500]}"
     return f"run {status}"
 
 
@@ -97,6 +101,8 @@ def record_failure(result: RunResult, exc: APIError) -> None:
     its reply; a stream's ``error`` event is kept beside the failure that followed it.
     """
     result.request_id = exc.request_id or result.request_id
+    if exc.status is not None:
+        result.extra["http_status"] = exc.status  # a 404 create: the assistant may be gone
     run = result.run
     own = run_error(run) if run is not None and run.get("status") in TERMINAL else None
     if own is not None:

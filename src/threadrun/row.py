@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import math
+from datetime import datetime, timezone
 from typing import Any, Iterable
 
 import numpy as np
@@ -36,46 +37,87 @@ _ENDED_AT = ("completed_at", "failed_at", "cancelled_at", "incomplete_at", "expi
 
 def to_row(result: RunResult, *, label: str | None = None, repeat: int | None = None,
            reasoning_effort: str | None = None) -> dict[str, Any]:
-    """Flatten a RunResult into a dict with exactly the keys of COLUMNS.
+    """Flatten a RunResult into a dict with exactly the keys of COLUMNS; never raises.
 
     ``model`` is split into the name the provider knows and ``provider`` (None when the server
-    did not say: another Assistants server echoes plain model names).
+    did not say: another Assistants server echoes plain model names). A row is built from
+    whatever came back: a field of the run object that cannot be read (a string ``usage``, a
+    fractional token count, a temperature that is not a number, a ``created_at`` that is not a
+    time) is left empty and named in the row's ``error``; every value has its column's type.
     """
-    run = result.run or {}
-    body = result.body
-    usage = run.get("usage") if isinstance(run.get("usage"), dict) else {}
-    spec = run.get("model") or body.get("model")
-    provider, model = split_spec(spec) if isinstance(spec, str) else (None, spec)
-    prompt, completion = _count(usage.get("prompt_tokens")), _count(usage.get("completion_tokens"))
-    cached = _count(_detail(usage, "prompt_tokens_details", "cached_tokens"))
+    problems: list[str] = []
+    try:
+        row = _row(result, problems, label, repeat, reasoning_effort)
+    except Exception as exc:  # noqa: BLE001 - a row, whatever the run object holds
+        problems.append(f"{type(exc).__name__}: {' '.join(str(exc).split())[:200]}")
+        row = dict.fromkeys(COLUMNS)
+        row.update(status=_text(getattr(result, "status", None), "status", problems) or "unknown",
+                   label=label if isinstance(label, str) else None, repeat=_int_or_none(repeat),
+                   reasoning_effort=reasoning_effort if isinstance(reasoning_effort, str) else None,
+                   cost_usd=math.nan, latency_s=math.nan, ttft_s=math.nan, temperature=None,
+                   error=_text(getattr(result, "error", None), "error", []))
+    if problems:
+        note = "run object unreadable: " + "; ".join(problems)
+        row["error"] = f"{row['error']}; {note}" if row["error"] else note
+    return row
+
+
+def _row(result: RunResult, problems: list[str], label: str | None, repeat: int | None,
+         reasoning_effort: str | None) -> dict[str, Any]:
+    run = result.run
+    if run is None:
+        run = {}
+    elif not isinstance(run, dict):
+        problems.append(f"the run is {_shown(run)}, not an object")
+        run = {}
+    body = result.body if isinstance(result.body, dict) else {}
+    usage = run.get("usage")
+    if usage is None:
+        usage = {}
+    elif not isinstance(usage, dict):
+        problems.append(f"usage is {_shown(usage)}, not an object")
+        usage = {}
+    spec = run.get("model")
+    spec = _text(spec if spec is not None else body.get("model"), "model", problems)
+    provider, model = split_spec(spec) if spec else (None, spec)
+    prompt = _count(usage.get("prompt_tokens"), "prompt_tokens", problems)
+    completion = _count(usage.get("completion_tokens"), "completion_tokens", problems)
+    cached = _count(_detail(usage, "prompt_tokens_details", "cached_tokens", problems),
+                    "cached_tokens", problems)
+    ended = next((run[k] for k in _ENDED_AT if run.get(k)), None)
+    try:
+        cost = (cost_usd(model, prompt, completion, provider=provider, cached=cached)
+                if isinstance(model, str) else math.nan)
+    except Exception:  # noqa: BLE001 - an unknown price is NaN, as for an unknown model
+        cost = math.nan
     return {
-        "run_id": run.get("id"),
-        "thread_id": run.get("thread_id"),
-        "assistant_id": run.get("assistant_id") or body.get("assistant_id"),
+        "run_id": _text(run.get("id"), "id", problems),
+        "thread_id": _text(run.get("thread_id"), "thread_id", problems),
+        "assistant_id": _text(run.get("assistant_id") or body.get("assistant_id"), "assistant_id", problems),
         "model": model,
         "provider": provider,
-        "temperature": _first(run.get("temperature"), body.get("temperature")),
-        "top_p": _first(run.get("top_p"), body.get("top_p")),
-        "reasoning_effort": reasoning_effort,
-        "status": result.status,
+        "temperature": _setting(run, body, "temperature", problems),
+        "top_p": _setting(run, body, "top_p", problems),
+        "reasoning_effort": reasoning_effort if isinstance(reasoning_effort, str) else None,
+        "status": _text(result.status, "status", problems),
         "prompt_tokens": prompt,
         "completion_tokens": completion,
-        "total_tokens": _count(usage.get("total_tokens")),
-        "reasoning_tokens": _count(_detail(usage, "completion_tokens_details", "reasoning_tokens")),
+        "total_tokens": _count(usage.get("total_tokens"), "total_tokens", problems),
+        "reasoning_tokens": _count(_detail(usage, "completion_tokens_details", "reasoning_tokens", problems),
+                                   "reasoning_tokens", problems),
         "cached_tokens": cached,
-        "cost_usd": (cost_usd(model, prompt, completion, provider=provider, cached=cached)
-                     if isinstance(model, str) else math.nan),
-        "latency_s": result.latency_s,
-        "ttft_s": result.ttft_s,
-        "created_at": run.get("created_at"),
-        "completed_at": next((run[k] for k in _ENDED_AT if run.get(k)), None),
-        "reply": result.reply,
-        "tool_calls": json.dumps(result.tool_calls) if result.tool_calls else None,
-        "error": result.error,
+        "cost_usd": cost,
+        "latency_s": _float(result.latency_s),
+        "ttft_s": _float(result.ttft_s),
+        "created_at": _time(run.get("created_at"), "created_at", problems),
+        "completed_at": _time(ended, "completed_at", problems),
+        "reply": _text(result.reply, "reply", problems),
+        "tool_calls": json.dumps(result.tool_calls, default=str) if result.tool_calls else None,
+        "error": _text(result.error, "error", problems),
         "label": label,
-        "repeat": repeat,
-        "retries": result.retries,
-        "request_id": result.request_id,
+        "repeat": _int_or_none(repeat),
+        "retries": _int_or_none(result.retries),
+        "request_id": _text(result.request_id, "request_id", problems),
     }
 
 
@@ -104,20 +146,54 @@ def _mark(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def _column(values: list[Any], dtype: str) -> Any:
-    """One column from Python values, typed in one step (the fast path for fresh rows)."""
+    """One column from Python values, typed in one step; values of another type are read as
+    ``to_row`` reads a run object's fields (unreadable → missing), so this never raises."""
+    try:
+        return _typed(values, dtype)
+    except (TypeError, ValueError, OverflowError, pd.errors.OutOfBoundsDatetime):
+        read = _READERS.get(dtype)
+        return _typed([read(v, "", []) for v in values] if read else values, dtype)
+
+
+_NAT = np.iinfo(np.int64).min
+
+
+def _nanos(seconds: Any) -> int:
+    """Unix seconds (int or float) as nanoseconds; anything else raises TypeError."""
+    if type(seconds) is int or (type(seconds) is float and _MIN_S < seconds < _MAX_S):
+        if type(seconds) is int:
+            return seconds * 1_000_000_000
+        whole = int(seconds)  # as pandas.to_datetime(unit="s") does: whole seconds, then the rest
+        return whole * 1_000_000_000 + round((seconds - whole) * 1e9)
+    raise TypeError("not Unix seconds")
+_UTC_DTYPE = pd.DatetimeTZDtype("ns", "UTC")
+_STR_DTYPE = pd.array([], dtype=STR).dtype if STR == "str" else None
+
+
+def _typed(values: list[Any], dtype: str) -> Any:
+    """The fast path: arrays built directly (a one-row frame is built on every ``threadrun.run``)."""
     if dtype == "float64":
         return np.array([np.nan if v is None else v for v in values], dtype="float64")
     if dtype == "Int64":
+        if all(v is None or type(v) is int for v in values):
+            return pd.arrays.IntegerArray(np.array([0 if v is None else v for v in values], dtype=np.int64),
+                                          np.array([v is None for v in values], dtype=bool))
         return pd.array(values, dtype="Int64")
     if dtype == "object":
         column = np.empty(len(values), dtype=object)
         column[:] = values
         return pd.Series(column, dtype=object, copy=False)  # pandas 3 would infer str from an array
-    if dtype == STR and all(v is None or isinstance(v, str) for v in values):
-        return pd.array(values, dtype=STR)
-    if dtype == UTC and all(v is None or isinstance(v, (int, float)) for v in values):
-        seconds = np.array([np.nan if v is None else v for v in values], dtype="float64")
-        return pd.to_datetime(seconds, unit="s", utc=True).astype(UTC)
+    if dtype == STR:
+        if _STR_DTYPE is not None and all(v is None or type(v) is str for v in values):
+            column = np.empty(len(values), dtype=object)
+            column[:] = [_STR_DTYPE.na_value if v is None else v for v in values]
+            return pd.arrays.StringArray(column, dtype=_STR_DTYPE)
+        if all(v is None or isinstance(v, str) for v in values):
+            return pd.array(values, dtype=STR)
+        return _as(pd.Series(values, dtype=object), dtype).array
+    if dtype == UTC:  # Unix seconds → nanoseconds; out of range raises OverflowError
+        nanos = np.array([_NAT if v is None else _nanos(v) for v in values], dtype=np.int64)
+        return pd.array(nanos.view("M8[ns]")).tz_localize("UTC")
     return _as(pd.Series(values, dtype=object), dtype).array
 
 
@@ -134,16 +210,102 @@ def _as(series: pd.Series, dtype: str) -> pd.Series:
     return series.astype(dtype)
 
 
-def _count(value: Any) -> int | None:
-    """A token count as reported, or None (absent, or not a whole number)."""
+def _shown(value: Any) -> str:
+    """A short description of an unreadable value: its type and the start of its repr."""
+    text = repr(value)
+    return f"{type(value).__name__} {text[:40] + '...' if len(text) > 40 else text}"
+
+
+def _text(value: Any, name: str, problems: list[str]) -> str | None:
+    """A text field: a string as is, a number as its digits, anything else unreadable."""
+    if value is None or type(value) is str:
+        return value
+    if isinstance(value, str):
+        return str(value)
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)
+    problems.append(f"{name} is {_shown(value)}")
+    return None
+
+
+def _int_or_none(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
-def _detail(usage: dict, group: str, name: str) -> Any:
+def _float(value: Any) -> float:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else math.nan
+
+
+def _number(value: Any, name: str, problems: list[str]) -> float | None:
+    """A setting such as the temperature: a number, or a string that is one; else unreadable."""
+    if value is None:
+        return None
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            number = float(value)
+        except ValueError:
+            number = math.nan
+        if math.isfinite(number):
+            return number
+    problems.append(f"{name} is {_shown(value)}, not a number")
+    return None
+
+
+def _setting(run: dict, body: dict, name: str, problems: list[str]) -> float | None:
+    """The run's echoed setting, else the requested one (when the run's cannot be read too)."""
+    echoed = _number(run.get(name), name, problems)
+    return echoed if echoed is not None else _number(body.get(name), name, problems)
+
+
+def _count(value: Any, name: str, problems: list[str]) -> int | None:
+    """A token count as reported (a whole float or digits read as the number), or None."""
+    if value is None or (type(value) is int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return int(value)
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value)
+    problems.append(f"{name} is {_shown(value)}, not a whole number")
+    return None
+
+
+#: Unix seconds pandas can hold as datetime64[ns] (years 1678 to 2261).
+_MIN_S, _MAX_S = -9.2e9, 9.2e9
+
+
+def _time(value: Any, name: str, problems: list[str]) -> float | None:
+    """Unix seconds from a number, a numeric string or an ISO 8601 time; else unreadable."""
+    if value is None:
+        return None
+    seconds: float | None = None
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        seconds = float(value)
+    elif isinstance(value, str):
+        try:
+            seconds = float(value)
+        except ValueError:
+            try:
+                when = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+                seconds = (when if when.tzinfo else when.replace(tzinfo=timezone.utc)).timestamp()
+            except ValueError:
+                seconds = None
+    if seconds is not None and _MIN_S < seconds < _MAX_S:
+        return seconds
+    problems.append(f"{name} is {_shown(value)}, not a time")
+    return None
+
+
+def _detail(usage: dict, group: str, name: str, problems: list[str]) -> Any:
     """``usage[group][name]`` when both are there."""
     details = usage.get(group)
-    return details.get(name) if isinstance(details, dict) else None
+    if details is None or isinstance(details, dict):
+        return details.get(name) if details else None
+    problems.append(f"usage.{group} is {_shown(details)}, not an object")
+    return None
 
 
-def _first(*values: Any) -> Any:
-    return next((v for v in values if v is not None), None)
+_READERS = {"float64": _number, "Int64": _count, STR: _text, UTC: _time}

@@ -7,9 +7,10 @@ every in-flight run on the server and records those rows as ``cancelled``.
 """
 from __future__ import annotations
 
+import dataclasses
 import sys
 import threading
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import Any, Callable
 
 from .client import Client
@@ -29,8 +30,12 @@ class Sweep:
     def __init__(self, client: Client, jobs: list[Job], *, stream: bool = True,
                  concurrency: int = 1, label: str | None = None,
                  on_row: Callable[[Row], None] | None = None, progress: bool = False,
-                 runlog: RunLog | None = None):
+                 runlog: RunLog | None = None,
+                 reassign: Callable[[str], str | None] | None = None):
         self.client = client
+        #: ``reassign(assistant_id)`` → another id when a create answered 404 (the assistant is
+        #: gone), or None; the run is then sent once more with it (no run was created).
+        self.reassign = reassign
         self.jobs = jobs
         self.stream = stream
         self.concurrency = max(1, min(int(concurrency), len(jobs) or 1))
@@ -55,8 +60,8 @@ class Sweep:
         return the rows finished so far (in grid order)."""
         if self.progress and len(self.jobs) > 1:
             self._bar = _progress_bar(len(self.jobs))
-        pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="threadrun")
-        futures: list[Future] = [pool.submit(self._work, job) for job in self.jobs]
+        self._todo = iter(self.jobs)
+        workers: list[Future] = [_pool().submit(self._worker) for _ in range(self.concurrency)]
         try:
             while not self.stop.is_set() and not self._all_done.wait(0.1):
                 pass
@@ -64,11 +69,9 @@ class Sweep:
             self.stop.set()
         try:
             if self.stop.is_set():
-                for fut in futures:
-                    fut.cancel()
                 self._cancel_in_flight()
         finally:
-            pool.shutdown(wait=True, cancel_futures=True)
+            wait(workers)  # each worker takes no job once stopped, and ends after its current one
             if self._bar is not None:
                 self._bar.close()
         if self.not_logged:
@@ -80,31 +83,53 @@ class Sweep:
         """Stop the sweep from any thread; ``run()`` then cancels what is in flight and returns."""
         self.stop.set()
 
-    def _work(self, job: Job) -> None:
-        """One job, in a worker thread; the last one to finish wakes ``run()``."""
-        try:
-            self._run_one(job)
-        finally:
+    def _worker(self) -> None:
+        """One of ``concurrency`` workers on the shared pool: take the next job until none is left
+        (or the sweep stopped); the last job to finish wakes ``run()``."""
+        while not self.stop.is_set():
             with self._lock:
-                self._left -= 1
-                if self._left == 0:
-                    self._all_done.set()
+                job = next(self._todo, None)
+            if job is None:
+                return
+            try:
+                self._run_one(job)
+            except Exception:  # noqa: BLE001 - e.g. an on_row callback that raised: next job
+                pass
+            finally:
+                with self._lock:
+                    self._left -= 1
+                    if self._left == 0:
+                        self._all_done.set()
 
     def _run_one(self, job: Job) -> None:
         """Run one job and record its row (unless the sweep stopped it)."""
         if self.stop.is_set():
             return
-        try:
-            result = self.client.run(job.body, stream=self.stream, stop=self.stop,
-                                     on_started=lambda tid, rid: self._started(job, tid, rid))
-        except Exception as exc:  # noqa: BLE001 - a bug must still leave its row, not vanish
-            result = RunResult(body=job.body, status="error",
-                               error=f"unexpected {type(exc).__name__}: {' '.join(str(exc).split())}")
+        result = self._send(job)
+        gone = job.body.get("assistant_id")
+        if (self.reassign is not None and result.run is None and isinstance(gone, str)
+                and result.extra.get("http_status") == 404 and not self.stop.is_set()):
+            try:
+                other = self.reassign(gone)
+            except Exception:  # noqa: BLE001 - keep the first answer's row
+                other = None
+            if other and other != gone:
+                job = dataclasses.replace(job, body={**job.body, "assistant_id": other})
+                result = self._send(job)
         if self.stop.is_set() and result.status not in TERMINAL and result.run:
             if not self._claim(job.index):
                 return  # the main thread is cancelling and recording this one
             result = self._cancel(job, result.run["thread_id"], result.run["id"])
         self._record(job, result)
+
+    def _send(self, job: Job) -> RunResult:
+        """``Client.run`` for one job; never raises."""
+        try:
+            return self.client.run(job.body, stream=self.stream, stop=self.stop,
+                                   on_started=lambda tid, rid: self._started(job, tid, rid))
+        except Exception as exc:  # noqa: BLE001 - a bug must still leave its row, not vanish
+            return RunResult(body=job.body, status="error",
+                             error=f"unexpected {type(exc).__name__}: {' '.join(str(exc).split())}")
 
     def _claim(self, index: int) -> bool:
         """Take an in-flight run for cancelling; only one thread gets it."""
@@ -165,6 +190,21 @@ class Sweep:
             except APIError as exc:
                 result.error = f"reply not read: {exc}"
         return result
+
+
+_shared: ThreadPoolExecutor | None = None
+_shared_lock = threading.Lock()
+
+
+def _pool() -> ThreadPoolExecutor:
+    """The process's worker threads, shared by every sweep: a call does not start new threads
+    when idle ones are there (a pool per call cost ~17% of a one-run ``threadrun.run``). Its
+    bound is far above any concurrency, so sweeps running at once never wait for each other."""
+    global _shared
+    with _shared_lock:
+        if _shared is None:
+            _shared = ThreadPoolExecutor(max_workers=4096, thread_name_prefix="threadrun")
+        return _shared
 
 
 def _progress_bar(total: int) -> Any:

@@ -1,0 +1,100 @@
+"""Issue 13 points 1 and 3: what one ``threadrun.run()`` call costs, checked by what it does.
+
+No timings here (those are ratios in ``python -m benchmarks``): the scratch assistant is
+checked once per client, not on every call, and re-resolved once when a run answers that it is
+gone; calls reuse worker threads; a call whose runs all completed does not filter the frame;
+poll mode sends the messages query as a written-out query string.
+"""
+from __future__ import annotations
+
+import threading
+
+import pandas as pd
+
+import threadrun
+from threadrun import api
+from threadrun.row import COLUMNS, frame
+
+GET_ASSISTANT = "GET /assistants/{assistant_id}"
+
+
+def _run(server, **options):
+    return threadrun.run("user: hi", model="gpt-4o-mini", base_url=server.url, log=False,
+                         progress=False, **options)
+
+
+def _routes(server) -> list[str]:
+    return [f"{r.method} {r.route}" for r in server.requests]
+
+
+def test_the_scratch_assistant_is_checked_once_per_client_not_on_every_call(server):
+    first = _run(server)
+    server.reset_counts()
+    for _ in range(3):
+        assert _run(server)["status"].iloc[0] == "completed"
+    routes = _routes(server)
+    assert not any("/assistants" in r for r in routes), routes
+    assert _run(server)["assistant_id"].iloc[0] == first["assistant_id"].iloc[0]
+
+
+def test_a_run_that_finds_the_assistant_gone_gets_a_new_one_once(server):
+    old = _run(server)["assistant_id"].iloc[0]
+    with server.app.lock:
+        server.app.store.assistants.clear()  # the server forgot it, as a restarted one would
+    server.reset_counts()
+    df = _run(server, repeat=3, concurrency=3)
+    assert list(df["status"]) == ["completed"] * 3
+    assert df["assistant_id"].nunique() == 1 and df["assistant_id"].iloc[0] != old
+    assert server.counts.get("POST /assistants") == 1  # one new assistant for the sweep
+    server.reset_counts()
+    again = _run(server, concurrency=3)  # the same settings, so the same client
+    assert again["assistant_id"].iloc[0] == df["assistant_id"].iloc[0]
+    assert not any("/assistants" in r for r in _routes(server)), _routes(server)
+
+
+def test_a_gone_explicit_assistant_is_an_error_row_not_a_new_assistant(server):
+    df = _run(server, repeat=2, assistant="asst_gone")
+    assert list(df["status"]) == ["error", "error"]
+    assert server.counts.get("POST /assistants", 0) == 0
+
+
+def test_one_run_calls_reuse_worker_threads(server):
+    _run(server)
+    before = {t.ident for t in threading.enumerate() if t.name.startswith("threadrun")}
+    for _ in range(5):
+        _run(server)
+    after = {t.ident for t in threading.enumerate() if t.name.startswith("threadrun")}
+    assert after <= before
+
+
+def test_warn_failures_only_runs_when_a_run_did_not_complete(server, monkeypatch, capsys):
+    calls = []
+    monkeypatch.setattr(api, "warn_failures", lambda df: calls.append(len(df)))
+    _run(server, repeat=2)
+    assert calls == []
+    df = _run(server, assistant="asst_gone")
+    assert calls == [1] and df["status"].iloc[0] == "error"
+
+
+def test_poll_mode_sends_the_messages_query_string(server):
+    _run(server)
+    server.reset_counts()
+    df = _run(server, stream=False)
+    assert df["status"].iloc[0] == "completed" and df["reply"].iloc[0]
+    lists = [r.path for r in server.requests if r.route.endswith("/threads/{thread_id}/messages")]
+    run_id = df["run_id"].iloc[0]
+    assert lists and all(p.endswith(f"?run_id={run_id}&order=asc&limit=100") for p in lists), lists
+
+
+def test_frame_keeps_its_dtypes_for_one_row_many_rows_and_none():
+    base = {name: None for name in COLUMNS}
+    full = dict(base, model="m", status="completed", temperature=0.5, total_tokens=3,
+                created_at=1700000000.5, completed_at=1700000001, error="e", repeat=1, retries=0)
+    for rows in ([], [base], [full], [full, base] * 50):
+        df = frame(rows)
+        assert list(df.columns) == list(COLUMNS)
+        for name, dtype in COLUMNS.items():
+            assert str(df[name].dtype) == str(pd.Series([], dtype=dtype).dtype), name
+    df = frame([full])
+    assert df["created_at"].iloc[0] == pd.Timestamp(1700000000.5, unit="s", tz="UTC")
+    assert df["total_tokens"].iloc[0] == 3 and df["error"].iloc[0] == "e"
