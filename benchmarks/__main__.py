@@ -13,8 +13,8 @@ import time
 import traceback
 from dataclasses import dataclass
 
-from . import memory, overhead, runlog, runtime, startup, sweep, ttr
-from .common import Result, ServerProcess, load_average, machine, table
+from . import memory, overhead, peers, runlog, runtime, startup, sweep, ttr
+from .common import FOOTNOTES, Result, ServerProcess, load_average, machine, table
 from .runners import Runners
 
 
@@ -30,12 +30,20 @@ class Sizes:
     log_loads: int
     log_appends: int
     runtime_rounds: int
+    peer_runs: tuple[int, ...]
+    peer_concurrency: tuple[int, ...]
+    saturation_runs: int
+    saturation_concurrency: tuple[int, ...]
 
 
 FULL = Sizes(ttr_rounds=20, overhead_runs=200, sweep_repeat=10, sweep_rounds=3, startup_rounds=7,
-             memory_runs=10_000, log_rows=100_000, log_loads=5, log_appends=300, runtime_rounds=300)
+             memory_runs=10_000, log_rows=100_000, log_loads=5, log_appends=300, runtime_rounds=300,
+             peer_runs=(200, 1_000), peer_concurrency=(8, 16, 32, 64), saturation_runs=1_000,
+             saturation_concurrency=(16, 64))
 QUICK = Sizes(ttr_rounds=5, overhead_runs=30, sweep_repeat=1, sweep_rounds=1, startup_rounds=3,
-              memory_runs=1_000, log_rows=5_000, log_loads=3, log_appends=100, runtime_rounds=30)
+              memory_runs=1_000, log_rows=5_000, log_loads=3, log_appends=100, runtime_rounds=30,
+              peer_runs=(40,), peer_concurrency=(8, 32), saturation_runs=100,
+              saturation_concurrency=(16,))
 
 SECTIONS = {
     "1": "time-to-row (200 ms run)",
@@ -45,6 +53,7 @@ SECTIONS = {
     "5": "memory of a large sweep",
     "6": "run log load and append",
     "7": "runtime overhead over a direct upstream call",
+    "8": "sweeps beside AsyncOpenAI + gather and the SDK in a thread pool",
 }
 
 
@@ -97,6 +106,8 @@ def main(argv: list[str] | None = None) -> int:
 
     print(table(results))
     print()
+    for note in FOOTNOTES:
+        print(note)
     failed = [r for r in results if r.ok is False]
     elapsed = time.perf_counter() - started
     print(f"Medians over n; ratios are of medians. Took {elapsed:.0f} s; "
@@ -129,6 +140,9 @@ def _section(section: str, sizes: Sizes, server: ServerProcess, runners: Runners
         return memory.measure(server, sizes.memory_runs)
     if section == "6":
         return runlog.measure(server, runners, sizes.log_rows, sizes.log_loads, sizes.log_appends)
+    if section == "8":
+        return peers.measure(server, runners, sizes.peer_runs, sizes.peer_concurrency,
+                             sizes.saturation_runs, sizes.saturation_concurrency)
     return runtime.measure(home, sizes.runtime_rounds)
 
 

@@ -34,6 +34,10 @@ class Result:
     ok: bool | None = None  # None: no target (reported only)
 
 
+#: Lines printed under the table (references that are no target, e.g. a sequential SDK loop).
+FOOTNOTES: list[str] = []
+
+
 def median(values: Iterable[float]) -> float:
     return statistics.median(list(values))
 

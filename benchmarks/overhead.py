@@ -2,8 +2,8 @@
 
 The target applies to threadrun's HTTP client (``Client.run``: create, follow, read the reply),
 the same work as the SDK's ``create_and_run_poll`` + ``messages.list``. ``threadrun.run()`` rows
-are one whole call per run — parsing, planning, checking the scratch assistant (one more GET),
-the worker pool and the DataFrame — a per-cell cost, reported beside it.
+are one whole call per run — parsing, planning, the scratch assistant (checked once per client),
+handing the run to the shared workers and the DataFrame — a per-cell cost, reported beside it.
 """
 from __future__ import annotations
 
