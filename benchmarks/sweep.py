@@ -1,6 +1,7 @@
 """3. A 4 models × 5 temperatures × N repeats sweep of 200 ms runs at concurrency 16."""
 from __future__ import annotations
 
+import math
 import time
 
 from .common import FOOTNOTES, MODELS4, TEMPERATURES5, THREAD, Result, ServerProcess, median
@@ -26,7 +27,7 @@ def _sweep(url: str, repeat: int, **options) -> float:
 def measure(server: ServerProcess, runners: Runners, repeat: int, rounds: int, log_path: str) -> list[Result]:
     server.set_latency(SERVER_S)
     runs = len(MODELS4) * len(TEMPERATURES5) * repeat
-    ideal = runs / CONCURRENCY * SERVER_S
+    ideal = math.ceil(runs / CONCURRENCY) * SERVER_S  # whole waves: a run cannot be split across slots
     variants = {
         "threadrun.run() stream, log=False": dict(log=False),
         "threadrun.run() poll, log=False": dict(log=False, stream=False),
