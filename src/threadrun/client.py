@@ -16,11 +16,12 @@ from urllib.parse import quote, urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
-from urllib3.exceptions import ConnectTimeoutError, HTTPError, NameResolutionError, NewConnectionError
+from urllib3.exceptions import HTTPError
 
 from . import __version__, config
-from .errors import (APIConnectionError, APIError, ThreadrunError, ValidationError,
-                     error_for_status)
+from .answers import (BodyCutOff, api_error, json_object, may_have_arrived, redirect_error,
+                      short_reason)
+from .errors import APIConnectionError, APIError, ThreadrunError, ValidationError
 from .gate import Gate
 from .result import RunResult, fold_event, message_text, record_failure, run_error, tool_calls
 from .retry import BACKOFF_BASE, CREATE_PATH, backoff_delay, make_retry, retries_used
@@ -107,7 +108,7 @@ class Client:
             try:
                 return self._send(method, path, body, params, stream, gated and attempt == 0,
                                   headers)
-            except _BodyCutOff as cut:
+            except BodyCutOff as cut:
                 if attempt == resends:
                     raise self._scrub(APIConnectionError(f"{method} {path}: {cut}")) from None
                 time.sleep(backoff_delay(attempt + 1, self.backoff))
@@ -130,15 +131,15 @@ class Client:
                                             allow_redirects=method != "POST",
                                             timeout=(CONNECT_TIMEOUT_S, self.timeout))
         except requests.exceptions.ChunkedEncodingError as exc:
-            raise _BodyCutOff(_reason(exc)) from None
+            raise BodyCutOff(short_reason(exc)) from None
         except requests.exceptions.RequestException as exc:
             prefix = "gave up after retries: " if isinstance(exc, requests.exceptions.RetryError) else ""
-            raise APIConnectionError(f"{method} {path}: {prefix}{_reason(exc)}",
-                                     sent=_may_have_arrived(exc)) from None
+            raise APIConnectionError(f"{method} {path}: {prefix}{short_reason(exc)}",
+                                     sent=may_have_arrived(exc)) from None
         if response.status_code >= 400:
-            raise _api_error(response)
+            raise api_error(response)
         if method == "POST" and response.is_redirect:
-            raise _redirect_error(path, response)
+            raise redirect_error(path, response)
         return response
 
     def _scrub(self, exc: APIError) -> APIError:
@@ -151,11 +152,11 @@ class Client:
     def get_json(self, path: str, params: dict | None = None) -> tuple[dict, requests.Response]:
         """GET a JSON object."""
         response = self._request("GET", path, params=params)
-        return _json(response), response
+        return json_object(response), response
 
     def post_json(self, path: str, body: Any) -> dict:
         """POST a JSON body, answer a JSON object."""
-        return _json(self._request("POST", path, body=body))
+        return json_object(self._request("POST", path, body=body))
 
     # -- endpoints -------------------------------------------------------------------------------
 
@@ -176,7 +177,7 @@ class Client:
 
     def cancel_run(self, thread_id: str, run_id: str) -> dict:
         """POST cancelRun, with no body (it takes none; a validating proxy refuses ``{}``)."""
-        return _json(self._request("POST", f"/threads/{thread_id}/runs/{run_id}/cancel"))
+        return json_object(self._request("POST", f"/threads/{thread_id}/runs/{run_id}/cancel"))
 
     def reply_text(self, thread_id: str, run_id: str) -> str:
         """The text of this run's assistant messages, oldest first, parts joined."""
@@ -225,7 +226,7 @@ class Client:
         response = self._create(body, key, stream=False)
         result.retries += retries_used(response)
         result.request_id = response.headers.get("x-request-id")
-        result.run = _json(response)  # unreadable: an APIError with a 2xx status, so `unknown`
+        result.run = json_object(response)  # unreadable: an APIError with a 2xx status, so `unknown`
         _started(on_started, result.run)
         self._wait(result, stop)
 
@@ -258,7 +259,7 @@ class Client:
         except EventTooLarge as exc:  # a broken or hostile server: this run fails, nothing else
             raise APIConnectionError(f"POST {CREATE_PATH}: {exc}") from None
         except (requests.exceptions.RequestException, HTTPError, OSError, ValueError) as exc:
-            log.debug("stream broke off: %s", _reason(exc))
+            log.debug("stream broke off: %s", short_reason(exc))
         finally:
             response.close()
         self._after_stream(result, texts, stop)
@@ -341,71 +342,6 @@ def _poll_after(response: requests.Response) -> float | None:
         return max(float(value) / 1000.0, 0.0) if value is not None else None
     except ValueError:
         return None
-
-
-def _json(response: requests.Response) -> dict:
-    try:
-        data = response.json()
-    except ValueError:
-        raise APIError(f"the server answered {response.status_code} with a body that is not JSON",
-                       status=response.status_code,
-                       request_id=response.headers.get("x-request-id")) from None
-    if not isinstance(data, dict):
-        raise APIError("the server answered JSON that is not an object", status=response.status_code)
-    return data
-
-
-def _api_error(response: requests.Response) -> APIError:
-    """The APIError for an error answer (the spec's error object when there is one)."""
-    try:
-        err = response.json().get("error") or {}
-    except (ValueError, AttributeError):
-        err = {}
-    if not isinstance(err, dict):
-        err = {"message": str(err)}
-    message = err.get("message") or response.reason or "error"
-    response.close()
-    return error_for_status(response.status_code)(
-        message, status=response.status_code, code=err.get("code") or err.get("type"),
-        request_id=response.headers.get("x-request-id"), param=err.get("param"))
-
-
-def _redirect_error(path: str, response: requests.Response) -> APIError:
-    """The error of a POST answered by a redirect, which threadrun does not follow."""
-    location = response.headers.get("location", "")[:200]
-    response.close()
-    return APIError(f"POST {path} was redirected to {location}; threadrun does not follow redirects "
-                    "for POST (the request would be sent again): set the base URL to where it points",
-                    status=response.status_code, request_id=response.headers.get("x-request-id"))
-
-
-def _may_have_arrived(exc: requests.exceptions.RequestException) -> bool:
-    """False only when the request surely never reached the server (no connection was made)."""
-    if isinstance(exc, (requests.exceptions.ConnectTimeout, requests.exceptions.InvalidHeader,
-                        requests.exceptions.InvalidURL, requests.exceptions.MissingSchema)):
-        return False
-    reason = getattr(exc.args[0], "reason", None) if exc.args else None
-    return not isinstance(reason, (NewConnectionError, ConnectTimeoutError, NameResolutionError))
-
-
-class _BodyCutOff(Exception):
-    """The answer's headers arrived but its body broke off."""
-
-
-def _reason(exc: BaseException) -> str:
-    """A short one-line reason for a requests exception (no URL repeats, no headers)."""
-    args = getattr(exc, "args", ())
-    reason = getattr(args[0], "reason", None) if args else None
-    text = str(reason or exc)
-    if "Read timed out" in text:
-        return "read timed out (the server may still be running it)"
-    if "IncompleteRead" in text or "Connection broken" in text:
-        return "connection dropped by the server mid-answer"
-    if "RemoteDisconnected" in text or "Connection aborted" in text:
-        return "connection dropped by the server"
-    if "Connection refused" in text:
-        return "connection refused"
-    return " ".join(text.split())[:300]
 
 
 __all__ = ["Client", "RunResult", "TERMINAL", "ThreadrunError", "iter_sse", "message_text", "run_error"]

@@ -1,6 +1,6 @@
 """JupyterLab on 127.0.0.1 with a token, and Debian's Chromium driven by Python playwright.
 
-Offline and isolated (see /work/shared/recipes/browser-test.md): every Jupyter, IPython and
+Offline and isolated (the project's browser-test recipe): every Jupyter, IPython and
 Chromium folder lives under the test's tmp root, JupyterLab asks for no news, no updates and no
 extension index, and Playwright uses the system Chromium (no browser download).
 
