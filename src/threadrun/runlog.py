@@ -14,6 +14,7 @@ import datetime as _dt
 import json
 import math
 import os
+import random
 import sqlite3
 import threading
 import time
@@ -199,11 +200,24 @@ def _connect(path: Path) -> sqlite3.Connection:
         raise RunLogError(f"cannot open the run log {path}: {_reason(exc)}") from None
     with _closed_on_error(conn, path):
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        mode = _wal(conn)
         if str(mode).lower() != "wal":
             raise RunLogError(f"the run log {path} cannot use WAL mode (journal mode {mode})")
         conn.execute("PRAGMA synchronous = NORMAL")
     return conn
+
+
+def _wal(conn: sqlite3.Connection, tries: int = 200) -> str:
+    """Switch to WAL; SQLite answers "database is locked" at once, without its busy handler,
+    while another process is creating or converting the same file, so wait and try again."""
+    for attempt in range(tries):
+        try:
+            return str(conn.execute("PRAGMA journal_mode = WAL").fetchone()[0])
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or attempt == tries - 1:
+                raise
+            time.sleep(0.02 + 0.03 * random.random())
+    raise AssertionError("unreachable")
 
 
 @contextlib.contextmanager
