@@ -92,7 +92,8 @@ def providers() -> dict[str, Provider]:
     """Every provider, presets then the user's file merged over (re-read when the file changes)."""
     path = user_file()
     try:
-        stamp = path.stat().st_mtime_ns, path.stat().st_size
+        info = path.stat()
+        stamp = info.st_mtime_ns, info.st_size
     except OSError:
         stamp = None
     key = (str(path), stamp)

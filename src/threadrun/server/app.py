@@ -168,11 +168,9 @@ class App:
 
     def handle(self, match: Match, query: dict[str, str], headers: dict[str, str], raw: bytes,
                decision: Decision) -> Reply | StreamReply:
-        """Answer a routed request; every failure becomes an error Reply (500 only for bugs)."""
+        """Answer a request that passed ``precheck`` (Host, key, route, content type, checked once
+        before the body was read); every failure becomes an error Reply (500 only for bugs)."""
         try:
-            self.check_auth(headers)
-            if match.endpoint is None:
-                raise route_error(match)
             endpoint: Callable[..., Reply | StreamReply] = getattr(self, match.endpoint)
             body = parse_body(raw) if match.route.startswith("POST") else None
             return endpoint(params=match.params, query=query, body=body, decision=decision,
