@@ -103,6 +103,9 @@ say("done")
 """
 
 
+KILL_SEED = 20261128  # the default; any other seed must pass too
+
+
 def _kill_once(url: str, path: Path, label: str, rng: random.Random) -> tuple[list[str], str]:
     """Start a sweep, SIGKILL it at a random point; the run ids it reported as logged, and how."""
     proc = subprocess.Popen([sys.executable, "-c", SWEEPER, url, str(path), label],
@@ -137,7 +140,8 @@ def _kill_once(url: str, path: Path, label: str, rng: random.Random) -> tuple[li
 
 def test_twenty_sigkills_on_one_log_never_corrupt_it_nor_lose_a_logged_row(server, isolated):
     server.latency = 0.01
-    seed = int(os.environ.get("THREADRUN_KILL_SEED", random.randrange(1 << 30)))
+    # a fixed seed, so a failure can be replayed; THREADRUN_KILL_SEED=N tries other kill points
+    seed = int(os.environ.get("THREADRUN_KILL_SEED", KILL_SEED))
     rng = random.Random(seed)
     path = isolated / "killed.sqlite"
     threadrun.run("user: warm up", base_url=server.url, log=False, progress=False)  # assistant
@@ -163,8 +167,9 @@ def test_twenty_sigkills_on_one_log_never_corrupt_it_nor_lose_a_logged_row(serve
         assert not missing, f"lost {sorted(missing)[:3]}; {where}"
         assert len(logged) == len(set(logged)), f"a run logged twice; {where}"
         assert len(threadrun.log(path=path)) == len(logged), where  # threadrun still reads it
-    assert len(ever_reported) > 0, "; ".join(history)
+    where = f"seed {seed} (THREADRUN_KILL_SEED), " + "; ".join(history)
+    assert len(ever_reported) > 0, where
     # each attempt is a fresh interpreter importing pandas (~0.5 s idle, a few s on a loaded
     # 2-core CI box) and at most a 60-run sweep at 0.01 s latency: 20 of them fit in 150 s
     # unless something stalls (a lock left behind by a kill, a retry loop, a hung process)
-    assert time.monotonic() - started < 150, "; ".join(history)
+    assert time.monotonic() - started < 150, where
