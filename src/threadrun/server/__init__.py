@@ -5,8 +5,8 @@ object behind it.  Each run's model names its provider (``openai:gpt-5-mini``, `
 without a prefix, ``default_provider``): ``echo`` runs complete by the clock (``latency`` seconds
 after creation) with the deterministic stand-in; real providers run through their engine
 (``chat`` or ``responses``, see ``engines``).  Faults can be injected (``threadrun.server.faults``).
-At most ``max_runs`` runs (with their threads and messages) are kept: the oldest finished ones
-are evicted.
+At most ``max_runs`` runs (with their threads and messages) and about ``max_bytes`` of them are
+kept: the oldest finished ones are evicted.  Connections are capped and timed out (``limits``).
 """
 from __future__ import annotations
 
@@ -15,18 +15,20 @@ import threading
 from http.server import ThreadingHTTPServer
 from typing import Any
 
-from .app import App, RequestRecord
+from .app import App
+from .limits import Limits, Refused, RequestRecord
 from .engines.echo import echo_reply
 from .faults import Faults
 from ..config import is_loopback
 from .handler import Handler
 from .tokens import count_tokens
 
-__all__ = ["LocalServer", "local_server", "echo_reply", "count_tokens", "RequestRecord"]
+__all__ = ["LocalServer", "local_server", "echo_reply", "count_tokens", "Limits", "RequestRecord"]
 
 
 class _HTTPServer(ThreadingHTTPServer):
-    """ThreadingHTTPServer that stays quiet and can close its open connections on stop."""
+    """ThreadingHTTPServer that stays quiet, caps its connections (503 past the cap) and can
+    close its open connections on stop."""
 
     daemon_threads = True
     allow_reuse_address = True
@@ -38,13 +40,25 @@ class _HTTPServer(ThreadingHTTPServer):
         self.app = app
         self.open_sockets: set[socket.socket] = set()
         self.sockets_lock = threading.Lock()
+        self.refused = Refused()
         super().__init__(address, Handler)
 
     def process_request(self, request: Any, client_address: Any) -> None:
-        """Track the connection, then serve it in its own thread."""
+        """Track the connection and serve it in its own thread; past the cap, answer 503."""
+        cap = self.app.limits.max_connections
         with self.sockets_lock:
-            self.open_sockets.add(request)
+            full = len(self.open_sockets) >= cap
+            if not full:
+                self.open_sockets.add(request)
+        if full:
+            self.refused.refuse(request, cap)
+            return
         super().process_request(request, client_address)
+
+    def service_actions(self) -> None:
+        """Between accepts: close refused connections once drained or lingered."""
+        if self.refused.sockets:
+            self.refused.reap()
 
     def shutdown_request(self, request: Any) -> None:
         """Forget and close a finished connection."""
@@ -54,6 +68,7 @@ class _HTTPServer(ThreadingHTTPServer):
 
     def close_connections(self) -> None:
         """Shut down every open connection (idle keep-alive ones included)."""
+        self.refused.reap(close_all=True)
         with self.sockets_lock:
             sockets = list(self.open_sockets)
         for sock in sockets:
@@ -72,11 +87,14 @@ class LocalServer:
     def __init__(self, host: str = "127.0.0.1", port: int = 0, latency: float = 0.0,
                  api_key: str | None = None, fault: str | None = None,
                  poll_after_ms: int | None = None, max_runs: int = 10_000,
-                 default_provider: str | None = None) -> None:
+                 default_provider: str | None = None, *, max_bytes: int = 512 << 20,
+                 max_connections: int = 256, idle_timeout: float = 30.0, read_timeout: float = 10.0,
+                 request_timeout: float = 60.0) -> None:
         """Check the settings (ValueError when unsafe or inconsistent); nothing is bound yet.
 
         ``default_provider`` runs models written without a ``provider:`` prefix (default: openai
-        when ``$OPENAI_API_KEY`` is set, else echo, decided per run).
+        when ``$OPENAI_API_KEY`` is set, else echo, decided per run).  ``max_bytes`` bounds the
+        runs kept (see ``store``); the connection bounds are ``limits.Limits`` (``srv.limits``).
         """
         if not is_loopback(host) and not api_key:
             raise ValueError(f"refusing to listen on non-loopback host {host!r} without an api_key")
@@ -89,9 +107,11 @@ class LocalServer:
                 get(default_provider)
             except ValidationError as exc:
                 raise ValueError(str(exc)) from None
+        limits = Limits(max_connections, idle_timeout, read_timeout, request_timeout)
+        limits.check()
         self.host, self.port = host, port
         self.app = App(latency, api_key, fault, poll_after_ms, max_runs, default_provider,
-                       loopback_only=is_loopback(host))
+                       loopback_only=is_loopback(host), max_bytes=max_bytes, limits=limits)
         self._httpd: _HTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -146,6 +166,20 @@ class LocalServer:
         self.app.latency = float(value)
 
     @property
+    def limits(self) -> Limits:
+        """The connection bounds (settable attributes: ``max_connections``, ``idle_s``, ...)."""
+        return self.app.limits
+
+    @property
+    def open_connections(self) -> int:
+        """Connections being served now (those refused past the cap not included)."""
+        httpd = self._httpd
+        if httpd is None:
+            return 0
+        with httpd.sockets_lock:
+            return len(httpd.open_sockets)
+
+    @property
     def faults(self) -> Faults:
         """The fault state (``.script(items, route=None)``, ``.configure(spec)``, ``.clear()``)."""
         return self.app.faults
@@ -157,8 +191,7 @@ class LocalServer:
     @property
     def counts(self) -> dict[str, int]:
         """Snapshot of requests received per route template (``"unknown"`` for others)."""
-        with self.app.lock:
-            return dict(self.app.counts)
+        return self.app.counts
 
     @property
     def runs_created(self) -> int:
@@ -167,9 +200,8 @@ class LocalServer:
 
     @property
     def requests(self) -> list[RequestRecord]:
-        """Snapshot of the last 10,000 request records, oldest first."""
-        with self.app.lock:
-            return list(self.app.requests)
+        """Snapshot of the last request records, oldest first (bounded: see ``limits``)."""
+        return self.app.requests
 
     @property
     def server_errors(self) -> list[str]:
@@ -184,7 +216,8 @@ class LocalServer:
 def local_server(host: str = "127.0.0.1", port: int = 0, latency: float = 0.0,
                  api_key: str | None = None, fault: str | None = None,
                  poll_after_ms: int | None = None, max_runs: int = 10_000,
-                 default_provider: str | None = None) -> LocalServer:
-    """A LocalServer to use as ``with local_server(...) as srv:`` (or ``local_server(...).start()``)."""
+                 default_provider: str | None = None, **bounds: Any) -> LocalServer:
+    """A LocalServer to use as ``with local_server(...) as srv:`` (or ``local_server(...).start()``);
+    ``bounds``: LocalServer's keyword-only ``max_bytes``, ``max_connections`` and timeouts."""
     return LocalServer(host, port, latency, api_key, fault, poll_after_ms, max_runs,
-                       default_provider)
+                       default_provider, **bounds)

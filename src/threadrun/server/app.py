@@ -9,7 +9,7 @@ import re
 import threading
 import time
 import traceback
-from collections import Counter, deque
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
@@ -18,6 +18,7 @@ from ..config import is_loopback
 from ..errors import ValidationError
 from .engines import Request, UpstreamError, make_engine
 from .faults import Decision, Faults
+from .limits import Limits, RequestLog, RequestRecord
 from ..spec import TERMINAL
 from .objects import Run
 from .store import Store
@@ -67,18 +68,6 @@ class Match:
     status: int | None = None
 
 
-@dataclass
-class RequestRecord:
-    """One received request, as tests see it in ``srv.requests``."""
-
-    method: str
-    route: str
-    path: str
-    headers: dict[str, str]
-    body: Any
-    time: float
-
-
 def match_route(method: str, path: str) -> Match:
     """Route ``METHOD /v1/...``: the endpoint, or status 404 (unknown path) / 405 (wrong method)."""
     if not path.startswith(PREFIX + "/"):
@@ -103,32 +92,41 @@ class App:
     def __init__(self, latency: float = 0.0, api_key: str | None = None, fault: str | None = None,
                  poll_after_ms: int | None = None, max_runs: int = 10_000,
                  default_provider: str | None = None, loopback_only: bool = True,
-                 workers: int = 64) -> None:
+                 workers: int = 64, max_bytes: int = 512 << 20, limits: Limits | None = None) -> None:
         """Settings are validated by LocalServer; ``workers`` bounds the engines' thread pool."""
         self.latency, self.api_key = float(latency), api_key
         self.default_provider, self.loopback_only = default_provider, loopback_only
         self.verbose = False  # one stderr line per answer (``threadrun serve --verbose``)
         self.poll_after_ms = poll_after_ms
-        self.store = Store(max_runs)
+        self.store = Store(max_runs, max_bytes)
         self.faults = Faults(fault)
+        self.limits = limits or Limits()
         self.lock = threading.Lock()
-        self.counts: Counter[str] = Counter()
-        self.requests: deque[RequestRecord] = deque(maxlen=10_000)
+        self.log = RequestLog()
         self.runs_created = 0
         self.server_errors: deque[str] = deque(maxlen=100)
         self.pool = ThreadPoolExecutor(workers, "threadrun-engine")  # threads start on first use
 
-    def record(self, method: str, route: str, path: str, headers: dict[str, str], body: Any) -> None:
-        """Count a received request and keep its record."""
-        with self.lock:
-            self.counts[route] += 1
-            self.requests.append(RequestRecord(method, route, path, headers, body, time.monotonic()))
+    def record(self, method: str, route: str, path: str, headers: dict[str, str], raw: bytes | None,
+               parse: Callable[[bytes], Any] = lambda raw: None) -> None:
+        """Count a received request and keep its bounded record (``parse`` reads a small body)."""
+        self.log.add(method, route, path, headers, raw, parse)
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """Requests received per route template."""
+        with self.log.lock:
+            return dict(self.log.counts)
+
+    @property
+    def requests(self) -> list[RequestRecord]:
+        """The kept request records, oldest first."""
+        return self.log.snapshot()
 
     def reset_counts(self) -> None:
         """Forget counts, request records and the created-runs count."""
+        self.log.clear()
         with self.lock:
-            self.counts.clear()
-            self.requests.clear()
             self.runs_created = 0
 
     def check_auth(self, headers: dict[str, str]) -> None:
@@ -195,25 +193,28 @@ class App:
         """``POST /threads/runs``: queued RunObject at once, or the SSE stream.
 
         A repeated ``Idempotency-Key`` gets the run that key already created: its current
-        RunObject, or for a streamed create that run's stream again from its start.
+        RunObject, or for a streamed create that run's stream again from its start; a 409 when
+        that run was evicted since (see ``store``).
         """
         validate_thread_and_run(body)
         self.store.get_assistant(body["assistant_id"])
         key = idempotency_key(headers)
-        digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+        encoded = json.dumps(body, sort_keys=True).encode()
+        digest = hashlib.sha256(encoded).hexdigest()
         with self.store.key_lock(key):
             run = self.store.run_for_key(key, digest) if key else None
             if run is not None:
                 return self.answer_run(run, body, replay=True)
-            run = self.new_run(body, decision)
+            run = self.new_run(body, decision, len(encoded))
             if key:
                 self.store.remember_key(key, digest, run)
         return self.answer_run(run, body, replay=False)
 
-    def new_run(self, body: dict, decision: Decision) -> Run:
+    def new_run(self, body: dict, decision: Decision, size: int | None = None) -> Run:
         """Create the thread and run, count it, and hand a real model's run to an engine worker."""
         forced = self.faults.run_fault(decision)
-        run = self.store.create_thread_and_run(body, self.latency, forced, self.default_provider)
+        run = self.store.create_thread_and_run(body, self.latency, forced, self.default_provider,
+                                               size)
         with self.lock:
             self.runs_created += 1
         if self.store.needs_engine(run):

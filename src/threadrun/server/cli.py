@@ -25,6 +25,8 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--default-provider", default=None, metavar="NAME",
                         help="provider of models given without a prefix (default: openai when "
                              "$OPENAI_API_KEY is set, else echo)")
+    parser.add_argument("--max-connections", type=int, default=256, metavar="N",
+                        help="connections served at once; past it, new ones get a 503 (default 256)")
     parser.add_argument("--verbose", action="store_true", help="print one line per request")
     parser.add_argument("--fault", default=None, metavar="SPEC",
                         help="fault spec, e.g. '429=0.05,drop=0.02,seed=7' or 'script=429|ok'")
@@ -44,7 +46,8 @@ def _in_flags(error: BaseException, args: argparse.Namespace) -> str:
     if "without an api_key" in text:
         return (f"refusing to listen on {args.host} (not this machine only) without a key: add "
                 f"--api-key KEY or set $THREADRUN_SERVER_API_KEY")
-    return text.replace("latency must be", "--latency must be")
+    return (text.replace("latency must be", "--latency must be")
+            .replace("max_connections must be", "--max-connections must be"))
 
 
 def _banner(server: LocalServer, args: argparse.Namespace) -> str:
@@ -63,7 +66,8 @@ def serve_from_args(args: argparse.Namespace) -> int:
     try:
         key = server_api_key(args.api_key)
         server = LocalServer(host=args.host, port=args.port, latency=args.latency, api_key=key,
-                             fault=args.fault, default_provider=args.default_provider)
+                             fault=args.fault, default_provider=args.default_provider,
+                             max_connections=args.max_connections)
         server.app.verbose = args.verbose
         server.start()
     except (ValueError, OSError) as error:

@@ -1,6 +1,11 @@
-"""HTTP I/O of the local server: request parsing, fault hooks, JSON answers, SSE, keep-alive."""
+"""HTTP I/O of the local server: request parsing, fault hooks, JSON answers, SSE, keep-alive.
+
+Reads are bounded in time (idle, per read, per request) by ``limits.TimedReader``; a HEAD
+request gets its answer's headers (a 501: no route serves HEAD) and no body.
+"""
 from __future__ import annotations
 
+import io
 import json
 import secrets
 import socket
@@ -11,6 +16,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from .app import App, Reply, StreamReply, error_reply, match_route
+from .limits import TimedReader
 from .validate import ErrorAnswer
 
 MAX_BODY = 1 << 20
@@ -40,12 +46,20 @@ class Handler(BaseHTTPRequestHandler):
             sys.stderr.write(f"threadrun serve: {self.client_address[0]} {format % args}\n")
 
     def setup(self) -> None:
-        """Disable Nagle's algorithm: answers go out at once (no delayed-ACK stalls)."""
+        """Read through the timed reader; disable Nagle's algorithm (answers go out at once)."""
         super().setup()
+        self.rfile.close()  # the stdlib's plain reader: replaced by one with deadlines
+        self.reader = TimedReader(self.connection, self.app.limits)
+        self.rfile = io.BufferedReader(self.reader, 65536)
         try:
             self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         except OSError:
             pass
+
+    def handle_one_request(self) -> None:
+        """Wait (at most the idle timeout) for a request and answer it; a late one closes."""
+        self.reader.next_request()
+        super().handle_one_request()
 
     def version_string(self) -> str:
         """The ``Server`` header value."""
@@ -84,7 +98,7 @@ class Handler(BaseHTTPRequestHandler):
                 self.linger()
             return
         raw = self.rfile.read(length) if length else b""
-        self.app.record(self.command, match.route, self.path, headers, try_json(raw))
+        self.app.record(self.command, match.route, self.path, headers, raw, try_json)
         decision = self.app.faults.on_request(match.route)
         if decision.http == "drop":
             self.close_connection = True
@@ -168,9 +182,13 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("openai-version", "2020-10-01")
 
     def send_json(self, reply: Reply, cut: bool = False) -> None:
-        """Send a JSON answer with Content-Length (``cut``: send half the body, then close)."""
+        """Send a JSON answer with Content-Length (``cut``: send half the body, then close).
+
+        A HEAD request gets the same headers (Content-Length included) and no body.
+        """
         data = json.dumps(reply.body).encode("utf-8")
         try:
+            self.connection.settimeout(self.app.limits.write_s)
             self.send_response(reply.status)
             self.send_header("content-type", "application/json")
             self.send_header("content-length", str(len(data)))
@@ -182,6 +200,8 @@ class Handler(BaseHTTPRequestHandler):
             if reply.close or cut:
                 self.send_header("connection", "close")
                 self.close_connection = True
+            if getattr(self, "command", None) == "HEAD":
+                data = b""
             self._headers_buffer.append(b"\r\n" + (data[:len(data) // 2] if cut else data))
             self.flush_headers()
         except OSError:
@@ -190,6 +210,7 @@ class Handler(BaseHTTPRequestHandler):
     def send_stream(self, reply: StreamReply, cut: bool = False) -> None:
         """Send SSE events as chunks as they come, like the real API (``cut``: close after a few)."""
         try:
+            self.connection.settimeout(self.app.limits.write_s)  # a blocked write; pauses are no reads
             self.send_response(200)
             self.send_header("content-type", "text/event-stream; charset=utf-8")
             self.send_header("cache-control", "no-cache")

@@ -108,6 +108,7 @@ class Run:
     call_id: str = field(default_factory=lambda: new_id("call_"))
     message_added: bool = False
     min_end: float = 0.0
+    size: int = 0  # approximate bytes kept for this run (its request and reply), for max_bytes
 
     def status(self, now: float | None = None) -> str:
         """The status at monotonic time ``now``."""

@@ -1,16 +1,18 @@
-"""State of the local server: assistants, threads, messages and runs, bounded by ``max_runs``.
+"""State of the local server: assistants, threads, messages and runs, bounded by ``max_runs``
+and ``max_bytes``.
 
 Runs are lazy (see ``objects``): creating one only records its schedule, so thousands of runs
 cost no threads.  Eviction: at most ``max_runs`` runs are kept, each with its thread and that
-thread's messages; when a new run goes over the bound the oldest *terminal* runs are dropped
-together with their threads.  Active runs are never evicted, so the bound can only be exceeded
-while more than ``max_runs`` runs are active at once.  Assistants are capped at the same number
-(oldest dropped first), and so are idempotency keys (each names the run it created).  Every
-method is thread-safe (one re-entrant lock).
+thread's messages, and about ``max_bytes`` of them (a run's size is its request body as JSON
+plus its reply); when a new or finished run goes over either bound the oldest *terminal* runs
+are dropped together with their threads.  Active runs are never evicted (nor the run that just
+came or ended), so the bounds can only be exceeded by those.  Assistants are capped at
+``max_runs`` (oldest dropped first).  Idempotency keys: see ``keys``; a key whose run was
+evicted is answered 409.  Every method is thread-safe (one re-entrant lock).
 """
 from __future__ import annotations
 
-import contextlib
+import json
 import threading
 import time
 from collections import OrderedDict
@@ -21,12 +23,13 @@ from ..providers import Provider, resolve
 from .engines import EngineReply
 from .engines.echo import echo_reply
 from .faults import RunFault
+from .keys import KeyMap
 from .objects import (TERMINAL, Message, Run, Thread, assistant_dict, new_id, text_part)
+from .pages import page, parse_limit
 from .tokens import count_tokens, truncate_tokens
 from .validate import ErrorAnswer, fail
 
 QUEUE_S = 0.05
-KEY_LOCKS = 64  # creates with different idempotency keys rarely wait for each other
 FAULT_ERROR = "The server had an error while processing your request. (injected fault)"
 
 
@@ -105,18 +108,24 @@ def engine_messages(messages: list[Message], truncation: dict) -> list[dict]:
 class Store:
     """Assistants, threads and runs of one server."""
 
-    def __init__(self, max_runs: int = 10_000) -> None:
-        """Empty state holding at most ``max_runs`` runs (see the module docstring)."""
+    def __init__(self, max_runs: int = 10_000, max_bytes: int = 512 << 20) -> None:
+        """Empty state holding at most ``max_runs`` runs and about ``max_bytes`` of them."""
         if max_runs < 1:
             raise ValueError("max_runs must be >= 1")
-        self.max_runs = max_runs
+        if max_bytes < 1:
+            raise ValueError("max_bytes must be >= 1")
+        self.max_runs, self.max_bytes, self.bytes_kept = max_runs, max_bytes, 0
         self.lock = threading.RLock()
         self.changed = threading.Condition(self.lock)
         self.assistants: OrderedDict[str, dict] = OrderedDict()
         self.threads: dict[str, Thread] = {}
         self.runs: OrderedDict[str, Run] = OrderedDict()
-        self.keys: OrderedDict[str, tuple[str, str]] = OrderedDict()  # key -> (body digest, run id)
-        self.key_locks = [threading.Lock() for _ in range(KEY_LOCKS)]
+        self.idempotency = KeyMap(max_runs)
+
+    @property
+    def keys(self) -> OrderedDict[str, tuple[str, str]]:
+        """The newest idempotency keys, whole: key -> (body digest, run id)."""
+        return self.idempotency.recent
 
     def create_assistant(self, body: dict) -> dict:
         """Store a validated CreateAssistantRequest; return the AssistantObject."""
@@ -135,8 +144,11 @@ class Store:
             return self.assistants[assistant_id]
 
     def create_thread_and_run(self, body: dict, latency: float, forced: RunFault | None,
-                              default_provider: str | None = None) -> Run:
-        """Create the thread (with its input messages) and a run on it, scheduled ``latency`` ahead."""
+                              default_provider: str | None = None, size: int | None = None) -> Run:
+        """Create the thread (with its input messages) and a run on it, scheduled ``latency`` ahead.
+
+        ``size``: the body's length as JSON when the caller has it (else measured here).
+        """
         assistant = self.get_assistant(body["assistant_id"])
         now_wall, now = time.time(), time.monotonic()
         spec = body.get("thread") or {}
@@ -159,35 +171,35 @@ class Store:
                 self._apply_reply(run, EngineReply(reply, exact_usage=False))
             else:  # a real model: its engine replies from a worker (see App.run_engine)
                 run.end_mono, run.live, run.prompt_tokens = None, True, None
+        run.size = (len(json.dumps(body)) if size is None else size) + len(run.reply or "")
         with self.lock:
             self.threads[thread.id] = thread
             self.runs[run.id] = run
-            self._evict(now)
+            self.bytes_kept += run.size
+            self._evict(now, keep=run)
         return run
 
     def key_lock(self, key: str | None) -> ContextManager[Any]:
         """Held while a keyed create looks its key up and creates: one run per key, even at once."""
-        return self.key_locks[hash(key) % KEY_LOCKS] if key else contextlib.nullcontext()
+        return self.idempotency.key_lock(key)
 
     def run_for_key(self, key: str, digest: str) -> Run | None:
-        """The run this idempotency key created (None: new or evicted key); 400 for another body."""
+        """The run this idempotency key created (None: a new key); 400 for another body, 409 when
+        its run was evicted (a second run would run the request twice)."""
+        run_id = self.idempotency.lookup(key, digest)
+        if run_id is None:
+            return None
         with self.lock:
-            seen = self.keys.get(key)
-            if seen is None:
-                return None
-            if seen[0] != digest:
-                raise ErrorAnswer(400, "This Idempotency-Key was already used with a different request "
-                                       "body; use a new key for a new request.", None,
-                                  "idempotency_key_reused")
-            return self.runs.get(seen[1])
+            run = self.runs.get(run_id)
+        if run is None:
+            raise ErrorAnswer(409, f"The run this Idempotency-Key created ({run_id}) has been evicted "
+                                   "from this server, which keeps only its newest finished runs; use "
+                                   "a new key to start a new run.", None, "idempotency_key_run_evicted")
+        return run
 
     def remember_key(self, key: str, digest: str, run: Run) -> None:
-        """Remember which run a key created; the oldest keys beyond ``max_runs`` are forgotten."""
-        with self.lock:
-            self.keys[key] = (digest, run.id)
-            self.keys.move_to_end(key)
-            while len(self.keys) > self.max_runs:
-                self.keys.popitem(last=False)
+        """Remember which run a key created (bounded: see ``keys``)."""
+        self.idempotency.remember(key, digest, run.id)
 
     def needs_engine(self, run: Run) -> bool:
         """Whether the run still waits for an engine reply (a worker's job)."""
@@ -268,6 +280,11 @@ class Store:
             elif reply is not None:
                 self._apply_reply(run, reply)
             run.end_mono = max(time.monotonic(), run.min_end, run.start_mono)
+            grown = len(run.reply or "") + sum(len(piece) for piece in run.pieces)
+            run.size += grown
+            if self.runs.get(run.id) is run:
+                self.bytes_kept += grown
+                self._evict(time.monotonic(), keep=run)
             self.changed.notify_all()
 
     def get_thread(self, thread_id: str) -> Thread:
@@ -347,47 +364,21 @@ class Store:
         return {"object": "list", "data": data, "first_id": data[0]["id"] if data else None,
                 "last_id": data[-1]["id"] if data else None, "has_more": has_more}
 
-    def _evict(self, now: float) -> None:
-        """Drop the oldest terminal runs (and their threads) beyond ``max_runs``."""
-        excess = len(self.runs) - self.max_runs
-        if excess <= 0:
+    def _evict(self, now: float, keep: Run) -> None:
+        """Drop the oldest terminal runs (and their threads) beyond ``max_runs`` or ``max_bytes``."""
+        count, size = len(self.runs), self.bytes_kept
+        if count <= self.max_runs and size <= self.max_bytes:
             return
         victims = []
         for run in self.runs.values():
-            if len(victims) >= excess:
+            if count <= self.max_runs and size <= self.max_bytes:
                 break
-            if run.status(now) in TERMINAL:
+            if run is not keep and run.status(now) in TERMINAL:
                 victims.append(run)
+                count, size = count - 1, size - run.size
         for run in victims:
-            del self.runs[run.id]
             thread = self.threads.pop(run.thread_id, None)
-            for other in thread.run_ids if thread else []:
-                self.runs.pop(other, None)
+            for other in {run.id, *(thread.run_ids if thread else [])}:
+                gone = self.runs.pop(other, None)
+                self.bytes_kept -= gone.size if gone is not None else 0
 
-
-def parse_limit(raw: str) -> int:
-    """The ``limit`` query value, 1..100, else a 400 naming ``limit``."""
-    try:
-        limit = int(raw)
-    except ValueError:
-        fail("limit", f"Invalid type for 'limit': expected an integer, but got '{raw[:20]}' instead.",
-             "invalid_type")
-    if not 1 <= limit <= 100:
-        fail("limit", f"Invalid 'limit': expected a value between 1 and 100, but got {limit} instead.",
-             "integer_out_of_range")
-    return limit
-
-
-def page(items: list[Message], limit: int, after: str | None, before: str | None) -> tuple[list[Message], bool]:
-    """Cut one page out of ordered messages using the after/before cursors."""
-    ids = [m.id for m in items]
-    for name, cursor in (("after", after), ("before", before)):
-        if cursor is not None and cursor not in ids:
-            fail(name, f"Invalid '{name}': no message with id '{cursor[:80]}' in this list.")
-    if after is not None:
-        items = items[ids.index(after) + 1:]
-        ids = ids[ids.index(after) + 1:]
-    if before is not None:
-        items = items[:ids.index(before)]
-        return items[-limit:], len(items) > limit
-    return items[:limit], len(items) > limit
