@@ -309,6 +309,14 @@ class App:
         self.pool.shutdown(wait=False, cancel_futures=True)
 
 
+def echo_key_reply(headers: dict[str, str]) -> Reply:
+    """The ``echo-key`` fault: a 400 quoting the request's Authorization header, as a careless
+    server or proxy might (the client must mask the key wherever it keeps or shows the error)."""
+    value = headers.get("authorization", "")
+    return error_reply(ErrorAnswer(400, f"Invalid Authorization header '{value}' (injected fault).",
+                                   None, "invalid_api_key"))
+
+
 def route_error(match: Match) -> ErrorAnswer:
     """The 404/405 error of an unrouted request."""
     if match.status == 405:

@@ -12,9 +12,11 @@ Spec grammar (``--fault`` and ``LocalServer(fault=...)``), comma-separated ``KEY
     script=K1|K2|...  scripted outcomes in order (``ok`` = normal), then normal again
 
 HTTP kinds: 429 500 502 503 drop drop-after drop-mid slow 500-after (the request is handled,
-e.g. its run created, then answered 500 like a failing proxy would).  Run kinds: failed expired incomplete
-requires_action (``incomplete:max_prompt_tokens`` in a script picks the reason).  The HTTP kinds'
-probabilities must add up to at most 1, and so must the run kinds'.  ``none`` or ``off`` = no faults.
+e.g. its run created, then answered 500 like a failing proxy would) echo-key (a 400 whose error
+message quotes the request's ``Authorization`` header, key and all, to test that clients mask
+it).  Run kinds: failed expired incomplete requires_action (``incomplete:max_prompt_tokens`` in
+a script picks the reason).  The HTTP kinds' probabilities must add up to at most 1, and so must
+the run kinds'.  ``none`` or ``off`` = no faults.
 
 Run kinds: ``failed`` (``last_error`` server_error), ``expired`` and ``incomplete`` end the run at
 created+latency.  ``requires_action`` goes queued -> in_progress -> ``requires_action`` at
@@ -37,7 +39,8 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Iterable
 
-HTTP_KINDS = ("429", "500", "502", "503", "drop", "drop-after", "drop-mid", "slow", "500-after")
+HTTP_KINDS = ("429", "500", "502", "503", "drop", "drop-after", "drop-mid", "slow", "500-after",
+              "echo-key")
 RUN_KINDS = ("failed", "expired", "incomplete", "requires_action")
 REASONS = ("max_completion_tokens", "max_prompt_tokens")
 CREATE = "POST /threads/runs"

@@ -15,7 +15,7 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from .app import App, Reply, StreamReply, error_reply, match_route
+from .app import App, Reply, StreamReply, echo_key_reply, error_reply, match_route
 from .limits import TimedReader
 from .validate import ErrorAnswer
 
@@ -105,6 +105,9 @@ class Handler(BaseHTTPRequestHandler):
             return
         if decision.http in ERROR_KINDS:
             self.send_json(self.app.fault_reply(decision.http))
+            return
+        if decision.http == "echo-key":
+            self.send_json(echo_key_reply(headers))
             return
         reply = self.app.handle(match, dict(parse_qsl(url.query)), headers, raw, decision)
         self.deliver(reply, decision.http)
