@@ -262,6 +262,20 @@ def test_runs_in_progress_are_never_evicted_by_the_byte_bound(make_api):
         assert [api.get(api.run_path(r)).status_code for r in done] == [404, 404, 200]
 
 
+def test_assistants_are_bounded_in_bytes_too(make_api):
+    """Catches: 10,000 assistants of 256 KB instructions each (2.5 GB) kept by a count bound alone."""
+    with local_server(max_bytes=800_000) as srv:  # assistants: an eighth, 100,000 bytes
+        api = make_api(srv)
+        made = [api.assistant(instructions="z" * 30_000) for _ in range(5)]
+        store = srv.app.store
+        assert len(store.assistants) == 3 and store.assistant_bytes <= 100_000
+        assert api.get(f"/assistants/{made[0]['id']}").status_code == 404
+        assert api.get(f"/assistants/{made[-1]['id']}").status_code == 200
+        store.assistants.clear()  # changed from outside, as a test may: the next create resyncs
+        api.assistant()
+        assert len(store.assistants) == 1 and store.assistant_bytes < 100
+
+
 # -- Idempotency-Key of an evicted run ------------------------------------------------------------------
 
 def keyed(srv: LocalServer, key: str, payload: dict) -> requests.Response:

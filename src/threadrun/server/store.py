@@ -7,7 +7,7 @@ thread's messages, and about ``max_bytes`` of them (a run's size is its request 
 plus its reply); when a new or finished run goes over either bound the oldest *terminal* runs
 are dropped together with their threads.  Active runs are never evicted (nor the run that just
 came or ended), so the bounds can only be exceeded by those.  Assistants are capped at
-``max_runs`` (oldest dropped first).  Idempotency keys: see ``keys``; a key whose run was
+``max_runs`` and an eighth of ``max_bytes`` (their bodies as JSON; oldest dropped first).  Idempotency keys: see ``keys``; a key whose run was
 evicted is answered 409.  Every method is thread-safe (one re-entrant lock).
 """
 from __future__ import annotations
@@ -118,6 +118,8 @@ class Store:
         self.lock = threading.RLock()
         self.changed = threading.Condition(self.lock)
         self.assistants: OrderedDict[str, dict] = OrderedDict()
+        self.assistant_sizes: dict[str, int] = {}
+        self.assistant_bytes = 0
         self.threads: dict[str, Thread] = {}
         self.runs: OrderedDict[str, Run] = OrderedDict()
         self.idempotency = KeyMap(max_runs)
@@ -130,10 +132,19 @@ class Store:
     def create_assistant(self, body: dict) -> dict:
         """Store a validated CreateAssistantRequest; return the AssistantObject."""
         assistant = assistant_dict(new_id("asst_"), int(time.time()), body)
+        size = len(json.dumps(body))
         with self.lock:
+            sizes = self.assistant_sizes
+            if len(sizes) != len(self.assistants):  # the dict was changed from outside: resync
+                self.assistant_sizes = sizes = {k: sizes.get(k, 0) for k in self.assistants}
+                self.assistant_bytes = sum(sizes.values())
             self.assistants[assistant["id"]] = assistant
-            while len(self.assistants) > self.max_runs:
-                self.assistants.popitem(last=False)
+            sizes[assistant["id"]] = size
+            self.assistant_bytes += size
+            while len(self.assistants) > 1 and (len(self.assistants) > self.max_runs
+                                                or self.assistant_bytes > self.max_bytes // 8):
+                gone, _ = self.assistants.popitem(last=False)
+                self.assistant_bytes -= sizes.pop(gone, 0)
         return assistant
 
     def get_assistant(self, assistant_id: str) -> dict:
