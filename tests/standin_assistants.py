@@ -4,8 +4,9 @@ Not threadrun's server: it knows four routes (create-and-run, retrieve run, list
 nothing else) and sends what the local server never does: one retry header alone
 (``retry-after`` or ``retry-after-ms``), a chosen ``openai-poll-after-ms`` on every in-progress
 poll, fixed run times, and a stream written as several ``data:`` lines per event with a chosen
-line ending. Every request is recorded with ``time.monotonic()`` taken as soon as its request
-line is read, so a test measures the client's waits as the server saw them.
+line ending, or cut off after its first events. Every request is recorded with
+``time.monotonic()`` taken as soon as its headers are read, so a test measures the client's
+waits as the server saw them.
 """
 from __future__ import annotations
 
@@ -40,18 +41,20 @@ class StandIn:
     ``poll_headers``: headers of every in-progress poll answer (e.g. ``openai-poll-after-ms``).
     ``created_at`` / ``completed_at``: the run's times (default: ``int(time.time())`` when asked).
     ``ending``: the line ending of the stream; ``split_data``: each event's JSON over several
-    ``data:`` lines (one per top-level key), which a parser must join with newlines.
+    ``data:`` lines (one per top-level key), which a parser must join with newlines;
+    ``stream_events``: send only the first N events, then end the stream (the client polls on).
     """
 
     def __init__(self, *, create_answers: Iterable[tuple[int, dict[str, str]]] = (),
                  polls_in_progress: int = 0, poll_headers: dict[str, str] | None = None,
                  created_at: Any = None, completed_at: Any = None, ending: str = "\n",
-                 split_data: bool = False) -> None:
+                 split_data: bool = False, stream_events: int | None = None) -> None:
         self.create_answers = deque(create_answers)
         self.polls_in_progress = polls_in_progress
         self.poll_headers = dict(poll_headers or {})
         self.created_at, self.completed_at = created_at, completed_at
         self.ending, self.split_data = ending, split_data
+        self.stream_events = stream_events
         self.lock = threading.Lock()
         self.seen: list[Seen] = []
         self.polls = 0
@@ -119,6 +122,9 @@ class StandIn:
                   ("thread.run.in_progress", self.run("in_progress")),
                   ("thread.message.completed", self.message()),
                   ("thread.run.completed", self.run("completed"))]
+        if self.stream_events is not None:  # broken off: no end, no [DONE]
+            return "".join(f"event: {name}{self.ending}data: {json.dumps(data)}{self.ending}{self.ending}"
+                           for name, data in events[:self.stream_events]).encode()
         end = self.ending
         out = [": stand-in stream" + end + end]
         for name, data in events:

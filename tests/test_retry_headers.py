@@ -32,7 +32,7 @@ def gaps(times: list[float]) -> list[float]:
     return [b - a for a, b in zip(times, times[1:])]
 
 
-def run_against(srv: StandIn, stream: bool, **client_options) -> None:
+def run_against(srv: StandIn, stream: bool, **client_options):
     client = Client(base_url=srv.url, **client_options)
     try:
         result = client.run(BODY, stream=stream)
@@ -111,6 +111,21 @@ def test_polls_are_spaced_by_openai_poll_after_ms(case):
     assert len(polls) == 3, polls  # in progress, in progress, completed
     for gap in gaps(polls):
         assert low <= gap <= high, f"polled {gap:.3f} s apart, server asked {value} ms; expected {low}-{high} s"
+
+
+@pytest.mark.parametrize("value, interval, low", [("100", 6.0, 0.1), ("1200", 0.02, 1.2)])
+def test_a_stream_that_breaks_off_falls_back_to_polls_spaced_by_poll_after_ms(value, interval, low):
+    """Planted bug: polling that ignores ``openai-poll-after-ms``, on the streamed path: the
+    stream ends after ``thread.run.created``, and the client polls on as the server asks
+    (0.1 s with an interval of 6 s; 1.2 s with an interval of 0.02 s)."""
+    with StandIn(stream_events=1, polls_in_progress=2,
+                 poll_headers={"openai-poll-after-ms": value}) as srv:
+        result = run_against(srv, True, poll_interval=interval)
+        polls = srv.polls_seen()
+    assert result.extra.get("reply_from_stream") is None  # the reply was read after polling
+    assert len(polls) == 3, polls
+    for gap in gaps(polls):
+        assert low <= gap <= low + SLACK_S, f"polled {gap:.3f} s apart, server asked {value} ms"
 
 
 def test_without_poll_after_ms_the_client_polls_at_its_own_interval():
