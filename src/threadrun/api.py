@@ -49,6 +49,7 @@ class Command:
     base_url: str | None = None
     stream: bool = True
     timeout: float = config.TIMEOUT_S
+    deadline: float = config.DEADLINE_S
     max_retries: int = config.MAX_RETRIES
     concurrency: int = config.CONCURRENCY
     dry_run: bool = False
@@ -117,6 +118,8 @@ def _check_run_options(opts: dict[str, Any]) -> None:
     """Reject nonsense transport settings before anything is sent."""
     if opts.get("timeout") is not None and not opts["timeout"] > 0:
         raise ValidationError(f"--timeout must be more than 0 seconds, got {opts['timeout']}")
+    if opts.get("deadline") is not None and not opts["deadline"] > 0:
+        raise ValidationError(f"--deadline must be more than 0 seconds, got {opts['deadline']}")
     if opts.get("max_retries") is not None and opts["max_retries"] < 0:
         raise ValidationError(f"--max-retries must be 0 or more, got {opts['max_retries']}")
     if opts.get("concurrency") is not None and opts["concurrency"] < 1:
@@ -213,7 +216,7 @@ def _run_jobs(client: Client, jobs: list[Job], cmd: Command, runlog: RunLog | No
         return rows
     sweep = Sweep(client, with_assistant(jobs, asst), stream=cmd.stream,
                   concurrency=cmd.concurrency, label=cmd.label, progress=cmd.progress,
-                  runlog=runlog, on_row=on_row,
+                  runlog=runlog, on_row=on_row, deadline=cmd.deadline,
                   reassign=_reassigner(client, cmd, jobs, asst) if asst else None)
     if on_sweep is not None:
         on_sweep(sweep)

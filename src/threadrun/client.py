@@ -15,18 +15,20 @@ from typing import Any, Callable
 from urllib.parse import quote, urlsplit
 
 import requests
-from requests.adapters import HTTPAdapter
 from urllib3.exceptions import HTTPError
 
-from . import __version__, config
+from . import __version__, cancel, config, watch
 from .answers import (BodyCutOff, api_error, json_object, may_have_arrived, redirect_error,
                       short_reason)
 from .errors import APIConnectionError, APIError, ThreadrunError, ValidationError
 from .gate import Gate
-from .result import RunResult, fold_event, message_text, record_failure, run_error, tool_calls
-from .retry import BACKOFF_BASE, CREATE_PATH, backoff_delay, make_retry, retries_used
+from .result import RunResult, fold_event, message_text, record_failure, run_error
+from .retry import (BACKOFF_BASE, CREATE_PATH, RETRY_AFTER_MAX, backoff_delay, make_retry,
+                    retries_used)
 from .spec import TERMINAL
 from .sse import MAX_EVENT_BYTES, EventTooLarge, iter_sse
+from .transport import WatchedAdapter
+from .watch import Stopped, Watch
 
 log = logging.getLogger("threadrun")
 
@@ -80,7 +82,7 @@ class Client:
             _warn_plain_http(self.base_url)
         # one policy for every request: it never re-sends a createThreadAndRun that may have
         # arrived, telling it by method and path (see retry.is_create)
-        adapter = HTTPAdapter(pool_connections=4, pool_maxsize=pool_size,
+        adapter = WatchedAdapter(pool_connections=4, pool_maxsize=pool_size,
                               max_retries=make_retry(max_retries, resend_after_send=True,
                                                      backoff=backoff, gate=self.gate))
         self.session.mount("http://", adapter)
@@ -191,30 +193,57 @@ class Client:
     # -- one run, start to finish ----------------------------------------------------------------
 
     def run(self, body: dict, *, stream: bool = True, on_started: OnStarted | None = None,
-            stop: threading.Event | None = None) -> RunResult:
+            stop: threading.Event | None = None, deadline: float | None = None) -> RunResult:
         """Create the thread and run, wait for its end, read the reply; never raises APIError.
 
-        ``on_started(thread_id, run_id)`` is called as soon as the run's ids are known (so an
-        interrupt can cancel it); ``stop`` set by another thread makes polling give up early.
+        ``on_started(thread_id, run_id)`` is called as soon as the run's ids are known.
+        ``stop`` (set by another thread) or ``deadline`` seconds after the create ends every
+        wait of the run; a run whose ids are known is then cancelled, and its row says what the
+        server confirmed. Stopped before anything was sent: ``extra["not_sent"]``.
         """
         result = RunResult(body=body)
-        self.gate.acquire()  # waiting for a rate slot is not the run's latency
-        started = time.monotonic()
+        clock = Watch(stop, deadline)
+        before = watch.use(clock)
+        try:
+            self._run_watched(body, result, stream, on_started, clock)
+        finally:
+            clock.close()
+            watch.use(before)
+        return result
+
+    def _run_watched(self, body: dict, result: RunResult, stream: bool,
+                     on_started: OnStarted | None, clock: Watch) -> None:
+        def started(thread_id: str, run_id: str) -> None:
+            clock.run_known = True
+            if on_started is not None:
+                on_started(thread_id, run_id)
+
+        try:
+            self.gate.acquire()  # waiting for a rate slot is not the run's latency
+        except Stopped as stopped:
+            result.extra["not_sent"] = True
+            result.status, result.error = "error", _why(stopped.why, clock) + " before the run was sent"
+            return
+        clock.start()
+        started_at = time.monotonic()
         key = {"Idempotency-Key": str(uuid.uuid4())}  # one per requested run, kept on each retry
         try:
-            if stream:
-                self._run_streaming(body, result, on_started, stop, key)
-            else:
-                self._run_polling(body, result, on_started, stop, key)
-            result.latency_s = time.monotonic() - started
-            if (result.run or {}).get("status") == "requires_action":
-                self._refuse_tool_call(result)
-            else:
-                self._read_reply(result)
+            try:
+                if stream:
+                    self._run_streaming(body, result, started, clock.stop, key)
+                else:
+                    self._run_polling(body, result, started, clock.stop, key)
+                result.latency_s = time.monotonic() - started_at
+                if (result.run or {}).get("status") == "requires_action":
+                    cancel.refuse_tool_call(self, result)
+                else:
+                    self.read_reply(result)
+            except Stopped as stopped:
+                result.latency_s = time.monotonic() - started_at
+                cancel.record_stopped(self, result, _why(stopped.why, clock), clock.sent)
         except APIError as exc:
-            result.latency_s = time.monotonic() - started
+            result.latency_s = time.monotonic() - started_at
             record_failure(result, self._scrub(exc))
-        return result
 
     def _create(self, body: dict, key: dict[str, str], stream: bool) -> requests.Response:
         """POST createThreadAndRun (gated by ``run``) with the run's Idempotency-Key."""
@@ -235,8 +264,7 @@ class Client:
         run = result.run or {}
         delay = 0.0  # the first look right away; then what the server asks
         while run.get("status") not in WAIT_ENDS:
-            if _pause(delay, stop):
-                return
+            watch.sleep(delay)  # ends early, raising Stopped, at the deadline or a stop
             run, poll_after = self.retrieve_run(run["thread_id"], run["id"])
             result.run = run
             delay = poll_after if poll_after is not None else self.poll_interval
@@ -268,6 +296,7 @@ class Client:
         """Poll on if the stream broke off; keep the reply the stream itself carried."""
         run = result.run
         if run is None:
+            watch.check()  # cut by the deadline or a stop: say so, not "the stream ended"
             why = result.error or "the stream ended before the run was created"
             raise APIConnectionError(f"POST {CREATE_PATH}: {why}")
         if run.get("status") not in WAIT_ENDS:  # the stream broke off: fall back to polling
@@ -276,19 +305,7 @@ class Client:
             result.reply = "\n\n".join(texts)
             result.extra["reply_from_stream"] = True
 
-    def _refuse_tool_call(self, result: RunResult) -> None:
-        """A run waiting for tool outputs: threadrun sends none, so cancel it and say why."""
-        run = result.run or {}
-        result.status = "requires_action"
-        result.tool_calls = tool_calls(run)
-        result.error = ("the run asked for tool outputs (function tools), which threadrun does "
-                        "not submit; it was cancelled")
-        try:
-            self.cancel_run(run["thread_id"], run["id"])
-        except APIError as exc:
-            result.error += f" (cancel failed: {exc})"
-
-    def _read_reply(self, result: RunResult) -> None:
+    def read_reply(self, result: RunResult) -> None:
         """The run's status and own error, then its reply (a failed read keeps the run's error)."""
         run = result.run or {}
         status = run.get("status") or "unknown"
@@ -327,19 +344,18 @@ def _started(on_started: OnStarted | None, run: dict) -> None:
         on_started(run["thread_id"], run["id"])
 
 
-def _pause(seconds: float, stop: threading.Event | None) -> bool:
-    """Sleep ``seconds``; True when ``stop`` was set meanwhile (give up waiting)."""
-    if stop is not None:
-        return stop.wait(seconds)
-    if seconds > 0:
-        time.sleep(seconds)
-    return False
+def _why(why: str, clock: Watch) -> str:
+    """The row's words for a stopped run."""
+    if why == "deadline":
+        return f"the deadline of {clock.deadline_s:g} s passed"
+    return "interrupted by the user"
 
 
 def _poll_after(response: requests.Response) -> float | None:
+    """``openai-poll-after-ms`` in seconds, capped like Retry-After (at most 60 s)."""
     value = response.headers.get("openai-poll-after-ms")
     try:
-        return max(float(value) / 1000.0, 0.0) if value is not None else None
+        return min(max(float(value) / 1000.0, 0.0), RETRY_AFTER_MAX) if value is not None else None
     except ValueError:
         return None
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 import threading
 import time
 
+from . import watch
+
 
 class Gate:
     """Every request passes ``acquire()``; a 429 calls ``pause()`` for everyone."""
@@ -20,7 +22,7 @@ class Gate:
         self.pauses = 0
 
     def acquire(self) -> float:
-        """Wait for this request's turn; returns the seconds waited."""
+        """Wait for this request's turn (ended early by the run's deadline or a stop: ``watch``)."""
         with self._lock:
             now = time.monotonic()
             start = max(now, self._resume_at, self._next_slot)
@@ -28,7 +30,7 @@ class Gate:
                 self._next_slot = start + self.interval
         wait = start - now
         if wait > 0:
-            time.sleep(wait)
+            watch.sleep(wait)
         return max(wait, 0.0)
 
     def pause(self, seconds: float) -> None:

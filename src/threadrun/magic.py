@@ -62,6 +62,8 @@ class ThreadrunMagics(Magics):
                        help="Assistants server base URL; default $THREADRUN_BASE_URL, else the "
                             "embedded runtime.").tag(config=True)
     timeout = Float(config.TIMEOUT_S, help="Seconds to wait for each answer (read timeout).").tag(config=True)
+    deadline = Float(config.DEADLINE_S, help="Seconds one run may take before it is cancelled "
+                     "and recorded.").tag(config=True)
     max_retries = Integer(config.MAX_RETRIES, help="Retries on 429, 5xx and connection failures.").tag(config=True)
     concurrency = Integer(config.CONCURRENCY, help="Runs in flight at once in a grid.").tag(config=True)
 
@@ -70,6 +72,12 @@ class ThreadrunMagics(Magics):
         """A bad ``%config`` value fails when it is set, not at the next cell."""
         if not proposal["value"] > 0:
             raise TraitError(f"ThreadrunMagics.timeout must be more than 0 seconds, got {proposal['value']}")
+        return proposal["value"]
+
+    @validate("deadline")
+    def _check_deadline(self, proposal: Any) -> float:
+        if not proposal["value"] > 0:
+            raise TraitError(f"ThreadrunMagics.deadline must be more than 0 seconds, got {proposal['value']}")
         return proposal["value"]
 
     @validate("max_retries")
@@ -106,6 +114,8 @@ class ThreadrunMagics(Magics):
     @argument("--poll", action="store_true", help="Poll the run instead of streaming it.")
     @argument("--base-url", help="Assistants server base URL for this cell (default: the embedded runtime).")
     @argument("--timeout", type=float, help="Read timeout in seconds.")
+    @argument("--deadline", type=float, metavar="SECONDS",
+              help=f"Longest a run may take; then it is cancelled and recorded (default {config.DEADLINE_S:g}).")
     @argument("--max-retries", type=int, help="Retries on 429/5xx/connection failures.")
     @argument("--concurrency", "-j", type=int, help="Runs in flight at once.")
     @argument("--api-key-env", metavar="NAME", help="Read the Assistants server's key from $NAME (default $THREADRUN_API_KEY).")
@@ -205,6 +215,7 @@ class ThreadrunMagics(Magics):
                 max_completion_tokens=args.max_completion_tokens, assistant=args.assistant,
                 label=args.label, base_url=pick(args.base_url, self.base_url),
                 stream=self.stream and not args.poll, timeout=pick(args.timeout, self.timeout),
+                deadline=pick(args.deadline, self.deadline),
                 max_retries=pick(args.max_retries, self.max_retries),
                 concurrency=pick(args.concurrency, self.concurrency), dry_run=args.dry_run,
                 progress=self.progress, rate=args.rate, resume=args.resume, api_key_env=args.api_key_env,

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import posixpath
 import random
-import time
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from urllib3.util.retry import Retry
 
+from . import watch
 from .gate import Gate
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
@@ -53,16 +53,24 @@ class OpenAIRetry(Retry):
     def increment(self, method: str | None = None, url: str | None = None, response: Any = None,
                   error: Exception | None = None, _pool: Any = None,
                   _stacktrace: Any = None) -> "OpenAIRetry":
-        """The next state; a createThreadAndRun that may have arrived gets no read retry, ever."""
+        """The next state; a createThreadAndRun that may have arrived gets no read retry, ever.
+
+        A run past its deadline or stopped is not retried at all (``watch.Stopped``).
+        """
+        watch.check()
         if error is not None and self.read != 0 and is_create(method, url):
             return self.new(read=0).increment(method, url, response, error, _pool, _stacktrace)
         return super().increment(method, url, response, error, _pool, _stacktrace)
 
     def sleep(self, response: Any = None) -> None:
-        """Wait before a retry: what the server asked, or backoff; then the gate's turn."""
+        """Wait before a retry: what the server asked, or backoff; then the gate's turn.
+
+        Every wait ends early at the run's deadline or a stop (``watch.sleep``).
+        """
         if self.gate is not None and response is not None and response.status == 429:
             self.gate.pause(self.get_retry_after(response) or self.get_backoff_time())
-        super().sleep(response)
+        if response is None or not self.sleep_for_retry(response):
+            watch.sleep(self.get_backoff_time())
         if self.gate is not None:
             self.gate.acquire()
 
@@ -95,8 +103,7 @@ class OpenAIRetry(Retry):
         retry_after = self.get_retry_after(response)
         if retry_after is None:
             return False
-        if retry_after > 0:
-            time.sleep(retry_after)
+        watch.sleep(retry_after)
         return True
 
 

@@ -84,6 +84,8 @@ class RunLog:
         self.path = Path(path) if path is not None else default_path()
         self._lock = threading.Lock()
         self._conn: sqlite3.Connection | None = None
+        self._holders = 0  # sweep workers still running: close() waits for them (``hold``)
+        self._closing = False
         if self.path.is_dir():
             raise RunLogError(f"cannot open the run log {self.path}: it is a folder, not a file")
         try:
@@ -106,9 +108,23 @@ class RunLog:
         self.close()
 
     def close(self) -> None:
-        """Close the connection; later calls raise."""
+        """Close the connection (once the last holder released it); later calls raise."""
         with self._lock:
-            if self._conn is not None:
+            self._closing = True
+            if self._holders == 0 and self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+    def hold(self, holders: int = 1) -> None:
+        """Keep the log open for ``holders`` more users (sweep workers) until each ``release``s."""
+        with self._lock:
+            self._holders += holders
+
+    def release(self) -> None:
+        """One holder is done; the last one closes the log if ``close()`` was called meanwhile."""
+        with self._lock:
+            self._holders -= 1
+            if self._holders == 0 and self._closing and self._conn is not None:
                 self._conn.close()
                 self._conn = None
 

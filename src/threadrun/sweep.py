@@ -2,21 +2,23 @@
 
 Workers record their own rows (run log first, then ``on_row``), so a KeyboardInterrupt, which
 Python delivers to the main thread only, can never land between logging a row and keeping it.
-The main thread only waits; on an interrupt (or ``cancel()`` from another thread) it cancels
-every in-flight run on the server and records those rows as ``cancelled``.
+The main thread only waits. On an interrupt (or ``cancel()`` from another thread) it sets the
+stop flag: workers take no new job, and each cancels its own run on the server (``Client.run``
+does, waiting for the server to confirm), so a stuck worker never holds up the others. A second
+interrupt stops the waiting: the cell gets the rows it has, and the runs still ending are
+logged by their workers, which hold the run log open until they end (``RunLog.hold``).
 """
 from __future__ import annotations
 
 import dataclasses
 import sys
 import threading
-from concurrent.futures import Future, ThreadPoolExecutor, wait
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable
 
+from . import config, watch
 from .client import Client
-from .result import RunResult, run_error
-from .spec import TERMINAL
-from .errors import APIError
+from .result import RunResult
 from .plan import Job
 from .row import to_row
 from .runlog import RunLog
@@ -31,8 +33,10 @@ class Sweep:
                  concurrency: int = 1, label: str | None = None,
                  on_row: Callable[[Row], None] | None = None, progress: bool = False,
                  runlog: RunLog | None = None,
-                 reassign: Callable[[str], str | None] | None = None):
+                 reassign: Callable[[str], str | None] | None = None,
+                 deadline: float | None = config.DEADLINE_S):
         self.client = client
+        self.deadline = deadline
         #: ``reassign(assistant_id)`` → another id when a create answered 404 (the assistant is
         #: gone), or None; the run is then sent once more with it (no run was created).
         self.reassign = reassign
@@ -45,6 +49,7 @@ class Sweep:
         self.progress = progress
         self.rows: dict[int, Row] = {}  # by grid index
         self.stop = threading.Event()
+        #: Runs the server started that have not ended here yet: grid index → (thread, run id).
         self.in_flight: dict[int, tuple[str, str]] = {}
         self._lock = threading.RLock()
         self._bar: Any = None
@@ -54,30 +59,49 @@ class Sweep:
         self._all_done = threading.Event()
         if not jobs:
             self._all_done.set()
+        self._working = 0  # workers not ended yet
+        self._idle = threading.Event()
+        self.abandoned = False  # a second interrupt: run() returned while workers went on
 
     def run(self) -> list[Row]:
         """Run every job; on KeyboardInterrupt or ``cancel()`` cancel the in-flight runs and
-        return the rows finished so far (in grid order)."""
+        return the rows finished so far (in grid order); a second interrupt returns at once."""
         if self.progress and len(self.jobs) > 1:
             self._bar = _progress_bar(len(self.jobs))
         self._todo = iter(self.jobs)
-        workers: list[Future] = [_pool().submit(self._worker) for _ in range(self.concurrency)]
+        self._working = self.concurrency
+        if self.runlog is not None:
+            self.runlog.hold(self.concurrency)  # each worker releases it when it ends
+        for _ in range(self.concurrency):
+            _pool().submit(self._worker)
         try:
-            while not self.stop.is_set() and not self._all_done.wait(0.1):
-                pass
-        except KeyboardInterrupt:
-            self.stop.set()
-        try:
-            if self.stop.is_set():
-                self._cancel_in_flight()
+            self._wait()
         finally:
-            wait(workers)  # each worker takes no job once stopped, and ends after its current one
             if self._bar is not None:
                 self._bar.close()
         if self.not_logged:
             print(f"threadrun: {self.not_logged} rows could not be written to the run log "
                   "(see their error column)", file=sys.stderr)
-        return [self.rows[i] for i in sorted(self.rows)]
+        with self._lock:
+            return [self.rows[i] for i in sorted(self.rows)]
+
+    def _wait(self) -> None:
+        """Wait for the workers; the first interrupt stops the sweep, a second stops waiting."""
+        stopping = False
+        while True:
+            try:
+                if not stopping and self.stop.is_set():
+                    stopping = True
+                    watch.stop_runs(self.stop)  # cut blocked reads: those runs are cancelled next
+                if (self._idle if stopping else self._all_done).wait(0.1):
+                    return
+            except KeyboardInterrupt:
+                if stopping:
+                    self.abandoned = True
+                    print(f"threadrun: stopped waiting; the {self._working} runs still being "
+                          "cancelled go to the run log as they end", file=sys.stderr)
+                    return
+                self.stop.set()
 
     def cancel(self) -> None:
         """Stop the sweep from any thread; ``run()`` then cancels what is in flight and returns."""
@@ -86,23 +110,31 @@ class Sweep:
     def _worker(self) -> None:
         """One of ``concurrency`` workers on the shared pool: take the next job until none is left
         (or the sweep stopped); the last job to finish wakes ``run()``."""
-        while not self.stop.is_set():
-            with self._lock:
-                job = next(self._todo, None)
-            if job is None:
-                return
-            try:
-                self._run_one(job)
-            except Exception:  # noqa: BLE001 - e.g. an on_row callback that raised: next job
-                pass
-            finally:
+        try:
+            while not self.stop.is_set():
                 with self._lock:
-                    self._left -= 1
-                    if self._left == 0:
-                        self._all_done.set()
+                    job = next(self._todo, None)
+                if job is None:
+                    return
+                try:
+                    self._run_one(job)
+                except Exception:  # noqa: BLE001 - e.g. an on_row callback that raised: next job
+                    pass
+                finally:
+                    with self._lock:
+                        self._left -= 1
+                        if self._left == 0:
+                            self._all_done.set()
+        finally:
+            with self._lock:
+                self._working -= 1
+                if self._working == 0:
+                    self._idle.set()
+            if self.runlog is not None:
+                self.runlog.release()
 
     def _run_one(self, job: Job) -> None:
-        """Run one job and record its row (unless the sweep stopped it)."""
+        """Run one job and record its row (unless the sweep stopped before it was sent)."""
         if self.stop.is_set():
             return
         result = self._send(job)
@@ -116,25 +148,21 @@ class Sweep:
             if other and other != gone:
                 job = dataclasses.replace(job, body={**job.body, "assistant_id": other})
                 result = self._send(job)
-        if self.stop.is_set() and result.status not in TERMINAL and result.run:
-            if not self._claim(job.index):
-                return  # the main thread is cancelling and recording this one
-            result = self._cancel(job, result.run["thread_id"], result.run["id"])
+        if result.extra.get("not_sent") and self.stop.is_set():
+            with self._lock:
+                self.in_flight.pop(job.index, None)
+            return  # never sent: no row; --resume runs it
         self._record(job, result)
 
     def _send(self, job: Job) -> RunResult:
         """``Client.run`` for one job; never raises."""
         try:
             return self.client.run(job.body, stream=self.stream, stop=self.stop,
+                                   deadline=self.deadline,
                                    on_started=lambda tid, rid: self._started(job, tid, rid))
         except Exception as exc:  # noqa: BLE001 - a bug must still leave its row, not vanish
             return RunResult(body=job.body, status="error",
                              error=f"unexpected {type(exc).__name__}: {' '.join(str(exc).split())}")
-
-    def _claim(self, index: int) -> bool:
-        """Take an in-flight run for cancelling; only one thread gets it."""
-        with self._lock:
-            return self.in_flight.pop(index, None) is not None
 
     def _started(self, job: Job, thread_id: str, run_id: str) -> None:
         with self._lock:
@@ -143,9 +171,9 @@ class Sweep:
     def _record(self, job: Job, result: RunResult) -> None:
         """Keep one job's row, once: the run log first, then progress, then ``on_row``."""
         with self._lock:
+            self.in_flight.pop(job.index, None)
             if job.index in self.rows:
                 return
-            self.in_flight.pop(job.index, None)
             row = to_row(result, label=self.label, repeat=job.repeat,
                          reasoning_effort=job.reasoning_effort)
             if self.runlog is not None:
@@ -161,35 +189,6 @@ class Sweep:
                 self._bar.set_postfix(failed=self.failed, refresh=False)
             if self.on_row is not None:  # one at a time, in the order rows are logged
                 self.on_row(row)
-
-    def _cancel_in_flight(self) -> None:
-        """Cancel every run still in flight on the server and record what became of it."""
-        with self._lock:
-            in_flight = dict(self.in_flight)
-        jobs = {job.index: job for job in self.jobs}
-        for index, (thread_id, run_id) in in_flight.items():
-            if self._claim(index):
-                self._record(jobs[index], self._cancel(jobs[index], thread_id, run_id))
-
-    def _cancel(self, job: Job, thread_id: str, run_id: str) -> RunResult:
-        """Ask the server to cancel one run; the result says what became of it."""
-        result = RunResult(body=job.body, status="cancelled", error="interrupted by the user")
-        try:
-            result.run = self.client.cancel_run(thread_id, run_id)
-        except APIError as exc:  # most often: it ended before the cancel arrived
-            try:
-                result.run, _ = self.client.retrieve_run(thread_id, run_id)
-            except APIError:
-                result.run = {"id": run_id, "thread_id": thread_id}
-                result.status, result.error = "unknown", f"interrupted; cancel failed: {exc}"
-        status = (result.run or {}).get("status")
-        if status in TERMINAL - {"cancelled"}:  # it ended on its own before the cancel
-            result.status, result.error = status, run_error(result.run)
-            try:
-                result.reply = self.client.reply_text(thread_id, run_id)
-            except APIError as exc:
-                result.error = f"reply not read: {exc}"
-        return result
 
 
 _shared: ThreadPoolExecutor | None = None

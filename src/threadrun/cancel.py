@@ -1,0 +1,92 @@
+"""Ending a run early: after a stop or its deadline, and when it asks for tool outputs.
+
+A row says ``cancelled`` only when the server confirmed it: after the cancel request the run is
+polled (up to ``CONFIRM_S``) until it is terminal. A run that ended on its own meanwhile keeps
+that ending and its reply; one whose end is never seen is ``unknown``, saying why.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from . import watch
+from .errors import APIError
+from .result import RunResult, tool_calls
+from .spec import TERMINAL
+from .watch import Stopped, Watch
+
+if TYPE_CHECKING:
+    from .client import Client
+
+#: How long a cancelled run is polled for the server to confirm how it ended.
+CONFIRM_S = 10.0
+
+
+def cancel_confirmed(client: "Client", thread_id: str, run_id: str,
+                     bound: float | None = None) -> tuple[dict | None, str | None]:
+    """Cancel a run, then poll it (up to ``bound`` s) until the server says how it ended.
+
+    Returns the last run object seen (None if none could be read) and why the cancel request
+    failed, if it did (a run that already ended answers 400).
+    """
+    run: dict | None = None
+    failure = None
+    with watch.running(Watch(deadline_s=CONFIRM_S if bound is None else bound)):
+        try:
+            try:
+                run = client.cancel_run(thread_id, run_id)
+            except APIError as exc:
+                failure = f"cancel failed: {exc}"
+            delay = 0.0
+            while run is None or run.get("status") not in TERMINAL:
+                watch.sleep(delay)
+                run, after = client.retrieve_run(thread_id, run_id)
+                delay = after if after is not None else client.poll_interval
+        except (APIError, Stopped):
+            pass
+    return run, failure
+
+
+def record_stopped(client: "Client", result: RunResult, why: str, sent: bool) -> None:
+    """A run stopped or past its deadline: cancel it if it is known; say what became of it.
+
+    ``why`` is the row's words for it; ``sent`` = its create went out. This runs on fresh clocks
+    of ``CONFIRM_S``: the run's own has run out.
+    """
+    run = result.run
+    if run is None or not run.get("id") or not run.get("thread_id"):
+        result.status = "unknown" if sent else "error"
+        result.extra["not_sent"] = not sent
+        result.error = why + (" while its create was unanswered: the run may exist on the server"
+                              if sent else " before the run was sent")
+        return
+    if run.get("status") not in TERMINAL:
+        confirmed, failure = cancel_confirmed(client, run["thread_id"], run["id"])
+        result.run = confirmed or run
+        status = (confirmed or {}).get("status")
+        if status not in TERMINAL:
+            last = f"last seen {status or run.get('status')}"
+            result.status = "unknown"
+            result.error = (f"{why}; the server did not confirm the cancel within {CONFIRM_S:g} s "
+                            f"({'; '.join(filter(None, [failure, last]))})")
+            return
+        if status == "cancelled":
+            result.status, result.error = "cancelled", why
+            return
+    try:  # it ended on its own (before the cancel): its row is that ending, with its reply
+        with watch.running(Watch(deadline_s=CONFIRM_S)):
+            client.read_reply(result)
+    except Stopped:
+        result.error = "; ".join(filter(None, [result.error, f"reply not read: {why}"]))
+
+
+def refuse_tool_call(client: "Client", result: RunResult) -> None:
+    """A run waiting for tool outputs: threadrun sends none, so cancel it and say why."""
+    run = result.run or {}
+    result.status = "requires_action"
+    result.tool_calls = tool_calls(run)
+    result.error = ("the run asked for tool outputs (function tools), which threadrun does "
+                    "not submit; it was cancelled")
+    try:
+        client.cancel_run(run["thread_id"], run["id"])
+    except APIError as exc:
+        result.error += f" (cancel failed: {exc})"

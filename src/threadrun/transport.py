@@ -1,0 +1,65 @@
+"""requests' HTTPAdapter, with connections that tell the run's ``Watch`` which socket it reads.
+
+Only that: every request still goes through urllib3's pools, retries, proxies and TLS. The
+connection classes register themselves with the sending thread's watch in ``request()``, so the
+watchdog can shut down exactly the socket of a run whose deadline passed (see ``watch``).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+
+from . import watch
+
+
+class _WatchedHTTP(HTTPConnection):
+    watched_by: Any = None
+
+    def request(self, *args: Any, **kwargs: Any) -> None:
+        """Tell the run's watch about this connection, then send."""
+        current = watch.current()
+        if current is not None:
+            current.attach(self)
+        super().request(*args, **kwargs)
+        if current is not None:
+            current.attach_socket(self)
+
+
+class _WatchedHTTPS(HTTPSConnection):
+    watched_by: Any = None
+
+    def request(self, *args: Any, **kwargs: Any) -> None:
+        """Tell the run's watch about this connection, then send."""
+        current = watch.current()
+        if current is not None:
+            current.attach(self)
+        super().request(*args, **kwargs)
+        if current is not None:
+            current.attach_socket(self)
+
+
+class _HTTPPool(HTTPConnectionPool):
+    ConnectionCls = _WatchedHTTP
+
+
+class _HTTPSPool(HTTPSConnectionPool):
+    ConnectionCls = _WatchedHTTPS
+
+
+POOLS = {"http": _HTTPPool, "https": _HTTPSPool}
+
+
+class WatchedAdapter(HTTPAdapter):
+    """An HTTPAdapter whose pools (direct or through a proxy) use the watched connections."""
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = POOLS
+
+    def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
+        manager = super().proxy_manager_for(proxy, **proxy_kwargs)
+        manager.pool_classes_by_scheme = POOLS
+        return manager
