@@ -27,7 +27,7 @@ from .retry import (BACKOFF_BASE, CREATE_PATH, RETRY_AFTER_MAX, backoff_delay, m
                     retries_used)
 from .spec import TERMINAL
 from .sse import MAX_EVENT_BYTES, EventTooLarge, iter_sse
-from .transport import WatchedAdapter
+from .transport import Session, WatchedAdapter
 from .watch import Stopped, Watch
 
 log = logging.getLogger("threadrun")
@@ -61,7 +61,7 @@ class Client:
         self.poll_interval = poll_interval
         self.backoff = backoff
         self.gate = Gate(rpm)
-        self.session = requests.Session()
+        self.session = Session()  # never ~/.netrc, even on a redirect
         self.session.auth = lambda request: request  # a no-op auth: requests never reads ~/.netrc
         if config.is_loopback(urlsplit(self.base_url).hostname):
             # this machine: never through HTTP(S)_PROXY (a corporate proxy cannot reach our

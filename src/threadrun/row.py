@@ -9,6 +9,7 @@ from typing import Any, Iterable
 import numpy as np
 import pandas as pd
 
+from . import scrub
 from .catalog import cost_usd
 from .providers import split_spec
 from .result import RunResult
@@ -59,6 +60,10 @@ def to_row(result: RunResult, *, label: str | None = None, repeat: int | None = 
     if problems:
         note = "run object unreadable: " + "; ".join(problems)
         row["error"] = f"{row['error']}; {note}" if row["error"] else note
+    secrets = scrub.known()  # a key a server or model echoed never reaches a frame
+    for name in ("reply", "error", "tool_calls"):
+        if isinstance(row.get(name), str):
+            row[name] = scrub.scrub(row[name], secrets)
     return row
 
 

@@ -23,7 +23,7 @@ from typing import Any, Iterator
 
 import pandas as pd
 
-from . import config, row
+from . import config, row, scrub
 from .errors import RunLogError, ValidationError
 
 TABLE = "runs"
@@ -130,8 +130,10 @@ class RunLog:
 
     def append(self, row_: dict, *, run: dict | None = None, body: dict | None = None) -> None:
         """Insert one row (and its run JSON and body) in its own committed transaction."""
+        secrets = scrub.known()  # a key a server or model echoed is never stored
         values = [_to_sql(row_.get(name), dtype) for name, dtype in row.COLUMNS.items()]
-        values += [_dumps(run), _dumps(body), time.time()]
+        values = [scrub.scrub(v, secrets) if isinstance(v, str) else v for v in values]
+        values += [scrub.scrub(_dumps(run), secrets), scrub.scrub(_dumps(body), secrets), time.time()]
         with self._lock:
             conn = self._connection()
             try:

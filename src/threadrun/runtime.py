@@ -13,6 +13,8 @@ import secrets
 import threading
 from typing import Any
 
+from . import scrub
+
 _lock = threading.Lock()
 _server: Any = None
 _token: str | None = None
@@ -25,6 +27,7 @@ def embedded() -> tuple[str, str]:
         if _server is None:
             from .server import LocalServer
             _token = secrets.token_urlsafe(32)
+            scrub.remember(_token)
             _server = LocalServer(host="127.0.0.1", port=0, api_key=_token).start()
             atexit.register(_server.stop)
         return _server.url, _token or ""

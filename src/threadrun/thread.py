@@ -30,7 +30,9 @@ import copy
 import difflib
 import json
 import re
+import os
 import string
+import types
 import _string
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -38,6 +40,7 @@ from typing import Any
 
 from .body import FOREIGN_ROLES, INSTRUCTION_ROLES, THREAD_ROLES, check_message
 from .checks import fail, is_object, is_type
+from . import scrub
 
 __all__ = ["Message", "Thread", "parse", "parse_cell"]
 
@@ -175,6 +178,10 @@ def _fill(name: str, spec: str, conversion: str | None, namespace: Mapping[str, 
         fail("thread", f"unknown name {first!r} in {shown}{hint}", lineno)
     value = namespace[first]
     for is_attr, key in steps:
+        if isinstance(value, types.ModuleType) or value is os.environ:
+            fail("thread", f"{shown} reaches into {'the environment' if value is os.environ else 'a module'}; "
+                           "only your own variables can be filled in (assign the value to one first)",
+                 lineno)
         try:
             value = getattr(value, key) if is_attr else value[key]
         except Exception as exc:  # noqa: BLE001 - any failure is the user's placeholder's
@@ -186,9 +193,14 @@ def _fill(name: str, spec: str, conversion: str | None, namespace: Mapping[str, 
                        f"failed", lineno)
     resolved = _substitute(spec, namespace, lineno)
     try:
-        return _FORMATTER.format_field(value, resolved)
+        text = _FORMATTER.format_field(value, resolved)
     except Exception as exc:  # noqa: BLE001
         fail("thread", f"cannot fill {shown}: {_format_error(exc, value, spec, resolved)}", lineno)
+    holder = scrub.which(text)
+    if holder is not None:
+        fail("thread", f"{shown} holds the value of {'$' if holder.isupper() else ''}{holder}, a key; "
+                       "keys are never sent in a thread", lineno)
+    return text
 
 
 def _step_error(exc: Exception, value: Any, is_attr: bool, key: Any) -> str:

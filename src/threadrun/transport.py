@@ -1,6 +1,8 @@
-"""requests' HTTPAdapter, with connections that tell the run's ``Watch`` which socket it reads.
+"""requests' Session and HTTPAdapter, as threadrun needs them.
 
-Only that: every request still goes through urllib3's pools, retries, proxies and TLS. The
+``Session`` never takes credentials from ``~/.netrc``, not even when it follows a redirect (the
+Bearer key is the only credential sent). ``WatchedAdapter``'s connections tell the run's
+``Watch`` which socket it reads. Only that: every request still goes through urllib3's pools, retries, proxies and TLS. The
 connection classes register themselves with the sending thread's watch in ``request()``, so the
 watchdog can shut down exactly the socket of a run whose deadline passed (see ``watch``).
 """
@@ -8,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import requests
 from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
@@ -63,3 +66,16 @@ class WatchedAdapter(HTTPAdapter):
         manager = super().proxy_manager_for(proxy, **proxy_kwargs)
         manager.pool_classes_by_scheme = POOLS
         return manager
+
+
+class Session(requests.Session):
+    """A requests Session that never sends ``~/.netrc`` credentials (proxies and CA bundles
+    from the environment still apply)."""
+
+    def rebuild_auth(self, prepared_request: Any, response: Any) -> None:
+        """On a redirect: drop Authorization when it leaves the host, as requests does; take
+        nothing from netrc (requests would, with ``trust_env``)."""
+        headers = prepared_request.headers
+        if "Authorization" in headers and self.should_strip_auth(response.request.url,
+                                                                 prepared_request.url):
+            del headers["Authorization"]
