@@ -187,9 +187,14 @@ def xllamacpp_server(
     api_key: str | None = DEFAULT_KEY,
     alias: str = "tiny",
     n_ctx: int = 1024,
-    threads: int = 2,
+    threads: int = 1,
 ) -> Iterator[Upstream]:
-    """Start llama.cpp's native server (``xllamacpp`` wheel) on ``model`` (default: tiny)."""
+    """Start llama.cpp's native server (``xllamacpp`` wheel) on ``model`` (default: tiny).
+
+    One thread by default: llama.cpp's threads wait for each other at every token, so on a
+    2-core machine with other busy processes two threads ran 256 tokens 10x slower than one
+    (1.0 s against 0.1 s beside two CPU burners), and a notebook cell hit its 180 s timeout.
+    """
     _require("xllamacpp", "xllamacpp")
     tmp, port = _tmp(tmp_dir), free_port()
     model_path = _tiny_model(tmp, model)
