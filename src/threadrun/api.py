@@ -119,7 +119,7 @@ def _check_run_options(opts: dict[str, Any]) -> None:
     if opts.get("timeout") is not None and not opts["timeout"] > 0:
         raise ValidationError(f"--timeout must be more than 0 seconds, got {opts['timeout']}")
     if opts.get("deadline") is not None and not opts["deadline"] > 0:
-        raise ValidationError(f"--deadline must be more than 0 seconds, got {opts['deadline']}")
+        raise ValidationError(f"--deadline must be more than 0 seconds, got {opts['deadline']:g}")
     if opts.get("max_retries") is not None and opts["max_retries"] < 0:
         raise ValidationError(f"--max-retries must be 0 or more, got {opts['max_retries']}")
     if opts.get("concurrency") is not None and opts["concurrency"] < 1:

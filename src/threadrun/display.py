@@ -87,6 +87,9 @@ def rows_html(df: Any) -> str:
     css = [f".{table} td {{ white-space: nowrap; }}"]
     css += [f".{table} td:nth-child({n}) {{ white-space: normal; min-width: 34em; "
             f"max-width: 40em; text-align: left; }}" for n in wide]
+    # their headers too: a right-aligned header over a 34em left-aligned column sits at the far
+    # right, where it reads as the next column's (JupyterLab right-aligns th)
+    css += [f".{table} thead th:nth-child({n}) {{ text-align: left; }}" for n in wide]
     body = out.to_html(classes=table, max_rows=pd.get_option("display.max_rows"), max_cols=None,
                        show_dimensions=len(out) > pd.get_option("display.max_rows"))
     return f"<div><style scoped>{' '.join(css)}</style>{body}</div>"

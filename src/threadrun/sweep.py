@@ -59,6 +59,7 @@ class Sweep:
         self._all_done = threading.Event()
         if not jobs:
             self._all_done.set()
+        self._taken = self._not_sent = 0  # jobs a worker took; of those, stopped before sending
         self._working = 0  # workers not ended yet
         self._idle = threading.Event()
         self.abandoned = False  # a second interrupt: run() returned while workers went on
@@ -79,11 +80,23 @@ class Sweep:
         finally:
             if self._bar is not None:
                 self._bar.close()
+        if self.stop.is_set():
+            self._say_what_was_not_sent()
         if self.not_logged:
             print(f"threadrun: {self.not_logged} rows could not be written to the run log "
                   "(see their error column)", file=sys.stderr)
         with self._lock:
             return [self.rows[i] for i in sorted(self.rows)]
+
+    def _say_what_was_not_sent(self) -> None:
+        """One stderr line after a stop: how many runs were never sent, and how to run them."""
+        with self._lock:
+            unsent = len(self.jobs) - self._taken + self._not_sent
+        if unsent:
+            how = (f"`--resume {self.label}` runs them" if self.label
+                   else "a sweep with --label can be finished later with --resume LABEL")
+            print(f"threadrun: stopped: {unsent} of {len(self.jobs)} runs were never sent; {how}",
+                  file=sys.stderr)
 
     def _wait(self) -> None:
         """Wait for the workers; the first interrupt stops the sweep, a second stops waiting."""
@@ -114,6 +127,7 @@ class Sweep:
             while not self.stop.is_set():
                 with self._lock:
                     job = next(self._todo, None)
+                    self._taken += job is not None
                 if job is None:
                     return
                 try:
@@ -136,6 +150,8 @@ class Sweep:
     def _run_one(self, job: Job) -> None:
         """Run one job and record its row (unless the sweep stopped before it was sent)."""
         if self.stop.is_set():
+            with self._lock:
+                self._not_sent += 1
             return
         result = self._send(job)
         gone = job.body.get("assistant_id")
@@ -151,6 +167,7 @@ class Sweep:
         if result.extra.get("not_sent") and self.stop.is_set():
             with self._lock:
                 self.in_flight.pop(job.index, None)
+                self._not_sent += 1
             return  # never sent: no row; --resume runs it
         self._record(job, result)
 

@@ -52,6 +52,12 @@ def test_a_grid_shows_model_status_tokens_cost_and_reply_without_scrolling(lab, 
         reply = first.nth(heads.index("reply") - 1)
         assert reply.inner_text().startswith("echo: Summarise the water cycle")
         assert reply.bounding_box()["x"] < WIDTH - 100, "the reply starts off-screen"
+        # the reply's header text starts over the reply, not at the far right of its 34em
+        # column, where it read as the next column's header (seen in JupyterLab, issue 11 check)
+        head_x = table.locator("thead th").nth(heads.index("reply")).evaluate(
+            "e => { const r = document.createRange(); r.selectNodeContents(e); "
+            "return r.getBoundingClientRect().x; }")
+        assert abs(head_x - reply.bounding_box()["x"]) < 24, (head_x, reply.bounding_box())
         assert rows.first.bounding_box()["height"] < 62, "a reply takes more than two lines"
         assert first.nth(heads.index("cost_usd") - 1).inner_text().startswith("$0.0")
     finally:
