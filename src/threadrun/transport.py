@@ -18,30 +18,27 @@ from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from . import watch
 
 
-class _WatchedHTTP(HTTPConnection):
+class _Watched:
+    """Mixed into urllib3's connection classes: each request tells the run's watch its socket."""
+
     watched_by: Any = None
 
     def request(self, *args: Any, **kwargs: Any) -> None:
-        """Tell the run's watch about this connection, then send."""
+        """Tell the run's watch about this connection, send, then hand it the socket."""
         current = watch.current()
         if current is not None:
             current.attach(self)
-        super().request(*args, **kwargs)
+        super().request(*args, **kwargs)  # type: ignore[misc]
         if current is not None:
             current.attach_socket(self)
 
 
-class _WatchedHTTPS(HTTPSConnection):
-    watched_by: Any = None
+class _WatchedHTTP(_Watched, HTTPConnection):
+    pass
 
-    def request(self, *args: Any, **kwargs: Any) -> None:
-        """Tell the run's watch about this connection, then send."""
-        current = watch.current()
-        if current is not None:
-            current.attach(self)
-        super().request(*args, **kwargs)
-        if current is not None:
-            current.attach_socket(self)
+
+class _WatchedHTTPS(_Watched, HTTPSConnection):
+    pass
 
 
 class _HTTPPool(HTTPConnectionPool):
