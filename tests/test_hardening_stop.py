@@ -181,7 +181,7 @@ def test_a_run_that_completes_despite_a_failed_cancel_is_a_completed_row(server)
     Planted bug: the old sweep recorded ``cancelled``/"interrupted by the user" here.
     """
     threadrun.run("user: warm up", base_url=server.url, log=False, progress=False)
-    server.latency = 1.0
+    server.latency = 3.0  # ten times the deadline: on a loaded machine it still ends after it
     server.set_fault("500=1,route=cancel")
     df = threadrun.run("user: hi", base_url=server.url, log=False, progress=False, max_retries=0,
                        stream=False, deadline=0.3)

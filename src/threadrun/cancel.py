@@ -39,7 +39,7 @@ def cancel_confirmed(client: "Client", thread_id: str, run_id: str,
             delay = 0.0
             while run is None or run.get("status") not in TERMINAL:
                 watch.sleep(delay)
-                run, after = client.retrieve_run(thread_id, run_id)
+                run, after = client.retrieve_run(thread_id, run_id, gated=True)
                 delay = after if after is not None else client.poll_interval
         except (APIError, Stopped):
             pass

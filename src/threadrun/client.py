@@ -17,7 +17,7 @@ from urllib.parse import quote, urlsplit
 import requests
 from urllib3.exceptions import HTTPError
 
-from . import __version__, cancel, config, watch
+from . import __version__, cancel, config, scrub, watch
 from .answers import (BodyCutOff, api_error, json_object, may_have_arrived, redirect_error,
                       short_reason)
 from .errors import APIConnectionError, APIError, ThreadrunError, ValidationError
@@ -72,6 +72,7 @@ class Client:
             raise ValidationError("the API key contains spaces or characters that cannot go in an "
                                   "HTTP header; check THREADRUN_API_KEY (or the --api-key-env variable)")
         self._key = key  # only to scrub it from error texts; never shown
+        scrub.remember(key, "the API key")  # and from replies, run objects and the log
         self.session.headers.update({
             "OpenAI-Beta": "assistants=v2",
             "User-Agent": f"threadrun/{__version__} python-requests/{requests.__version__}",
@@ -113,7 +114,7 @@ class Client:
             except BodyCutOff as cut:
                 if attempt == resends:
                     raise self._scrub(APIConnectionError(f"{method} {path}: {cut}")) from None
-                time.sleep(backoff_delay(attempt + 1, self.backoff))
+                watch.sleep(backoff_delay(attempt + 1, self.backoff))
             except APIError as exc:
                 raise self._scrub(exc) from None
         raise AssertionError("unreachable")
@@ -151,9 +152,10 @@ class Client:
             exc.args = (exc._describe(),)
         return exc
 
-    def get_json(self, path: str, params: dict | None = None) -> tuple[dict, requests.Response]:
-        """GET a JSON object."""
-        response = self._request("GET", path, params=params)
+    def get_json(self, path: str, params: dict | None = None,
+                 gated: bool = False) -> tuple[dict, requests.Response]:
+        """GET a JSON object (``gated``: past the rate gate already, or exempt from it)."""
+        response = self._request("GET", path, params=params, gated=gated)
         return json_object(response), response
 
     def post_json(self, path: str, body: Any) -> dict:
@@ -172,14 +174,20 @@ class Client:
     def get_assistant(self, assistant_id: str) -> dict:
         return self.get_json(f"/assistants/{assistant_id}")[0]
 
-    def retrieve_run(self, thread_id: str, run_id: str) -> tuple[dict, float | None]:
+    def retrieve_run(self, thread_id: str, run_id: str,
+                     gated: bool = False) -> tuple[dict, float | None]:
         """The run, and the server's ``openai-poll-after-ms`` in seconds (None if absent)."""
-        run, response = self.get_json(f"/threads/{thread_id}/runs/{run_id}")
+        run, response = self.get_json(f"/threads/{thread_id}/runs/{run_id}", gated=gated)
         return run, _poll_after(response)
 
     def cancel_run(self, thread_id: str, run_id: str) -> dict:
-        """POST cancelRun, with no body (it takes none; a validating proxy refuses ``{}``)."""
-        return json_object(self._request("POST", f"/threads/{thread_id}/runs/{run_id}/cancel"))
+        """POST cancelRun, with no body (it takes none; a validating proxy refuses ``{}``).
+
+        Never held back by the rate gate: a cancel stops spending, and a queue of runs waiting
+        for slots (or a 429 pause) must not keep it from being sent.
+        """
+        return json_object(self._request("POST", f"/threads/{thread_id}/runs/{run_id}/cancel",
+                                         gated=True))
 
     def reply_text(self, thread_id: str, run_id: str) -> str:
         """The text of this run's assistant messages, oldest first, parts joined."""

@@ -37,7 +37,8 @@ _ENDED_AT = ("completed_at", "failed_at", "cancelled_at", "incomplete_at", "expi
 
 
 def to_row(result: RunResult, *, label: str | None = None, repeat: int | None = None,
-           reasoning_effort: str | None = None) -> dict[str, Any]:
+           reasoning_effort: str | None = None,
+           secrets: dict[str, str] | None = None) -> dict[str, Any]:
     """Flatten a RunResult into a dict with exactly the keys of COLUMNS; never raises.
 
     ``model`` is split into the name the provider knows and ``provider`` (None when the server
@@ -45,6 +46,7 @@ def to_row(result: RunResult, *, label: str | None = None, repeat: int | None = 
     whatever came back: a field of the run object that cannot be read (a string ``usage``, a
     fractional token count, a temperature that is not a number, a ``created_at`` that is not a
     time) is left empty and named in the row's ``error``; every value has its column's type.
+    Known keys (``scrub``; ``secrets`` when the caller looked them up already) are masked.
     """
     problems: list[str] = []
     try:
@@ -60,10 +62,10 @@ def to_row(result: RunResult, *, label: str | None = None, repeat: int | None = 
     if problems:
         note = "run object unreadable: " + "; ".join(problems)
         row["error"] = f"{row['error']}; {note}" if row["error"] else note
-    secrets = scrub.known()  # a key a server or model echoed never reaches a frame
-    for name in ("reply", "error", "tool_calls"):
-        if isinstance(row.get(name), str):
-            row[name] = scrub.scrub(row[name], secrets)
+    secrets = scrub.known() if secrets is None else secrets  # an echoed key never reaches a frame
+    for name, value in row.items():
+        if isinstance(value, str):
+            row[name] = scrub.scrub(value, secrets)
     return row
 
 

@@ -128,9 +128,13 @@ class RunLog:
                 self._conn.close()
                 self._conn = None
 
-    def append(self, row_: dict, *, run: dict | None = None, body: dict | None = None) -> None:
-        """Insert one row (and its run JSON and body) in its own committed transaction."""
-        secrets = scrub.known()  # a key a server or model echoed is never stored
+    def append(self, row_: dict, *, run: dict | None = None, body: dict | None = None,
+               secrets: dict[str, str] | None = None) -> None:
+        """Insert one row (and its run JSON and body) in its own committed transaction.
+
+        Known keys (``scrub``; ``secrets`` when the caller looked them up already) are masked.
+        """
+        secrets = scrub.known() if secrets is None else secrets  # an echoed key is never stored
         values = [_to_sql(row_.get(name), dtype) for name, dtype in row.COLUMNS.items()]
         values = [scrub.scrub(v, secrets) if isinstance(v, str) else v for v in values]
         values += [scrub.scrub(_dumps(run), secrets), scrub.scrub(_dumps(body), secrets), time.time()]

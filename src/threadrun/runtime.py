@@ -27,7 +27,7 @@ def embedded() -> tuple[str, str]:
         if _server is None:
             from .server import LocalServer
             _token = secrets.token_urlsafe(32)
-            scrub.remember(_token)
+            scrub.remember(_token, "the embedded runtime's token")
             _server = LocalServer(host="127.0.0.1", port=0, api_key=_token).start()
             atexit.register(_server.stop)
         return _server.url, _token or ""

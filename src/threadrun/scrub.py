@@ -1,9 +1,13 @@
 """Keys kept out of what threadrun sends in a thread and stores: any value of an environment
-variable named like a secret (``*KEY*``, ``*TOKEN*``, ``*SECRET*``, ``*PASSWORD*``), and the
-embedded runtime's token. Stdlib only.
+variable named like a secret (``*KEY*``, ``*TOKEN*``, ``*SECRET*``, ``*PASSWORD*``), the key a
+client was given, and the embedded runtime's token. Stdlib only.
+
+A secret is also looked for as JSON writes it (quotes, backslashes and control characters
+escaped), since run objects and bodies are stored as JSON text.
 """
 from __future__ import annotations
 
+import json
 import os
 import re
 
@@ -11,26 +15,29 @@ SECRET_NAME = re.compile(r"KEY|TOKEN|SECRET|PASSWORD|PASSWD", re.IGNORECASE)
 #: Shorter values are not taken for keys (``KEY_ENABLED=1`` would mask every "1").
 MIN_LEN = 8
 MASK = "***"
-_extra: set[str] = set()
+_remembered: dict[str, str] = {}
 
 
-def remember(secret: str) -> None:
-    """A secret threadrun made itself (the embedded runtime's token)."""
+def remember(secret: str, name: str) -> None:
+    """A secret threadrun was given or made (a client's key, the embedded runtime's token)."""
     if len(secret) >= MIN_LEN:
-        _extra.add(secret)
+        _remembered[secret] = name
 
 
 def known() -> dict[str, str]:
-    """Secret value → the variable holding it (longest first, so a key inside another is masked whole)."""
-    found = {value.strip(): name for name, value in os.environ.items()
+    """Secret (and its JSON-escaped spellings) → what holds it, longest first."""
+    found = {value.strip(): f"${name}" for name, value in os.environ.items()
              if SECRET_NAME.search(name) and len(value.strip()) >= MIN_LEN}
-    found.update({secret: "the embedded runtime's token" for secret in _extra})
+    found.update(_remembered)
+    for secret, name in list(found.items()):
+        for spelling in (json.dumps(secret)[1:-1], json.dumps(secret, ensure_ascii=False)[1:-1]):
+            found.setdefault(spelling, name)
     return dict(sorted(found.items(), key=lambda item: -len(item[0])))
 
 
-def which(text: str) -> str | None:
-    """The name of the variable whose secret ``text`` contains, if any."""
-    for secret, name in known().items():
+def which(text: str, secrets: dict[str, str] | None = None) -> str | None:
+    """What holds the secret ``text`` contains (``$OPENAI_API_KEY``...), if any."""
+    for secret, name in (secrets if secrets is not None else known()).items():
         if secret in text:
             return name
     return None

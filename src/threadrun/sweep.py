@@ -16,7 +16,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable
 
-from . import config, watch
+from . import config, scrub, watch
 from .client import Client
 from .result import RunResult
 from .plan import Job
@@ -52,6 +52,8 @@ class Sweep:
         #: Runs the server started that have not ended here yet: grid index → (thread, run id).
         self.in_flight: dict[int, tuple[str, str]] = {}
         self._lock = threading.RLock()
+        self._log_lock = threading.Lock()
+        self._secrets = scrub.known()  # looked up once per sweep, not per row
         self._bar: Any = None
         self.failed = 0
         self.not_logged = 0
@@ -186,21 +188,24 @@ class Sweep:
             self.in_flight[job.index] = (thread_id, run_id)
 
     def _record(self, job: Job, result: RunResult) -> None:
-        """Keep one job's row, once: the run log first, then progress, then ``on_row``."""
-        with self._lock:
-            self.in_flight.pop(job.index, None)
-            if job.index in self.rows:
-                return
-            row = to_row(result, label=self.label, repeat=job.repeat,
-                         reasoning_effort=job.reasoning_effort)
+        """Keep one job's row: the run log first, then progress, then ``on_row``.
+
+        Rows are logged one at a time (``_log_lock``); ``_lock``, which ``run()`` needs to
+        return, is never held across the log's write or ``on_row``.
+        """
+        row = to_row(result, label=self.label, repeat=job.repeat,
+                     reasoning_effort=job.reasoning_effort, secrets=self._secrets)
+        with self._log_lock:
             if self.runlog is not None:
                 try:
-                    self.runlog.append(row, run=result.run, body=job.body)
+                    self.runlog.append(row, run=result.run, body=job.body, secrets=self._secrets)
                 except Exception as exc:  # noqa: BLE001 - keep the row; say it is not logged
                     row["error"] = "; ".join(filter(None, [row["error"], f"not in the run log: {exc}"]))
                     self.not_logged += 1
-            self.rows[job.index] = row
-            self.failed += row["status"] != "completed"
+            with self._lock:
+                self.in_flight.pop(job.index, None)
+                self.rows[job.index] = row
+                self.failed += row["status"] != "completed"
             if self._bar is not None:
                 self._bar.update(1)
                 self._bar.set_postfix(failed=self.failed, refresh=False)

@@ -198,7 +198,7 @@ def _fill(name: str, spec: str, conversion: str | None, namespace: Mapping[str, 
         fail("thread", f"cannot fill {shown}: {_format_error(exc, value, spec, resolved)}", lineno)
     holder = scrub.which(text)
     if holder is not None:
-        fail("thread", f"{shown} holds the value of {'$' if holder.isupper() else ''}{holder}, a key; "
+        fail("thread", f"{shown} holds the value of {holder}, a key; "
                        "keys are never sent in a thread", lineno)
     return text
 

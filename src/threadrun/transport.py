@@ -14,6 +14,7 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.poolmanager import ProxyManager
 
 from . import watch
 
@@ -24,9 +25,15 @@ class _Watched:
     watched_by: Any = None
 
     def request(self, *args: Any, **kwargs: Any) -> None:
-        """Tell the run's watch about this connection, send, then hand it the socket."""
+        """Connect, tell the run's watch about this connection, send, then hand it the socket.
+
+        Connecting first (http.client would do it inside ``request``): a connection refused
+        means nothing was sent, so a stopped create is not taken for one that may exist.
+        """
         current = watch.current()
         if current is not None:
+            if getattr(self, "sock", None) is None:
+                self.connect()  # type: ignore[attr-defined]
             current.attach(self)
         super().request(*args, **kwargs)  # type: ignore[misc]
         if current is not None:
@@ -41,11 +48,20 @@ class _WatchedHTTPS(_Watched, HTTPSConnection):
     pass
 
 
-class _HTTPPool(HTTPConnectionPool):
+class _Released:
+    """Mixed into the pools: a connection put back belongs to no run (``watch.release``)."""
+
+    def _put_conn(self, conn: Any) -> None:
+        if conn is not None:
+            watch.release(conn)
+        super()._put_conn(conn)  # type: ignore[misc]
+
+
+class _HTTPPool(_Released, HTTPConnectionPool):
     ConnectionCls = _WatchedHTTP
 
 
-class _HTTPSPool(HTTPSConnectionPool):
+class _HTTPSPool(_Released, HTTPSConnectionPool):
     ConnectionCls = _WatchedHTTPS
 
 
@@ -60,8 +76,11 @@ class WatchedAdapter(HTTPAdapter):
         self.poolmanager.pool_classes_by_scheme = POOLS
 
     def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
+        """HTTP(S) proxies get the watched pools; a SOCKS proxy keeps its own connection classes
+        (there a deadline ends every wait but cannot cut a blocked read)."""
         manager = super().proxy_manager_for(proxy, **proxy_kwargs)
-        manager.pool_classes_by_scheme = POOLS
+        if isinstance(manager, ProxyManager):
+            manager.pool_classes_by_scheme = POOLS
         return manager
 
 

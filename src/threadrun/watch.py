@@ -21,6 +21,8 @@ from typing import Any, Iterator
 
 #: How long a create in flight may still take after a stop, so that its run can be cancelled.
 STOP_GRACE_S = 5.0
+#: Guards which watch owns a connection: a cut and a hand-over never interleave.
+_owners = threading.Lock()
 
 
 class Stopped(Exception):
@@ -83,8 +85,8 @@ class Watch:
         self.check()
 
     def attach(self, conn: Any) -> None:
-        """A request of this run goes out on ``conn`` (so its create may have arrived)."""
-        with self._lock:
+        """A request of this run goes out on ``conn`` (connected: its create may arrive)."""
+        with _owners:
             self._conn, self._sock = conn, None
             self.sent = True
             conn.watched_by = self
@@ -94,7 +96,7 @@ class Watch:
 
         Kept here because http.client drops ``conn.sock`` for a stream that ends at close.
         """
-        with self._lock:
+        with _owners:
             if self._conn is conn:
                 self._sock = getattr(conn, "sock", None)
         if self.tripped is not None:
@@ -108,17 +110,24 @@ class Watch:
         self._cut()
 
     def _cut(self) -> None:
-        with self._lock:
+        """Shut this run's socket down, if the connection is still this run's.
+
+        The raw socket's ``shutdown``: an SSLSocket's own would drop its SSL object under a
+        reader in another thread, and a TLS-in-TLS transport has none.
+        """
+        with _owners:
             conn, sock = self._conn, self._sock
-        if sock is not None and getattr(conn, "watched_by", None) is self:
+            if sock is None or getattr(conn, "watched_by", None) is not self:
+                return
+            raw = getattr(sock, "socket", sock)  # urllib3's SSLTransport wraps the socket
             try:
-                sock.shutdown(socket.SHUT_RDWR)
-            except OSError:  # closed already
+                socket.socket.shutdown(raw, socket.SHUT_RDWR)
+            except Exception:  # noqa: BLE001 - closed already, or not a socket: nothing to cut
                 pass
 
     def close(self) -> None:
         """The run is over: nothing of it may be tripped any more."""
-        with self._lock:
+        with _owners:
             if self._conn is not None and getattr(self._conn, "watched_by", None) is self:
                 self._conn.watched_by = None
             self._conn = self._sock = None
@@ -126,6 +135,12 @@ class Watch:
 
 
 _local = threading.local()
+
+
+def release(conn: Any) -> None:
+    """A connection went back to its pool: it belongs to no run until the next request."""
+    with _owners:
+        conn.watched_by = None
 
 
 def current() -> Watch | None:
@@ -226,7 +241,10 @@ class _Watchdog:
                 _, _, watch, why = heapq.heappop(self._heap)
                 live = watch in self._live
             if live:
-                watch.trip(why)
+                try:
+                    watch.trip(why)
+                except Exception:  # noqa: BLE001 - the watchdog must outlive any one run
+                    pass
 
 
 _watchdog = _Watchdog()
