@@ -7,6 +7,8 @@ GOOD = "user: hello"
 
 # (option line, cell, a fragment the one-line message must contain)
 BAD_INPUT = [
+    ("' '", GOOD, "unexpected blank argument"),  # found by test_fuzz under load: an IndexError
+    ("-m gpt-4o ''", GOOD, "unexpected blank argument"),
     ("--temperature 2.5", GOOD, "temperature"),
     ("--temperature -0.1", GOOD, "temperature"),
     ("--temperature hot", GOOD, "--temperature expects a number"),

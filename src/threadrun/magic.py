@@ -47,6 +47,8 @@ def _explain(parser: Any, words: list[str], message: str) -> str:
             close = difflib.get_close_matches(word.split("=")[0], options, n=1, cutoff=0.75)
             hint = f" (did you mean {close[0]}?)" if close else "; see %threadrun? for the options"
             return f"unknown option {word}{hint}"
+    if not stray:  # a quoted blank ('' or ' ') that argparse could not place
+        return "unexpected blank argument (a quoted space or empty string); remove it"
     for before, word in zip(words, words[1:]):
         if word == stray[0] and before.endswith(","):
             return (f"unexpected {word!r}: the space after {before!r} split the list; write "
