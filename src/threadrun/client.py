@@ -240,7 +240,7 @@ class Client:
                 if stream:
                     self._run_streaming(body, result, started, clock.stop, key)
                 else:
-                    self._run_polling(body, result, started, clock.stop, key)
+                    self._run_polling(body, result, started, key)
                 result.latency_s = time.monotonic() - started_at
                 if (result.run or {}).get("status") == "requires_action":
                     cancel.refuse_tool_call(self, result)
@@ -259,15 +259,15 @@ class Client:
                              gated=True, headers=key)
 
     def _run_polling(self, body: dict, result: RunResult, on_started: OnStarted | None,
-                     stop: threading.Event | None, key: dict[str, str]) -> None:
+                     key: dict[str, str]) -> None:
         response = self._create(body, key, stream=False)
         result.retries += retries_used(response)
         result.request_id = response.headers.get("x-request-id")
         result.run = json_object(response)  # unreadable: an APIError with a 2xx status, so `unknown`
         _started(on_started, result.run)
-        self._wait(result, stop)
+        self._wait(result)
 
-    def _wait(self, result: RunResult, stop: threading.Event | None) -> None:
+    def _wait(self, result: RunResult) -> None:
         """Poll the run until it is terminal, sleeping what the server asks between polls."""
         run = result.run or {}
         delay = 0.0  # the first look right away; then what the server asks
@@ -298,9 +298,9 @@ class Client:
             log.debug("stream broke off: %s", short_reason(exc))
         finally:
             response.close()
-        self._after_stream(result, texts, stop)
+        self._after_stream(result, texts)
 
-    def _after_stream(self, result: RunResult, texts: list[str], stop: threading.Event | None) -> None:
+    def _after_stream(self, result: RunResult, texts: list[str]) -> None:
         """Poll on if the stream broke off; keep the reply the stream itself carried."""
         run = result.run
         if run is None:
@@ -308,7 +308,7 @@ class Client:
             why = result.error or "the stream ended before the run was created"
             raise APIConnectionError(f"POST {CREATE_PATH}: {why}")
         if run.get("status") not in WAIT_ENDS:  # the stream broke off: fall back to polling
-            self._wait(result, stop)
+            self._wait(result)
         if texts and run.get("status") in TERMINAL:  # the stream itself saw the end
             result.reply = "\n\n".join(texts)
             result.extra["reply_from_stream"] = True
