@@ -21,16 +21,15 @@ if TYPE_CHECKING:
 CONFIRM_S = 10.0
 
 
-def cancel_confirmed(client: "Client", thread_id: str, run_id: str,
-                     bound: float | None = None) -> tuple[dict | None, str | None]:
-    """Cancel a run, then poll it (up to ``bound`` s) until the server says how it ended.
+def cancel_confirmed(client: "Client", thread_id: str, run_id: str) -> tuple[dict | None, str | None]:
+    """Cancel a run, then poll it (up to ``CONFIRM_S``) until the server says how it ended.
 
     Returns the last run object seen (None if none could be read) and why the cancel request
     failed, if it did (a run that already ended answers 400).
     """
     run: dict | None = None
     failure = None
-    with watch.running(Watch(deadline_s=CONFIRM_S if bound is None else bound)):
+    with watch.running(Watch(deadline_s=CONFIRM_S)):
         try:
             try:
                 run = client.cancel_run(thread_id, run_id)

@@ -228,9 +228,8 @@ class Client:
 
         try:
             self.gate.acquire()  # waiting for a rate slot is not the run's latency
-        except Stopped as stopped:
-            result.extra["not_sent"] = True
-            result.status, result.error = "error", _why(stopped.why, clock) + " before the run was sent"
+        except Stopped as stopped:  # nothing sent yet: no run to cancel
+            cancel.record_stopped(self, result, _why(stopped.why, clock), sent=False)
             return
         clock.start()
         started_at = time.monotonic()

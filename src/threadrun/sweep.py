@@ -64,7 +64,6 @@ class Sweep:
         self._taken = self._not_sent = 0  # jobs a worker took; of those, stopped before sending
         self._working = 0  # workers not ended yet
         self._idle = threading.Event()
-        self.abandoned = False  # a second interrupt: run() returned while workers went on
 
     def run(self) -> list[Row]:
         """Run every job; on KeyboardInterrupt or ``cancel()`` cancel the in-flight runs and
@@ -112,7 +111,6 @@ class Sweep:
                     return
             except KeyboardInterrupt:
                 if stopping:
-                    self.abandoned = True
                     print(f"threadrun: stopped waiting; the {self._working} runs still being "
                           "cancelled go to the run log as they end", file=sys.stderr)
                     return
