@@ -202,7 +202,7 @@ def test_deadline_is_an_option_of_the_magic_and_is_checked(ip, server):
 
 
 def test_a_second_interrupt_returns_at_once_and_loses_no_row(server, isolated):
-    """Stop, then Stop again while the cancels are still under way (each takes 1.5 s).
+    """Stop, then Stop again while the cancels are still under way (each takes 6 s).
 
     The cell returns what it has at the second interrupt; every run the server created still
     reaches the run log, written by the workers after the cell returned. Planted bugs: the
@@ -212,7 +212,9 @@ def test_a_second_interrupt_returns_at_once_and_loses_no_row(server, isolated):
     path = isolated / "runs.sqlite"
     threadrun.run("user: warm up", base_url=server.url, log=False, progress=False)
     server.latency = 30.0
-    server.set_fault("slow_s=1.5,slow=1,route=cancel")
+    # each cancel is answered after 6 s: the second interrupt must be handled well within that,
+    # even on a loaded machine (1.5 s was once too short while another suite ran beside it)
+    server.set_fault("slow_s=6,slow=1,route=cancel")
     server.reset_counts()
     interrupts = []
 
@@ -232,7 +234,7 @@ def test_a_second_interrupt_returns_at_once_and_loses_no_row(server, isolated):
                        progress=False, label="twice")
     returned = time.monotonic()
     assert len(interrupts) == 2
-    assert len(df) < 4  # it did not wait for the 1.5 s cancels
+    assert len(df) < 4  # it did not wait for the 6 s cancels
     until = time.monotonic() + HANG_S
     while time.monotonic() < until:
         with sqlite3.connect(path) as db:
@@ -241,7 +243,7 @@ def test_a_second_interrupt_returns_at_once_and_loses_no_row(server, isolated):
             break
         time.sleep(0.1)
     assert sorted(s for (s,) in logged) == ["cancelled"] * 4
-    assert returned - interrupts[1] < 1.5  # no wait for the cancels in flight
+    assert returned - interrupts[1] < 5  # no wait for the cancels in flight (6 s each)
 
 
 def test_a_poll_after_of_an_hour_is_capped_like_retry_after():
