@@ -5,7 +5,6 @@ send them. ``execute`` validates the whole plan before the first request, then r
 """
 from __future__ import annotations
 
-import dataclasses
 import os
 import sys
 import threading
@@ -15,28 +14,27 @@ from typing import Any, Callable, Mapping
 
 import pandas as pd
 
-from . import assistant, config, providers
+from . import assistant, config, options, providers
 from .client import Client
 from .result import RunResult
 from .errors import (APIConnectionError, APIError, AuthenticationError, NotFoundError,
                      ValidationError)
-from .plan import (PENDING_ASSISTANT, Job, make_plan, parse_efforts, parse_metadata, parse_models,
-                   parse_repeat, parse_temperatures, parse_top_p, split_list, with_assistant)
+from .plan import (PENDING_ASSISTANT, Job, make_plan, parse_efforts, parse_models,
+                   parse_temperatures, with_assistant)
 from .row import frame, to_row
 from . import notices, runtime
 from .runlog import RunLog
 from .sweep import Sweep
 from .thread import Thread, parse
 
-#: Request fields a Command passes to every body, besides the grid's model and temperature.
-FIELDS = ("instructions", "top_p", "max_prompt_tokens", "max_completion_tokens", "tools",
-          "metadata", "truncation_strategy", "response_format", "tool_choice",
-          "parallel_tool_calls")
-
-
 @dataclass
 class Command:
-    """Everything one cell or call asks for, parsed once."""
+    """Everything one cell or call asks for, parsed once.
+
+    The grid and the request fields have their own attributes; every ``send`` option of
+    ``options.OPTIONS`` (timeout, concurrency, label...) is in ``settings`` and reads as an
+    attribute too (``cmd.timeout``).
+    """
 
     thread: Thread
     models: list[str | None] = field(default_factory=lambda: [None])
@@ -44,20 +42,14 @@ class Command:
     efforts: list[str | None] = field(default_factory=lambda: [None])
     repeat: int = 1
     fields: dict[str, Any] = field(default_factory=dict)
-    assistant: str | None = None
-    label: str | None = None
-    base_url: str | None = None
-    stream: bool = True
-    timeout: float = config.TIMEOUT_S
-    deadline: float = config.DEADLINE_S
-    max_retries: int = config.MAX_RETRIES
-    concurrency: int = config.CONCURRENCY
-    dry_run: bool = False
-    progress: bool = True
-    rate: float | None = None
-    log: str | bool | None = None
-    resume: str | None = None
-    api_key_env: str | None = None
+    settings: dict[str, Any] = field(default_factory=options.defaults)
+
+    def __getattr__(self, name: str) -> Any:
+        """A setting as an attribute: ``cmd.timeout`` is ``cmd.settings["timeout"]``."""
+        settings = self.__dict__.get("settings")
+        if settings is not None and name in settings:
+            return settings[name]
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     def runlog(self) -> RunLog | None:
         """The run log this command writes to: False = none, a path, else the default one."""
@@ -89,52 +81,45 @@ class Command:
                          qualify=providers.qualified if self.embedded else None, **self.fields)
 
 
-#: How a Command is sent (every Command field that is neither the thread, the grid nor a body field).
-RUN_OPTIONS = tuple(f.name for f in dataclasses.fields(Command)
-                    if f.name not in ("thread", "models", "temperatures", "efforts", "repeat", "fields"))
+def command(thread: Any, *, namespace: Mapping[str, Any] | None = None,
+            **given: Any) -> Command:
+    """Build a Command from Python values (lists or comma-separated strings for the grid).
+
+    The keywords are the names of ``options.OPTIONS`` (``model``, ``temperature``, ``top_p``,
+    ``timeout``...); each is parsed and checked as the table says, before anything is sent.
+    """
+    table = [o for o in options.OPTIONS if o.role != "cell"]
+    names = [o.name for o in table]
+    for name in given:
+        if name not in names:
+            raise options.unknown(name, names)
+    values = {o.name: o.check(given[o.name]) for o in table
+              if given.get(o.name) is not None or (o.role == "grid" and o.name in given)}
+    settings = {**options.defaults(), **{o.name: values[o.name] for o in options.table("send")
+                                         if o.name in values}}
+    _check_together(settings)
+    interpolate = values.get("interpolate", True)
+    return Command(thread=parse(thread, namespace if interpolate else None),
+                   models=values.get("model") or parse_models(None),
+                   temperatures=values.get("temperature") or parse_temperatures(None),
+                   efforts=values.get("reasoning_effort") or parse_efforts(None),
+                   repeat=values.get("repeat", 1),
+                   fields={o.name: values[o.name] for o in options.table("field")
+                           if values.get(o.name) is not None},
+                   settings=settings)
 
 
-def command(thread: Any, *, namespace: Mapping[str, Any] | None = None, model: Any = None,
-            temperature: Any = None, top_p: Any = None, tools: Any = None, metadata: Any = None,
-            repeat: Any = 1, reasoning_effort: Any = None, interpolate: bool = True,
-            **options: Any) -> Command:
-    """Build a Command from Python values (lists or comma-separated strings for the grid)."""
-    run_opts = {k: options.pop(k) for k in list(options) if k in RUN_OPTIONS}
-    unknown = [k for k in options if k not in FIELDS]
-    if unknown:
-        raise ValidationError(f"unknown option {unknown[0]!r}", param=unknown[0])
-    _check_run_options(run_opts)
-    fields = {k: v for k, v in options.items() if v is not None}
-    fields["top_p"] = parse_top_p(top_p)
-    fields["tools"] = split_list(tools) or None
-    fields["metadata"] = parse_metadata(metadata)
-    return Command(thread=parse(thread, namespace if interpolate else None), models=parse_models(model),
-                   temperatures=parse_temperatures(temperature), repeat=parse_repeat(repeat),
-                   efforts=parse_efforts(reasoning_effort),
-                   fields={k: v for k, v in fields.items() if v is not None}, **run_opts)
-
-
-def _check_run_options(opts: dict[str, Any]) -> None:
-    """Reject nonsense transport settings before anything is sent."""
-    if opts.get("timeout") is not None and not opts["timeout"] > 0:
-        raise ValidationError(f"--timeout must be more than 0 seconds, got {opts['timeout']}")
-    if opts.get("deadline") is not None and not opts["deadline"] > 0:
-        raise ValidationError(f"--deadline must be more than 0 seconds, got {opts['deadline']:g}")
-    if opts.get("max_retries") is not None and opts["max_retries"] < 0:
-        raise ValidationError(f"--max-retries must be 0 or more, got {opts['max_retries']}")
-    if opts.get("concurrency") is not None and opts["concurrency"] < 1:
-        raise ValidationError(f"--concurrency must be 1 or more, got {opts['concurrency']}")
-    if opts.get("rate") is not None and not opts["rate"] > 0:
-        raise ValidationError(f"--rate must be more than 0 requests per minute, got {opts['rate']}")
-    env = opts.get("api_key_env")
+def _check_together(settings: dict[str, Any]) -> None:
+    """Settings that make sense alone but not together, or that need the environment."""
+    env = settings.get("api_key_env")
     if env is not None and not os.environ.get(env):
         raise ValidationError(f"--api-key-env names ${env}, which is not set", param="api_key_env")
-    if opts.get("resume") is not None:
-        if opts.get("label") not in (None, opts["resume"]):
+    if settings.get("resume") is not None:
+        if settings.get("label") not in (None, settings["resume"]):
             raise ValidationError("--resume LABEL continues that label; drop --label or make it the same")
-        if opts.get("log") is False:
+        if settings.get("log") is False:
             raise ValidationError("--resume reads the run log; it cannot go with --no-log")
-        opts["label"] = opts["resume"]
+        settings["label"] = settings["resume"]
 
 
 def execute(cmd: Command, *, api_key: str | None = None,

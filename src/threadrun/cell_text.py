@@ -15,13 +15,11 @@ import re
 import shlex
 from typing import Any
 
-from . import config
+from . import options
 from .api import Command
+from .options import Option
 from .errors import ValidationError
 from .thread import Thread, parse_cell
-
-_SIMPLE_FIELDS = ("top_p", "instructions", "max_prompt_tokens", "max_completion_tokens",
-                  "tools", "metadata")
 
 
 def number(value: float) -> str:
@@ -94,54 +92,65 @@ def thread_text(thread: Thread, instructions: str | None = None) -> str:
     return f'{{{head}"thread": {{"messages": [\n{messages}\n]{rest}}}}}'
 
 
+def _value(cmd: Command, option: Option) -> Any:
+    """What ``cmd`` holds for ``option`` (grid options as their list of items)."""
+    if option.role == "grid":
+        grid = {"model": cmd.models, "temperature": cmd.temperatures,
+                "reasoning_effort": cmd.efforts, "repeat": cmd.repeat}[option.name]
+        return grid if option.name == "repeat" else [v for v in grid if v is not None] or None
+    if option.role == "field":
+        return cmd.fields.get(option.name)
+    return cmd.settings.get(option.name)
+
+
+def _text(value: Any) -> str:
+    """A value as the magic reads it back: lists comma-separated, floats shortest."""
+    if isinstance(value, list):
+        return ",".join(_text(v) for v in value)
+    if isinstance(value, float):
+        return number(value)
+    return str(value)
+
+
+def _tool_names(tools: list) -> str:
+    names = [t.get("type") if isinstance(t, dict) and set(t) == {"type"} else t for t in tools]
+    if not all(isinstance(n, str) for n in names):
+        raise ValidationError("cannot copy as a cell: tools with settings", param="tools")
+    return ",".join(names)
+
+
+def _words(cmd: Command, option: Option, value: Any) -> list[str]:
+    """The option's words on the cell's first line ([] when it is left at its default)."""
+    if value is None or value == option.default or (value == [] and option.role != "send"):
+        return []
+    if value is False and option.off:
+        return [option.off]
+    if not option.flag:
+        raise ValidationError(f"cannot copy as a cell: no option for {option.name!r}",
+                              param=option.name)
+    if option.action == "store_true":
+        return [option.dashed] if value else []
+    if option.name == "metadata":
+        return [_option("metadata", f"{k}={v}") for k, v in value.items()]
+    text = _tool_names(value) if option.name == "tools" else _text(value)
+    return [_option(option.dashed[2:], text)]
+
+
 def cell_text(cmd: Command) -> str:
     """The ``%%threadrun`` cell (first line: the options) equivalent to ``cmd``."""
-    unknown = [k for k in cmd.fields if k not in _SIMPLE_FIELDS]
+    unknown = [k for k in cmd.fields if not options.find(k).flag]
     if unknown:
         raise ValidationError(f"cannot copy as a cell: no option for {unknown[0]!r}",
                               param=unknown[0])
-    fields = dict(cmd.fields)
-    instructions = fields.pop("instructions", None)
-    if instructions is None:
-        instructions = cmd.thread.instructions
+    instructions = cmd.fields.get("instructions", cmd.thread.instructions)
+    in_option = instructions is not None and "\n" not in instructions and "\r" not in instructions
     opts: list[str] = []
-    models = [m for m in cmd.models if m]
-    if models:
-        opts.append(_option("model", ",".join(models)))
-    temps = [t for t in cmd.temperatures if t is not None]
-    if temps:
-        opts.append(_option("temperature", ",".join(number(t) for t in temps)))
-    if fields.get("top_p") is not None:
-        opts.append(_option("top-p", number(fields["top_p"])))
-    efforts = [e for e in cmd.efforts if e]
-    if efforts:
-        opts.append(_option("reasoning-effort", ",".join(efforts)))
-    if cmd.repeat != 1:
-        opts.append(_option("repeat", cmd.repeat))
-    if cmd.assistant:
-        opts.append(_option("assistant", cmd.assistant))
-    in_option = instructions is not None and "\n" not in instructions \
-        and "\r" not in instructions
-    if in_option:
-        opts.append(_option("instructions", instructions))
-    for name in ("max_prompt_tokens", "max_completion_tokens"):
-        if fields.get(name) is not None:
-            opts.append(_option(name.replace("_", "-"), fields[name]))
-    if fields.get("tools"):
-        names = [t.get("type") if isinstance(t, dict) and set(t) == {"type"} else t
-                 for t in fields["tools"]]
-        if not all(isinstance(n, str) for n in names):
-            raise ValidationError("cannot copy as a cell: tools with settings", param="tools")
-        opts.append(_option("tools", ",".join(names)))
-    for key, val in (fields.get("metadata") or {}).items():
-        opts.append(_option("metadata", f"{key}={val}"))
-    if cmd.label:
-        opts.append(_option("label", cmd.label))
-    if cmd.concurrency != config.CONCURRENCY:
-        opts.append(_option("concurrency", cmd.concurrency))
-    if cmd.base_url:
-        opts.append(_option("base-url", cmd.base_url))
-    if not cmd.stream:
-        opts.append("--poll")
+    for option in options.OPTIONS:
+        if option.role in ("cell", "input") or not option.copy:
+            continue
+        value = _value(cmd, option)
+        if option.name == "instructions":
+            value = instructions if in_option else None
+        opts += _words(cmd, option, value)
     head = " ".join(["%%threadrun", *opts])
     return head + "\n" + thread_text(cmd.thread, None if in_option else instructions)

@@ -20,38 +20,40 @@ from typing import Any
 import ipywidgets as W
 import pandas as pd
 
-from . import api, config, display, notices
+from . import api, display, notices, options
 from .cell_text import cell_text
 from .errors import ThreadrunError
-from .form_widgets import MessageEditor, ModelPicker, TemperaturePicker, labelled, number_or_text
+from .form_widgets import (MessageEditor, ModelPicker, TemperaturePicker, labelled, option_widget,
+                           read_field, write_field)
 from .row import frame
 
 __all__ = ["ThreadrunForm", "show_form", "DEFAULTS", "SHOWN_COLUMNS"]
+
+#: Where the table's simple form fields go (any other option with a ``widget`` gets a row of its own).
+_ROWS: list[tuple[str, ...]] = [("top_p", "repeat", "concurrency"), ("assistant",), ("label",),
+                                ("instructions",)]
+#: Labels beside the one-field rows.
+_LABELS = {"assistant": "Assistant", "label": "Label", "instructions": "Instructions"}
+
+
+def _simple_fields() -> list[options.Option]:
+    """The table's options that the form shows as a simple field, in the form's order."""
+    placed = [name for row in _ROWS for name in row]
+    shown = [o for o in options.OPTIONS if o.widget]
+    return sorted(shown, key=lambda o: placed.index(o.name) if o.name in placed else len(placed))
+
 
 #: The form's fields and their defaults (``form.value`` has exactly these keys).
 DEFAULTS: dict[str, Any] = {
     "models": ["gpt-4o-mini"],
     "temperature": "",  # "0, 0.7" (list) or {"start", "stop", "step"} (range); "" = default
-    "top_p": None,
-    "repeat": 1,
-    "concurrency": config.CONCURRENCY,
-    "assistant": None,
-    "instructions": None,
-    "label": None,
+    **{o.name: o.default for o in _simple_fields()},
     "messages": [{"role": "user", "content": ""}],  # type your question here
 }
 #: Columns shown under the form (``form.results`` keeps them all).
 SHOWN_COLUMNS = ["model", "provider", "temperature", "top_p", "status", "total_tokens",
                  "cost_usd", "latency_s", "reply", "error", "label"]
 _RENDER_EVERY_S = 0.25
-
-
-def _text(value: Any) -> str:
-    return "" if value is None else str(value)
-
-
-def _none_if_blank(text: str) -> str | None:
-    return text if text.strip() else None
 
 
 class ThreadrunForm(W.VBox):
@@ -61,18 +63,10 @@ class ThreadrunForm(W.VBox):
         self.base_url = base_url
         self.models = ModelPicker()
         self.temperature = TemperaturePicker()
-        number = W.Layout(width="190px")
-        self.top_p = W.Text(description="top_p", placeholder="0–1 (blank: default)",
-                            style={"description_width": "110px"}, layout=W.Layout(width="280px"))
-        self.repeat = W.IntText(1, description="repeat", style={"description_width": "60px"},
-                                layout=number)
-        self.concurrency = W.IntText(config.CONCURRENCY, description="concurrency",
-                                     style={"description_width": "80px"}, layout=number)
-        self.assistant = W.Text(placeholder="asst_... (blank: $THREADRUN_ASSISTANT_ID "
-                                "or a scratch one)", layout=W.Layout(width="400px"))
-        self.label = W.Text(placeholder="stored in every row", layout=W.Layout(width="400px"))
-        self.instructions = W.Textarea(placeholder="instructions for the run (optional)",
-                                       rows=2, layout=W.Layout(width="600px"))
+        self._options = _simple_fields()
+        self.fields = {o.name: option_widget(o) for o in self._options}
+        for name, widget in self.fields.items():
+            setattr(self, name, widget)
         self.messages = MessageEditor()
         self.run_button = W.Button(description="Run", icon="play", button_style="primary")
         self.stop_button = W.Button(description="Stop", icon="stop", button_style="danger",
@@ -87,8 +81,8 @@ class ThreadrunForm(W.VBox):
         self.output = W.Output()
         for widget, cls in ((self.run_button, "run"), (self.stop_button, "stop"),
                             (self.copy_button, "copy"), (self.clear_button, "clear"),
-                            (self.top_p, "top-p"), (self.repeat, "repeat"),
-                            (self.concurrency, "concurrency"), (self.status, "status"),
+                            *((w, n.replace("_", "-")) for n, w in self.fields.items()),
+                            (self.status, "status"),
                             (self.error_area, "error"), (self.notes_area, "notes"),
                             (self.cell, "cell"),
                             (self.output, "results"), (self.progress, "progress")):
@@ -99,9 +93,7 @@ class ThreadrunForm(W.VBox):
         self.clear_button.on_click(lambda _: self.clear())
         super().__init__([
             self.models, self.temperature,
-            W.HBox([self.top_p, self.repeat, self.concurrency]),
-            labelled(self.assistant, "Assistant"), labelled(self.label, "Label"),
-            labelled(self.instructions, "Instructions"), self.messages,
+            *self._field_rows(), self.messages,
             W.HBox([self.run_button, self.stop_button, self.copy_button, self.clear_button]),
             W.HBox([self.progress, self.status]), self.notes_area, self.error_area, self.cell,
             self.output])
@@ -116,18 +108,23 @@ class ThreadrunForm(W.VBox):
 
     # --- value -----------------------------------------------------------------------------
 
+    def _field_rows(self) -> list[W.Widget]:
+        """The simple fields laid out: the known rows, then one row per other field."""
+        placed = [name for row in _ROWS for name in row]
+        rows = [tuple(n for n in row if n in self.fields) for row in _ROWS]
+        rows += [(name,) for name in self.fields if name not in placed]
+        kinds = {o.name: o.widget for o in self._options}
+        return [labelled(self.fields[row[0]], _LABELS.get(row[0], row[0]))
+                if len(row) == 1 and kinds[row[0]] in ("text", "area")
+                else W.HBox([self.fields[n] for n in row]) for row in rows if row]
+
     @property
     def value(self) -> dict[str, Any]:
         """The form's fields as a plain dict (keys of ``DEFAULTS``)."""
         return {
             "models": self.models.value,
             "temperature": self.temperature.value,
-            "top_p": number_or_text(self.top_p.value),
-            "repeat": self.repeat.value,
-            "concurrency": self.concurrency.value,
-            "assistant": _none_if_blank(self.assistant.value),
-            "instructions": _none_if_blank(self.instructions.value),
-            "label": _none_if_blank(self.label.value),
+            **{o.name: read_field(o, self.fields[o.name]) for o in self._options},
             "messages": self.messages.value,
         }
 
@@ -140,29 +137,20 @@ class ThreadrunForm(W.VBox):
         if unknown:
             raise ValueError(f"unknown form field {unknown[0]!r}; the fields are "
                              f"{', '.join(DEFAULTS)}")
-        setters = {
-            "models": lambda v: setattr(self.models, "value", v),
-            "temperature": lambda v: setattr(self.temperature, "value", v),
-            "top_p": lambda v: setattr(self.top_p, "value", _text(v)),
-            "repeat": lambda v: setattr(self.repeat, "value", int(v)),
-            "concurrency": lambda v: setattr(self.concurrency, "value", int(v)),
-            "assistant": lambda v: setattr(self.assistant, "value", _text(v)),
-            "instructions": lambda v: setattr(self.instructions, "value", _text(v)),
-            "label": lambda v: setattr(self.label, "value", _text(v)),
-            "messages": lambda v: setattr(self.messages, "value", v),
-        }
         for key, val in value.items():
-            setters[key](val)
+            if key in self.fields:
+                write_field(self.fields[key], val)
+            else:
+                setattr(getattr(self, key), "value", val)
 
     # --- the shared path -------------------------------------------------------------------
 
     def command(self, *, dry_run: bool = False) -> api.Command:
         """The form as a ``Command``, through ``api.command`` (raises ValidationError)."""
         v = self.value
+        fields = {name: v[name] for name in self.fields}
         return api.command(v["messages"], model=v["models"], temperature=self.temperature.grid(),
-                           top_p=v["top_p"], repeat=v["repeat"], instructions=v["instructions"],
-                           assistant=v["assistant"], label=v["label"], base_url=self.base_url,
-                           concurrency=v["concurrency"], dry_run=dry_run, progress=False)
+                           base_url=self.base_url, dry_run=dry_run, progress=False, **fields)
 
     def dry_run(self) -> list[dict]:
         """The request bodies the form would send (``api.execute`` of a dry-run Command)."""

@@ -12,6 +12,7 @@ import ipywidgets as W
 
 from .catalog import KNOWN_MODELS
 from .errors import ValidationError
+from .options import Option
 from .plan import split_list
 
 ROLES = ("user", "assistant")
@@ -210,3 +211,33 @@ class MessageEditor(W.VBox):
             rows.append(_MessageRow(self, msg["role"], msg["content"]))
         self.rows = rows
         self._refresh()
+
+
+_NUMBER = W.Layout(width="190px")
+
+
+def option_widget(option: Option) -> W.Widget:
+    """The form field of a table option with a ``widget``."""
+    if option.widget == "int":
+        width = f"{max(60, 8 * len(option.name))}px"
+        return W.IntText(option.default or 0, description=option.name,
+                         style={"description_width": width}, layout=_NUMBER)
+    if option.widget == "number":
+        return W.Text(description=option.name, placeholder=option.placeholder,
+                      style={"description_width": "110px"}, layout=W.Layout(width="280px"))
+    if option.widget == "area":
+        return W.Textarea(placeholder=option.placeholder, rows=2, layout=W.Layout(width="600px"))
+    return W.Text(placeholder=option.placeholder, layout=W.Layout(width="400px"))
+
+
+def read_field(option: Option, widget: W.Widget) -> Any:
+    """A field's value as ``api.command`` takes it (blank text: None)."""
+    if option.widget == "int":
+        return widget.value
+    if option.widget == "number":  # a number typed as text: the number, else the text to refuse
+        return number_or_text(widget.value)
+    return (widget.value if widget.value.strip() else None)
+
+
+def write_field(widget: W.Widget, value: Any) -> None:
+    widget.value = int(value) if isinstance(widget, W.IntText) else ("" if value is None else str(value))

@@ -13,9 +13,10 @@ from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments
 from traitlets import Bool, Float, Integer, TraitError, Unicode, validate
+from traitlets.config import Configurable
 
-from . import config
-
+from . import options
+from .options import Option
 from .errors import ThreadrunError, ValidationError
 
 if TYPE_CHECKING:  # the rest of threadrun (pandas, requests) loads on first use, not at %load_ext
@@ -56,77 +57,49 @@ def _explain(parser: Any, words: list[str], message: str) -> str:
     return f"unexpected {' '.join(stray)!r}; quote values that contain spaces"
 
 
+def _trait(option: Option) -> Any:
+    """The ``%config`` trait of a ``trait=True`` option, checked when it is set."""
+    kinds = {float: Float, int: Integer, bool: Bool}
+    if option.kind in kinds:
+        return kinds[option.kind](option.default, help=option.help).tag(config=True)
+    return Unicode(option.default, allow_none=True, help=option.help).tag(config=True)
+
+
+def _validator(option: Option) -> Any:
+    """A bad ``%config`` value fails when it is set, not at the next cell."""
+    def check(self: Any, proposal: Any) -> Any:
+        try:
+            return option.check(proposal["value"], who=f"ThreadrunMagics.{option.name}")
+        except ValidationError as exc:
+            raise TraitError(str(exc)) from None
+    return validate(option.name)(check)
+
+
+def _settings(table: tuple[Option, ...]) -> type[Configurable]:
+    """A Configurable whose traits are the table's ``trait=True`` options (with their checks)."""
+    members: dict[str, Any] = {"__doc__": "threadrun's %config settings (see threadrun.options)."}
+    for option in table:
+        if option.trait:
+            members[option.name] = _trait(option)
+            if option.minimum is not None or option.parse is not None:
+                members[f"_check_{option.name}"] = _validator(option)
+    return type("ThreadrunSettings", (Configurable,), members)
+
+
+def _declare(func: Any) -> Any:
+    """``func`` with a ``magic_arguments`` parser made from ``options.OPTIONS``, in its order."""
+    for option in reversed(options.OPTIONS):
+        for flags, kwargs in reversed(options.argparse_spec(option)):
+            func = argument(*flags, **kwargs)(func)
+    return magic_arguments()(func)
+
+
 @magics_class
-class ThreadrunMagics(Magics):
-    """The ``%%threadrun`` cell magic."""
+class ThreadrunMagics(Magics, _settings(options.OPTIONS)):  # type: ignore[misc]
+    """The ``%%threadrun`` cell magic; its settings are the table's traits (``%config``)."""
 
-    base_url = Unicode(None, allow_none=True,
-                       help="Assistants server base URL; default $THREADRUN_BASE_URL, else the "
-                            "embedded runtime.").tag(config=True)
-    timeout = Float(config.TIMEOUT_S, help="Seconds to wait for each answer (read timeout).").tag(config=True)
-    deadline = Float(config.DEADLINE_S, help="Seconds one run may take before it is cancelled "
-                     "and recorded.").tag(config=True)
-    max_retries = Integer(config.MAX_RETRIES, help="Retries on 429, 5xx and connection failures.").tag(config=True)
-    concurrency = Integer(config.CONCURRENCY, help="Runs in flight at once in a grid.").tag(config=True)
-
-    @validate("timeout")
-    def _check_timeout(self, proposal: Any) -> float:
-        """A bad ``%config`` value fails when it is set, not at the next cell."""
-        if not proposal["value"] > 0:
-            raise TraitError(f"ThreadrunMagics.timeout must be more than 0 seconds, got {proposal['value']}")
-        return proposal["value"]
-
-    @validate("deadline")
-    def _check_deadline(self, proposal: Any) -> float:
-        if not proposal["value"] > 0:
-            raise TraitError(f"ThreadrunMagics.deadline must be more than 0 seconds, got {proposal['value']}")
-        return proposal["value"]
-
-    @validate("max_retries")
-    def _check_max_retries(self, proposal: Any) -> int:
-        if proposal["value"] < 0:
-            raise TraitError(f"ThreadrunMagics.max_retries must be 0 or more, got {proposal['value']}")
-        return proposal["value"]
-
-    @validate("concurrency")
-    def _check_concurrency(self, proposal: Any) -> int:
-        if proposal["value"] < 1:
-            raise TraitError(f"ThreadrunMagics.concurrency must be 1 or more, got {proposal['value']}")
-        return proposal["value"]
-    stream = Bool(True, help="Follow runs by SSE streaming (False: poll).").tag(config=True)
-    progress = Bool(True, help="Show a progress bar for grids.").tag(config=True)
-
-    @magic_arguments()
-    @argument("--model", "-m", help="Model(s) as provider:name, comma-separated: openai:gpt-5-mini,ollama:llama3.2.")
-    @argument("--temperature", "-t", help="Temperature(s) 0–2, comma-separated: 0,0.5,1.")
-    @argument("--top-p", help="top_p, 0–1.")
-    @argument("--reasoning-effort", help="Reasoning effort(s), comma-separated: minimal,low,medium,high.")
-    @argument("--assistant", "-a", help="Assistant id (default $THREADRUN_ASSISTANT_ID, else a scratch one).")
-    @argument("--instructions", "-i", help="Instructions (system message) for the run.")
-    @argument("--max-prompt-tokens", type=int, help="Cap on prompt tokens (≥ 256).")
-    @argument("--max-completion-tokens", type=int, help="Cap on completion tokens (≥ 256).")
-    @argument("--tools", help="Tools, comma-separated: code_interpreter,file_search.")
-    @argument("--metadata", action="append", metavar="KEY=VALUE", help="Metadata pair (repeatable).")
-    @argument("--repeat", "-n", default="1", help="Runs per grid cell.")
-    @argument("--label", help="A label stored with every row.")
-    @argument("--out", "-o", metavar="VAR", help="Also store the result in this variable.")
-    @argument("--dry-run", action="store_true", help="Show the request bodies; send nothing.")
-    @argument("--no-interpolate", action="store_true",
-              help="Send the cell as typed: no {name} substitution (braces stay braces).")
-    @argument("--poll", action="store_true", help="Poll the run instead of streaming it.")
-    @argument("--base-url", help="Assistants server base URL for this cell (default: the embedded runtime).")
-    @argument("--timeout", type=float, help="Read timeout in seconds.")
-    @argument("--deadline", type=float, metavar="SECONDS",
-              help=f"Longest a run may take; then it is cancelled and recorded (default {config.DEADLINE_S:g}).")
-    @argument("--max-retries", type=int, help="Retries on 429/5xx/connection failures.")
-    @argument("--concurrency", "-j", type=int, help="Runs in flight at once.")
-    @argument("--api-key-env", metavar="NAME", help="Read the Assistants server's key from $NAME (default $THREADRUN_API_KEY).")
-    @argument("--rate", type=float, metavar="RPM", help="Cap on requests per minute.")
-    @argument("--log", metavar="PATH", help="Run log file (default $THREADRUN_LOG or ~/.threadrun/runs.sqlite).")
-    @argument("--no-log", action="store_true", help="Do not write the run log.")
-    @argument("--resume", metavar="LABEL", help="Run only the grid cells of LABEL not completed in the log.")
-    @argument("--compare", action="store_true", help="Also show the comparison table under the rows.")
     @line_cell_magic
+    @_declare
     def threadrun(self, line: str, cell: str | None = None) -> Any:
         """Run the cell's thread on an Assistants server; one DataFrame row per run.
 
@@ -207,21 +180,13 @@ class ThreadrunMagics(Magics):
         from .api import command
         if args.out is not None and not args.out.isidentifier():
             raise UsageError(f"--out expects a variable name, got {args.out!r}")
-        pick = lambda value, default: default if value is None else value  # noqa: E731
+        given = {o.name: getattr(args, o.name) for o in options.OPTIONS
+                 if o.role != "cell" and (o.flag or o.off) and getattr(args, o.name) is not None}
+        for option in options.OPTIONS:  # what the cell does not say, %config says
+            if option.trait:
+                given.setdefault(option.name, getattr(self, option.name))
         try:
-            cmd = command(
-                cell, namespace=self.shell.user_ns, interpolate=not args.no_interpolate,
-                model=args.model, temperature=args.temperature,
-                top_p=args.top_p, reasoning_effort=args.reasoning_effort, tools=args.tools, metadata=args.metadata, repeat=args.repeat,
-                instructions=args.instructions, max_prompt_tokens=args.max_prompt_tokens,
-                max_completion_tokens=args.max_completion_tokens, assistant=args.assistant,
-                label=args.label, base_url=pick(args.base_url, self.base_url),
-                stream=self.stream and not args.poll, timeout=pick(args.timeout, self.timeout),
-                deadline=pick(args.deadline, self.deadline),
-                max_retries=pick(args.max_retries, self.max_retries),
-                concurrency=pick(args.concurrency, self.concurrency), dry_run=args.dry_run,
-                progress=self.progress, rate=args.rate, resume=args.resume, api_key_env=args.api_key_env,
-                log=False if args.no_log else args.log)
+            cmd = command(cell, namespace=self.shell.user_ns, **given)
         except ValidationError as exc:
             raise UsageError(str(exc)) from None
         return cmd, args
