@@ -103,6 +103,9 @@ OPTIONS: tuple[Option, ...] = (
     Option("response_format", "field", "The request's response_format.", flag=False),
     Option("tool_choice", "field", "The request's tool_choice.", flag=False),
     Option("parallel_tool_calls", "field", "The request's parallel_tool_calls.", flag=False),
+    Option("allow_ignored", "send", "Also send the grid cells whose setting the provider caps or "
+           "ignores (their rows say so); by default they are not sent.", kind=bool, default=False,
+           action="store_true"),
     Option("repeat", "grid", "Runs per grid cell.", short="-n", default=1, parse=parse_repeat,
            widget="int"),
     Option("label", "send", "A label stored with every row.", widget="text",
