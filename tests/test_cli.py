@@ -94,3 +94,18 @@ def test_serve_verbose_prints_one_line_per_request():
     finally:
         proc.terminate()
         proc.wait(timeout=20)
+
+
+def test_the_demo_stays_on_echo_when_an_openai_key_is_set(tmp_path):
+    """With OPENAI_API_KEY (and a base URL that would get the runs) the demo still sends nothing."""
+    from standin_upstream import StandIn
+    with StandIn() as openai:
+        env = {**os.environ, "THREADRUN_HOME": str(tmp_path / "home"),
+               "OPENAI_API_KEY": "sk-demo-must-not-use-0123456789", "OPENAI_BASE_URL": openai.url}
+        done = subprocess.run([sys.executable, "-m", "threadrun", "demo", "--latency", "0.05",
+                               "--repeat", "1"], capture_output=True, text=True, env=env,
+                              timeout=120, cwd=tmp_path)
+        assert openai.requests == []
+    assert done.returncode == 0, done.stderr
+    assert "12 of 12 runs completed" in done.stdout
+    assert "echo" in done.stdout.splitlines()[0]
