@@ -46,3 +46,14 @@ def test_shown_leaves_out_columns_empty_in_every_row_only():
     df = pd.DataFrame({"model": ["a", "b"], "error": [None, "boom"], "label": [None, None]})
     df.attrs["threadrun"] = "rows"
     assert list(shown(df).columns) == ["model", "error"]
+
+
+def test_headers_carry_no_invisible_characters_and_replies_are_not_typeset_as_math():
+    from threadrun.display import rows_html
+    from threadrun.row import frame
+    df = frame([{"model": "m", "status": "completed", "total_tokens": 3,
+                 "reply": "Is it $5 or $10 a month?"}])
+    page = rows_html(df)
+    assert "\u200b" not in page
+    assert "<th>total_tokens</th>" in page
+    assert 'class="tex2jax_ignore mathjax_ignore"' in page

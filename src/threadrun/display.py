@@ -42,7 +42,7 @@ def seconds(value: Any) -> Any:
     return f"{float(value):.3f}"
 
 
-def shown(df: Any, wrap_headers: bool = False) -> Any:
+def shown(df: Any) -> Any:
     """The frame as the notebook shows it (a copy; ``df`` is unchanged).
 
     Long texts are cut, costs are dollars, times are milliseconds, and columns that are empty in
@@ -57,13 +57,7 @@ def shown(df: Any, wrap_headers: bool = False) -> Any:
     for name in LONG_TEXT:
         if name in out.columns:
             out[name] = out[name].map(cut, na_action="ignore")
-    if wrap_headers:  # a zero-width space after each "_" lets a long header wrap in HTML
-        out.columns = [_wrappable(str(c)) for c in out.columns]
     return out
-
-
-def _wrappable(name: str) -> str:
-    return name.replace("_", "_\u200b")
 
 
 def html(df: Any) -> str | None:
@@ -80,11 +74,12 @@ def rows_html(df: Any) -> str:
     """Every column (ids last), cells on one line except long texts, which wrap in a wide cell."""
     import pandas as pd
 
-    out = shown(df, wrap_headers=True)
+    out = shown(df)
     table = f"threadrun-rows-{next(_tables)}"
-    long_text = {_wrappable(n) for n in LONG_TEXT}
-    wide = [i + 2 for i, name in enumerate(out.columns) if name in long_text]  # +1 index, 1-based
-    css = [f".{table} td {{ white-space: nowrap; }}"]
+    wide = [i + 2 for i, name in enumerate(out.columns) if name in LONG_TEXT]  # +1 index, 1-based
+    # headers wrap by CSS, never by invisible characters: a copied header is the column's name
+    css = [f".{table} td {{ white-space: nowrap; }}",
+           f".{table} thead th {{ overflow-wrap: anywhere; }}"]
     css += [f".{table} td:nth-child({n}) {{ white-space: normal; min-width: 34em; "
             f"max-width: 40em; text-align: left; }}" for n in wide]
     # their headers too: a right-aligned header over a 34em left-aligned column sits at the far
@@ -92,7 +87,9 @@ def rows_html(df: Any) -> str:
     css += [f".{table} thead th:nth-child({n}) {{ text-align: left; }}" for n in wide]
     body = out.to_html(classes=table, max_rows=pd.get_option("display.max_rows"), max_cols=None,
                        show_dimensions=len(out) > pd.get_option("display.max_rows"))
-    return f"<div><style scoped>{' '.join(css)}</style>{body}</div>"
+    # replies are text, not TeX: "$5 or $10" must not become math (MathJax skips these classes)
+    return (f'<div class="tex2jax_ignore mathjax_ignore"><style scoped>{" ".join(css)}</style>'
+            f"{body}</div>")
 
 
 def text(df: Any, printer: Any, cycle: bool) -> None:
