@@ -211,3 +211,13 @@ def test_python_api_takes_lists_and_message_dicts(server):
     df = threadrun.run([{"role": "user", "content": "hi"}], model=["gpt-4o", "gpt-4o-mini"],
                        temperature=[0, 1], base_url=server.url, progress=False)
     assert len(df) == 4 and (df["status"] == "completed").all()
+
+
+def test_a_trailing_comment_on_the_option_line_is_ignored_but_a_hash_inside_a_word_is_kept(ip, server):
+    ip.run_cell_magic("threadrun", "-m echo:a --label a#b --no-log  # one run, labelled", "user: hi")
+    df = ip.run_cell_magic("threadrun", "-m echo:a --label '#tag' --no-log # quoted", "user: hi")
+    assert df["label"].tolist() == ["#tag"]
+    rows = ip.run_cell_magic("threadrun", "-m echo:a --label a#b --no-log", "user: hi")
+    assert rows["label"].tolist() == ["a#b"]
+    logged = ip.run_line_magic("threadrun", "log --label nothing-here  # the same, as a line magic")
+    assert len(logged) == 0

@@ -23,6 +23,31 @@ if TYPE_CHECKING:  # the rest of threadrun (pandas, requests) loads on first use
     from .api import Command
 
 
+def _words(line: str) -> list[str]:
+    """The option line's words (POSIX quoting), without a trailing ``# comment``.
+
+    A ``#`` starts a comment only at the start of a word and outside quotes, so ``--label a#b``
+    and ``--label '#tag'`` keep theirs. Unbalanced quotes are a UsageError.
+    """
+    quote, escaped = "", False
+    for i, char in enumerate(line):
+        if escaped:
+            escaped = False
+        elif char == "\\" and quote != "'":
+            escaped = True
+        elif quote:
+            quote = "" if char == quote else quote
+        elif char in "'\"":
+            quote = char
+        elif char == "#" and (i == 0 or line[i - 1].isspace()):
+            line = line[:i]
+            break
+    try:  # POSIX quoting, so --instructions "Be brief." arrives without its quotes
+        return shlex.split(line)
+    except ValueError as exc:  # unbalanced quotes
+        raise UsageError(f"cannot read the options: {exc}") from None
+
+
 def _parse(magic: Any, words: list[str]) -> Any:
     """Parse words with a magic_arguments-declared function's parser (errors: UsageError).
 
@@ -131,10 +156,7 @@ class ThreadrunMagics(Magics, _settings(options.OPTIONS)):  # type: ignore[misc]
 
     def _line(self, line: str) -> Any:
         """``%threadrun log [...]`` and ``%threadrun form``."""
-        try:
-            words = shlex.split(line)
-        except ValueError as exc:  # unbalanced quotes
-            raise UsageError(f"cannot read the options: {exc}") from None
+        words = _words(line)
         if words[:1] == ["log"]:
             from . import runlog
             args = _parse(self._log_options, words[1:])
@@ -172,11 +194,7 @@ class ThreadrunMagics(Magics, _settings(options.OPTIONS)):  # type: ignore[misc]
 
     def _command(self, line: str, cell: str) -> tuple[Command, Any]:
         """Parse the option line and the cell once into a Command, or raise a UsageError."""
-        try:  # POSIX quoting, so --instructions "Be brief." arrives without its quotes
-            words = shlex.split(line)
-        except ValueError as exc:  # unbalanced quotes
-            raise UsageError(f"cannot read the options: {exc}") from None
-        args = _parse(self.threadrun, words)
+        args = _parse(self.threadrun, _words(line))
         from .api import command
         if args.out is not None and not args.out.isidentifier():
             raise UsageError(f"--out expects a variable name, got {args.out!r}")
