@@ -60,8 +60,8 @@ def test_value_has_the_defaults_and_is_a_plain_dict():
 def test_value_round_trips_and_partial_updates_keep_the_rest():
     value = {"models": ["gpt-4o", "form-test-model"], "temperature": "0, 0.5", "top_p": 0.9,
              "repeat": 3, "concurrency": 2, "assistant": "asst_1", "instructions": "Be brief.",
-             "label": "exp", "messages": [{"role": "user", "content": "a"},
-                                          {"role": "assistant", "content": "b"}]}
+             "label": "exp", "max_completion_tokens": 300,
+             "messages": [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}]}
     form = show_form(**value)
     assert form.value == value
     assert form.models.known.value == ("gpt-4o",) and form.models.other.value == "form-test-model"
@@ -92,7 +92,7 @@ def test_range_expansion():
 def test_message_editor_buttons_add_remove_and_reorder():
     form = show_form(messages=[{"role": "user", "content": "one"}])
     editor = form.messages
-    editor.add_button.click()
+    editor.add_assistant.click()  # the role is on the button (issue 22 point 9)
     assert [m["role"] for m in form.value["messages"]] == ["user", "assistant"]
     editor.rows[1].text.value = "two"
     editor.rows[1].box.children[2].click()  # up
@@ -329,3 +329,19 @@ def test_the_form_says_in_one_line_when_a_providers_key_is_missing(monkeypatch):
     f = show_form(models=["anthropic:claude-sonnet-4-5"])
     f.run()
     assert f.error == "provider 'anthropic' needs a key: set $ANTHROPIC_API_KEY"
+
+
+def test_the_new_messages_role_is_on_its_button_and_the_cap_reaches_the_body():
+    form = show_form(messages=[{"role": "user", "content": "one"}],
+                     models=["echo:m"], max_completion_tokens=300)
+    form.messages.add_user.click()
+    form.messages.rows[-1].text.value = "a follow-up question"
+    assert [m["role"] for m in form.value["messages"]] == ["user", "user"]
+    assert [b["max_completion_tokens"] for b in form.dry_run()] == [300]
+    form.messages.add_assistant.click()
+    assert form.value["messages"][-1]["role"] == "assistant"
+    form.messages.remove(form.messages.rows[-1])
+    form.value = {"max_completion_tokens": "lots"}
+    assert form.value["max_completion_tokens"] == "lots"
+    with pytest.raises(Exception, match="max_completion_tokens"):
+        form.dry_run()

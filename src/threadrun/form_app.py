@@ -30,8 +30,8 @@ from .row import frame
 __all__ = ["ThreadrunForm", "show_form", "DEFAULTS", "SHOWN_COLUMNS"]
 
 #: Where the table's simple form fields go (any other option with a ``widget`` gets a row of its own).
-_ROWS: list[tuple[str, ...]] = [("top_p", "repeat", "concurrency"), ("assistant",), ("label",),
-                                ("instructions",)]
+_ROWS: list[tuple[str, ...]] = [("top_p", "repeat", "concurrency"), ("max_completion_tokens",),
+                                ("assistant",), ("label",), ("instructions",)]
 #: Labels beside the one-field rows.
 _LABELS = {"assistant": "Assistant", "label": "Label", "instructions": "Instructions"}
 
@@ -52,7 +52,7 @@ DEFAULTS: dict[str, Any] = {
 }
 #: Columns shown under the form (``form.results`` keeps them all).
 SHOWN_COLUMNS = ["model", "provider", "temperature", "top_p", "status", "total_tokens",
-                 "cost_usd", "latency_s", "reply", "error", "label"]
+                 "cost_usd", "latency_s", "ttft_s", "reply", "error", "label"]
 _RENDER_EVERY_S = 0.25
 
 
@@ -327,7 +327,7 @@ class ThreadrunForm(W.VBox):
     def _set_notes(self, lines: list[str]) -> None:
         self._notes = lines
         self.notes_area.value = "".join(
-            f'<div style="color:#8a5a00">ⓘ {html.escape(line)}</div>' for line in lines)
+            f'<div style="color:#8a5a00"><b>Note:</b> {html.escape(line)}</div>' for line in lines)
 
     def _thread_notes(self) -> list[str]:
         """A thread that ends on an assistant message is answered from the user message before it."""

@@ -167,10 +167,16 @@ class MessageEditor(W.VBox):
     def __init__(self) -> None:
         self.rows: list[_MessageRow] = []
         self.list = W.VBox()
-        self.add_button = W.Button(description="Add message", icon="plus")
-        self.add_button.add_class("threadrun-msg-add")
-        self.add_button.on_click(lambda _: self.add())
-        super().__init__([W.Label("Messages"), self.list, self.add_button])
+        # the new message's role is on its button: a typed follow-up is never sent as the
+        # assistant's answer because the button guessed the role
+        self.add_user = W.Button(description="+ user", tooltip="add a user message")
+        self.add_assistant = W.Button(description="+ assistant",
+                                      tooltip="add an assistant message (an earlier answer)")
+        for button, role in ((self.add_user, "user"), (self.add_assistant, "assistant")):
+            button.add_class(f"threadrun-msg-add-{role}")
+            button.on_click(lambda _, r=role: self.add(r))
+        super().__init__([W.Label("Messages"), self.list,
+                          W.HBox([self.add_user, self.add_assistant])])
         self.add_class("threadrun-messages")
 
     def _refresh(self) -> None:
@@ -222,9 +228,10 @@ def option_widget(option: Option) -> W.Widget:
         width = f"{max(60, 8 * len(option.name))}px"
         return W.IntText(option.default or 0, description=option.name,
                          style={"description_width": width}, layout=_NUMBER)
-    if option.widget == "number":
+    if option.widget in ("number", "count"):
+        width = "110px" if option.widget == "number" else "160px"
         return W.Text(description=option.name, placeholder=option.placeholder,
-                      style={"description_width": "110px"}, layout=W.Layout(width="280px"))
+                      style={"description_width": width}, layout=W.Layout(width="330px"))
     if option.widget == "area":
         return W.Textarea(placeholder=option.placeholder, rows=2, layout=W.Layout(width="600px"))
     return W.Text(placeholder=option.placeholder, layout=W.Layout(width="400px"))
@@ -236,6 +243,9 @@ def read_field(option: Option, widget: W.Widget) -> Any:
         return widget.value
     if option.widget == "number":  # a number typed as text: the number, else the text to refuse
         return number_or_text(widget.value)
+    if option.widget == "count":  # a whole number typed as text, else the text to refuse
+        text = widget.value.strip()
+        return None if not text else int(text) if text.isdigit() else text
     return (widget.value if widget.value.strip() else None)
 
 

@@ -27,7 +27,7 @@ from .plan import (parse_efforts, parse_metadata, parse_models, parse_repeat, pa
                    parse_top_p, split_list)
 
 Role = Literal["grid", "field", "send", "input", "cell"]
-Widget = Literal["text", "number", "int", "area"]
+Widget = Literal["text", "number", "count", "int", "area"]
 
 
 @dataclass(frozen=True)
@@ -95,7 +95,8 @@ OPTIONS: tuple[Option, ...] = (
     Option("instructions", "field", "Instructions (system message) for the run.", short="-i",
            widget="area", placeholder="instructions for the run (optional)"),
     Option("max_prompt_tokens", "field", "Cap on prompt tokens (≥ 256).", kind=int),
-    Option("max_completion_tokens", "field", "Cap on completion tokens (≥ 256).", kind=int),
+    Option("max_completion_tokens", "field", "Cap on completion tokens (≥ 256).", kind=int,
+           widget="count", placeholder="≥ 256 (blank: no cap)"),
     Option("tools", "field", "Tools, comma-separated: code_interpreter,file_search.", parse=_tools),
     Option("metadata", "field", "Metadata pair (repeatable).", action="append",
            metavar="KEY=VALUE", parse=parse_metadata),
