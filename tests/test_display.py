@@ -57,3 +57,15 @@ def test_headers_carry_no_invisible_characters_and_replies_are_not_typeset_as_ma
     assert "\u200b" not in page
     assert "<th>total_tokens</th>" in page
     assert 'class="tex2jax_ignore mathjax_ignore"' in page
+
+
+def test_compare_shows_costs_to_three_significant_digits_not_six_decimals():
+    from threadrun.comparison import compare
+    from threadrun.display import html
+    from threadrun.row import frame
+    df = frame([{"model": "a", "status": "completed", "cost_usd": 0.00000945, "total_tokens": 5},
+                {"model": "b", "status": "completed", "cost_usd": 0.00000885, "total_tokens": 5}])
+    table = compare(df)
+    page = html(table)
+    assert "$0.00000945" in page and "$0.00000885" in page and "0.000009<" not in page
+    assert table[("cost_usd", "mean")].tolist() == [0.00000945, 0.00000885]  # the values stay numbers

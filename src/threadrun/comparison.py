@@ -61,6 +61,7 @@ def compare(df: pd.DataFrame, by: str | Sequence[str] | None = None,
              for col in cols for name, func in zip(stats, funcs)]
     out = pd.concat(parts, axis=1)
     out.columns = columns
+    out.attrs["threadrun"] = "compare"  # shown with costs as dollars (display.compare_view)
     return out
 
 

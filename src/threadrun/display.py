@@ -60,13 +60,36 @@ def shown(df: Any) -> Any:
     return out
 
 
+def compare_view(df: Any) -> Any:
+    """A ``compare`` table as shown: costs in dollars to three significant digits (pandas' six
+    decimals read $0.00000945 and $0.00000885 both as 0.000009), times to the millisecond."""
+    out = df.copy()
+    out.attrs = {}
+    for column in out.columns:
+        name, stat = column if isinstance(column, tuple) else (column, "")
+        if stat == "count":
+            continue
+        if name == "cost_usd":
+            out[column] = out[column].map(dollars).astype(object)
+        elif name.endswith("_s"):
+            out[column] = out[column].map(seconds).astype(object)
+    return out
+
+
+def _kind(df: Any) -> str | None:
+    return getattr(df, "attrs", {}).get("threadrun")
+
+
 def html(df: Any) -> str | None:
-    """The HTML of a DataFrame: rows readably, any other frame as pandas renders it."""
-    if getattr(df, "attrs", {}).get("threadrun") == "rows":
-        try:
+    """The HTML of a DataFrame: rows and comparisons readably, any other frame as pandas does."""
+    try:
+        if _kind(df) == "rows":
             return rows_html(df)
-        except Exception:  # never let a display nicety hide the data: show it as pandas does
-            pass
+        if _kind(df) == "compare":
+            return (f'<div class="tex2jax_ignore mathjax_ignore">'
+                    f"{compare_view(df)._repr_html_()}</div>")
+    except Exception:  # never let a display nicety hide the data: show it as pandas does
+        pass
     return df._repr_html_()
 
 
@@ -95,8 +118,9 @@ def rows_html(df: Any) -> str:
 def text(df: Any, printer: Any, cycle: bool) -> None:
     """The plain-text form (terminal IPython), same rules."""
     try:
-        readable = getattr(df, "attrs", {}).get("threadrun") == "rows"
-        printer.text(repr(shown(df) if readable else df))
+        kind = _kind(df)
+        printer.text(repr(shown(df) if kind == "rows" else compare_view(df) if kind == "compare"
+                          else df))
     except Exception:
         printer.text(repr(df))
 
