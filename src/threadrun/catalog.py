@@ -10,9 +10,11 @@ A dated snapshot id ``ALIAS-YYYY-MM-DD`` without its own price costs what ``ALIA
 """
 from __future__ import annotations
 
+import datetime
 import json
 import math
 import re
+from dataclasses import dataclass
 from collections.abc import Mapping
 from importlib import resources
 from typing import Any
@@ -21,7 +23,7 @@ from . import config
 from .errors import ValidationError
 
 __all__ = ["KNOWN_MODELS", "PRICES_TAKEN", "PRICES_SOURCE", "PRICES_NOTE", "ENV_VAR", "prices",
-           "price", "set_prices", "cost_usd", "is_known_model"]
+           "price", "set_prices", "cost_usd", "is_known_model", "shutdown", "Shutdown"]
 
 ENV_VAR = config.PRICES_ENV
 
@@ -205,6 +207,37 @@ def cost_usd(model: str, prompt_tokens: int | None, completion_tokens: int | Non
         return ((prompt_tokens - cheap) * rate[0] + cheap * cached_rate
                 + completion_tokens * rate[1]) / 1_000_000
     return (prompt_tokens * rate[0] + completion_tokens * rate[1]) / 1_000_000
+
+
+@dataclass(frozen=True)
+class Shutdown:
+    """When a vendor stops serving a model (``data/shutdowns.json``)."""
+
+    model: str
+    date: datetime.date
+    replacement: str | None
+    snapshot: str | None  #: for an alias: the snapshot whose removal this is
+    reported_only: bool  #: no stored copy of the vendor's page confirms the date
+
+
+def _read_shutdowns() -> dict[str, Shutdown]:
+    data = json.loads(resources.files("threadrun").joinpath("data/shutdowns.json").read_text("utf-8"))
+    return {name: Shutdown(name, datetime.date.fromisoformat(entry["date"]), entry.get("replacement"),
+                           entry.get("snapshot"), bool(entry.get("reported_only")))
+            for name, entry in data["models"].items()}
+
+
+_SHUTDOWNS: dict[str, Shutdown] | None = None
+
+
+def shutdown(model: str, provider: str | None = None) -> Shutdown | None:
+    """The shutdown of an OpenAI model (openai, azure or unnamed provider), else None."""
+    global _SHUTDOWNS
+    if provider not in (None, "openai", "azure"):
+        return None
+    if _SHUTDOWNS is None:
+        _SHUTDOWNS = _read_shutdowns()
+    return _SHUTDOWNS.get(model)
 
 
 def is_known_model(model: str) -> bool:

@@ -3,6 +3,7 @@ where unprefixed models run, models the catalog does not know (their cost will b
 sampling settings a reasoning model is known to refuse. The form shows the same lines."""
 from __future__ import annotations
 
+import datetime
 import difflib
 import re
 import sys
@@ -28,7 +29,7 @@ def lines(cmd: Any, jobs: list[Any]) -> list[str]:
     out = []
     if cmd.embedded and any(not m or providers.split_spec(m)[0] is None for m in cmd.models):
         out += default_provider_line()
-    return out + unknown_model_lines(jobs) + temperature_warnings(jobs)
+    return out + unknown_model_lines(jobs) + temperature_warnings(jobs) + shutdown_lines(jobs)
 
 
 def default_provider_line() -> list[str]:
@@ -81,3 +82,28 @@ def temperature_warnings(jobs: Iterable[Any]) -> list[str]:
     return [f"{spec} is a reasoning model and may refuse temperature {t:g} "
             f"(sweep --reasoning-effort instead); the row will carry its answer"
             for spec, t in seen.items()]
+
+
+#: How many days before a model's shutdown date the notice starts.
+SHUTDOWN_NOTICE_DAYS = 30
+
+
+def shutdown_lines(jobs: Iterable[Any], today: datetime.date | None = None) -> list[str]:
+    """One line per model that is past, or within 30 days of, its vendor's shutdown date."""
+    today = today or datetime.date.today()
+    out = []
+    for spec in dict.fromkeys(j.body.get("model") for j in jobs):
+        if not isinstance(spec, str):
+            continue
+        provider, model = providers.split_spec(spec)
+        end = catalog.shutdown(model, provider)
+        if end is None or (end.date - today).days > SHUTDOWN_NOTICE_DAYS:
+            continue
+        days = (end.date - today).days
+        when = (f"was shut down on {end.date}" if days < 0 else
+                f"is shut down on {end.date} (in {days} day{'s' * (days != 1)})")
+        what = f"its snapshot {end.snapshot}" if end.snapshot else spec
+        then = (" (the alias then runs another snapshot, or fails)" if end.snapshot else "")
+        fix = f"; pick a model that stays, e.g. {end.replacement}" if end.replacement else ""
+        out.append(f"{spec}: {what} {when} by its vendor{then}{fix}")
+    return out
