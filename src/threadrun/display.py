@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from html import escape
 from typing import Any
 
 #: Characters of a reply (or error, or tool calls) shown in a table cell: about two lines.
@@ -93,26 +94,56 @@ def html(df: Any) -> str | None:
     return df._repr_html_()
 
 
+#: Inline styles, not a <style> block: a notebook opened untrusted (GitHub, nbviewer, a fresh
+#: JupyterLab) strips <style> elements but keeps these, so the saved table stays readable.
+_WIDE = "min-width:34em;max-width:40em;white-space:normal;text-align:left"
+_ONE_LINE = "white-space:nowrap"
+_FAILED = "color:#b00020;font-style:italic"
+_WHY_COLUMN = "reply"
+
+
+def _cell(value: Any, style: str) -> Any:
+    """A cell's HTML: the value escaped, in a span or div that carries its style."""
+    if not isinstance(value, str):
+        return value
+    tag = "div" if style == _WIDE else "span"
+    return f'<{tag} style="{style}">{escape(value)}</{tag}>'
+
+
+def _failure(row: Any) -> str | None:
+    """What to show in the reply's place for a run without a reply: its status and why."""
+    if row.get("status") == "completed" or not isinstance(row.get("error"), str):
+        return None
+    reply = row.get(_WHY_COLUMN)
+    if isinstance(reply, str) and reply.strip():
+        return None
+    return cut(f"{row['status']}: {row['error']}")
+
+
 def rows_html(df: Any) -> str:
-    """Every column (ids last), cells on one line except long texts, which wrap in a wide cell."""
+    """Every column (ids last), cells on one line except long texts, which wrap in a wide cell;
+    a run without a reply shows why in the reply's place (red, italic), where the eye is."""
     import pandas as pd
 
     out = shown(df)
+    failures = [_failure(row) for row in out.to_dict("records")]
+    for name in out.columns:
+        style = _WIDE if name in LONG_TEXT else _ONE_LINE
+        out[name] = out[name].map(lambda v, s=style: _cell(v, s)).astype(object)
+    if _WHY_COLUMN not in out.columns and any(failures):
+        out.insert(min(len(out.columns), 9), _WHY_COLUMN, None)
+    if _WHY_COLUMN in out.columns:
+        why = [f'<div style="{_WIDE};{_FAILED}">{escape(text)}</div>' if text else cell
+               for text, cell in zip(failures, out[_WHY_COLUMN])]
+        out[_WHY_COLUMN] = pd.Series(why, index=out.index, dtype=object)
+    out.columns = [f'<div style="text-align:left">{name}</div>' if name in LONG_TEXT else name
+                   for name in out.columns]
     table = f"threadrun-rows-{next(_tables)}"
-    wide = [i + 2 for i, name in enumerate(out.columns) if name in LONG_TEXT]  # +1 index, 1-based
-    # headers wrap by CSS, never by invisible characters: a copied header is the column's name
-    css = [f".{table} td {{ white-space: nowrap; }}",
-           f".{table} thead th {{ overflow-wrap: anywhere; }}"]
-    css += [f".{table} td:nth-child({n}) {{ white-space: normal; min-width: 34em; "
-            f"max-width: 40em; text-align: left; }}" for n in wide]
-    # their headers too: a right-aligned header over a 34em left-aligned column sits at the far
-    # right, where it reads as the next column's (JupyterLab right-aligns th)
-    css += [f".{table} thead th:nth-child({n}) {{ text-align: left; }}" for n in wide]
-    body = out.to_html(classes=table, max_rows=pd.get_option("display.max_rows"), max_cols=None,
+    body = out.to_html(classes=table, escape=False, na_rep="",
+                       max_rows=pd.get_option("display.max_rows"), max_cols=None,
                        show_dimensions=len(out) > pd.get_option("display.max_rows"))
     # replies are text, not TeX: "$5 or $10" must not become math (MathJax skips these classes)
-    return (f'<div class="tex2jax_ignore mathjax_ignore"><style scoped>{" ".join(css)}</style>'
-            f"{body}</div>")
+    return f'<div class="tex2jax_ignore mathjax_ignore">{body}</div>'
 
 
 def text(df: Any, printer: Any, cycle: bool) -> None:
