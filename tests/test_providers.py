@@ -136,7 +136,7 @@ def test_the_row_splits_provider_and_model_and_the_log_and_resume_key_on_both(is
     monkeypatch.setattr(notices, "_told_default", False)
     df = threadrun.run("user: hi", model="echo:gpt-4o-mini,gpt-4o", label="p", progress=False)
     assert list(df["model"]) == ["gpt-4o-mini", "gpt-4o"] and list(df["provider"]) == ["echo", "echo"]
-    assert "models without a provider prefix run on echo" in capsys.readouterr().err
+    assert "models without a provider prefix run on echo" in capsys.readouterr().out  # info, not red
     logged = threadrun.log(model="echo:gpt-4o")
     assert list(logged["model"]) == ["gpt-4o"] and list(logged["provider"]) == ["echo"]
     assert threadrun.log(model="openai:gpt-4o").empty
@@ -150,8 +150,9 @@ def test_the_default_provider_line_is_printed_once_per_session(capsys, monkeypat
     monkeypatch.setattr(notices, "_told_default", False)
     threadrun.run("user: hi", model="gpt-4o", log=False, progress=False)
     threadrun.run("user: hi", model="gpt-4o", log=False, progress=False)
-    err = capsys.readouterr().err
-    assert err.count("models without a provider prefix run on echo") == 1
+    said = capsys.readouterr()
+    assert said.out.count("models without a provider prefix run on echo") == 1
+    assert "models without a provider prefix" not in said.err  # information, not on stderr's red
 
 
 def test_a_temperature_sent_to_a_reasoning_model_warns_in_one_line_before_sending(capsys):

@@ -19,17 +19,29 @@ _told_default = False
 
 
 def before_sending(cmd: Any, jobs: list[Any]) -> None:
-    """Print every notice for this command, one line each, prefixed ``threadrun:``."""
-    for line in lines(cmd, jobs):
+    """Print every notice for this command, one line each, prefixed ``threadrun:``: information
+    on stdout (a notebook shows it plainly), warnings on stderr (shown on a red background)."""
+    for line in info_lines(cmd):
+        print(f"threadrun: {line}", file=sys.stdout)
+    for line in warning_lines(jobs):
         print(f"threadrun: {line}", file=sys.stderr)
 
 
 def lines(cmd: Any, jobs: list[Any]) -> list[str]:
-    """The notices: the default-provider line (once per session), unknown models, temperatures."""
-    out = []
+    """Every notice, information first (the form shows them all alike)."""
+    return info_lines(cmd) + warning_lines(jobs)
+
+
+def info_lines(cmd: Any) -> list[str]:
+    """Where models without a provider run (once per session): information, not a warning."""
     if cmd.embedded and any(not m or providers.split_spec(m)[0] is None for m in cmd.models):
-        out += default_provider_line()
-    return out + unknown_model_lines(jobs) + temperature_warnings(jobs) + shutdown_lines(jobs)
+        return default_provider_line()
+    return []
+
+
+def warning_lines(jobs: list[Any]) -> list[str]:
+    """Unknown models, temperatures a reasoning model may refuse, models going away."""
+    return unknown_model_lines(jobs) + temperature_warnings(jobs) + shutdown_lines(jobs)
 
 
 def default_provider_line() -> list[str]:
