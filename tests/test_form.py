@@ -345,3 +345,12 @@ def test_the_new_messages_role_is_on_its_button_and_the_cap_reaches_the_body():
     assert form.value["max_completion_tokens"] == "lots"
     with pytest.raises(Exception, match="max_completion_tokens"):
         form.dry_run()
+
+
+def test_a_saved_form_has_a_picture_and_a_one_line_text_besides_the_widget():
+    form = show_form(models=["echo:gpt-5.4-mini"], messages=[{"role": "user", "content": "Is it $5?"}])
+    bundle = form._repr_mimebundle_()
+    assert "application/vnd.jupyter.widget-view+json" in bundle
+    assert bundle["text/plain"].startswith("threadrun form (an interactive widget")
+    assert "echo:gpt-5.4-mini" in bundle["text/html"] and "Is it $5?" in bundle["text/html"]
+    assert "<style" not in bundle["text/html"] and "ThreadrunForm(" not in str(bundle)

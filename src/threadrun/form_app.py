@@ -143,6 +143,18 @@ class ThreadrunForm(W.VBox):
             else:
                 setattr(getattr(self, key), "value", val)
 
+    # --- how a saved notebook shows it -------------------------------------------------------
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        """The live widget, plus a picture of the form (HTML, inline styles) and a one-line text
+        for where widgets cannot render: an untrusted or reopened notebook, GitHub, nbviewer."""
+        bundle = super()._repr_mimebundle_(**kwargs)
+        if isinstance(bundle, dict):
+            bundle["text/html"] = form_picture(self.value)
+            bundle["text/plain"] = ("threadrun form (an interactive widget: run this cell in a live "
+                                    "kernel to use it)")
+        return bundle
+
     # --- the shared path -------------------------------------------------------------------
 
     def command(self, *, dry_run: bool = False) -> api.Command:
@@ -357,6 +369,25 @@ def _one_line(exc: BaseException) -> str:
         text = re.sub(re.escape(option) + r"(?![\w-])", field, text)
     text = re.sub(r"(?:thread\.)?messages\[(\d+)\]", lambda m: f"message {int(m.group(1)) + 1}", text)
     return text if isinstance(exc, ThreadrunError) else f"{type(exc).__name__}: {text}"
+
+
+_CELL = "padding:2px 8px;text-align:left;vertical-align:top;white-space:pre-wrap"
+
+
+def form_picture(value: dict[str, Any]) -> str:
+    """A still picture of a form's fields as HTML with inline styles (readable untrusted)."""
+    shown = {"Models": ", ".join(value["models"]) or "(none)",
+             "Temperature": value["temperature"] if value["temperature"] != "" else "(default)",
+             **{name: "" if v is None else v for name, v in value.items()
+                if name not in ("models", "temperature", "messages")}}
+    rows = [f'<tr><th style="{_CELL}">{html.escape(str(k))}</th>'
+            f'<td style="{_CELL}">{html.escape(str(v))}</td></tr>' for k, v in shown.items()]
+    rows += [f'<tr><th style="{_CELL}">{html.escape(m["role"])}</th>'
+             f'<td style="{_CELL}">{html.escape(m["content"])}</td></tr>' for m in value["messages"]]
+    return ('<div class="tex2jax_ignore mathjax_ignore" style="border:1px solid #ccc;'
+            'padding:6px;display:inline-block"><div style="font-weight:bold">threadrun form '
+            '<span style="font-weight:normal;color:#666">(a picture: run this cell in a live '
+            f'kernel to use the form)</span></div><table>{"".join(rows)}</table></div>')
 
 
 def show_form(base_url: str | None = None, **defaults: Any) -> ThreadrunForm:

@@ -65,3 +65,23 @@ def test_saved_rows_read_well_untrusted_with_text_replies_and_failures_in_sight(
     finally:
         page.screenshot(path=str(shot))
         print(f"screenshot: {shot}")
+
+
+def test_a_saved_form_opened_untrusted_shows_a_picture_of_itself_not_its_repr(lab, page, tmp_path):
+    from playwright.sync_api import expect
+
+    nb = nbformat.read(lab.root / "form.ipynb", as_version=4)
+    NotebookClient(nb, timeout=120, kernel_name="python3",
+                   resources={"metadata": {"path": str(lab.root)}}).execute()
+    nbformat.write(nb, lab.root / "form-saved.ipynb")  # unsigned: opened untrusted
+    shot = _screenshot(tmp_path, "saved-form-untrusted.png")
+    try:
+        page.goto(f"{lab.url}/lab/tree/form-saved.ipynb?reset&token={lab.token}")
+        picture = page.locator(".jp-OutputArea-output", has_text="threadrun form").first
+        expect(picture).to_be_visible(timeout=60_000)
+        assert "a picture: run this cell in a live kernel" in picture.inner_text()
+        assert page.locator(".jp-OutputArea-output", has_text="ThreadrunForm(").count() == 0
+        assert picture.locator("table tr").count() >= 5  # the fields, one per row
+    finally:
+        page.screenshot(path=str(shot))
+        print(f"screenshot: {shot}")
