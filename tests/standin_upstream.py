@@ -3,23 +3,39 @@
 Real upstreams are tested elsewhere (tests/upstreams: llama.cpp's server, llmock). This one
 plays the quirks and faults they will not do on demand: no usage in streams, validation errors
 answered as HTTP 500, ``{"detail": ...}`` bodies, ``: ping`` comments, 429 with Retry-After,
-tool calls, a stream that hangs (to see a cancel abort it), an error mid-stream.
+tool calls, a stream that hangs (to see a cancel abort it), an error mid-stream. It also serves
+``Recorded`` answers: a vendor's answer in its documented shape (tests/recorded_answers.py),
+played back whole (polled) or event by event (streamed), with the status it came with.
 """
 from __future__ import annotations
 
 import json
 import threading
 import time
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+
+@dataclass
+class Recorded:
+    """An upstream's answer to play back: ``body`` (JSON) to a polled request, ``events`` (each
+    an SSE event's text, without its blank line) to a streamed one, with ``status``."""
+
+    body: Any = None
+    events: list[str] = field(default_factory=list)
+    status: int = 200
+    content_type: str | None = None  # default: JSON for ``body``, an event stream for ``events``
 
 
 class StandIn:
     """A loopback upstream; ``mode`` picks its behaviour, ``requests`` records what it got."""
 
     def __init__(self, mode: str = "ok", *, text: str = "Hello from the stand-in", usage: bool = True,
-                 tool_call: bool = False, fail_first: int = 0, retry_after: str | None = None) -> None:
+                 tool_call: bool = False, fail_first: int = 0, retry_after: str | None = None,
+                 recorded: Recorded | None = None) -> None:
         self.mode, self.text, self.usage, self.tool_call = mode, text, usage, tool_call
+        self.recorded = recorded
         self.fail_first, self.retry_after = fail_first, retry_after
         self.requests: list[dict[str, Any]] = []
         self.aborted = threading.Event()
@@ -65,7 +81,9 @@ def _handler(standin: StandIn) -> type[BaseHTTPRequestHandler]:
                                           "param": None, "code": "rate_limit_exceeded"}}, headers)
                 return
             mode = standin.mode
-            if mode == "detail401":
+            if standin.recorded is not None:
+                self.play(standin.recorded, bool(body.get("stream")))
+            elif mode == "detail401":
                 self.json(401, {"detail": "Invalid API key"})
             elif mode == "http500":
                 self.json(500, {"error": {"message": "temperature: must be <= 1", "type": "server_error",
@@ -152,6 +170,19 @@ def _handler(standin: StandIn) -> type[BaseHTTPRequestHandler]:
             self.send("event: response.completed\ndata: " + json.dumps(
                 {"type": "response.completed", "response": response, "sequence_number": seq}) + "\n\n")
             self.end_stream()
+
+        def play(self, recorded: Recorded, stream: bool) -> None:
+            """Answer with a recorded answer: its events when streamed (and it has some), else its body."""
+            if stream and recorded.events or recorded.body is None:
+                self.send_response(recorded.status)
+                self.send_header("content-type", recorded.content_type or "text/event-stream")
+                self.send_header("transfer-encoding", "chunked")
+                self.end_headers()
+                for event in recorded.events:
+                    self.send(event + "\n\n")
+                self.end_stream()
+                return
+            self.json(recorded.status, recorded.body)
 
         def hang(self) -> None:
             """Keep the stream open until the client goes away (then note the abort)."""

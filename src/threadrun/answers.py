@@ -2,6 +2,8 @@
 for requests' failures (stdlib + requests; no key is ever part of these texts)."""
 from __future__ import annotations
 
+import re
+
 import requests
 from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError
 
@@ -71,4 +73,7 @@ def short_reason(exc: BaseException) -> str:
         return "connection dropped by the server"
     if "Connection refused" in text:
         return "connection refused"
+    host = re.search(r"Failed to resolve '([^']+)'", text)
+    if host:  # not urllib3's connection object: the host and what failed
+        return f"could not resolve the host {host.group(1)} (DNS)"
     return " ".join(text.split())[:300]

@@ -79,13 +79,19 @@ def record_stopped(client: "Client", result: RunResult, why: str, sent: bool) ->
 
 
 def refuse_tool_call(client: "Client", result: RunResult) -> None:
-    """A run waiting for tool outputs: threadrun sends none, so cancel it and say why."""
+    """A run waiting for tool outputs: threadrun sends none, so cancel it and say why.
+
+    The row keeps the calls asked for, and the ended run's usage: a run waiting for outputs
+    has none yet (the spec's usage is null until a run is terminal), but the model's call that
+    asked for them was paid for, and the cancelled run reports it.
+    """
     run = result.run or {}
     result.status = "requires_action"
     result.tool_calls = tool_calls(run)
     result.error = ("the run asked for tool outputs (function tools), which threadrun does "
                     "not submit; it was cancelled")
-    try:
-        client.cancel_run(run["thread_id"], run["id"])
-    except APIError as exc:
-        result.error += f" (cancel failed: {exc})"
+    confirmed, failure = cancel_confirmed(client, run["thread_id"], run["id"])
+    if failure:
+        result.error += f" ({failure})"
+    if confirmed is not None and confirmed.get("status") in TERMINAL:
+        result.run = confirmed  # its usage, and when it ended

@@ -40,12 +40,14 @@ def run_error(run: dict) -> str | None:
     if status == "completed":
         return None
     err, details = run.get("last_error"), run.get("incomplete_details")
-    if isinstance(err, dict) and err:
-        return f"run {status}: {err.get('code')}: {' '.join(str(err.get('message')).split())}"
+    if isinstance(err, dict) and err:  # ``type``: a failure the spec's codes have no word for
+        kind = err.get("type") if isinstance(err.get("type"), str) else err.get("code")
+        return f"run {status}: {kind}: {' '.join(str(err.get('message')).split())}"
     if err:  # not the spec's {code, message}: say what came
         return f"run {status}: {' '.join(str(err).split())[:500]}"
-    if isinstance(details, dict) and details:
-        return f"run {status}: {details.get('reason')}"
+    if isinstance(details, dict) and details:  # ``message``: a cause the spec's reasons lack
+        words = [str(details[k]) for k in ("reason", "message") if details.get(k)]
+        return f"run {status}: {' '.join('; '.join(words).split())[:500] or details}"
     if details:
         return f"run {status}: {' '.join(str(details).split())[:500]}"
     return f"run {status}"

@@ -5,6 +5,10 @@ A run's status is computed lazily from the monotonic clock: ``queued`` until ``s
 ``outcome``; a cancel request makes it ``cancelled`` at once.  No thread is spent per run.
 The ``requires_action`` outcome is not terminal: the run waits for tool outputs (never accepted
 here) until it is cancelled or ``expires_at`` passes (then ``expired``).
+
+Beside the spec's fields a run says when it ended in every terminal status (``incomplete_at``
+and ``expired_at``, named as on messages and run steps, which the spec's RunObject lacks), and
+``last_error.type`` names a failure the spec's three codes have no word for (``connection_error``).
 """
 from __future__ import annotations
 
@@ -96,11 +100,14 @@ class Run:
     completion_tokens: int | None = 0
     reasoning_tokens: int | None = None
     cached_tokens: int | None = None
+    total_tokens: int | None = None  # the upstream's own total, when it reported one
     tool_calls: list[dict] = field(default_factory=list)
     live: bool = False
     pieces: list[str] = field(default_factory=list)
     closers: list[Any] = field(default_factory=list)
-    incomplete_reason: str | None = None
+    incomplete_reason: str | None = None  # the spec's word for it, when it has one
+    incomplete_note: str | None = None  # why, in words, when the spec has none (context, filter)
+    message_reason: str = "max_tokens"  # the reply message's incomplete reason
     last_error: dict | None = None
     cancel_mono: float | None = None
     message_id: str = field(default_factory=lambda: new_id("msg_"))
@@ -145,21 +152,35 @@ class Run:
     def usage(self, status: str) -> dict | None:
         """RunCompletionUsage once terminal (None too when the engine's upstream reported none).
 
-        Reasoning and cached tokens, when the upstream reported them, are added as chat
-        completions reports them (``completion_tokens_details``, ``prompt_tokens_details``).
+        A real model's usage is what its upstream reported, whatever the run's end: a run that
+        asked for tool outputs and was then cancelled or expired still used those tokens. An
+        echo run that did not finish used no completion tokens. ``total_tokens`` is the
+        upstream's own when it sent one (Gemini's counts thinking tokens too). Reasoning and
+        cached tokens, when reported, are added as chat completions reports them
+        (``completion_tokens_details``, ``prompt_tokens_details``).
         """
         if status not in TERMINAL or self.prompt_tokens is None:
             return None
-        completion = self.completion_tokens if status in ("completed", "incomplete") else 0
+        completion = self.completion_tokens if self.live or status in ("completed", "incomplete") else 0
         if completion is None:
             return None
+        total = self.prompt_tokens + completion
         usage: dict[str, Any] = {"prompt_tokens": self.prompt_tokens, "completion_tokens": completion,
-                                 "total_tokens": self.prompt_tokens + completion}
+                                 "total_tokens": self.total_tokens if self.live and self.total_tokens
+                                 is not None else total}
         if self.reasoning_tokens is not None:
             usage["completion_tokens_details"] = {"reasoning_tokens": self.reasoning_tokens}
         if self.cached_tokens is not None:
             usage["prompt_tokens_details"] = {"cached_tokens": self.cached_tokens}
         return usage
+
+    def incomplete_details(self) -> dict:
+        """Why the run is incomplete: the spec's ``reason`` where it has the word (a cap set
+        here), else a ``message`` (the model's context, a content filter, as the upstream said)."""
+        details: dict[str, str] = {"reason": self.incomplete_reason} if self.incomplete_reason else {}
+        if self.incomplete_note:
+            details["message"] = self.incomplete_note
+        return details
 
     def to_dict(self, status: str | None = None, now: float | None = None) -> dict:
         """The RunObject JSON, at ``now`` or as it looked in ``status`` (stream snapshots)."""
@@ -177,8 +198,9 @@ class Run:
             "cancelled_at": ended if status == "cancelled" else None,
             "failed_at": ended if status == "failed" else None,
             "completed_at": ended if status == "completed" else None,
-            "incomplete_details": ({"reason": self.incomplete_reason}
-                                   if status == "incomplete" else None),
+            "incomplete_at": ended if status == "incomplete" else None,
+            "expired_at": ended if status == "expired" else None,
+            "incomplete_details": self.incomplete_details() if status == "incomplete" else None,
             "model": p["spec"], "instructions": p["instructions"], "tools": p["tools"],
             "metadata": p["metadata"], "usage": self.usage(status),
             "temperature": p["temperature"], "top_p": p["top_p"],

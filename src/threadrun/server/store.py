@@ -21,6 +21,7 @@ from typing import Any, ContextManager
 from ..errors import ValidationError
 from ..providers import Provider, resolve
 from .engines import EngineReply
+from .endings import last_error, why_incomplete
 from .engines.echo import echo_reply
 from .faults import RunFault
 from .keys import KeyMap
@@ -274,10 +275,13 @@ class Store:
         run.reply = reply.text
         run.prompt_tokens, run.completion_tokens = reply.prompt_tokens, reply.completion_tokens
         run.reasoning_tokens, run.cached_tokens = reply.reasoning_tokens, reply.cached_tokens
+        run.total_tokens = reply.total_tokens
         if reply.tool_calls:
             run.outcome, run.tool_calls = "requires_action", list(reply.tool_calls)
-        elif reply.finish_reason == "length":
-            run.outcome, run.incomplete_reason = "incomplete", "max_completion_tokens"
+        elif reply.finish_reason in ("length", "content_filter"):
+            run.outcome = "incomplete"
+            run.incomplete_reason, run.incomplete_note, run.message_reason = why_incomplete(
+                reply, run.params["max_completion_tokens"])
         else:
             run.outcome = "completed"
 
@@ -287,7 +291,7 @@ class Store:
         with self.lock:
             run.closers.clear()
             if error is not None:
-                run.outcome, run.last_error = "failed", {"code": code, "message": error}
+                run.outcome, run.last_error = "failed", last_error(code, error)
             elif reply is not None:
                 self._apply_reply(run, reply)
             run.end_mono = max(time.monotonic(), run.min_end, run.start_mono)
@@ -321,7 +325,7 @@ class Store:
             status = run.status(now)
             if status in ("completed", "incomplete") and run.reply is not None and not run.message_added:
                 thread = self.threads.get(run.thread_id)
-                reason = "max_tokens" if status == "incomplete" else None
+                reason = run.message_reason if status == "incomplete" else None
                 if thread is not None:
                     thread.messages.append(run.reply_message(
                         "incomplete" if reason else "completed", run.reply, reason))

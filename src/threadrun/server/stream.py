@@ -126,7 +126,7 @@ def ending_events(store: Store, run: Run, started: bool, sent: str | None) -> It
         if status == "completed":
             yield "thread.message.completed", run.reply_message("completed", run.reply).to_dict()
         elif status == "incomplete":
-            message = run.reply_message("incomplete", run.reply, "max_tokens")
+            message = run.reply_message("incomplete", run.reply, run.message_reason)
             yield "thread.message.incomplete", message.to_dict()
         else:
             message = run.reply_message("incomplete", sent, f"run_{status}")

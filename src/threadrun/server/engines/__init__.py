@@ -15,7 +15,12 @@ from ...providers import Provider
 
 
 class UpstreamError(Exception):
-    """An upstream call failed; ``str(exc)`` is one line, ``code`` the run's last_error code."""
+    """An upstream call failed; ``str(exc)`` is one line, ``code`` what kind of failure it was.
+
+    ``code`` is ``server_error``, ``rate_limit_exceeded`` or ``connection_error`` (the upstream
+    could not be reached: DNS, refused, dropped); the store keeps the run's ``last_error.code``
+    within the spec's words and says ``connection_error`` beside it.
+    """
 
     def __init__(self, message: str, code: str = "server_error") -> None:
         super().__init__(" ".join(str(message).split())[:1000])
@@ -52,6 +57,8 @@ class EngineReply:
     cached_tokens: int | None = None
     tool_calls: list[dict] = field(default_factory=list)
     exact_usage: bool = True
+    total_tokens: int | None = None  # the upstream's own total (Gemini's counts thinking tokens too)
+    finish_said: str | None = None  # how the upstream said why it stopped: "finish_reason 'length'"
 
 
 Emit = Callable[[str], None]

@@ -55,14 +55,43 @@ def chat_body(request: Request, provider: Provider) -> dict:
 
 
 def usage_fields(usage: Any) -> dict[str, int | None]:
-    """prompt/completion/reasoning/cached tokens of a ``CompletionUsage`` (None when absent)."""
+    """Tokens of a ``CompletionUsage``, read where each vendor puts them (None when absent).
+
+    Cached: ``prompt_tokens_details.cached_tokens``, else DeepSeek's ``prompt_cache_hit_tokens``
+    (api-docs.deepseek.com/guides/kv_cache). Anthropic's OpenAI-compatible endpoint reports no
+    cache fields (docs.anthropic.com/en/api/openai-sdk: prompt caching is not available there).
+    Reasoning: ``completion_tokens_details.reasoning_tokens``. ``total_tokens`` as reported:
+    Gemini's counts thinking tokens beside prompt + completion (ai.google.dev/gemini-api/docs/openai).
+    """
     usage = usage if isinstance(usage, dict) else {}
-    prompt_d = usage.get("prompt_tokens_details") or {}
-    completion_d = usage.get("completion_tokens_details") or {}
+    prompt_d = _dict(usage.get("prompt_tokens_details"))
+    completion_d = _dict(usage.get("completion_tokens_details"))
+    cached = _int(prompt_d.get("cached_tokens"))
     return {"prompt_tokens": _int(usage.get("prompt_tokens")),
             "completion_tokens": _int(usage.get("completion_tokens")),
-            "reasoning_tokens": _int(completion_d.get("reasoning_tokens")) if isinstance(completion_d, dict) else None,
-            "cached_tokens": _int(prompt_d.get("cached_tokens")) if isinstance(prompt_d, dict) else None}
+            "total_tokens": _int(usage.get("total_tokens")),
+            "reasoning_tokens": _int(completion_d.get("reasoning_tokens")),
+            "cached_tokens": cached if cached is not None else _int(usage.get("prompt_cache_hit_tokens"))}
+
+
+def content_text(content: Any) -> str:
+    """The reply text of a message's ``content``: a string, or the ``text`` parts of a list.
+
+    Mistral's reasoning models answer a list of ``thinking`` and ``text`` parts, polled and
+    streamed (docs.mistral.ai/capabilities/reasoning); the thinking is not the reply, and the
+    Assistants run has no place for it, so it is left out.
+    """
+    if isinstance(content, str):
+        return content
+    if not isinstance(content, list):
+        return ""
+    return "".join(p if isinstance(p, str) else str(p.get("text") or "") for p in content
+                   if isinstance(p, str) or (isinstance(p, dict) and p.get("type") == "text"))
+
+
+def finish_words(finish: Any) -> str | None:
+    """How a chat upstream said why it stopped, for the run's words (``finish_reason 'length'``)."""
+    return f"finish_reason '{finish}'" if isinstance(finish, str) else None
 
 
 def parse_completion(payload: Any, provider: str) -> EngineReply:
@@ -74,16 +103,19 @@ def parse_completion(payload: Any, provider: str) -> EngineReply:
         message = choice["message"]
     except (KeyError, IndexError, TypeError):
         raise UpstreamError(f"{provider}: the answer has no choices[0].message") from None
-    text = message.get("content") or message.get("refusal") or ""
+    if not isinstance(message, dict):
+        raise UpstreamError(f"{provider}: the answer has no choices[0].message")
+    text = content_text(message.get("content")) or content_text(message.get("refusal"))
     calls = [_call(c.get("function") or {}) for c in message.get("tool_calls") or [] if isinstance(c, dict)]
-    return EngineReply(text if isinstance(text, str) else str(text), finish_reason=choice.get("finish_reason"),
-                       tool_calls=calls, **usage_fields(payload.get("usage")))
+    finish = choice.get("finish_reason")
+    return EngineReply(text, finish_reason=finish, tool_calls=calls, finish_said=finish_words(finish),
+                       **usage_fields(payload.get("usage")))
 
 
 def read_stream(stream: Any, emit: Emit, provider: str) -> EngineReply:
     """Fold ``chat.completion.chunk`` events: text to ``emit``, tool-call pieces, the usage chunk."""
     text: list[str] = []
-    calls: dict[int, dict] = {}
+    calls: list[dict] = []
     finish, usage = None, None
     for _, data in stream:
         if data == "[DONE]":
@@ -102,8 +134,8 @@ def read_stream(stream: Any, emit: Emit, provider: str) -> EngineReply:
             if not isinstance(choice, dict) or choice.get("index", 0) != 0:
                 continue
             delta = choice.get("delta") or {}
-            piece = delta.get("content")
-            if isinstance(piece, str) and piece:
+            piece = content_text(delta.get("content"))
+            if piece:
                 text.append(piece)
                 emit(piece)
             for part in delta.get("tool_calls") or []:
@@ -111,19 +143,44 @@ def read_stream(stream: Any, emit: Emit, provider: str) -> EngineReply:
             finish = choice.get("finish_reason") or finish
     if finish is None and usage is None:
         raise UpstreamError(f"{provider}: the stream ended before the reply did")
-    tool_calls = [_call(c) for _, c in sorted(calls.items())]
+    tool_calls = [_call(c) for c in calls]
     return EngineReply("".join(text), finish_reason=finish or "stop", tool_calls=tool_calls,
-                       **usage_fields(usage))
+                       finish_said=finish_words(finish), **usage_fields(usage))
 
 
-def _fold_call(calls: dict[int, dict], part: Any) -> None:
-    """Add one streamed tool-call piece (``arguments`` arrive in fragments, per ``index``)."""
+def _fold_call(calls: list[dict], part: Any) -> None:
+    """Add one streamed tool-call piece to the call it belongs to (see ``_call_for``)."""
     if not isinstance(part, dict):
         return
-    call = calls.setdefault(int(part.get("index") or 0), {"name": "", "arguments": ""})
-    function = part.get("function") or {}
+    call = _call_for(calls, part)
+    function = part.get("function") if isinstance(part.get("function"), dict) else {}
     call["name"] = call["name"] or function.get("name") or ""
-    call["arguments"] += function.get("arguments") or ""
+    arguments = function.get("arguments")
+    call["arguments"] += arguments if isinstance(arguments, str) else json.dumps(arguments) if arguments else ""
+
+
+def _call_for(calls: list[dict], part: dict) -> dict:
+    """The call a streamed piece continues, or a new one.
+
+    Pieces are joined per ``index`` (the spec); a piece with an ``id`` not seen yet starts a new
+    call even without an ``index`` or with a reused one: Gemini streams parallel calls without
+    ``index`` (ai.google.dev/gemini-api/docs/openai; mozilla-ai/any-llm#1290). A piece with
+    neither continues the last call.
+    """
+    call_id, index = part.get("id") or None, part.get("index")
+    index = index if isinstance(index, int) and not isinstance(index, bool) else None
+    if call_id is not None:
+        same = [c for c in calls if c["id"] == call_id]
+        if same:
+            return same[-1]
+    elif index is not None:
+        same = [c for c in calls if c["index"] == index]
+        if same:
+            return same[-1]
+    elif calls:
+        return calls[-1]
+    calls.append({"id": call_id, "index": index, "name": "", "arguments": ""})
+    return calls[-1]
 
 
 def _call(function: dict) -> dict:
@@ -135,6 +192,10 @@ def _call(function: dict) -> dict:
 
 def _int(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
+
+
+def _dict(value: Any) -> dict:
+    return value if isinstance(value, dict) else {}
 
 
 class ChatEngine(HTTPEngine):

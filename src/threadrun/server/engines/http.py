@@ -9,6 +9,7 @@ upstream is never sent twice.
 from __future__ import annotations
 
 import json
+import re
 import threading
 from typing import Any, Callable, Iterator
 
@@ -66,7 +67,7 @@ def post(provider: Provider, path: str, body: dict, *, stream: bool,
             url, data=json.dumps(body), headers=headers_for(provider, key), stream=stream,
             timeout=(CONNECT_TIMEOUT_S, READ_TIMEOUT_S), allow_redirects=False)
     except requests.exceptions.RequestException as exc:
-        raise UpstreamError(scrub(f"{provider.name}: {_reason(exc)} ({url})", key)) from None
+        raise UpstreamError(scrub(f"{provider.name}: {_reason(exc)} ({url})", key), _code(exc)) from None
     watch(response.close)
     if response.status_code >= 300:
         raise upstream_error(provider, response, key)
@@ -77,9 +78,7 @@ def upstream_error(provider: Provider, response: requests.Response, key: str | N
     """``"anthropic 400: temperature: must be ≤ 1"``: the upstream's own status and message."""
     status = response.status_code
     try:
-        message = error_message(response.json())
-    except ValueError:
-        message = response.text[:300]
+        message = body_message(read_some(response), response.headers.get("content-type", ""))
     finally:
         response.close()
     retried = retries_used(response)
@@ -87,6 +86,40 @@ def upstream_error(provider: Provider, response: requests.Response, key: str | N
     code = "rate_limit_exceeded" if status == 429 else "server_error"
     text = f"{provider.name} {status}: {message or response.reason or 'error'}{tail}"
     return UpstreamError(scrub(text, key), code)
+
+
+def read_some(response: requests.Response, limit: int = 1 << 16) -> bytes:
+    """At most ``limit`` bytes of an error answer (a streamed one may never end)."""
+    data = b""
+    try:
+        for chunk in response.iter_content(chunk_size=8192):
+            data += chunk
+            if len(data) >= limit:
+                break
+    except (requests.exceptions.RequestException, OSError, ValueError):
+        pass
+    return data[:limit]
+
+
+def body_message(data: bytes, content_type: str = "") -> str:
+    """The message of an error body: JSON, or the first JSON ``data:`` of an event stream.
+
+    Some servers answer a streamed request's error as ``text/event-stream`` (``data: {"error":
+    ...}``) even with a non-2xx status; its message is the upstream's, not the SSE framing.
+    """
+    text = data.decode("utf-8", errors="replace")
+    try:
+        return error_message(json.loads(text))
+    except ValueError:
+        pass
+    if "event-stream" in content_type or text.lstrip().startswith(("data:", "event:")):
+        for _, payload in iter_events([data]):
+            try:
+                return error_message(json.loads(payload))
+            except ValueError:
+                if payload.strip() and payload.strip() != "[DONE]":
+                    return " ".join(payload.split())[:300]
+    return " ".join(text.split())[:300]
 
 
 def error_message(payload: Any) -> str:
@@ -137,9 +170,23 @@ def scrub(text: str, key: str | None) -> str:
     return text.replace(key, "***") if key and len(key) >= 4 else text
 
 
+def _code(exc: BaseException) -> str:
+    """``connection_error`` when the connection failed (DNS, refused, reset, dropped mid-stream,
+    connect timeout); ``server_error`` otherwise (a read timeout: it was reached, then silent)."""
+    if isinstance(exc, requests.exceptions.ConnectTimeout):
+        return "connection_error"
+    if isinstance(exc, (requests.exceptions.Timeout, TimeoutError)):
+        return "server_error"
+    broken = (requests.exceptions.ConnectionError, requests.exceptions.ChunkedEncodingError, OSError)
+    return "connection_error" if isinstance(exc, broken) else "server_error"
+
+
 def _reason(exc: BaseException) -> str:
     """A short reason for a failed connection."""
     text = str(getattr(exc.args[0], "reason", None) or exc) if exc.args else str(exc)
+    host = re.search(r"Failed to resolve '([^']+)'", text)
+    if host or "NameResolutionError" in text or "Name or service not known" in text:
+        return f"could not resolve the host{f' {host.group(1)}' if host else ''} (DNS)"
     if "Connection refused" in text:
         return "connection refused (is the server running?)"
     if "timed out" in text.lower():
@@ -196,7 +243,8 @@ class HTTPEngine:
                 except EventTooLarge as exc:
                     raise UpstreamError(f"{name}: {exc}") from None
                 except (requests.exceptions.RequestException, OSError) as exc:
-                    raise UpstreamError(f"{name}: the stream broke off ({_reason(exc)})") from None
+                    raise UpstreamError(f"{name}: the stream broke off ({_reason(exc)})",
+                                        _code(exc)) from None
                 drain(response)
                 return reply
             try:

@@ -67,15 +67,35 @@ def parse_response(payload: Any, provider: str, streamed_text: str | None = None
             args = item.get("arguments")
             calls.append({"name": str(item.get("name") or ""),
                           "arguments": args if isinstance(args, str) else json.dumps(args or {})})
-    usage = payload.get("usage") if isinstance(payload.get("usage"), dict) else {}
-    in_d, out_d = usage.get("input_tokens_details") or {}, usage.get("output_tokens_details") or {}
-    reason = (payload.get("incomplete_details") or {}).get("reason") if status == "incomplete" else None
-    return EngineReply(streamed_text if streamed_text is not None else "".join(texts),
-                       prompt_tokens=_int(usage.get("input_tokens")),
-                       completion_tokens=_int(usage.get("output_tokens")),
-                       finish_reason="length" if reason else ("tool_calls" if calls else "stop"),
-                       reasoning_tokens=_int(out_d.get("reasoning_tokens")),
-                       cached_tokens=_int(in_d.get("cached_tokens")), tool_calls=calls)
+    return EngineReply(streamed_text if streamed_text is not None else "".join(texts), tool_calls=calls,
+                       **finish_fields(payload, calls), **usage_fields(payload.get("usage")))
+
+
+def finish_fields(payload: dict, calls: list[dict]) -> dict[str, Any]:
+    """Why the response stopped, in the chat engine's words, and as the upstream said it.
+
+    ``incomplete_details.reason`` is ``max_output_tokens`` or ``content_filter``
+    (responses.openapi.yaml, ``Response.incomplete_details``); the first is chat's ``length``.
+    """
+    if payload.get("status") == "incomplete":
+        details = payload.get("incomplete_details")
+        reason = details.get("reason") if isinstance(details, dict) else None
+        said = f"incomplete_details.reason '{reason}'" if isinstance(reason, str) else "status 'incomplete'"
+        return {"finish_reason": "content_filter" if reason == "content_filter" else "length",
+                "finish_said": said}
+    return {"finish_reason": "tool_calls" if calls else "stop", "finish_said": None}
+
+
+def usage_fields(usage: Any) -> dict[str, int | None]:
+    """Tokens of a ``ResponseUsage`` (responses.openapi.yaml), None where absent; the total as reported."""
+    usage = usage if isinstance(usage, dict) else {}
+    in_d, out_d = usage.get("input_tokens_details"), usage.get("output_tokens_details")
+    in_d, out_d = in_d if isinstance(in_d, dict) else {}, out_d if isinstance(out_d, dict) else {}
+    return {"prompt_tokens": _int(usage.get("input_tokens")),
+            "completion_tokens": _int(usage.get("output_tokens")),
+            "total_tokens": _int(usage.get("total_tokens")),
+            "reasoning_tokens": _int(out_d.get("reasoning_tokens")),
+            "cached_tokens": _int(in_d.get("cached_tokens"))}
 
 
 def read_stream(stream: Any, emit: Emit, provider: str) -> EngineReply:
@@ -92,11 +112,18 @@ def read_stream(stream: Any, emit: Emit, provider: str) -> EngineReply:
         if kind == "response.output_text.delta" and isinstance(payload.get("delta"), str):
             text.append(payload["delta"])
             emit(payload["delta"])
-        elif kind == "error":
-            raise UpstreamError(f"{provider}: {error_message({'error': payload})}")
+        elif kind == "error" or (payload.get("error") and not str(kind).startswith("response.")):
+            raise UpstreamError(f"{provider}: {stream_error(payload)}")
         elif kind in ("response.completed", "response.incomplete", "response.failed"):
             return parse_response(payload.get("response"), provider, "".join(text))
     raise UpstreamError(f"{provider}: the stream ended before the response did")
+
+
+def stream_error(payload: dict) -> str:
+    """The message of an error event: the spec's ``{type: "error", code, message}``, or an
+    ``{"error": {...}}`` object sent without ``type`` (proxies, servers that copy chat's shape)."""
+    inner = payload.get("error")
+    return error_message(payload if inner and not payload.get("message") else {"error": payload})
 
 
 def _int(value: Any) -> int | None:
