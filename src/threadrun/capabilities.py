@@ -51,7 +51,7 @@ class Finding:
             return f"{shown} {'ran' if sent else 'would run'} as {_shown(self.rule.clamp(self.value))}"
         if self.rule.does == "ignores":
             return f"{shown} {'had' if sent else 'would have'} no effect"
-        return f"{shown} {'was sent though' if sent else 'would be'} refused"
+        return f"{shown} {'was sent, though documented as' if sent else 'would be'} refused"
 
     def fix(self) -> str:
         """What to change: ``use -t ≤ 1``, or leave the setting out."""
