@@ -3,9 +3,12 @@
 Real upstreams are tested elsewhere (tests/upstreams: llama.cpp's server, llmock). This one
 plays the quirks and faults they will not do on demand: no usage in streams, validation errors
 answered as HTTP 500, ``{"detail": ...}`` bodies, ``: ping`` comments, 429 with Retry-After,
-tool calls, a stream that hangs (to see a cancel abort it), an error mid-stream. It also serves
-``Recorded`` answers: a vendor's answer in its documented shape (tests/recorded_answers.py),
-played back whole (polled) or event by event (streamed), with the status it came with.
+tool calls, a stream that hangs (to see a cancel abort it), an error mid-stream, Mistral's
+refusal of unknown request fields (``strict``), and a server that reads one token-cap field only
+(``cap_field``, as llama-cpp-python reads only ``max_tokens``) and otherwise writes
+``completion_tokens`` tokens. It also serves ``Recorded`` answers: a vendor's answer in its
+documented shape (tests/recorded_answers.py), played back whole (polled) or event by event
+(streamed), with the status it came with.
 """
 from __future__ import annotations
 
@@ -28,15 +31,25 @@ class Recorded:
     content_type: str | None = None  # default: JSON for ``body``, an event stream for ``events``
 
 
+#: The fields Mistral's chat endpoint knows (mistralai/client-python,
+#: src/mistralai/models/chatcompletionstreamrequest.py); any other is a 422 ``extra_forbidden``.
+MISTRAL_FIELDS = {"model", "messages", "temperature", "top_p", "max_tokens", "stream", "stop",
+                  "random_seed", "metadata", "response_format", "tools", "tool_choice",
+                  "presence_penalty", "frequency_penalty", "n", "prediction", "parallel_tool_calls",
+                  "prompt_mode", "safe_prompt"}
+
+
 class StandIn:
     """A loopback upstream; ``mode`` picks its behaviour, ``requests`` records what it got."""
 
     def __init__(self, mode: str = "ok", *, text: str = "Hello from the stand-in", usage: bool = True,
                  tool_call: bool = False, fail_first: int = 0, retry_after: str | None = None,
-                 recorded: Recorded | None = None) -> None:
+                 recorded: Recorded | None = None, strict: bool = False,
+                 cap_field: str | None = None, completion_tokens: int = 5) -> None:
         self.mode, self.text, self.usage, self.tool_call = mode, text, usage, tool_call
         self.recorded = recorded
         self.fail_first, self.retry_after = fail_first, retry_after
+        self.strict, self.cap_field, self.completion_tokens = strict, cap_field, completion_tokens
         self.requests: list[dict[str, Any]] = []
         self.aborted = threading.Event()
         self.lock = threading.Lock()
@@ -90,13 +103,26 @@ def _handler(standin: StandIn) -> type[BaseHTTPRequestHandler]:
                                           "code": 500}})
             elif mode == "echo-key":
                 self.json(400, {"error": {"message": f"bad header {self.headers.get('authorization')}"}})
+            elif standin.strict and set(body) - MISTRAL_FIELDS:
+                self.extra_forbidden(body)
             elif self.path.endswith("/responses"):
                 self.answer_responses(body)
             else:
                 self.chat(body)
 
+        def extra_forbidden(self, body: dict) -> None:
+            """Mistral's 422, as quoted from api.mistral.ai in dnakov/anon-kode#53."""
+            detail = [{"type": "extra_forbidden", "loc": ["body", name], "msg": "Extra inputs are not permitted",
+                       "input": body[name]} for name in sorted(set(body) - MISTRAL_FIELDS)]
+            self.json(422, {"object": "error", "message": {"detail": detail},
+                            "type": "invalid_request_error", "param": None, "code": None})
+
         def chat(self, body: dict) -> None:
-            usage = {"prompt_tokens": 7, "completion_tokens": 5, "total_tokens": 12,
+            completion, capped = standin.completion_tokens, False
+            cap = body.get(standin.cap_field) if standin.cap_field else None
+            if isinstance(cap, int) and cap < completion:
+                completion, capped = cap, True
+            usage = {"prompt_tokens": 7, "completion_tokens": completion, "total_tokens": 7 + completion,
                      "completion_tokens_details": {"reasoning_tokens": 2},
                      "prompt_tokens_details": {"cached_tokens": 3}}
             call = {"index": 0, "id": "call_1", "type": "function",
@@ -107,7 +133,8 @@ def _handler(standin: StandIn) -> type[BaseHTTPRequestHandler]:
                     message["tool_calls"] = [{k: v for k, v in call.items() if k != "index"}]
                 self.json(200, {"id": "c1", "object": "chat.completion", "created": 1, "model": body["model"],
                                 "choices": [{"index": 0, "message": message, "logprobs": None,
-                                             "finish_reason": "tool_calls" if standin.tool_call else "stop"}],
+                                             "finish_reason": "tool_calls" if standin.tool_call
+                                             else "length" if capped else "stop"}],
                                 "usage": usage if standin.usage else None})
                 return
             self.start_stream()
@@ -129,12 +156,16 @@ def _handler(standin: StandIn) -> type[BaseHTTPRequestHandler]:
                         return
                     if standin.mode == "slow":
                         time.sleep(0.2)
-                finish = "stop"
+                finish = "length" if capped else "stop"
             if standin.mode == "error-mid":
                 self.data({"error": {"message": "the model crashed (stand-in)", "type": "server_error"}})
                 self.end_stream()
                 return
-            self.data({**head, "choices": [{"index": 0, "delta": {}, "finish_reason": finish}]})
+            if standin.strict and standin.usage:  # Mistral: usage on the last chunk, unasked
+                self.data({**head, "choices": [{"index": 0, "delta": {}, "finish_reason": finish}],
+                           "usage": usage})
+            else:
+                self.data({**head, "choices": [{"index": 0, "delta": {}, "finish_reason": finish}]})
             if standin.usage and (body.get("stream_options") or {}).get("include_usage"):
                 self.data({**head, "choices": [], "usage": usage})
             self.send("data: [DONE]\n\n")

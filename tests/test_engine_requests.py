@@ -64,3 +64,28 @@ def test_the_stand_ins_responses_answers_are_valid_response_objects():
             answer = requests.post(standin.url + "/responses", json={"model": "m", "input": "hi"},
                                    timeout=5).json()
             assert schema_errors("Response", answer, spec="responses") == [], answer
+
+
+FORMATS = [{"type": "text"}, {"type": "json_object"},
+           {"type": "json_schema", "json_schema": {"name": "answer", "description": "d", "strict": True,
+                                                   "schema": {"type": "object"}}}]
+
+
+@pytest.mark.parametrize("response_format", FORMATS, ids=lambda f: f["type"])
+def test_response_formats_are_valid_in_both_apis_and_responses_spells_them_text_format(response_format):
+    request = Request(model="m", messages=MESSAGES, response_format=response_format, stream=True)
+    chat = chat_body(request, Provider(name="p", api="chat", base_url="http://127.0.0.1:9/v1"))
+    assert schema_errors("CreateChatCompletionRequest", chat, spec="chat") == [], chat
+    assert chat["response_format"] == response_format
+    body = responses_body(request, Provider(name="p", api="responses", base_url="http://127.0.0.1:9/v1"))
+    assert schema_errors("CreateResponse", body, spec="responses") == [], body
+    assert "response_format" not in body and body["text"]["format"]["type"] == response_format["type"]
+
+
+def test_a_provider_that_refuses_stream_options_is_not_sent_them():
+    from threadrun.provider_rules import parse_rules
+    rules = parse_rules([{"setting": "stream_options", "does": "refuses", "source": "s", "models": "x-*"}])
+    provider = Provider(name="p", api="chat", base_url="http://127.0.0.1:9/v1", rules=rules)
+    for model, sent in (("x-1", False), ("y-1", True)):
+        body = chat_body(Request(model=model, messages=MESSAGES, stream=True), provider)
+        assert ("stream_options" in body) == sent and body["stream"] is True

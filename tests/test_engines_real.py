@@ -185,6 +185,21 @@ def test_llama_cpp_chat_run_has_the_servers_usage_and_ends_incomplete_at_the_cap
 
 
 @pytest.mark.parametrize("stream", [True, False], ids=["streamed", "polled"])
+def test_a_table_without_token_cap_sends_max_tokens_and_the_row_records_what_was_sent(
+        isolated, monkeypatch, xllamacpp_upstream, stream):
+    import json
+    base, key = xllamacpp_upstream
+    monkeypatch.setenv("UPSTREAM_KEY", key)
+    write_providers(isolated, f'[providers.plain]\nbase_url = "{base}"\nkey_env = "UPSTREAM_KEY"\n')
+    row = run("plain:tiny", stream=stream, max_completion_tokens=CAP, temperature=0.5)
+    sent = json.loads(row["sent"])
+    assert (sent["max_tokens"], sent["temperature"], sent["model"]) == (CAP, 0.5, "tiny")
+    assert "max_completion_tokens" not in sent and ("stream_options" in sent) == stream
+    assert (row["status"], row["completion_tokens"]) == ("incomplete", CAP)  # the cap held
+    assert row["error"] == "run incomplete: max_completion_tokens"  # no cap-ignored notice
+
+
+@pytest.mark.parametrize("stream", [True, False], ids=["streamed", "polled"])
 def test_llama_cpp_responses_run_has_usage_from_the_response_and_honours_the_cap(xll, stream):
     base, key = xll
     server = probe(base, key, "/responses", {"model": "tiny", "input": MESSAGES, "store": False,

@@ -14,7 +14,7 @@ from typing import Any, Callable, Mapping
 
 import pandas as pd
 
-from . import assistant, config, options, providers
+from . import assistant, capabilities, config, options, providers
 from .client import Client
 from .result import RunResult
 from .errors import (APIConnectionError, APIError, AuthenticationError, NotFoundError,
@@ -136,6 +136,7 @@ def execute(cmd: Command, *, api_key: str | None = None,
     receives each finished row (a dict of row.COLUMNS) as soon as it is logged.
     """
     jobs = cmd.plan()
+    jobs, held = capabilities.screen(jobs, allow=cmd.allow_ignored, embedded=cmd.embedded)
     if cmd.dry_run:
         url = config.base_url(cmd.base_url)
         known = config.assistant_id(cmd.assistant) or (assistant.cached(url) if url else None)
@@ -152,7 +153,8 @@ def execute(cmd: Command, *, api_key: str | None = None,
     try:
         if cmd.resume is not None:
             jobs = _still_to_run(jobs, runlog, cmd.resume)
-        rows = _run_jobs(client, jobs, cmd, runlog, on_sweep, on_row)
+        unsent = capabilities.unsent_rows(held, label=cmd.label, runlog=runlog, on_row=on_row)
+        rows = _run_jobs(client, jobs, cmd, runlog, on_sweep, on_row, unsent)
     finally:
         if runlog is not None:
             runlog.close()
@@ -181,10 +183,13 @@ def _client(url: str, cmd: Command, api_key: str) -> Client:
 
 def _run_jobs(client: Client, jobs: list[Job], cmd: Command, runlog: RunLog | None,
               on_sweep: Callable[[Sweep], None] | None,
-              on_row: Callable[[dict], None] | None) -> list[dict]:
-    """Get an assistant, then sweep; without an assistant every job gets a row with the error."""
+              on_row: Callable[[dict], None] | None, unsent: dict[int, dict]) -> list[dict]:
+    """Get an assistant, then sweep; without an assistant every job gets a row with the error.
+
+    ``unsent``: the rows of cells not sent (``capabilities``), by grid index, kept in grid order.
+    """
     if not jobs:
-        return []
+        return [unsent[i] for i in sorted(unsent)]
     try:
         asst: dict[str | None, str] = {}
         if any(job.body["assistant_id"] == PENDING_ASSISTANT for job in jobs):
@@ -198,11 +203,13 @@ def _run_jobs(client: Client, jobs: list[Job], cmd: Command, runlog: RunLog | No
         for row, job in zip(rows, jobs):
             if runlog is not None:
                 runlog.append(row, body=job.body)
-        return rows
+        by_index = {**unsent, **{job.index: row for job, row in zip(jobs, rows)}}
+        return [by_index[i] for i in sorted(by_index)]
     sweep = Sweep(client, with_assistant(jobs, asst), stream=cmd.stream,
                   concurrency=cmd.concurrency, label=cmd.label, progress=cmd.progress,
                   runlog=runlog, on_row=on_row, deadline=cmd.deadline,
                   reassign=_reassigner(client, cmd, jobs, asst) if asst else None)
+    sweep.rows.update(unsent)  # their places in the grid: run() returns rows by grid index
     if on_sweep is not None:
         on_sweep(sweep)
     return sweep.run()

@@ -14,7 +14,7 @@ from typing import Any
 
 #: Characters of a reply (or error, or tool calls) shown in a table cell: about two lines.
 SHOWN_CHARS = 100
-LONG_TEXT = ("reply", "error", "tool_calls")
+LONG_TEXT = ("reply", "error", "tool_calls", "sent")
 _tables = itertools.count(1)
 
 

@@ -19,6 +19,7 @@ from typing import Any
 
 from . import config
 from .errors import ValidationError
+from .provider_rules import Rule, first_rule, parse_rules
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -29,7 +30,10 @@ APIS = ("echo", "chat", "responses")
 TOKEN_CAPS = ("max_completion_tokens", "max_tokens", "max_output_tokens")
 AUTHS = ("bearer", "api-key")
 FIELDS = {"base_url": str, "base_url_env": str, "api": str, "key_env": str, "key_required": bool,
-          "auth": str, "token_cap": str, "local": bool, "prices": dict}
+          "auth": str, "token_cap": str, "local": bool, "prices": dict, "rules": list}
+#: The token-cap field of a table that names none: the one most OpenAI-compatible chat servers
+#: read (llama-cpp-python reads only ``max_tokens``); presets name theirs.
+DEFAULT_CAP = {"chat": "max_tokens", "responses": "max_output_tokens"}
 NAME_RE = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
 #: Fine-tuned OpenAI ids start with "ft:"; that prefix is part of the model name, not a provider.
 NOT_PROVIDERS = ("ft",)
@@ -39,7 +43,7 @@ Price = tuple[float, float]
 
 @dataclass(frozen=True)
 class Provider:
-    """One provider: its endpoint, API, key variable, token-cap field and prices."""
+    """One provider: its endpoint, API, key variable, token-cap field, prices and rules."""
 
     name: str
     api: str = "chat"
@@ -48,9 +52,19 @@ class Provider:
     key_env: str | None = None
     key_required: bool = True
     auth: str = "bearer"
-    token_cap: str = "max_completion_tokens"
+    token_cap: str = "max_tokens"
     local: bool = False
     prices: dict[str, Price] = field(default_factory=dict)
+    rules: tuple[Rule, ...] = ()
+
+    def rule(self, setting: str, model: str) -> Rule | None:
+        """The documented rule for ``setting`` on ``model`` (see ``provider_rules``), if any."""
+        return first_rule(self.rules, setting, model)
+
+    def refuses(self, setting: str, model: str) -> bool:
+        """Whether the provider refuses ``setting`` on ``model`` whatever its value."""
+        rule = self.rule(setting, model)
+        return rule is not None and rule.does == "refuses" and rule.min is None and rule.max is None
 
     def endpoint(self) -> str:
         """The base URL: ``$base_url_env`` when set, else ``base_url`` (ValidationError if none)."""
@@ -101,10 +115,21 @@ def providers() -> dict[str, Provider]:
         tables = _tables(_packaged_text(), "the packaged providers.toml")
         if stamp is not None:
             for name, table in _tables(_read(path), str(path)).items():
-                tables[name] = {**tables.get(name, {}), **table}
+                preset = tables.get(name)
+                if preset is None:  # a table of the user's own: the usual cap field by default
+                    table = {"token_cap": DEFAULT_CAP.get(table.get("api", "chat"), "max_tokens"), **table}
+                tables[name] = _merged(preset or {}, table)
         _cache.clear()
         _cache[key] = {name: Provider(name=name, **table) for name, table in tables.items()}
     return _cache[key]
+
+
+def _merged(preset: dict[str, Any], table: dict[str, Any]) -> dict[str, Any]:
+    """A user's table over a preset, field by field; the user's rules come before the preset's."""
+    merged = {**preset, **table}
+    if "rules" in table and "rules" in preset:
+        merged["rules"] = (*table["rules"], *preset["rules"])
+    return merged
 
 
 def _read(path: Path) -> str:
@@ -160,6 +185,13 @@ def _check_table(name: str, table: Any, text: str, where: str) -> dict[str, Any]
             table = {**table, "prices": {m: _price(m, v) for m, v in table["prices"].items()}}
         except ValueError as exc:
             raise bad("prices", str(exc)) from None
+    if "rules" in table:
+        try:
+            table = {**table, "rules": parse_rules(table["rules"])}
+        except ValueError as exc:
+            field, _, problem = str(exc).partition(": ")
+            line = _rule_line(text, name, field)
+            raise ValidationError(f"{where}, line {line}: [providers.{name}].{field}: {problem}") from None
     return table
 
 
@@ -187,6 +219,27 @@ def _line_of(text: str, table: str, key: str | None = None) -> int:
         if lines[i].lstrip().startswith("["):
             break
         if keyed.match(lines[i]):
+            return i + 1
+    return start + 1
+
+
+def _rule_line(text: str, name: str, field: str) -> int:
+    """The line of ``rules[N].key`` (the Nth ``[[providers.NAME.rules]]``, then its key)."""
+    match = re.match(r"rules\[(\d+)\]\.?(\w*)", field)
+    if not match:
+        return _line_of(text, f"providers.{name}", "rules")
+    index, key = int(match.group(1)), match.group(2)
+    head = re.compile(r"^\s*\[\[\s*providers\s*\.\s*" + re.escape(name) + r"\s*\.\s*rules\s*\]\]")
+    lines = text.splitlines()
+    starts = [i for i, line in enumerate(lines) if head.match(line)]
+    if len(starts) < index:
+        return _line_of(text, f"providers.{name}", "rules")
+    start = starts[index - 1]
+    keyed = re.compile(r"^\s*\"?" + re.escape(key) + r"\"?\s*=") if key else None
+    for i in range(start + 1, len(lines)):
+        if lines[i].lstrip().startswith("["):
+            break
+        if keyed is not None and keyed.match(lines[i]):
             return i + 1
     return start + 1
 

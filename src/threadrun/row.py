@@ -25,7 +25,7 @@ COLUMNS: dict[str, str] = {
     "model": STR, "provider": STR, "temperature": "float64", "top_p": "float64",
     "reasoning_effort": STR, "status": STR, "total_tokens": "Int64",
     "cost_usd": "float64", "latency_s": "float64", "ttft_s": "float64",
-    "reply": STR, "error": "object", "tool_calls": STR, "label": STR,
+    "reply": STR, "error": "object", "tool_calls": STR, "sent": STR, "label": STR,
     "prompt_tokens": "Int64", "completion_tokens": "Int64",
     "reasoning_tokens": "Int64", "cached_tokens": "Int64",
     "repeat": "Int64", "retries": "Int64",
@@ -92,6 +92,8 @@ def _row(result: RunResult, problems: list[str], label: str | None, repeat: int 
     cached = _count(_detail(usage, "prompt_tokens_details", "cached_tokens", problems),
                     "cached_tokens", problems)
     ended = next((run[k] for k in _ENDED_AT if run.get(k)), None)
+    extension = run.get("x_threadrun") if isinstance(run.get("x_threadrun"), dict) else {}
+    sent, notice = extension.get("sent"), extension.get("notice")
     try:
         cost = (cost_usd(model, prompt, completion, provider=provider, cached=cached)
                 if isinstance(model, str) else math.nan)
@@ -120,7 +122,9 @@ def _row(result: RunResult, problems: list[str], label: str | None, repeat: int 
         "completed_at": _time(ended, "completed_at", problems),
         "reply": _text(result.reply, "reply", problems),
         "tool_calls": json.dumps(result.tool_calls, default=str) if result.tool_calls else None,
-        "error": _text(result.error, "error", problems),
+        "sent": json.dumps(sent, default=str) if isinstance(sent, dict) else None,
+        "error": "; ".join(filter(None, [_text(result.error, "error", problems),
+                                         _text(notice, "x_threadrun.notice", problems)])) or None,
         "label": label,
         "repeat": _int_or_none(repeat),
         "retries": _int_or_none(result.retries),

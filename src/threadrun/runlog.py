@@ -63,6 +63,10 @@ MIGRATIONS: list[str] = [
     ALTER TABLE runs ADD COLUMN ttft_s REAL;
     ALTER TABLE runs ADD COLUMN tool_calls TEXT;
     """,
+    # 4: the settings the runtime's engine sent upstream (JSON), to check what differed.
+    """
+    ALTER TABLE runs ADD COLUMN sent TEXT;
+    """,
 ]
 VERSION = len(MIGRATIONS)
 

@@ -14,6 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 
+from ..capabilities import request_settings, run_notice
 from ..config import is_loopback
 from ..errors import ValidationError
 from .engines import Request, UpstreamError, make_engine
@@ -246,18 +247,22 @@ class App:
             tool_choice=p["tool_choice"], parallel_tool_calls=p["parallel_tool_calls"],
             reasoning_effort=p["reasoning_effort"], response_format=p["response_format"],
             stream=p["stream"])
+        engine = make_engine(provider)
+        reply, failure = None, None
         try:
-            reply = make_engine(provider).reply(request, lambda piece: self.store.add_piece(run, piece),
-                                                lambda close: self.store.watch(run, close))
+            reply = engine.reply(request, lambda piece: self.store.add_piece(run, piece),
+                                 lambda close: self.store.watch(run, close))
         except (UpstreamError, ValidationError) as error:
-            self.store.finish_engine(run, None, str(error), getattr(error, "code", "server_error"))
+            failure = (str(error), getattr(error, "code", "server_error"))
         except Exception as error:  # never leave a run in progress forever
             if run.cancel_mono is None:
                 self.server_errors.append(traceback.format_exc())
-            self.store.finish_engine(run, None, f"{provider.name}: the call broke off "
-                                                f"({type(error).__name__})")
-        else:
-            self.store.finish_engine(run, reply)
+            failure = (f"{provider.name}: the call broke off ({type(error).__name__})", "server_error")
+        run.sent = getattr(engine, "sent", None)  # what went upstream, even when the call failed
+        if reply is not None:
+            run.notice = run_notice(provider, p["model"], request_settings(request), run.sent,
+                                    reply.completion_tokens)
+        self.store.finish_engine(run, reply, *(failure or ()))
 
     def get_thread(self, params: dict[str, str], **_: Any) -> Reply:
         """``GET /threads/{thread_id}``."""

@@ -21,6 +21,10 @@ from typing import Any
 from ..spec import TERMINAL
 EXPIRY_S = 600
 PLACEHOLDER_TOOL = "lookup"
+#: The run object's vendor extension (RunObject allows more properties; SDKs keep unknown
+#: fields): ``sent``, the settings its engine sent upstream, and ``notice``, one line on what
+#: the provider did that they do not say (a capped setting sent anyway, a token cap not kept).
+EXTENSION = "x_threadrun"
 
 
 def new_id(prefix: str) -> str:
@@ -116,6 +120,8 @@ class Run:
     message_added: bool = False
     min_end: float = 0.0
     size: int = 0  # approximate bytes kept for this run (its request and reply), for max_bytes
+    sent: dict | None = None  # the settings its engine sent upstream (see engines.sent_settings)
+    notice: str | None = None  # what the provider did that the settings do not say (one line)
 
     def status(self, now: float | None = None) -> str:
         """The status at monotonic time ``now``."""
@@ -208,6 +214,7 @@ class Run:
             "max_completion_tokens": p["max_completion_tokens"],
             "truncation_strategy": p["truncation_strategy"], "tool_choice": p["tool_choice"],
             "parallel_tool_calls": p["parallel_tool_calls"], "response_format": p["response_format"],
+            EXTENSION: {"sent": self.sent, "notice": self.notice},
         }
 
     def reply_message(self, status: str, text: str | None = None, reason: str | None = None) -> Message:

@@ -181,6 +181,9 @@ class Store:
             if params["provider"].api == "echo":
                 reply = echo_reply(plain, params["instructions"], params["model"], params["temperature"])
                 self._apply_reply(run, EngineReply(reply, exact_usage=False))
+                run.sent = {"model": params["model"], "temperature": params["temperature"],
+                            **({"max_completion_tokens": params["max_completion_tokens"]}
+                               if params["max_completion_tokens"] is not None else {})}
             else:  # a real model: its engine replies from a worker (see App.run_engine)
                 run.end_mono, run.live, run.prompt_tokens = None, True, None
         run.size = (len(json.dumps(body)) if size is None else size) + len(run.reply or "")

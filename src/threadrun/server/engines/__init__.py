@@ -61,12 +61,27 @@ class EngineReply:
     finish_said: str | None = None  # how the upstream said why it stopped: "finish_reason 'length'"
 
 
+#: Request fields that carry the conversation, not a setting: left out of what ``sent`` reports.
+CONTENT_FIELDS = ("messages", "input", "instructions", "tools")
+
+
+def sent_settings(body: dict) -> dict:
+    """The settings of an upstream request body as sent (model, sampling, cap, formats, stream)."""
+    return {k: v for k, v in body.items() if k not in CONTENT_FIELDS}
+
+
 Emit = Callable[[str], None]
 Watch = Callable[[Callable[[], None]], None]
 
 
 class Engine(Protocol):
-    """``reply(request, emit, watch)``: ``watch(close)`` registers how to abort the call at once."""
+    """``reply(request, emit, watch)``: ``watch(close)`` registers how to abort the call at once.
+
+    An engine that calls an upstream sets ``sent`` (``sent_settings`` of its body) before the
+    call, so the run reports what went upstream even when the call fails.
+    """
+
+    sent: dict | None
 
     def reply(self, request: Request, emit: Emit, watch: Watch) -> EngineReply: ...
 

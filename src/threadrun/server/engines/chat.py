@@ -50,7 +50,8 @@ def chat_body(request: Request, provider: Provider) -> dict:
         body["response_format"] = request.response_format
     if request.stream:
         body["stream"] = True
-        body["stream_options"] = {"include_usage": True}
+        if not provider.refuses("stream_options", request.model):  # Mistral: a 422 (providers.toml)
+            body["stream_options"] = {"include_usage": True}
     return body
 
 

@@ -19,7 +19,7 @@ from requests.adapters import HTTPAdapter
 from ...providers import Provider
 from ...retry import make_retry, retries_used
 from ...sse import EventTooLarge, iter_events, response_chunks
-from . import EngineReply, Emit, Request, UpstreamError, Watch
+from . import EngineReply, Emit, Request, UpstreamError, Watch, sent_settings
 
 CONNECT_TIMEOUT_S = 10.0
 READ_TIMEOUT_S = 300.0
@@ -132,6 +132,8 @@ def error_message(payload: Any) -> str:
     if isinstance(err, str):
         return err
     if isinstance(err, dict):
+        if isinstance(err.get("message"), (dict, list)):  # Mistral: {"message": {"detail": [...]}}
+            return error_message(err["message"])
         if err.get("message"):
             return str(err["message"])
         detail = err.get("detail")
@@ -230,12 +232,14 @@ class HTTPEngine:
 
     def __init__(self, provider: Provider) -> None:
         self.provider = provider
+        self.sent: dict | None = None
 
     def reply(self, request: Request, emit: Emit, watch: Watch) -> EngineReply:
         """Call the upstream; stream text pieces to ``emit`` when the run streams."""
         name = self.provider.name
-        response = post(self.provider, self.path, type(self).build(request, self.provider),
-                        stream=request.stream, watch=watch)
+        body = type(self).build(request, self.provider)
+        self.sent = sent_settings(body)
+        response = post(self.provider, self.path, body, stream=request.stream, watch=watch)
         with response:
             if request.stream:
                 try:

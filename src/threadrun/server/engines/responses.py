@@ -1,7 +1,8 @@
 """The ``responses`` engine: a run on ``POST /responses`` (OpenAI's own API, and servers that copy it).
 
 The thread is sent whole as ``input`` with ``store: false`` (stateless, so nothing is kept
-upstream); the instructions go in ``instructions``, the effort in ``reasoning.effort``. Usage is
+upstream); the instructions go in ``instructions``, the effort in ``reasoning.effort``, the
+response format in ``text.format`` (``CreateResponse.text``). Usage is
 read from ``response.completed`` (or ``.incomplete``); a function call ends the reply with
 ``tool_calls``.
 """
@@ -42,9 +43,18 @@ def responses_body(request: Request, provider: Provider) -> dict:
                                    if isinstance(choice, dict) else choice)
         if request.parallel_tool_calls is False:
             body["parallel_tool_calls"] = False
+    if isinstance(request.response_format, dict):
+        body["text"] = {"format": text_format(request.response_format)}
     if request.stream:
         body["stream"] = True
     return body
+
+
+def text_format(response_format: dict) -> dict:
+    """An Assistants ``response_format`` as Responses' ``text.format`` (its json_schema is flat)."""
+    if response_format.get("type") == "json_schema" and isinstance(response_format.get("json_schema"), dict):
+        return {"type": "json_schema", **response_format["json_schema"]}
+    return dict(response_format)
 
 
 def parse_response(payload: Any, provider: str, streamed_text: str | None = None) -> EngineReply:
