@@ -175,7 +175,11 @@ def test_providers_cli_lists_variables_and_whether_set_never_the_key(isolated):
                          env=env, timeout=60)
     assert out.returncode == 0, out.stderr
     line = next(l for l in out.stdout.splitlines() if l.startswith("anthropic"))
-    assert line.split() == ["anthropic", "chat", "https://api.anthropic.com/v1", "ANTHROPIC_API_KEY", "yes"]
+    # anthropic has no base-URL variable (that column is blank), a key set, and is not local
+    assert line.split() == ["anthropic", "chat", "https://api.anthropic.com/v1", "ANTHROPIC_API_KEY",
+                            "yes", "no"]
+    llamacpp = next(l for l in out.stdout.splitlines() if l.startswith("llamacpp"))
+    assert "LLAMACPP_BASE_URL" in llamacpp.split()
     assert "SECRET" not in out.stdout + out.stderr
 
 
@@ -203,3 +207,39 @@ def test_compare_keeps_two_providers_models_of_the_same_name_apart(isolated):
     table = threadrun.compare(df, values="total_tokens", stats=("count",))
     assert list(table.index) == [("echo", "gpt-4o", 1.0), ("mirror", "gpt-4o", 1.0)]
     assert list(table[("total_tokens", "count")]) == [2, 2]
+
+
+def test_a_table_of_your_own_on_this_machine_needs_no_key_and_costs_nothing(ip, isolated, monkeypatch):
+    """The README's recipe as a new user writes it: no key_env, no key_required, no local."""
+    from standin_upstream import StandIn
+    monkeypatch.delenv("THREADRUN_BASE_URL")  # the embedded runtime
+    with StandIn() as upstream:
+        home = isolated / "threadrun-home"
+        home.mkdir(parents=True, exist_ok=True)
+        (home / "providers.toml").write_text(
+            f'[providers.mine]\nbase_url = "{upstream.url}"\napi = "chat"\n')
+        df = ip.run_cell_magic("threadrun", "-m mine:tiny --no-log", "user: hi")
+    assert df["status"].tolist() == ["completed"], df["error"].tolist()
+    assert df["cost_usd"].tolist() == [0.0]
+    assert "authorization" not in upstream.requests[0]["headers"]
+    mine = providers.providers()["mine"]
+    assert (mine.local, mine.key_required, mine.token_cap) == (True, False, "max_tokens")
+
+
+def test_a_remote_table_with_a_key_variable_needs_it_and_says_which(isolated):
+    home = isolated / "threadrun-home"
+    home.mkdir(parents=True, exist_ok=True)
+    (home / "providers.toml").write_text(
+        '[providers.work]\nbase_url = "https://llm.example.com/v1"\nkey_env = "WORK_LLM_KEY"\n'
+        '[providers.open]\nbase_url = "https://open.example.com/v1"\n')
+    with pytest.raises(ValidationError, match=r"^provider 'work' needs a key: set \$WORK_LLM_KEY$"):
+        providers.providers()["work"].check_ready()
+    providers.providers()["open"].check_ready()  # no key variable: nothing to require
+    assert providers.providers()["work"].local is False
+
+
+def test_threadrun_providers_names_each_base_url_variable():
+    from threadrun.provider_list import rows
+    table = {r["provider"]: r for r in rows()}
+    assert table["llamacpp"]["base_url_env"] == "LLAMACPP_BASE_URL"
+    assert table["ollama"]["local"] is True and table["openai"]["local"] is False

@@ -8,7 +8,7 @@ from typing import Any
 from . import providers
 from .errors import ValidationError
 
-COLUMNS = ("provider", "api", "base_url", "key_env", "key_set", "check")
+COLUMNS = ("provider", "api", "base_url", "base_url_env", "key_env", "key_set", "local", "check")
 
 
 def rows(check: bool = False) -> list[dict[str, Any]]:
@@ -21,7 +21,8 @@ def rows(check: bool = False) -> list[dict[str, Any]]:
             url = f"(set ${provider.base_url_env})"
         key_set = bool(provider.key_env and os.environ.get(provider.key_env, "").strip())
         row = {"provider": name, "api": provider.api, "base_url": url,
-               "key_env": provider.key_env or "", "key_set": key_set if provider.key_env else None,
+               "base_url_env": provider.base_url_env or "", "key_env": provider.key_env or "",
+               "key_set": key_set if provider.key_env else None, "local": provider.local,
                "check": ""}
         if check:
             row["check"] = _check(provider)

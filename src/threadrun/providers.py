@@ -78,7 +78,7 @@ class Provider:
     def key(self) -> str | None:
         """The provider's key from its variable, read now; None when unset (and not required)."""
         value = os.environ.get(self.key_env, "").strip() if self.key_env else ""
-        if not value and self.key_required and self.api != "echo":
+        if not value and self.key_required and self.key_env and self.api != "echo":
             raise ValidationError(f"provider {self.name!r} needs a key: set ${self.key_env}",
                                   param="model")
         return value or None
@@ -116,12 +116,30 @@ def providers() -> dict[str, Provider]:
         if stamp is not None:
             for name, table in _tables(_read(path), str(path)).items():
                 preset = tables.get(name)
-                if preset is None:  # a table of the user's own: the usual cap field by default
-                    table = {"token_cap": DEFAULT_CAP.get(table.get("api", "chat"), "max_tokens"), **table}
+                if preset is None:  # a table of the user's own: defaults that fit what it says
+                    table = {**own_defaults(table), **table}
                 tables[name] = _merged(preset or {}, table)
         _cache.clear()
         _cache[key] = {name: Provider(name=name, **table) for name, table in tables.items()}
     return _cache[key]
+
+
+def own_defaults(table: dict[str, Any]) -> dict[str, Any]:
+    """Defaults for a table of the user's own (not over a preset): the usual cap field; a server
+    on this machine (a loopback base URL) is local (cost 0) and needs no key; a table without
+    ``key_env`` needs no key (there is no variable to read it from)."""
+    on_this_machine = _loopback(table.get("base_url", ""))
+    return {"token_cap": DEFAULT_CAP.get(table.get("api", "chat"), "max_tokens"),
+            "local": on_this_machine,
+            "key_required": bool(table.get("key_env")) and not on_this_machine}
+
+
+def _loopback(url: Any) -> bool:
+    from urllib.parse import urlsplit
+    try:
+        return isinstance(url, str) and config.is_loopback(urlsplit(url).hostname)
+    except ValueError:
+        return False
 
 
 def _merged(preset: dict[str, Any], table: dict[str, Any]) -> dict[str, Any]:
