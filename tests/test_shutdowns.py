@@ -40,3 +40,11 @@ def test_the_notice_is_printed_before_a_sweep_on_stderr(ip, capfd):
     ip.run_cell_magic("threadrun", "-m gpt-4 --no-log", "user: hi")
     err = capfd.readouterr().err
     assert "threadrun: gpt-4: gpt-4 was shut down on 2026-10-23" in err
+
+
+def test_the_forms_model_list_offers_live_models_only():
+    live = catalog.live_models(today=datetime.date(2026, 12, 3))
+    assert "gpt-5.4-mini" in live and "gpt-4o" in live
+    assert "gpt-5-mini" not in live  # its snapshot goes on 2026-12-11
+    assert "gpt-3.5-turbo" not in live and not any("preview" in m for m in live)
+    assert "gpt-5-mini" in catalog.live_models(today=datetime.date(2026, 10, 1))  # 71 days before

@@ -240,6 +240,27 @@ def shutdown(model: str, provider: str | None = None) -> Shutdown | None:
     return _SHUTDOWNS.get(model)
 
 
+def live_models(today: datetime.date | None = None) -> list[str]:
+    """OpenAI's priced models not shut down within 30 days, newest families first (the form's
+    picker): undated names only, so the list stays short."""
+    today = today or datetime.date.today()
+    names = [m for m in _table() if not _DATED.match(m) and m in _PACKAGED["models"]
+             and not _LEGACY.search(m)]
+    alive = [m for m in names if (end := shutdown(m)) is None or (end.date - today).days > 30]
+    return sorted(alive, key=lambda m: (-_family(m), m))
+
+
+#: Names OpenAI retired or marks legacy (previews, gpt-3.5, gpt-4 and its turbo/32k forms, o1,
+#: o3-mini): priced for old rows, not offered in the form.
+_LEGACY = re.compile(r"preview|turbo|32k|^gpt-4(-\d|$)|^gpt-3|^o1|^o3-mini")
+
+
+def _family(model: str) -> float:
+    """``gpt-5.4-mini`` → 5.4: sorts newer families first."""
+    match = re.match(r"^(?:gpt-|o)(\d+(?:\.\d+)?)", model)
+    return float(match.group(1)) if match else 0.0
+
+
 def is_known_model(model: str) -> bool:
     """Whether ``model`` is one of the spec's AssistantSupportedModels ids."""
     return model in _KNOWN

@@ -45,7 +45,7 @@ def _simple_fields() -> list[options.Option]:
 
 #: The form's fields and their defaults (``form.value`` has exactly these keys).
 DEFAULTS: dict[str, Any] = {
-    "models": ["gpt-4o-mini"],
+    "models": ["gpt-5.4-mini"],
     "temperature": "",  # "0, 0.7" (list) or {"start", "stop", "step"} (range); "" = default
     **{o.name: o.default for o in _simple_fields()},
     "messages": [{"role": "user", "content": ""}],  # type your question here

@@ -10,7 +10,7 @@ from typing import Any
 
 import ipywidgets as W
 
-from .catalog import KNOWN_MODELS
+from .catalog import live_models
 from .errors import ValidationError
 from .options import Option
 from .plan import split_list
@@ -26,10 +26,11 @@ def labelled(widget: W.Widget, text: str) -> W.HBox:
 
 
 class ModelPicker(W.HBox):
-    """The spec's models (multi-select) plus free text for others, comma-separated."""
+    """OpenAI's live models (multi-select) plus free text for others, comma-separated."""
 
     def __init__(self) -> None:
-        self.known = W.SelectMultiple(options=KNOWN_MODELS, rows=6, description="Models",
+        self.choices = tuple(live_models())
+        self.known = W.SelectMultiple(options=self.choices, rows=6, description="Models",
                                       style=_LABEL, layout=W.Layout(width="340px"))
         self.other = W.Text(placeholder="provider:model, comma-separated (ollama:llama3.2, openai:gpt-5-mini)",
                             layout=W.Layout(width="300px"))
@@ -47,8 +48,8 @@ class ModelPicker(W.HBox):
     @value.setter
     def value(self, models: Any) -> None:
         models = [str(m) for m in split_list(models)]
-        self.known.value = tuple(m for m in models if m in KNOWN_MODELS)
-        self.other.value = ", ".join(m for m in models if m not in KNOWN_MODELS)
+        self.known.value = tuple(m for m in models if m in self.choices)
+        self.other.value = ", ".join(m for m in models if m not in self.choices)
 
 
 def number_or_text(text: Any) -> Any:
