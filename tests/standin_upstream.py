@@ -80,7 +80,11 @@ def _handler(standin: StandIn) -> type[BaseHTTPRequestHandler]:
             pass
 
         def do_GET(self) -> None:
-            self.json(200, {"object": "list", "data": [{"id": "stand-in-model", "object": "model"}]})
+            """``/models``: its own model and every model it was asked for (it serves any name)."""
+            with standin.lock:
+                asked = [r["body"].get("model") for r in standin.requests if isinstance(r["body"], dict)]
+            names = dict.fromkeys(["stand-in-model", *[m for m in asked if isinstance(m, str)]])
+            self.json(200, {"object": "list", "data": [{"id": n, "object": "model"} for n in names]})
 
         def do_POST(self) -> None:
             body = json.loads(self.rfile.read(int(self.headers.get("content-length", "0"))) or b"{}")

@@ -145,7 +145,8 @@ def xll(isolated, monkeypatch, xllamacpp_upstream):
 def llm(isolated, monkeypatch, llmock_upstream):
     """Provider ``llm`` on a freshly reset llmock; yields its admin URL."""
     monkeypatch.setenv("UPSTREAM_KEY", "sk-llmock-any")
-    write_providers(isolated, provider("llm", llmock_upstream))
+    # llmock answers GET /models from its script too: no model check, so each step is a chat call
+    write_providers(isolated, provider("llm", llmock_upstream) + "check_models = false\n")
     admin = llmock_upstream.removesuffix("/v1") + "/_llmock"
     requests.post(admin + "/reset", timeout=10).raise_for_status()
     yield admin
@@ -197,6 +198,15 @@ def test_a_table_without_token_cap_sends_max_tokens_and_the_row_records_what_was
     assert "max_completion_tokens" not in sent and ("stream_options" in sent) == stream
     assert (row["status"], row["completion_tokens"]) == ("incomplete", CAP)  # the cap held
     assert row["error"] == "run incomplete: max_completion_tokens"  # no cap-ignored notice
+
+
+def test_a_model_the_local_server_does_not_list_completes_with_a_notice_saying_so(xll):
+    """llama.cpp runs its one model whatever name a request gives: the row says so."""
+    row = run("xll:wrong-name", max_completion_tokens=CAP)
+    assert row["status"] == "incomplete" and row["completion_tokens"] == CAP  # it did run
+    assert "xll does not list 'wrong-name' at /models (it lists: tiny)" in row["error"]
+    listed = run("xll:tiny", max_completion_tokens=CAP)
+    assert "does not list" not in listed["error"]
 
 
 @pytest.mark.parametrize("stream", [True, False], ids=["streamed", "polled"])

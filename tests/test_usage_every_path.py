@@ -95,9 +95,10 @@ def llm(isolated, monkeypatch, llmock_base):
     home = isolated / "threadrun-home"
     home.mkdir(parents=True, exist_ok=True)
     (home / "providers.toml").write_text(
-        f'[providers.llm]\nbase_url = "{llmock_base}"\napi = "chat"\nkey_env = "LLM_KEY"\nlocal = true\n\n'
+        f'[providers.llm]\nbase_url = "{llmock_base}"\napi = "chat"\nkey_env = "LLM_KEY"\nlocal = true\n'
+        f'check_models = false\n\n'  # llmock answers GET /models from its script too
         f'[providers.llm-r]\nbase_url = "{llmock_base}"\napi = "responses"\nkey_env = "LLM_KEY"\n'
-        f'local = true\n')
+        f'local = true\ncheck_models = false\n')
     admin = llmock_base.removesuffix("/v1") + "/_llmock"
     requests.post(admin + "/reset", timeout=10).raise_for_status()
     yield admin

@@ -30,7 +30,8 @@ APIS = ("echo", "chat", "responses")
 TOKEN_CAPS = ("max_completion_tokens", "max_tokens", "max_output_tokens")
 AUTHS = ("bearer", "api-key")
 FIELDS = {"base_url": str, "base_url_env": str, "api": str, "key_env": str, "key_required": bool,
-          "auth": str, "token_cap": str, "local": bool, "prices": dict, "rules": list}
+          "auth": str, "token_cap": str, "local": bool, "prices": dict, "rules": list,
+          "check_models": bool}
 #: The token-cap field of a table that names none: the one most OpenAI-compatible chat servers
 #: read (llama-cpp-python reads only ``max_tokens``); presets name theirs.
 DEFAULT_CAP = {"chat": "max_tokens", "responses": "max_output_tokens"}
@@ -56,6 +57,7 @@ class Provider:
     local: bool = False
     prices: dict[str, Price] = field(default_factory=dict)
     rules: tuple[Rule, ...] = ()
+    check_models: bool | None = None  #: ask GET /models once and note unlisted models (None: if local)
 
     def rule(self, setting: str, model: str) -> Rule | None:
         """The documented rule for ``setting`` on ``model`` (see ``provider_rules``), if any."""
@@ -126,12 +128,11 @@ def providers() -> dict[str, Provider]:
 
 def own_defaults(table: dict[str, Any]) -> dict[str, Any]:
     """Defaults for a table of the user's own (not over a preset): the usual cap field; a server
-    on this machine (a loopback base URL) is local (cost 0) and needs no key; a table without
-    ``key_env`` needs no key (there is no variable to read it from)."""
-    on_this_machine = _loopback(table.get("base_url", ""))
+    on this machine (a loopback base URL) is local (runs cost 0); a key is needed only when the
+    table names the variable it is read from (``key_env``)."""
     return {"token_cap": DEFAULT_CAP.get(table.get("api", "chat"), "max_tokens"),
-            "local": on_this_machine,
-            "key_required": bool(table.get("key_env")) and not on_this_machine}
+            "local": _loopback(table.get("base_url", "")),
+            "key_required": bool(table.get("key_env"))}
 
 
 def _loopback(url: Any) -> bool:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 
 from ..capabilities import request_settings, run_notice
+from .model_check import unlisted_notice
 from ..config import is_loopback
 from ..errors import ValidationError
 from .engines import Request, UpstreamError, make_engine
@@ -260,8 +261,9 @@ class App:
             failure = (f"{provider.name}: the call broke off ({type(error).__name__})", "server_error")
         run.sent = getattr(engine, "sent", None)  # what went upstream, even when the call failed
         if reply is not None:
-            run.notice = run_notice(provider, p["model"], request_settings(request), run.sent,
-                                    reply.completion_tokens)
+            notes = [run_notice(provider, p["model"], request_settings(request), run.sent,
+                                reply.completion_tokens), unlisted_notice(provider, p["model"])]
+            run.notice = "; ".join(n for n in notes if n) or None
         self.store.finish_engine(run, reply, *(failure or ()))
 
     def get_thread(self, params: dict[str, str], **_: Any) -> Reply:
