@@ -125,3 +125,33 @@ def test_a_row_with_no_oddities_has_no_error():
     assert row["error"] is None and row["total_tokens"] == 5 and row["temperature"] == 0.2
     assert row["provider"] == "openai" and row["model"] == "gpt-4o-mini"
     assert not math.isnan(row["cost_usd"])
+
+
+HUGE = {0.1: 2**62, 0.2: 10**30, 0.3: -5, 0.4: True}
+
+
+@pytest.mark.parametrize("stream", [True, False])
+def test_absurd_token_counts_leave_the_tokens_empty_with_a_note_and_lose_no_row(server, monkeypatch,
+                                                                              stream, tmp_path):
+    """Issue 21 point 5: one run reporting 2**62 tokens cost the whole DataFrame and its log row."""
+    from threadrun.server import objects
+    original = objects.Run.to_dict
+
+    def altered(self, *args, **kwargs):
+        run = original(self, *args, **kwargs)
+        bad = HUGE.get(self.params.get("temperature"))
+        if bad is not None and run.get("usage"):
+            run["usage"]["completion_tokens"] = bad
+        return run
+
+    monkeypatch.setattr(objects.Run, "to_dict", altered)
+    log = tmp_path / "runs.sqlite"
+    df = threadrun.run("Say hi", model="gpt-4o-mini", temperature=[*HUGE, 0.5, 0.6],
+                       base_url=server.url, stream=stream, log=str(log), progress=False)
+    assert len(df) == 6 and list(df["status"]) == ["completed"] * 6
+    odd = df.iloc[:4]
+    assert odd["completion_tokens"].isna().all() and odd["cost_usd"].isna().all()
+    assert all("completion_tokens is" in e for e in odd["error"])
+    assert "outside 0 to 1,000,000,000,000" in odd["error"].iloc[0]
+    assert df.iloc[4:]["completion_tokens"].notna().all()
+    assert len(threadrun.log(path=str(log))) == 6

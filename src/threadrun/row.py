@@ -270,18 +270,31 @@ def _setting(run: dict, body: dict, name: str, problems: list[str]) -> float | N
     return echoed if echoed is not None else _number(body.get(name), name, problems)
 
 
+#: The most tokens a count may say: far above any run (a trillion), far below what an Int64
+#: column or a cost can hold. A count outside 0..MAX_TOKENS is left empty and named in the row.
+MAX_TOKENS = 10**12
+
+
 def _count(value: Any, name: str, problems: list[str]) -> int | None:
     """A token count as reported (a whole float or digits read as the number), or None."""
-    if value is None or (type(value) is int):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, int) and not isinstance(value, bool):
-        return int(value)
-    if isinstance(value, str) and value.strip().isdigit():
-        return int(value)
-    problems.append(f"{name} is {_shown(value)}, not a whole number")
-    return None
+    number: int | None = None
+    if value is None:
+        return None
+    if type(value) is int:
+        number = value
+    elif isinstance(value, float) and value.is_integer():
+        number = int(value)
+    elif isinstance(value, int) and not isinstance(value, bool):
+        number = int(value)
+    elif isinstance(value, str) and value.strip().isdigit():
+        number = int(value)
+    if number is None:
+        problems.append(f"{name} is {_shown(value)}, not a whole number")
+        return None
+    if not 0 <= number <= MAX_TOKENS:
+        problems.append(f"{name} is {_shown(number)}, outside 0 to {MAX_TOKENS:,}")
+        return None
+    return number
 
 
 #: Unix seconds pandas can hold as datetime64[ns] (years 1678 to 2261).
