@@ -243,3 +243,20 @@ def test_threadrun_providers_names_each_base_url_variable():
     table = {r["provider"]: r for r in rows()}
     assert table["llamacpp"]["base_url_env"] == "LLAMACPP_BASE_URL"
     assert table["ollama"]["local"] is True and table["openai"]["local"] is False
+
+
+@pytest.mark.parametrize("spec, message", [
+    ("\u200bollama:llama3.2", r"invisible or control character \(U\+200B\) at position 1"),
+    ("ollama:llama3.2\u202e", r"invisible or control character \(U\+202E\)"),
+    ("ollama:llama\n3.2", r"invisible or control character \(U\+000A\)"),
+    ("ollama:llama\x003.2", r"invisible or control character \(U\+0000\)"),
+    ("\uff4flama:x", r"the provider prefix 'ｏlama' has characters that only look like letters \(did you mean 'ollama'\?\)"),
+    (":m1", r"empty provider prefix"),
+])
+def test_a_spec_with_invisible_look_alike_or_empty_prefix_is_refused_before_sending(
+        spec, message, monkeypatch):
+    """Issue 21 point 6: these fell back to the default provider (OpenAI with a key set)."""
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-should-not-be-used-000000")
+    with pytest.raises(ValidationError, match=message) as info:
+        threadrun.run("user: hi", model=[spec], log=False, progress=False)
+    assert "\n" not in str(info.value)

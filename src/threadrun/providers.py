@@ -287,8 +287,33 @@ def get(name: str, where: str = "") -> Provider:
     return known[name]
 
 
+def check_spec(spec: str) -> None:
+    """Refuse a model spec that would not run where it says: an invisible or control character
+    anywhere, a provider prefix with look-alike letters (``ｏlama:x``), or an empty one (``:m``).
+    Any of these would otherwise fall back to the default provider and send the thread there."""
+    import unicodedata
+    for i, char in enumerate(spec):
+        if unicodedata.category(char) in ("Cc", "Cf", "Zl", "Zp") or (char.isspace() and char != " "):
+            raise ValidationError(f"model {spec!r} has an invisible or control character "
+                                  f"(U+{ord(char):04X}) at position {i + 1}; type the name again",
+                                  param="model")
+    if spec != spec.strip():
+        raise ValidationError(f"model {spec!r} starts or ends with a space", param="model")
+    prefix, sep, _ = spec.partition(":")
+    if sep and not prefix:
+        raise ValidationError(f"model {spec!r} has an empty provider prefix; write provider:model "
+                              "(`threadrun providers` lists them) or drop the ':'", param="model")
+    if sep and not prefix.isascii():
+        plain = unicodedata.normalize("NFKC", prefix).lower()
+        close = difflib.get_close_matches(plain, providers(), n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise ValidationError(f"model {spec!r}: the provider prefix {prefix!r} has characters that "
+                              f"only look like letters{hint}", param="model")
+
+
 def resolve(spec: str, default: str | None = None) -> tuple[Provider, str]:
     """The Provider and model name of a spec; an unknown prefix is a one-line ValidationError."""
+    check_spec(spec)
     prefix, model = split_spec(spec)
     provider = get(prefix or default or default_provider(), f" in model {spec!r}")
     if not model:
