@@ -260,3 +260,27 @@ def test_a_spec_with_invisible_look_alike_or_empty_prefix_is_refused_before_send
     with pytest.raises(ValidationError, match=message) as info:
         threadrun.run("user: hi", model=[spec], log=False, progress=False)
     assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("value", ["http://user:pw@127.0.0.1:8080/v1", "http://127.0.0.1:8080/v1?api-version=1",
+                                   "http://127.0.0.1:8080/v1\n", "http://127.0.0.1:99999/v1"])
+def test_a_base_url_variable_is_checked_like_base_url_and_never_quoted(value, monkeypatch):
+    """Issue 21 point 7: these were accepted, and a password reached a connection error."""
+    monkeypatch.setenv("LLAMACPP_BASE_URL", value)
+    with pytest.raises(ValidationError) as info:
+        threadrun.run("user: hi", model="llamacpp:tiny", log=False, progress=False)
+    assert str(info.value).startswith("$LLAMACPP_BASE_URL (provider 'llamacpp') is not an http(s) URL")
+    assert "pw" not in str(info.value) and "99999" not in str(info.value)
+
+
+@pytest.mark.parametrize("table, field", [
+    ('base_url = "http://127.0.0.1:99999/v1"', "base_url"), ('key_env = ""', "key_env"),
+    ('key_env = "MY KEY"', "key_env"), ('base_url_env = "1X"', "base_url_env")])
+def test_a_bad_port_or_variable_name_in_providers_toml_is_one_line(table, field, isolated):
+    home = isolated / "threadrun-home"
+    home.mkdir(parents=True, exist_ok=True)
+    url = "" if field == "base_url" else 'base_url = "http://127.0.0.1:8080/v1"\n'
+    (home / "providers.toml").write_text(f'[providers.mine]\n{url}{table}\n')
+    with pytest.raises(ValidationError, match=rf"\[providers.mine\].*{field}") as info:
+        providers.providers()
+    assert "\n" not in str(info.value)

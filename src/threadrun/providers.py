@@ -70,7 +70,12 @@ class Provider:
 
     def endpoint(self) -> str:
         """The base URL: ``$base_url_env`` when set, else ``base_url`` (ValidationError if none)."""
-        url = (os.environ.get(self.base_url_env) if self.base_url_env else None) or self.base_url
+        from_env = os.environ.get(self.base_url_env) if self.base_url_env else None
+        if from_env and not usable_url(from_env):  # never quoted: it may hold a password
+            raise ValidationError(f"${self.base_url_env} (provider {self.name!r}) is not an http(s) "
+                                  "URL without user, query or fragment, with a port up to 65535",
+                                  param="model")
+        url = from_env or self.base_url
         if not url:
             raise ValidationError(f"provider {self.name!r} has no base URL: set ${self.base_url_env}"
                                   if self.base_url_env else
@@ -196,9 +201,12 @@ def _check_table(name: str, table: Any, text: str, where: str) -> dict[str, Any]
     for key, allowed in (("api", APIS), ("token_cap", TOKEN_CAPS), ("auth", AUTHS)):
         if key in table and table[key] not in allowed:
             raise bad(key, f"{table[key]!r} is not one of {', '.join(allowed)}")
-    if table.get("base_url") and not re.match(r"^https?://[^/?#@\s]+(/[^?#\s]*)?$", table["base_url"]):
+    if table.get("base_url") and not usable_url(table["base_url"]):
         raise bad("base_url", f"{table['base_url']!r} is not an http(s) URL without user, query "
-                              "or fragment")
+                              "or fragment, with a port up to 65535")
+    for key in ("key_env", "base_url_env"):
+        if key in table and not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", table[key]):
+            raise bad(key, f"{table[key]!r} is not an environment variable name")
     if "prices" in table:
         try:
             table = {**table, "prices": {m: _price(m, v) for m, v in table["prices"].items()}}
@@ -285,6 +293,22 @@ def get(name: str, where: str = "") -> Provider:
         raise ValidationError(f"unknown provider {name!r}{where}{hint}; known: {', '.join(known)} "
                               f"(add others in {user_file()})", param="model")
     return known[name]
+
+
+_URL = re.compile(r"^https?://[^/?#@\s]+(/[^?#\s]*)?$")
+
+
+def usable_url(url: str) -> bool:
+    """An http(s) URL with no user, query, fragment, whitespace or control character, and a port
+    that exists (1-65535)."""
+    if not isinstance(url, str) or not _URL.match(url) or not url.isprintable():
+        return False
+    from urllib.parse import urlsplit
+    try:
+        port = urlsplit(url).port
+    except ValueError:
+        return False
+    return port is None or port > 0
 
 
 def check_spec(spec: str) -> None:
