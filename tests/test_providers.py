@@ -284,3 +284,20 @@ def test_a_bad_port_or_variable_name_in_providers_toml_is_one_line(table, field,
     with pytest.raises(ValidationError, match=rf"\[providers.mine\].*{field}") as info:
         providers.providers()
     assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("text, message", [
+    ("providers = 5\n", "'providers' is int; write one [providers.NAME] table per provider"),
+    ('[[providers]]\nname = "x"\n', "'providers' is list; write one"),
+    ("".join(f"[providers.p{i}]\nbase_url = \"http://127.0.0.1:1/v1\"\n" for i in range(1001)),
+     "1,001 provider tables; at most 1,000"),
+    ("# " + "x" * (1 << 20) + "\n", "a providers file holds at most 1,048,576"),
+])
+def test_a_providers_file_of_the_wrong_shape_or_size_is_one_line(text, message, isolated):
+    """Issue 21, low: these raised AttributeError / RecursionError or were read whole."""
+    home = isolated / "threadrun-home"
+    home.mkdir(parents=True, exist_ok=True)
+    (home / "providers.toml").write_text(text)
+    with pytest.raises(ValidationError) as info:
+        providers.providers()
+    assert message in str(info.value) and "\n" not in str(info.value)

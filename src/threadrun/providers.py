@@ -164,8 +164,16 @@ def _read(path: Path) -> str:
         raise ValidationError(f"{path}: cannot read it ({reason})") from None
 
 
+#: A providers file larger than this, or with more tables, is refused (a typo'd path to a big
+#: file, or a generated one gone wrong) before it is parsed.
+MAX_FILE_BYTES, MAX_TABLES = 1 << 20, 1000
+
+
 def _tables(text: str, where: str) -> dict[str, dict[str, Any]]:
     """The checked ``[providers.NAME]`` tables of one TOML text (ValidationError: file, line, field)."""
+    if len(text) > MAX_FILE_BYTES:
+        raise ValidationError(f"{where}: {len(text):,} characters; a providers file holds at most "
+                              f"{MAX_FILE_BYTES:,}")
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -174,8 +182,14 @@ def _tables(text: str, where: str) -> dict[str, dict[str, Any]]:
     if unknown:
         raise ValidationError(f"{where}, line {_line_of(text, unknown[0])}: unknown table "
                               f"{unknown[0]!r}; write [providers.NAME] tables")
+    tables = data.get("providers") or {}
+    if not isinstance(tables, dict):
+        raise ValidationError(f"{where}, line {_line_of(text, 'providers')}: 'providers' is "
+                              f"{type(tables).__name__}; write one [providers.NAME] table per provider")
+    if len(tables) > MAX_TABLES:
+        raise ValidationError(f"{where}: {len(tables):,} provider tables; at most {MAX_TABLES:,}")
     out: dict[str, dict[str, Any]] = {}
-    for name, table in (data.get("providers") or {}).items():
+    for name, table in tables.items():
         out[name] = _check_table(name, table, text, where)
     return out
 
