@@ -180,6 +180,11 @@ class RuntimeASGI:
     async def dispatch(self, ex: Exchange) -> None:
         """Guard, read, count, fault, handle and answer one request."""
         app = self.app
+        if ex.scope["http_version"] not in ("1.0", "1.1"):
+            reply = error_reply(ErrorAnswer(505, f"HTTP version {ex.scope['http_version']} is not "
+                                                 "supported; use HTTP/1.1.", None, None))
+            reply.close = True
+            return await ex.send_json(reply)
         if ex.method not in METHODS:
             reply = error_reply(ErrorAnswer(501, f"Unsupported method ({ex.method!r})", None, None))
             reply.close = True

@@ -131,9 +131,11 @@ class GuardedProtocol(H11Protocol):
         if heading:
             self.head_bytes += len(data)
             self.guard.pending += len(data)
+            if self.head_bytes > HEAD_BYTES:
+                return self.refuse_head(self.conn.trailing_data[0] + data)
             if self.guard.pending > PENDING_BYTES:
-                self.send_400_response("Too many request header bytes in flight; try again.")
-                return
+                return self.send_error(503, b"Service Unavailable", "Too many request header "
+                                       "bytes in flight on this server; try again in a second.")
         super().data_received(data)
         if heading and self.conn.their_state is not h11.IDLE:
             self.release_head()
@@ -217,13 +219,23 @@ class GuardedProtocol(H11Protocol):
             return
         self.loop.call_later(LINGER_S, raw.close)
 
+    def refuse_head(self, head: bytes) -> None:
+        """A request head over HEAD_BYTES: 414 when its request line is, else 431."""
+        if b"\r\n" not in head[:HEAD_BYTES + 2]:
+            return self.send_error(414, b"URI Too Long", f"Request line over {HEAD_BYTES} bytes.")
+        self.send_error(431, b"Request Header Fields Too Large",
+                        f"Request header over {HEAD_BYTES} bytes.")
+
     def send_400_response(self, msg: str) -> None:
-        """A malformed or oversized request head: the spec's JSON error, then close."""
-        too_big = len(self.conn.trailing_data[0]) > HEAD_BYTES or "bytes" in msg
-        status, text = (431, "Request header fields too large.") if too_big else (400, msg)
+        """A malformed request head (Uvicorn's hook): the spec's JSON error."""
+        if len(self.conn.trailing_data[0]) > HEAD_BYTES:
+            return self.refuse_head(self.conn.trailing_data[0])
+        self.send_error(400, b"Bad Request", msg)
+
+    def send_error(self, status: int, reason: bytes, text: str) -> None:
+        """Answer the spec's JSON error before any request reached the app, then close."""
         body = json.dumps({"error": {"message": text, "type": "invalid_request_error",
                                      "param": None, "code": None}}).encode()
-        reason = b"Request Header Fields Too Large" if status == 431 else b"Bad Request"
         self.transport.write(b"HTTP/1.1 %d %s\r\ncontent-type: application/json\r\ncontent-length: %d\r\n"
                              b"connection: close\r\n\r\n%s" % (status, reason, len(body), body))
         self.linger_wanted = True
