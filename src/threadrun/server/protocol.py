@@ -84,6 +84,7 @@ class GuardedProtocol(H11Protocol):
         self.timer: asyncio.TimerHandle | None = None
         self.started: float | None = None  # monotonic time of the current request's first byte
         self.head_bytes = 0  # bytes of the current request head (counted in guard.pending)
+        self.tail = b""  # the head's last bytes so far: its end may span two reads
         self.over = False  # opened past the cap: served only with the token
         self.linger_wanted = self.lingering = False
         self.drained = 0
@@ -128,9 +129,13 @@ class GuardedProtocol(H11Protocol):
         if self.started is None:
             self.started = time.monotonic()
         heading = self.conn.their_state is h11.IDLE
-        if heading:
-            self.head_bytes += len(data)
-            self.guard.pending += len(data)
+        if heading:  # count the head's bytes only (a body may follow in the same read)
+            joined = self.tail + data
+            end = joined.find(b"\r\n\r\n")
+            count = len(data) if end < 0 else max(0, end + 4 - len(self.tail))
+            self.tail = joined[-3:]
+            self.head_bytes += count
+            self.guard.pending += count
             if self.head_bytes > HEAD_BYTES:
                 return self.refuse_head(self.conn.trailing_data[0] + data)
             if self.guard.pending > PENDING_BYTES:
@@ -177,7 +182,7 @@ class GuardedProtocol(H11Protocol):
     def release_head(self) -> None:
         """The current head is complete or gone: its bytes leave the pre-auth budget."""
         self.guard.pending -= self.head_bytes
-        self.head_bytes = 0
+        self.head_bytes, self.tail = 0, b""
 
     def cut(self) -> None:
         """A deadline passed: close without an answer (an answer being written is left alone)."""
@@ -198,6 +203,7 @@ class GuardedProtocol(H11Protocol):
 
     def refuse(self) -> None:
         """Answer 503 (busy) on a connection that has not sent a whole head yet, and close it."""
+        self.release_head()
         self.guard.refused += 1
         body = busy_body(self.guard.limits.max_connections)
         self.transport.write(b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\n"
@@ -234,6 +240,7 @@ class GuardedProtocol(H11Protocol):
 
     def send_error(self, status: int, reason: bytes, text: str) -> None:
         """Answer the spec's JSON error before any request reached the app, then close."""
+        self.release_head()  # what was not fed to h11 is not kept
         body = json.dumps({"error": {"message": text, "type": "invalid_request_error",
                                      "param": None, "code": None}}).encode()
         self.transport.write(b"HTTP/1.1 %d %s\r\ncontent-type: application/json\r\ncontent-length: %d\r\n"
