@@ -83,6 +83,7 @@ class LocalServer:
             self._thread.join(timeout=10)
         if self._socket is not None:
             self._socket.close()
+        server.config.app.close()
         self.app.close()
 
     @property

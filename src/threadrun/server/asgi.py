@@ -8,18 +8,19 @@ cap (see ``protocol``) is served only when the request carries the token.
 """
 from __future__ import annotations
 
+import asyncio
 import json
 import secrets
 import sys
 import time
 import traceback
-from typing import Any, Iterator
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, AsyncIterator, Callable, Iterator
 from urllib.parse import parse_qsl
 
-import anyio
-from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 from starlette.requests import ClientDisconnect, Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import StreamingResponse
 
 from .app import App, Reply, StreamReply, echo_key_reply, error_reply, match_route
 from .protocol import busy_body
@@ -29,6 +30,7 @@ MAX_BODY = 1 << 20
 ERROR_KINDS = ("429", "500", "502", "503")
 MID_EVENTS = 3
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+THREADED = {"cancel_run"}  # endpoints that may wait on an engine (a cancel closes its call)
 
 
 def try_json(raw: bytes) -> Any:
@@ -80,7 +82,7 @@ class Exchange:
     def __init__(self, runtime: "RuntimeASGI", scope: dict, receive: Any, send: Any) -> None:
         self.runtime, self.app = runtime, runtime.app
         self.scope, self.send = scope, send
-        self.request = Request(scope, receive)
+        self.receive = receive
         self.started = time.monotonic()
         self.request_id = "req_" + secrets.token_hex(16)
         self.connection = scope.get("extensions", {}).get("threadrun.connection")
@@ -116,23 +118,23 @@ class Exchange:
         if reply.close or cut:
             headers["connection"] = "close"
         self.log(reply.status)
-        if not cut:
-            await Response(data, reply.status, headers)(self.scope, self.request.receive, self.send)
-            return
         headers["content-length"] = str(len(data))
         await self.send({"type": "http.response.start", "status": reply.status,
-                         "headers": [(k.encode(), v.encode()) for k, v in headers.items()]})
+                         "headers": [(k.encode(), v.encode("latin-1")) for k, v in headers.items()]})
+        if not cut:
+            await self.send({"type": "http.response.body", "body": data})
+            return
         await self.send({"type": "http.response.body", "body": data[:len(data) // 2], "more_body": True})
         self.drop()
 
     async def send_stream(self, reply: StreamReply, cut: bool = False) -> None:
         """SSE events as chunks as they come, like the real API (``cut``: drop after a few)."""
         self.log(200)
-        chunks = iterate_in_threadpool(self.frames(reply, MID_EVENTS if cut else None))
+        chunks = self.runtime.relay(self.frames(reply, MID_EVENTS if cut else None))
         headers = {"cache-control": "no-cache", **self.common_headers()}
         if not cut:
             response = StreamingResponse(chunks, 200, headers, media_type="text/event-stream")
-            return await response(self.scope, self.request.receive, self.send)
+            return await response(self.scope, self.receive, self.send)
         headers["content-type"] = "text/event-stream; charset=utf-8"
         await self.send({"type": "http.response.start", "status": 200,
                          "headers": [(k.encode(), v.encode()) for k, v in headers.items()]})
@@ -162,10 +164,62 @@ class Exchange:
 
 
 class RuntimeASGI:
-    """The ASGI application of one LocalServer."""
+    """The ASGI application of one LocalServer; its worker threads run handlers and streams."""
 
-    def __init__(self, app: App) -> None:
+    def __init__(self, app: App, workers: int = 320) -> None:
         self.app = app
+        self.workers = ThreadPoolExecutor(workers, "threadrun-http")  # threads start on first use
+
+    async def in_thread(self, function: Callable[..., Any], *args: Any) -> Any:
+        """``function(*args)`` in a worker thread (handlers may block on locks or an engine)."""
+        return await asyncio.get_running_loop().run_in_executor(self.workers, function, *args)
+
+    async def relay(self, frames: Iterator[bytes]) -> AsyncIterator[bytes]:
+        """A blocking iterator of frames, produced in one worker thread and yielded here: the
+        frames ready at once go out together, each as soon as it is ready (no thread hop each)."""
+        loop, ready, wake = asyncio.get_running_loop(), deque(), asyncio.Event()
+        state = {"waiting": False, "stop": False}
+        end = object()
+
+        def produce() -> None:
+            try:
+                for frame in frames:
+                    ready.append(frame)
+                    if state["waiting"]:
+                        state["waiting"] = False
+                        loop.call_soon_threadsafe(wake.set)
+                    if state["stop"]:
+                        break
+            finally:
+                ready.append(end)
+                loop.call_soon_threadsafe(wake.set)
+                close = getattr(frames, "close", None)
+                if close is not None:
+                    close()
+
+        loop.run_in_executor(self.workers, produce)
+        try:
+            while True:
+                state["waiting"] = True
+                if not ready:
+                    await wake.wait()
+                state["waiting"] = False
+                wake.clear()
+                batch = []
+                while ready:
+                    batch.append(ready.popleft())
+                if batch and batch[-1] is end:
+                    if len(batch) > 1:
+                        yield b"".join(batch[:-1])
+                    return
+                if batch:
+                    yield b"".join(batch)
+        finally:
+            state["stop"] = True
+
+    def close(self) -> None:
+        """Stop the worker threads (running ones finish their item)."""
+        self.workers.shutdown(wait=False, cancel_futures=True)
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         """Serve one HTTP request (lifespan is off; other scopes are not served)."""
@@ -211,7 +265,7 @@ class RuntimeASGI:
                 ex.linger()
             return await ex.send_json(reply)
         try:
-            raw = await ex.request.body() if length else b""
+            raw = await Request(ex.scope, ex.receive).body() if length else b""
         except ClientDisconnect:
             return
         app.record(ex.method, match.route, ex.target, ex.headers, raw, try_json)
@@ -222,7 +276,10 @@ class RuntimeASGI:
             return await ex.send_json(app.fault_reply(decision.http))
         if decision.http == "echo-key":
             return await ex.send_json(echo_key_reply(ex.headers))
-        reply = await run_in_threadpool(app.handle, match, ex.query, ex.headers, raw, decision)
+        if match.endpoint in THREADED:
+            reply = await self.in_thread(app.handle, match, ex.query, ex.headers, raw, decision)
+        else:  # in-memory work under short locks: on the loop, without a thread hop
+            reply = app.handle(match, ex.query, ex.headers, raw, decision)
         await self.deliver(ex, reply, decision.http)
 
     async def deliver(self, ex: Exchange, reply: Reply | StreamReply, kind: str | None) -> None:
@@ -232,7 +289,7 @@ class RuntimeASGI:
         if kind == "500-after":  # handled (a run created), then a 500 as a failing proxy sends
             return await ex.send_json(self.app.fault_reply("500"))
         if kind == "slow":
-            await anyio.sleep(self.app.faults.slow_s)
+            await asyncio.sleep(self.app.faults.slow_s)
         if isinstance(reply, StreamReply):
             await ex.send_stream(reply, cut=kind == "drop-mid")
         else:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -57,19 +58,39 @@ def busy_body(max_connections: int) -> bytes:
 
 
 class _Transport:
-    """The connection's transport, whose ``close`` lingers when the protocol asks it to."""
+    """The connection's transport: writes made in one loop step go out as one send (a head and
+    its body together, as the old server did), and ``close`` lingers when the protocol asks."""
 
     def __init__(self, transport: asyncio.Transport, protocol: "GuardedProtocol") -> None:
         self._transport, self._protocol = transport, protocol
-        self.write = transport.write
+        self._pending: list[bytes] = []
         self.is_closing = transport.is_closing
+
+    def write(self, data: bytes) -> None:
+        """Queue ``data``; the queue is sent at the end of this loop step."""
+        if not self._pending:
+            self._protocol.loop.call_soon(self.flush)
+        self._pending.append(data)
+
+    def flush(self) -> None:
+        """Send what is queued."""
+        if self._pending:
+            data = b"".join(self._pending)
+            self._pending.clear()
+            if not self._transport.is_closing():
+                self._transport.write(data)
 
     def close(self) -> None:
         """Close, or half-close and drain for a moment when the request body was not read."""
         if self._protocol.linger_wanted and not self._transport.is_closing():
             self._protocol.start_linger()
         else:
-            self._transport.close()
+            self.close_now()
+
+    def close_now(self) -> None:
+        """Send what is queued, then close."""
+        self.flush()
+        self._transport.close()
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._transport, name)
@@ -101,6 +122,12 @@ class GuardedProtocol(H11Protocol):
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         """Track it; arm the idle timeout; past the cap, wait briefly for a request with the token."""
         super().connection_made(_Transport(transport, self))  # type: ignore[arg-type]
+        sock = transport.get_extra_info("socket")
+        if sock is not None:  # answers go out at once (no Nagle delay behind a delayed ACK)
+            try:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            except OSError:
+                pass
         self.arm(self.guard.limits.idle_s)
         if len(self.connections) > self.guard.limits.max_connections:
             self.over = True
@@ -124,7 +151,7 @@ class GuardedProtocol(H11Protocol):
         if self.lingering:
             self.drained += len(data)
             if self.drained > LINGER_BYTES:
-                self.transport._transport.close()  # type: ignore[attr-defined]
+                self.transport.close_now()  # type: ignore[attr-defined]
             return
         if self.started is None:
             self.started = time.monotonic()
@@ -191,7 +218,7 @@ class GuardedProtocol(H11Protocol):
             return
         if self.cycle is not None:
             self.cycle.disconnected = True
-        self.transport._transport.close()  # type: ignore[attr-defined]
+        self.transport.close_now()  # type: ignore[attr-defined]
 
     def drop(self) -> None:
         """Close now, whatever was (or was not) answered: the ``drop`` faults."""
@@ -199,7 +226,7 @@ class GuardedProtocol(H11Protocol):
             self.cycle.disconnected = True
             self.cycle.message_event.set()
         self.linger_wanted = False
-        self.transport._transport.close()  # type: ignore[attr-defined]
+        self.transport.close_now()  # type: ignore[attr-defined]
 
     def refuse(self) -> None:
         """Answer 503 (busy) on a connection that has not sent a whole head yet, and close it."""
@@ -216,6 +243,7 @@ class GuardedProtocol(H11Protocol):
         """Half-close after the answer, drain what the client still sends, close within LINGER_S."""
         self.lingering, self.linger_wanted = True, False
         self.disarm()
+        self.transport.flush()  # type: ignore[attr-defined]
         raw = self.transport._transport  # type: ignore[attr-defined]
         try:
             if raw.can_write_eof():

@@ -12,7 +12,6 @@ import socket
 import threading
 import time
 
-import anyio.to_thread
 import uvicorn
 
 from .app import App
@@ -45,7 +44,7 @@ def make_server(app: App) -> uvicorn.Server:
     from ``app.limits``, our protocol subclass for the rest; quiet (no logging config)."""
     limits = app.limits
     config = uvicorn.Config(
-        RuntimeASGI(app), http=functools.partial(GuardedProtocol, guard=Guard(limits)),
+        RuntimeASGI(app, limits.max_connections + RESERVE), http=functools.partial(GuardedProtocol, guard=Guard(limits)),
         loop="asyncio", lifespan="off", log_config=None, log_level=LOG_LEVEL, access_log=False,
         timeout_keep_alive=limits.idle_s, h11_max_incomplete_event_size=HEAD_BYTES,
         limit_concurrency=limits.max_connections + RESERVE + 1,
@@ -54,16 +53,9 @@ def make_server(app: App) -> uvicorn.Server:
     return uvicorn.Server(config)
 
 
-async def _serve(server: uvicorn.Server, sock: socket.socket) -> None:
-    """Serve until ``server.should_exit``; worker threads (handlers, SSE) bounded like connections."""
-    limits = server.config.http.keywords["guard"].limits  # type: ignore[union-attr]
-    anyio.to_thread.current_default_thread_limiter().total_tokens = limits.max_connections + RESERVE
-    await server.serve(sockets=[sock])
-
-
 def serve_in_thread(server: uvicorn.Server, sock: socket.socket) -> threading.Thread:
     """Run ``server`` on ``sock`` in a daemon thread; return once it accepts connections."""
-    thread = threading.Thread(target=asyncio.run, args=(_serve(server, sock),),
+    thread = threading.Thread(target=asyncio.run, args=(server.serve([sock]),),
                               name="threadrun-server", daemon=True)
     thread.start()
     deadline = time.monotonic() + START_TIMEOUT_S
