@@ -134,7 +134,10 @@ class Exchange:
         headers = {"cache-control": "no-cache", **self.common_headers()}
         if not cut:
             response = StreamingResponse(chunks, 200, headers, media_type="text/event-stream")
-            return await response(self.scope, self.receive, self.send)
+            try:
+                return await response(self.scope, self.receive, self.send)
+            except ClientDisconnect:  # the client left mid-stream: the run goes on
+                return
         headers["content-type"] = "text/event-stream; charset=utf-8"
         await self.send({"type": "http.response.start", "status": 200,
                          "headers": [(k.encode(), v.encode()) for k, v in headers.items()]})
@@ -227,6 +230,8 @@ class RuntimeASGI:
             return
         try:
             await self.dispatch(Exchange(self, scope, receive, send))
+        except OSError:  # the client left before its answer was written (ASGI 2.4 ``send``)
+            return
         except Exception:  # a bug: remembered (Uvicorn then answers 500 or closes)
             self.app.server_errors.append(traceback.format_exc())
             raise

@@ -282,3 +282,19 @@ class GuardedProtocol(H11Protocol):
         super().handle_events()
         if self.cycle is not cycle and self.cycle is not None:
             self.cycle.scope["extensions"] = {"threadrun.connection": self}
+            self.speak_asgi_2_4(self.cycle)
+
+    @staticmethod
+    def speak_asgi_2_4(cycle: Any) -> None:
+        """ASGI 2.4: ``send`` raises OSError once the client is gone (Uvicorn's h11 cycle drops
+        the message silently), so a streaming response stops at its next event without a
+        disconnect-listener task per stream."""
+        deliver = cycle.send
+
+        async def send(message: Any) -> None:
+            if cycle.disconnected and message.get("type") == "http.response.body":
+                raise OSError("the client closed the connection")
+            await deliver(message)
+
+        cycle.send = send  # read when the request's task starts (it has not yet)
+        cycle.scope["asgi"] = {**cycle.scope["asgi"], "spec_version": "2.4"}
