@@ -2,7 +2,7 @@
 
 It prints ``{"url", "pid"}`` on stdout, then answers one JSON line per command read on stdin:
 ``latency`` (value in seconds), ``reset``, ``stats``, ``quit``. Every request's handling is
-timed by wrapping ``Handler.dispatch`` (from reading the request line's body to the last byte
+timed by wrapping ``RuntimeASGI.dispatch`` (from the parsed request head to the last byte
 written, SSE streams included), so the benchmark can subtract server time from client time.
 """
 from __future__ import annotations
@@ -14,29 +14,28 @@ import resource
 import sys
 import threading
 import time
-from urllib.parse import urlsplit
 
 from threadrun.server import local_server
 from threadrun.server.app import match_route
-from threadrun.server.handler import Handler
+from threadrun.server.asgi import Exchange, RuntimeASGI
 
 _spans: list[tuple[float, float, str]] = []
 _lock = threading.Lock()
-_original = Handler.dispatch
+_original = RuntimeASGI.dispatch
 
 
-def _timed_dispatch(self: Handler) -> None:
+async def _timed_dispatch(self: RuntimeASGI, ex: Exchange) -> None:
     start = time.monotonic()
     try:
-        _original(self)
+        await _original(self, ex)
     finally:
         end = time.monotonic()
-        route = match_route(self.command, urlsplit(self.path).path).route
+        route = match_route(ex.method, ex.path).route
         with _lock:
             _spans.append((start, end, route))
 
 
-Handler.dispatch = _timed_dispatch
+RuntimeASGI.dispatch = _timed_dispatch  # type: ignore[method-assign]
 
 
 def _cpu() -> float:

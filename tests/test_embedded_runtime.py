@@ -28,7 +28,7 @@ def test_the_embedded_runtime_listens_on_loopback_only():
     url, _ = runtime.embedded()
     server = runtime.running()
     assert server.host == "127.0.0.1"
-    assert server._httpd.socket.getsockname()[0] == "127.0.0.1"
+    assert server.sockname[0] == "127.0.0.1"
 
 
 def test_the_embedded_runtime_refuses_requests_without_its_token():

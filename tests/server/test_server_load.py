@@ -106,9 +106,8 @@ def _connections_closed(srv, timeout: float = 10.0) -> None:
     ``timeout``, the measures that follow still say what was kept."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        with srv._httpd.sockets_lock:
-            if not srv._httpd.open_sockets:
-                return
+        if not srv.open_connections:
+            return
         time.sleep(0.01)
 
 

@@ -1,4 +1,4 @@
-"""A local Assistants-v2-compatible server for tests, demos and offline sweeps (stdlib only).
+"""A local Assistants-v2-compatible server for tests, demos and offline sweeps (Starlette on Uvicorn).
 
 ``local_server(...)`` runs it in a background thread as a context manager; ``LocalServer`` is the
 object behind it.  Each run's model names its provider (``openai:gpt-5-mini``, ``echo:gpt-4o``;
@@ -6,79 +6,23 @@ without a prefix, ``default_provider``): ``echo`` runs complete by the clock (``
 after creation) with the deterministic stand-in; real providers run through their engine
 (``chat`` or ``responses``, see ``engines``).  Faults can be injected (``threadrun.server.faults``).
 At most ``max_runs`` runs (with their threads and messages) and about ``max_bytes`` of them are
-kept: the oldest finished ones are evicted.  Connections are capped and timed out (``limits``).
+kept: the oldest finished ones are evicted.  Connections are capped and timed out (``limits``,
+``protocol``).  Uvicorn and Starlette are imported when a server starts, not before.
 """
 from __future__ import annotations
 
 import socket
 import threading
-from http.server import ThreadingHTTPServer
 from typing import Any
 
 from .app import App
-from .limits import Limits, Refused, RequestRecord
+from .limits import Limits, RequestRecord
 from .engines.echo import echo_reply
 from .faults import Faults
 from ..config import is_loopback
-from .handler import Handler
 from .tokens import count_tokens
 
 __all__ = ["LocalServer", "local_server", "echo_reply", "count_tokens", "Limits", "RequestRecord"]
-
-
-class _HTTPServer(ThreadingHTTPServer):
-    """ThreadingHTTPServer that stays quiet, caps its connections (503 past the cap) and can
-    close its open connections on stop."""
-
-    daemon_threads = True
-    allow_reuse_address = True
-    request_queue_size = 128
-
-    def __init__(self, address: tuple[str, int], app: App, family: int) -> None:
-        """Bind ``address`` and remember the App the handlers use."""
-        self.address_family = family
-        self.app = app
-        self.open_sockets: set[socket.socket] = set()
-        self.sockets_lock = threading.Lock()
-        self.refused = Refused()
-        super().__init__(address, Handler)
-
-    def process_request(self, request: Any, client_address: Any) -> None:
-        """Track the connection and serve it in its own thread; past the cap, answer 503."""
-        cap = self.app.limits.max_connections
-        with self.sockets_lock:
-            full = len(self.open_sockets) >= cap
-            if not full:
-                self.open_sockets.add(request)
-        if full:
-            self.refused.refuse(request, cap)
-            return
-        super().process_request(request, client_address)
-
-    def service_actions(self) -> None:
-        """Between accepts: close refused connections once drained or lingered."""
-        if self.refused.sockets:
-            self.refused.reap()
-
-    def shutdown_request(self, request: Any) -> None:
-        """Forget and close a finished connection."""
-        with self.sockets_lock:
-            self.open_sockets.discard(request)
-        super().shutdown_request(request)
-
-    def close_connections(self) -> None:
-        """Shut down every open connection (idle keep-alive ones included)."""
-        self.refused.reap(close_all=True)
-        with self.sockets_lock:
-            sockets = list(self.open_sockets)
-        for sock in sockets:
-            try:
-                sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        """Connection-level errors (client gone) are not worth a traceback on stderr."""
 
 
 class LocalServer:
@@ -112,32 +56,40 @@ class LocalServer:
         self.host, self.port = host, port
         self.app = App(latency, api_key, fault, poll_after_ms, max_runs, default_provider,
                        loopback_only=is_loopback(host), max_bytes=max_bytes, limits=limits)
-        self._httpd: _HTTPServer | None = None
+        self._server: Any = None  # uvicorn.Server while serving
+        self._socket: socket.socket | None = None
         self._thread: threading.Thread | None = None
 
     def start(self) -> "LocalServer":
-        """Bind and serve in a background daemon thread; return self."""
-        if self._httpd is not None:
+        """Bind, then serve with Uvicorn from a daemon thread (its own event loop, no signal
+        handlers); return self once it accepts connections."""
+        if self._server is not None:
             return self
-        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
-        self._httpd = _HTTPServer((self.host.strip("[]"), self.port), self.app, family)
-        self.port = self._httpd.server_address[1]
-        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name="threadrun-server", daemon=True)
-        self._thread.start()
+        from .serving import bind, make_server, serve_in_thread
+        self._socket = bind(self.host, self.port)
+        self.port = self._socket.getsockname()[1]
+        self._server = make_server(self.app)
+        self._thread = serve_in_thread(self._server, self._socket)
         return self
 
     def stop(self) -> None:
-        """Stop serving, close the listening socket and open connections (idempotent)."""
-        httpd, self._httpd = self._httpd, None
-        if httpd is None:
+        """Stop serving: close the listening socket and idle connections, let answers being
+        written finish for up to a second, then close the rest (idempotent)."""
+        server, self._server = self._server, None
+        if server is None:
             return
-        httpd.shutdown()
-        httpd.server_close()
-        httpd.close_connections()
-        self.app.close()
+        server.should_exit = True
         if self._thread is not None:
-            self._thread.join(timeout=5)
+            self._thread.join(timeout=10)
+        if self._socket is not None:
+            self._socket.close()
+        server.config.app.close()
+        self.app.close()
+
+    @property
+    def sockname(self) -> Any:
+        """The address the server is bound to (None when stopped)."""
+        return self._socket.getsockname() if self._server is not None and self._socket else None
 
     def __enter__(self) -> "LocalServer":
         """Start on entering a ``with`` block."""
@@ -172,12 +124,9 @@ class LocalServer:
 
     @property
     def open_connections(self) -> int:
-        """Connections being served now (those refused past the cap not included)."""
-        httpd = self._httpd
-        if httpd is None:
-            return 0
-        with httpd.sockets_lock:
-            return len(httpd.open_sockets)
+        """Connections open now (those waiting past the cap for a request with the token included)."""
+        server = self._server
+        return 0 if server is None else len(server.server_state.connections)
 
     @property
     def faults(self) -> Faults:

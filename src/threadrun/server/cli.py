@@ -26,7 +26,8 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
                         help="provider of models given without a prefix (default: openai when "
                              "$OPENAI_API_KEY is set, else echo)")
     parser.add_argument("--max-connections", type=int, default=256, metavar="N",
-                        help="connections served at once; past it, new ones get a 503 (default 256)")
+                        help="connections served at once; past it, new ones are served only with the "
+                             "server's key, else get a 503 (default 256)")
     parser.add_argument("--verbose", action="store_true", help="print one line per request")
     parser.add_argument("--fault", default=None, metavar="SPEC",
                         help="fault spec, e.g. '429=0.05,drop=0.02,seed=7' or 'script=429|ok'")

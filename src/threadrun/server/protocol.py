@@ -1,0 +1,300 @@
+"""Uvicorn's HTTP/1.1 protocol (h11) with the bounds the stack does not have on its own.
+
+Uvicorn gives the keep-alive timeout (``Limits.idle_s`` after an answer), the size of an
+incomplete request head (``h11_max_incomplete_event_size``: ``HEAD_BYTES`` per connection), a
+concurrency limit and graceful shutdown. This subclass adds what it lacks:
+
+- an idle timeout before a connection's first request (Uvicorn waits forever);
+- read deadlines while a request arrives: each read within ``read_s``, the whole request (head
+  and body) within ``request_s`` of its first byte; a late one is closed without an answer;
+- request heads not yet complete (the bytes nobody has authenticated) at most ``PENDING_BYTES``
+  over all connections;
+- past ``max_connections``, a connection is kept only for a request carrying the server's token
+  (a slot kept for its owner: slow strangers cannot lock it out); without that token it gets
+  the spec's 503 JSON error; at most ``RESERVE`` such connections wait for their head;
+- a JSON error for a malformed request, and a short linger after a refusal with an unread body
+  (half-close, drain, then close) so the client reads the answer instead of a reset.
+
+The ASGI app reaches its connection through ``scope["extensions"]["threadrun.connection"]``.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any
+
+import h11
+from uvicorn.protocols.http.h11_impl import H11Protocol
+
+from .limits import Limits
+
+HEAD_BYTES = 32 << 10
+PENDING_BYTES = 8 << 20
+RESERVE = 64
+OVER_HEAD_S = 5.0
+LINGER_S, LINGER_BYTES = 1.0, 64 << 20
+
+
+@dataclass
+class Guard:
+    """State shared by a server's connections: its bounds, unread head bytes, waiting extras."""
+
+    limits: Limits
+    pending: int = 0
+    waiting: "OrderedDict[GuardedProtocol, None]" = field(default_factory=OrderedDict)
+    refused: int = 0
+
+
+def busy_body(max_connections: int) -> bytes:
+    """The 503 error of a request past the cap."""
+    return json.dumps({"error": {
+        "message": f"The server is busy: it serves at most {max_connections} connections at "
+                   f"once. Please try again in a second.",
+        "type": "server_error", "param": None, "code": None}}).encode()
+
+
+class _Transport:
+    """The connection's transport: writes made in one loop step go out as one send (a head and
+    its body together, as the old server did), and ``close`` lingers when the protocol asks."""
+
+    def __init__(self, transport: asyncio.Transport, protocol: "GuardedProtocol") -> None:
+        self._transport, self._protocol = transport, protocol
+        self._pending: list[bytes] = []
+        self.is_closing = transport.is_closing
+
+    def write(self, data: bytes) -> None:
+        """Queue ``data``; the queue is sent at the end of this loop step."""
+        if not self._pending:
+            self._protocol.loop.call_soon(self.flush)
+        self._pending.append(data)
+
+    def flush(self) -> None:
+        """Send what is queued."""
+        if self._pending:
+            data = b"".join(self._pending)
+            self._pending.clear()
+            if not self._transport.is_closing():
+                self._transport.write(data)
+
+    def close(self) -> None:
+        """Close, or half-close and drain for a moment when the request body was not read."""
+        if self._protocol.linger_wanted and not self._transport.is_closing():
+            self._protocol.start_linger()
+        else:
+            self.close_now()
+
+    def close_now(self) -> None:
+        """Send what is queued, then close."""
+        self.flush()
+        self._transport.close()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
+
+
+class GuardedProtocol(H11Protocol):
+    """H11Protocol with read deadlines, a token-aware cap, a pre-auth byte budget and linger."""
+
+    def __init__(self, *args: Any, guard: Guard, **kwargs: Any) -> None:
+        self.guard = guard
+        super().__init__(*args, **kwargs)
+        self.timer: asyncio.TimerHandle | None = None
+        self.started: float | None = None  # monotonic time of the current request's first byte
+        self.head_bytes = 0  # bytes of the current request head (counted in guard.pending)
+        self.tail = b""  # the head's last bytes so far: its end may span two reads
+        self.over = False  # opened past the cap: served only with the token
+        self.linger_wanted = self.lingering = False
+        self.drained = 0
+
+    @property  # type: ignore[override]
+    def limit_concurrency(self) -> int:
+        """Uvicorn's own limit, a backstop above the cap and its reserve (read per request)."""
+        return self.guard.limits.max_connections + RESERVE + 1
+
+    @limit_concurrency.setter
+    def limit_concurrency(self, value: Any) -> None:
+        """Set by Uvicorn from its config: the guard's limits decide instead."""
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        """Track it; arm the idle timeout; past the cap, wait briefly for a request with the token."""
+        super().connection_made(_Transport(transport, self))  # type: ignore[arg-type]
+        sock = transport.get_extra_info("socket")
+        if sock is not None:  # answers go out at once (no Nagle delay behind a delayed ACK)
+            try:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            except OSError:
+                pass
+        self.arm(self.guard.limits.idle_s)
+        if len(self.connections) > self.guard.limits.max_connections:
+            self.over = True
+            self.arm(min(OVER_HEAD_S, self.guard.limits.idle_s))
+            waiting = self.guard.waiting
+            waiting[self] = None
+            while len(waiting) > RESERVE:
+                oldest, _ = waiting.popitem(last=False)
+                oldest.refuse()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        """Forget it: timers, unread head bytes, its place in the waiting list."""
+        self.disarm()
+        self.release_head()
+        self.guard.waiting.pop(self, None)
+        self.linger_wanted = False
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        """Feed h11 within the read deadlines and the pre-auth byte budget."""
+        if self.lingering:
+            self.drained += len(data)
+            if self.drained > LINGER_BYTES:
+                self.transport.close_now()  # type: ignore[attr-defined]
+            return
+        if self.started is None:
+            self.started = time.monotonic()
+        heading = self.conn.their_state is h11.IDLE
+        if heading:  # count the head's bytes only (a body may follow in the same read)
+            joined = self.tail + data
+            end = joined.find(b"\r\n\r\n")
+            count = len(data) if end < 0 else max(0, end + 4 - len(self.tail))
+            self.tail = joined[-3:]
+            self.head_bytes += count
+            self.guard.pending += count
+            if self.head_bytes > HEAD_BYTES:
+                return self.refuse_head(self.conn.trailing_data[0] + data)
+            if self.guard.pending > PENDING_BYTES:
+                return self.send_error(503, b"Service Unavailable", "Too many request header "
+                                       "bytes in flight on this server; try again in a second.")
+        super().data_received(data)
+        if heading and self.conn.their_state is not h11.IDLE:
+            self.release_head()
+            self.guard.waiting.pop(self, None)
+        self.after_read()
+
+    def after_read(self) -> None:
+        """Arm the next read's deadline while a request is arriving; none once it has."""
+        if self.transport.is_closing() or self.lingering:
+            return
+        if self.conn.their_state in (h11.IDLE, h11.SEND_BODY) and self.started is not None:
+            left = self.started + self.guard.limits.request_s - time.monotonic()
+            if left <= 0:
+                self.cut()
+                return
+            self.arm(min(self.guard.limits.read_s, left))
+        else:
+            self.disarm()
+
+    def on_response_complete(self) -> None:
+        """Back to idle: the keep-alive timeout is ``idle_s`` (read now: changes apply)."""
+        self.timeout_keep_alive = self.guard.limits.idle_s
+        if self.conn.their_state is not h11.SEND_BODY:
+            self.started = None
+            self.disarm()
+        super().on_response_complete()
+
+    def arm(self, seconds: float) -> None:
+        """(Re)start the one read timer: when it fires, the connection is closed."""
+        self.disarm()
+        self.timer = self.loop.call_later(seconds, self.cut)
+
+    def disarm(self) -> None:
+        """Stop the read timer."""
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+
+    def release_head(self) -> None:
+        """The current head is complete or gone: its bytes leave the pre-auth budget."""
+        self.guard.pending -= self.head_bytes
+        self.head_bytes, self.tail = 0, b""
+
+    def cut(self) -> None:
+        """A deadline passed: close without an answer (an answer being written is left alone)."""
+        self.timer = None
+        if self.cycle is not None and self.cycle.response_started and not self.cycle.response_complete:
+            return
+        if self.cycle is not None:
+            self.cycle.disconnected = True
+        self.transport.close_now()  # type: ignore[attr-defined]
+
+    def drop(self) -> None:
+        """Close now, whatever was (or was not) answered: the ``drop`` faults."""
+        if self.cycle is not None:
+            self.cycle.disconnected = True
+            self.cycle.message_event.set()
+        self.linger_wanted = False
+        self.transport.close_now()  # type: ignore[attr-defined]
+
+    def refuse(self) -> None:
+        """Answer 503 (busy) on a connection that has not sent a whole head yet, and close it."""
+        self.release_head()
+        self.guard.refused += 1
+        body = busy_body(self.guard.limits.max_connections)
+        self.transport.write(b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\n"
+                             b"content-length: %d\r\nretry-after: 1\r\nretry-after-ms: 1000\r\n"
+                             b"connection: close\r\n\r\n%s" % (len(body), body))
+        self.linger_wanted = True
+        self.transport.close()
+
+    def start_linger(self) -> None:
+        """Half-close after the answer, drain what the client still sends, close within LINGER_S."""
+        self.lingering, self.linger_wanted = True, False
+        self.disarm()
+        self.transport.flush()  # type: ignore[attr-defined]
+        raw = self.transport._transport  # type: ignore[attr-defined]
+        try:
+            if raw.can_write_eof():
+                raw.write_eof()
+        except (OSError, RuntimeError):
+            raw.close()
+            return
+        self.loop.call_later(LINGER_S, raw.close)
+
+    def refuse_head(self, head: bytes) -> None:
+        """A request head over HEAD_BYTES: 414 when its request line is, else 431."""
+        if b"\r\n" not in head[:HEAD_BYTES + 2]:
+            return self.send_error(414, b"URI Too Long", f"Request line over {HEAD_BYTES} bytes.")
+        self.send_error(431, b"Request Header Fields Too Large",
+                        f"Request header over {HEAD_BYTES} bytes.")
+
+    def send_400_response(self, msg: str) -> None:
+        """A malformed request head (Uvicorn's hook): the spec's JSON error."""
+        if len(self.conn.trailing_data[0]) > HEAD_BYTES:
+            return self.refuse_head(self.conn.trailing_data[0])
+        self.send_error(400, b"Bad Request", msg)
+
+    def send_error(self, status: int, reason: bytes, text: str) -> None:
+        """Answer the spec's JSON error before any request reached the app, then close."""
+        self.release_head()  # what was not fed to h11 is not kept
+        body = json.dumps({"error": {"message": text, "type": "invalid_request_error",
+                                     "param": None, "code": None}}).encode()
+        self.transport.write(b"HTTP/1.1 %d %s\r\ncontent-type: application/json\r\ncontent-length: %d\r\n"
+                             b"connection: close\r\n\r\n%s" % (status, reason, len(body), body))
+        self.linger_wanted = True
+        self.transport.close()
+
+    def handle_events(self) -> None:
+        """Uvicorn's event handling; a new request's scope gets this connection as an extension."""
+        cycle = self.cycle
+        super().handle_events()
+        if self.cycle is not cycle and self.cycle is not None:
+            self.cycle.scope["extensions"] = {"threadrun.connection": self}
+            self.speak_asgi_2_4(self.cycle)
+
+    @staticmethod
+    def speak_asgi_2_4(cycle: Any) -> None:
+        """ASGI 2.4: ``send`` raises OSError once the client is gone (Uvicorn's h11 cycle drops
+        the message silently), so a streaming response stops at its next event without a
+        disconnect-listener task per stream."""
+        deliver = cycle.send
+
+        async def send(message: Any) -> None:
+            if cycle.disconnected and message.get("type") == "http.response.body":
+                raise OSError("the client closed the connection")
+            await deliver(message)
+
+        cycle.send = send  # read when the request's task starts (it has not yet)
+        cycle.scope["asgi"] = {**cycle.scope["asgi"], "spec_version": "2.4"}

@@ -1,0 +1,66 @@
+"""Uvicorn serving a LocalServer's App: its config, and a background thread with its own loop.
+
+Imported by ``LocalServer.start()`` only, so ``import threadrun`` (and ``%load_ext threadrun``)
+never imports Uvicorn or Starlette.
+"""
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import socket
+import threading
+import time
+
+import uvicorn
+
+from .app import App
+from .asgi import RuntimeASGI
+from .protocol import HEAD_BYTES, RESERVE, Guard, GuardedProtocol
+
+SHUTDOWN_GRACE_S = 1.0
+START_TIMEOUT_S = 10.0
+LOG_LEVEL = logging.CRITICAL + 1  # quiet: bugs go to App.server_errors, bad requests get answers
+
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A listening TCP socket on ``host``:``port`` (0: a free port); OSError when taken."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host.strip("[]"), port))
+        sock.listen(128)
+    except OSError:
+        sock.close()
+        raise
+    sock.setblocking(False)
+    return sock
+
+
+def make_server(app: App) -> uvicorn.Server:
+    """A Uvicorn server for ``app``: its keep-alive, head-size, concurrency and shutdown bounds
+    from ``app.limits``, our protocol subclass for the rest; quiet (no logging config)."""
+    limits = app.limits
+    config = uvicorn.Config(
+        RuntimeASGI(app, limits.max_connections + RESERVE), http=functools.partial(GuardedProtocol, guard=Guard(limits)),
+        loop="asyncio", lifespan="off", log_config=None, log_level=LOG_LEVEL, access_log=False,
+        timeout_keep_alive=limits.idle_s, h11_max_incomplete_event_size=HEAD_BYTES,
+        limit_concurrency=limits.max_connections + RESERVE + 1,
+        timeout_graceful_shutdown=SHUTDOWN_GRACE_S, server_header=False,
+        headers=[("server", "threadrun-local/0.1")])
+    return uvicorn.Server(config)
+
+
+def serve_in_thread(server: uvicorn.Server, sock: socket.socket) -> threading.Thread:
+    """Run ``server`` on ``sock`` in a daemon thread; return once it accepts connections."""
+    thread = threading.Thread(target=asyncio.run, args=(server.serve([sock]),),
+                              name="threadrun-server", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise OSError("the server did not start")
+        time.sleep(0.0005)
+    return thread
