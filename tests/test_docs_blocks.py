@@ -62,10 +62,8 @@ def offline_providers(isolated, monkeypatch):
 
 
 def test_the_python_blocks_run_as_written_in_a_notebook_shell(offline_providers, monkeypatch, _shell):
-    from threadrun import runtime
     code = every("ipython", "python")
     assert len(code) >= 5
-    monkeypatch.setattr(runtime, "_server", None)  # a fresh embedded runtime: these providers
     _shell.run_line_magic("config", "ThreadrunMagics.progress = False")
     for name, body, line in code:
         result = _shell.run_cell(body)
