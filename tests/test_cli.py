@@ -31,8 +31,9 @@ def test_demo_sweeps_compares_and_plots_against_the_embedded_server_without_a_ke
     assert done.returncode == 0, done.stderr
     assert "local server at http://127.0.0.1:" in done.stdout
     assert "24 of 24 runs completed" in done.stdout
-    for model in ("gpt-4o-mini", "gpt-4.1-nano", "gpt-4o"):
+    for model in ("gpt-5.4-mini", "gpt-5.4-nano", "gpt-5.4"):
         assert model in done.stdout
+    assert not (tmp_path / "home" / "assistants.json").exists()  # no stale entry per random port
     png = tmp_path / "threadrun-demo.png"
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 #: Always on the offline echo provider, whatever keys are set: the demo never leaves the machine.
-DEMO_MODELS = "echo:gpt-4o-mini,echo:gpt-4.1-nano,echo:gpt-4o"
+DEMO_MODELS = "echo:gpt-5.4-mini,echo:gpt-5.4-nano,echo:gpt-5.4"
 DEMO_TEMPERATURES = "0,0.5,1,1.5"
 DEMO_THREAD = """\
 system: Answer in one short sentence.
@@ -69,7 +69,15 @@ def demo_main(args: argparse.Namespace) -> int:
     with local_server(latency=args.latency) as server:
         print(f"threadrun demo: local server at {server.url} (its echo engine is a stand-in, "
               "not a model)", flush=True)
+        # its own assistant on this throwaway server: nothing is written to assistants.json
+        from .client import Client
+        client = Client(server.url, "")
+        try:
+            demo_assistant = client.create_assistant("echo:gpt-5.4-mini", name="threadrun demo")["id"]
+        finally:
+            client.close()
         df = run(DEMO_THREAD, model=DEMO_MODELS, temperature=DEMO_TEMPERATURES,
+                 assistant=demo_assistant,
                  repeat=args.repeat, label="demo", base_url=server.url, api_key="", log=False)
     table = compare(df, values=("total_tokens", "latency_s", "cost_usd"),
                     stats=("count", "mean", "p95"))
