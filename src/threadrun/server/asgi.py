@@ -163,7 +163,9 @@ class Exchange:
         """One stderr line per answer when the server is verbose (``threadrun serve --verbose``)."""
         if self.app.verbose:
             client = (self.scope.get("client") or ("-",))[0]
-            sys.stderr.write(f"threadrun serve: {client} \"{self.method} {self.target}\" {status}\n")
+            version = self.scope.get("http_version", "1.1")
+            sys.stderr.write(f"threadrun serve: {client} \"{self.method} {self.target} HTTP/{version}\" "
+                             f"{status}\n")
 
 
 class RuntimeASGI:
