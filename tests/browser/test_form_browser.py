@@ -39,7 +39,7 @@ def test_form_in_jupyterlab(lab, page, tmp_path):
         expect(rows).to_have_count(ROWS_FROM_NOTEBOOK, timeout=60_000)
         # the last cell: the form's experiment as a %%threadrun cell
         expect(page.locator(".jp-Cell").last.locator(".jp-OutputArea-output")).to_contain_text(
-            "%%threadrun --model gpt-4o,gpt-4o-mini", timeout=TIMEOUT)
+            "%%threadrun --model gpt-5.4,gpt-5.4-mini", timeout=TIMEOUT)  # notebooks/form.ipynb
         expect(idle).to_be_visible(timeout=TIMEOUT)
 
         form.locator(".threadrun-models select").select_option(["gpt-4.1-mini", "gpt-4o"])
