@@ -21,3 +21,12 @@ def test_readme_opens_with_exactly_two_commands_demo_then_tests():
 def test_ci_runs_the_readme_test_command_itself():
     ci = (ROOT / ".ci" / "run").read_text().splitlines()
     assert readme_commands()[1] in ci
+
+
+def test_the_readme_lists_every_magic_option_of_the_table():
+    from threadrun import options
+    text = (ROOT / "README.md").read_text()
+    table = text.split("## `%%threadrun` options", 1)[1].split("\n## ", 1)[0]
+    flags = [o.dashed for o in options.OPTIONS if o.flag] + [o.off for o in options.OPTIONS if o.off]
+    missing = [f for f in flags if f"`{f}" not in table]
+    assert missing == []
