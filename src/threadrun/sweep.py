@@ -227,6 +227,7 @@ def _pool() -> ThreadPoolExecutor:
 
 
 def _progress_bar(total: int) -> Any:
-    """A tqdm.auto bar: a widget in Jupyter, text in a terminal."""
-    from tqdm.auto import tqdm
-    return tqdm(total=total, desc="threadrun", unit="run", file=sys.stderr, leave=True)
+    """An output updated in place in a notebook (its final state is what the file keeps),
+    tqdm text in a terminal (see ``progress``)."""
+    from .progress import progress_bar
+    return progress_bar(total, live=True)
