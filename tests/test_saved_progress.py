@@ -21,6 +21,7 @@ def test_the_saved_progress_line_is_the_final_one_with_counts_by_outcome(tmp_pat
              and o["data"]["text/plain"].startswith("threadrun:")]
     assert len(lines) == 1, json.dumps(outputs)[:2000]
     assert lines[0].startswith("threadrun: 4/4 runs in ")
-    html = next(o["data"]["text/html"] for o in outputs if "threadrun: 4/4" in o["data"].get("text/html", ""))
+    html = next(o["data"]["text/html"] for o in outputs
+                if "threadrun: 4/4" in o.get("data", {}).get("text/html", ""))
     assert "width:100.0%" in html and "<style" not in html
     assert not any("application/vnd.jupyter.widget-view+json" in o.get("data", {}) for o in outputs)
