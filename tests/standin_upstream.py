@@ -3,7 +3,9 @@
 Real upstreams are tested elsewhere (tests/upstreams: llama.cpp's server, llmock). This one
 plays the quirks and faults they will not do on demand: no usage in streams, validation errors
 answered as HTTP 500, ``{"detail": ...}`` bodies, ``: ping`` comments, 429 with Retry-After,
-tool calls, a stream that hangs (to see a cancel abort it), an error mid-stream.
+tool calls, a stream that hangs (to see a cancel abort it), an error mid-stream, a fixed
+``delay`` before each answer (a known service time), a ``silent`` upstream that never answers.
+``peak`` is the most requests it was answering at once.
 """
 from __future__ import annotations
 
@@ -18,8 +20,10 @@ class StandIn:
     """A loopback upstream; ``mode`` picks its behaviour, ``requests`` records what it got."""
 
     def __init__(self, mode: str = "ok", *, text: str = "Hello from the stand-in", usage: bool = True,
-                 tool_call: bool = False, fail_first: int = 0, retry_after: str | None = None) -> None:
+                 tool_call: bool = False, fail_first: int = 0, retry_after: str | None = None,
+                 delay: float = 0.0) -> None:
         self.mode, self.text, self.usage, self.tool_call = mode, text, usage, tool_call
+        self.delay, self.active, self.peak = delay, 0, 0
         self.fail_first, self.retry_after = fail_first, retry_after
         self.requests: list[dict[str, Any]] = []
         self.aborted = threading.Event()
@@ -59,13 +63,25 @@ def _handler(standin: StandIn) -> type[BaseHTTPRequestHandler]:
                 standin.requests.append({"path": self.path, "body": body,
                                          "headers": {k.lower(): v for k, v in self.headers.items()}})
                 count = len(standin.requests)
+                standin.active += 1
+                standin.peak = max(standin.peak, standin.active)
+            try:
+                self.answer(body, count)
+            finally:
+                with standin.lock:
+                    standin.active -= 1
+
+        def answer(self, body: dict, count: int) -> None:
+            time.sleep(standin.delay)
             if count <= standin.fail_first:
                 headers = {"retry-after": standin.retry_after} if standin.retry_after else {}
                 self.json(429, {"error": {"message": "Rate limit reached (stand-in)", "type": "requests",
                                           "param": None, "code": "rate_limit_exceeded"}}, headers)
                 return
             mode = standin.mode
-            if mode == "detail401":
+            if mode == "silent":  # headers never come: the client's read bound must end it
+                time.sleep(30)
+            elif mode == "detail401":
                 self.json(401, {"detail": "Invalid API key"})
             elif mode == "http500":
                 self.json(500, {"error": {"message": "temperature: must be <= 1", "type": "server_error",

@@ -29,7 +29,10 @@ APIS = ("echo", "chat", "responses")
 TOKEN_CAPS = ("max_completion_tokens", "max_tokens", "max_output_tokens")
 AUTHS = ("bearer", "api-key")
 FIELDS = {"base_url": str, "base_url_env": str, "api": str, "key_env": str, "key_required": bool,
-          "auth": str, "token_cap": str, "local": bool, "prices": dict}
+          "auth": str, "token_cap": str, "local": bool, "prices": dict, "concurrency": int,
+          "timeout": float}
+#: Bounds of the numeric fields: runs a provider serves at once, seconds each upstream read waits.
+BOUNDS = {"concurrency": (1, 1024), "timeout": (0.5, 3600.0)}
 NAME_RE = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
 #: Fine-tuned OpenAI ids start with "ft:"; that prefix is part of the model name, not a provider.
 NOT_PROVIDERS = ("ft",)
@@ -51,6 +54,8 @@ class Provider:
     token_cap: str = "max_completion_tokens"
     local: bool = False
     prices: dict[str, Price] = field(default_factory=dict)
+    concurrency: int | None = None  # runs served at once; None: no limit of the provider's
+    timeout: float | None = None  # seconds each upstream read may wait; None: the client's bound
 
     def endpoint(self) -> str:
         """The base URL: ``$base_url_env`` when set, else ``base_url`` (ValidationError if none)."""
@@ -146,9 +151,11 @@ def _check_table(name: str, table: Any, text: str, where: str) -> dict[str, Any]
             close = difflib.get_close_matches(key, FIELDS, n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else f"; fields: {', '.join(FIELDS)}"
             raise bad(key, f"unknown field{hint}")
-        if not isinstance(value, FIELDS[key]):
+        if not _typed(value, FIELDS[key]):
             raise bad(key, f"expected {FIELDS[key].__name__.replace('str', 'a string')}, "
                            f"got {value!r}")
+        if key in BOUNDS and not BOUNDS[key][0] <= value <= BOUNDS[key][1]:
+            raise bad(key, f"{value!r} is not between {BOUNDS[key][0]:g} and {BOUNDS[key][1]:g}")
     for key, allowed in (("api", APIS), ("token_cap", TOKEN_CAPS), ("auth", AUTHS)):
         if key in table and table[key] not in allowed:
             raise bad(key, f"{table[key]!r} is not one of {', '.join(allowed)}")
@@ -161,6 +168,13 @@ def _check_table(name: str, table: Any, text: str, where: str) -> dict[str, Any]
         except ValueError as exc:
             raise bad("prices", str(exc)) from None
     return table
+
+
+def _typed(value: Any, kind: type) -> bool:
+    """Whether a TOML value has a field's type (an int is a float; a bool is never a number)."""
+    if kind in (int, float) and isinstance(value, bool):
+        return False
+    return isinstance(value, (int, float) if kind is float else kind)
 
 
 def _price(model: str, value: Any) -> Price:

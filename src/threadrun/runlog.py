@@ -63,6 +63,10 @@ MIGRATIONS: list[str] = [
     ALTER TABLE runs ADD COLUMN ttft_s REAL;
     ALTER TABLE runs ADD COLUMN tool_calls TEXT;
     """,
+    # 4: how long a run waited, queued, for a slot of its provider (not in latency_s or ttft_s).
+    """
+    ALTER TABLE runs ADD COLUMN queue_s REAL;
+    """,
 ]
 VERSION = len(MIGRATIONS)
 

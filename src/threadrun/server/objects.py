@@ -109,6 +109,7 @@ class Run:
     message_added: bool = False
     min_end: float = 0.0
     size: int = 0  # approximate bytes kept for this run (its request and reply), for max_bytes
+    client_timeout: float | None = None  # the client's read bound (X-Threadrun-Timeout), seconds
 
     def status(self, now: float | None = None) -> str:
         """The status at monotonic time ``now``."""
