@@ -6,9 +6,11 @@ answered as HTTP 500, ``{"detail": ...}`` bodies, ``: ping`` comments, 429 with 
 tool calls, a stream that hangs (to see a cancel abort it), an error mid-stream, Mistral's
 refusal of unknown request fields (``strict``), and a server that reads one token-cap field only
 (``cap_field``, as llama-cpp-python reads only ``max_tokens``) and otherwise writes
-``completion_tokens`` tokens. It also serves ``Recorded`` answers: a vendor's answer in its
-documented shape (tests/recorded_answers.py), played back whole (polled) or event by event
-(streamed), with the status it came with.
+``completion_tokens`` tokens, a fixed ``delay`` before each answer (a known service time), a
+``silent`` upstream that never answers (``peak`` is the most requests it was answering at once).
+It also serves ``Recorded`` answers: a vendor's answer in its documented shape
+(tests/recorded_answers.py), played back whole (polled) or event by event (streamed), with the
+status it came with.
 """
 from __future__ import annotations
 
@@ -45,9 +47,11 @@ class StandIn:
     def __init__(self, mode: str = "ok", *, text: str = "Hello from the stand-in", usage: bool = True,
                  tool_call: bool = False, fail_first: int = 0, retry_after: str | None = None,
                  recorded: Recorded | None = None, strict: bool = False,
-                 cap_field: str | None = None, completion_tokens: int = 5) -> None:
+                 cap_field: str | None = None, completion_tokens: int = 5,
+                 delay: float = 0.0) -> None:
         self.mode, self.text, self.usage, self.tool_call = mode, text, usage, tool_call
         self.recorded = recorded
+        self.delay, self.active, self.peak = delay, 0, 0
         self.fail_first, self.retry_after = fail_first, retry_after
         self.strict, self.cap_field, self.completion_tokens = strict, cap_field, completion_tokens
         self.requests: list[dict[str, Any]] = []
@@ -92,6 +96,16 @@ def _handler(standin: StandIn) -> type[BaseHTTPRequestHandler]:
                 standin.requests.append({"path": self.path, "body": body,
                                          "headers": {k.lower(): v for k, v in self.headers.items()}})
                 count = len(standin.requests)
+                standin.active += 1
+                standin.peak = max(standin.peak, standin.active)
+            try:
+                self.answer(body, count)
+            finally:
+                with standin.lock:
+                    standin.active -= 1
+
+        def answer(self, body: dict, count: int) -> None:
+            time.sleep(standin.delay)
             if count <= standin.fail_first:
                 headers = {"retry-after": standin.retry_after} if standin.retry_after else {}
                 self.json(429, {"error": {"message": "Rate limit reached (stand-in)", "type": "requests",
@@ -100,6 +114,8 @@ def _handler(standin: StandIn) -> type[BaseHTTPRequestHandler]:
             mode = standin.mode
             if standin.recorded is not None:
                 self.play(standin.recorded, bool(body.get("stream")))
+            elif mode == "silent":  # headers never come: the client's read bound must end it
+                time.sleep(30)
             elif mode == "detail401":
                 self.json(401, {"detail": "Invalid API key"})
             elif mode == "http500":

@@ -22,7 +22,8 @@ from .answers import (BodyCutOff, api_error, json_object, may_have_arrived, redi
                       short_reason)
 from .errors import APIConnectionError, APIError, ThreadrunError, ValidationError
 from .gate import Gate
-from .result import RunResult, fold_event, message_text, record_failure, run_error
+from .result import (RunResult, fold_event, mark_started, message_text, record_failure,
+                     run_error)
 from .retry import (BACKOFF_BASE, CREATE_PATH, RETRY_AFTER_MAX, backoff_delay, make_retry,
                     retries_used)
 from .spec import TERMINAL
@@ -240,22 +241,23 @@ class Client:
                     self._run_streaming(body, result, started, clock.stop, key)
                 else:
                     self._run_polling(body, result, started, key)
-                result.latency_s = time.monotonic() - started_at
+                _timings(result, started_at)
                 if (result.run or {}).get("status") == "requires_action":
                     cancel.refuse_tool_call(self, result)
                 else:
                     self.read_reply(result)
             except Stopped as stopped:
-                result.latency_s = time.monotonic() - started_at
+                _timings(result, started_at)
                 cancel.record_stopped(self, result, _why(stopped.why, clock), clock.sent)
         except APIError as exc:
-            result.latency_s = time.monotonic() - started_at
+            _timings(result, started_at)
             record_failure(result, self._scrub(exc))
 
     def _create(self, body: dict, key: dict[str, str], stream: bool) -> requests.Response:
         """POST createThreadAndRun (gated by ``run``) with the run's Idempotency-Key."""
+        headers = {**key, config.TIMEOUT_HEADER: f"{self.timeout:g}"}  # our runtime's read bound
         return self._request("POST", CREATE_PATH, body={**body, "stream": stream}, stream=stream,
-                             gated=True, headers=key)
+                             gated=True, headers=headers)
 
     def _run_polling(self, body: dict, result: RunResult, on_started: OnStarted | None,
                      key: dict[str, str]) -> None:
@@ -263,6 +265,7 @@ class Client:
         result.retries += retries_used(response)
         result.request_id = response.headers.get("x-request-id")
         result.run = json_object(response)  # unreadable: an APIError with a 2xx status, so `unknown`
+        mark_started(result)
         _started(on_started, result.run)
         self._wait(result)
 
@@ -274,6 +277,7 @@ class Client:
             watch.sleep(delay)  # ends early, raising Stopped, at the deadline or a stop
             run, poll_after = self.retrieve_run(run["thread_id"], run["id"])
             result.run = run
+            mark_started(result)
             delay = poll_after if poll_after is not None else self.poll_interval
 
     def _run_streaming(self, body: dict, result: RunResult, on_started: OnStarted | None,
@@ -286,9 +290,10 @@ class Client:
         try:
             for event, data in iter_sse(response, self.max_event_bytes):
                 if event == "thread.message.delta" and result.ttft_s != result.ttft_s:
-                    result.ttft_s = time.monotonic() - sent
+                    result.ttft_s = time.monotonic() - (result.started_mono or sent)
                 if fold_event(event, data, result, texts):
                     _started(on_started, result.run or {})
+                mark_started(result)
                 if stop is not None and stop.is_set() and result.run is not None:
                     break  # stopped: the run's ids are known, so it can be cancelled
         except EventTooLarge as exc:  # a broken or hostile server: this run fails, nothing else
@@ -344,6 +349,18 @@ def _warn_plain_http(base_url: str) -> None:
         _warned_hosts.add(url.hostname or "")
         warnings.warn(f"threadrun sends the API key over plain http to {url.hostname}; "
                       "use https for anything but this machine", UserWarning, stacklevel=3)
+
+
+def _timings(result: RunResult, sent: float) -> None:
+    """``latency_s`` from the upstream request's start (the create, when no start was seen), and
+    ``queue_s``: how long the run waited, queued, for its provider after the create."""
+    now = time.monotonic()
+    begun = result.started_mono
+    result.latency_s = now - (begun if begun is not None else sent)
+    if begun is not None:
+        result.queue_s = max(0.0, begun - sent)
+    elif result.run is not None:  # created, never started (cancelled or failed in the queue)
+        result.queue_s = now - sent
 
 
 def _started(on_started: OnStarted | None, run: dict) -> None:

@@ -22,6 +22,8 @@ SERVER_KEY_ENV = "THREADRUN_SERVER_API_KEY"
 
 #: Defaults of how runs are sent (the magic's traitlets, ``api.Command`` and ``Client`` read them).
 TIMEOUT_S = 120.0
+#: The request header that tells our runtime the client's read timeout (seconds; not secret).
+TIMEOUT_HEADER = "X-Threadrun-Timeout"
 #: Seconds one run may take, from its create to its end, before it is cancelled and recorded.
 DEADLINE_S = 600.0
 MAX_RETRIES = 2

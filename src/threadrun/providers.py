@@ -31,7 +31,9 @@ TOKEN_CAPS = ("max_completion_tokens", "max_tokens", "max_output_tokens")
 AUTHS = ("bearer", "api-key")
 FIELDS = {"base_url": str, "base_url_env": str, "api": str, "key_env": str, "key_required": bool,
           "auth": str, "token_cap": str, "local": bool, "prices": dict, "rules": list,
-          "check_models": bool}
+          "check_models": bool, "concurrency": int, "timeout": float}
+#: Bounds of the numeric fields: runs a provider serves at once, seconds each upstream read waits.
+BOUNDS = {"concurrency": (1, 1024), "timeout": (0.5, 3600.0)}
 #: The token-cap field of a table that names none: the one most OpenAI-compatible chat servers
 #: read (llama-cpp-python reads only ``max_tokens``); presets name theirs.
 DEFAULT_CAP = {"chat": "max_tokens", "responses": "max_output_tokens"}
@@ -58,6 +60,8 @@ class Provider:
     prices: dict[str, Price] = field(default_factory=dict)
     rules: tuple[Rule, ...] = ()
     check_models: bool | None = None  #: ask GET /models once and note unlisted models (None: if local)
+    concurrency: int | None = None  # runs served at once; None: no limit of the provider's
+    timeout: float | None = None  # seconds each upstream read may wait; None: the client's bound
 
     def rule(self, setting: str, model: str) -> Rule | None:
         """The documented rule for ``setting`` on ``model`` (see ``provider_rules``), if any."""
@@ -209,9 +213,11 @@ def _check_table(name: str, table: Any, text: str, where: str) -> dict[str, Any]
             close = difflib.get_close_matches(key, FIELDS, n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else f"; fields: {', '.join(FIELDS)}"
             raise bad(key, f"unknown field{hint}")
-        if not isinstance(value, FIELDS[key]):
+        if not _typed(value, FIELDS[key]):
             raise bad(key, f"expected {FIELDS[key].__name__.replace('str', 'a string')}, "
                            f"got {value!r}")
+        if key in BOUNDS and not BOUNDS[key][0] <= value <= BOUNDS[key][1]:
+            raise bad(key, f"{value!r} is not between {BOUNDS[key][0]:g} and {BOUNDS[key][1]:g}")
     for key, allowed in (("api", APIS), ("token_cap", TOKEN_CAPS), ("auth", AUTHS)):
         if key in table and table[key] not in allowed:
             raise bad(key, f"{table[key]!r} is not one of {', '.join(allowed)}")
@@ -234,6 +240,13 @@ def _check_table(name: str, table: Any, text: str, where: str) -> dict[str, Any]
             line = _rule_line(text, name, field)
             raise ValidationError(f"{where}, line {line}: [providers.{name}].{field}: {problem}") from None
     return table
+
+
+def _typed(value: Any, kind: type) -> bool:
+    """Whether a TOML value has a field's type (an int is a float; a bool is never a number)."""
+    if kind in (int, float) and isinstance(value, bool):
+        return False
+    return isinstance(value, (int, float) if kind is float else kind)
 
 
 def _price(model: str, value: Any) -> Price:

@@ -5,6 +5,8 @@ message objects, tool calls, and the error kept when something fails.
 """
 from __future__ import annotations
 
+import time
+
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +30,10 @@ class RunResult:
     error: str | None = None
     latency_s: float = float("nan")
     ttft_s: float = float("nan")
+    queue_s: float = float("nan")
+    #: When this client first saw the run started (``started_at`` set): the upstream request's
+    #: start, from which ``ttft_s`` and ``latency_s`` count (monotonic seconds; None: not seen).
+    started_mono: float | None = None
     tool_calls: list[dict] = field(default_factory=list)
     retries: int = 0
     request_id: str | None = None
@@ -51,6 +57,13 @@ def run_error(run: dict) -> str | None:
     if details:
         return f"run {status}: {' '.join(str(details).split())[:500]}"
     return f"run {status}"
+
+
+def mark_started(result: RunResult) -> None:
+    """Note the first moment the run is seen started: its upstream request has begun."""
+    run = result.run
+    if result.started_mono is None and isinstance(run, dict) and run.get("started_at") is not None:
+        result.started_mono = time.monotonic()
 
 
 def fold_event(event: str, data: Any, result: RunResult, texts: list[str]) -> bool:

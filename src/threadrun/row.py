@@ -24,7 +24,7 @@ UTC = "datetime64[ns, UTC]"
 COLUMNS: dict[str, str] = {
     "model": STR, "provider": STR, "temperature": "float64", "top_p": "float64",
     "reasoning_effort": STR, "status": STR, "total_tokens": "Int64",
-    "cost_usd": "float64", "latency_s": "float64", "ttft_s": "float64",
+    "cost_usd": "float64", "latency_s": "float64", "ttft_s": "float64", "queue_s": "float64",
     "reply": STR, "error": "object", "tool_calls": STR, "sent": STR, "label": STR,
     "prompt_tokens": "Int64", "completion_tokens": "Int64",
     "reasoning_tokens": "Int64", "cached_tokens": "Int64",
@@ -57,7 +57,8 @@ def to_row(result: RunResult, *, label: str | None = None, repeat: int | None = 
         row.update(status=_text(getattr(result, "status", None), "status", problems) or "unknown",
                    label=label if isinstance(label, str) else None, repeat=_int_or_none(repeat),
                    reasoning_effort=reasoning_effort if isinstance(reasoning_effort, str) else None,
-                   cost_usd=math.nan, latency_s=math.nan, ttft_s=math.nan, temperature=None,
+                   cost_usd=math.nan, latency_s=math.nan, ttft_s=math.nan, queue_s=math.nan,
+                   temperature=None,
                    error=_text(getattr(result, "error", None), "error", []))
     if problems:
         note = "run object unreadable: " + "; ".join(problems)
@@ -118,6 +119,7 @@ def _row(result: RunResult, problems: list[str], label: str | None, repeat: int 
         "cost_usd": cost,
         "latency_s": _float(result.latency_s),
         "ttft_s": _float(result.ttft_s),
+        "queue_s": _float(getattr(result, "queue_s", math.nan)),
         "created_at": _time(run.get("created_at"), "created_at", problems),
         "completed_at": _time(ended, "completed_at", problems),
         "reply": _text(result.reply, "reply", problems),

@@ -67,6 +67,10 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE runs ADD COLUMN sent TEXT;
     """,
+    # 5: how long a run waited, queued, for a slot of its provider (not in latency_s or ttft_s).
+    """
+    ALTER TABLE runs ADD COLUMN queue_s REAL;
+    """,
 ]
 VERSION = len(MIGRATIONS)
 

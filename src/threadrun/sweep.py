@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import sys
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable
 
@@ -24,6 +25,8 @@ from .row import to_row
 from .runlog import RunLog
 
 Row = dict[str, Any]
+#: Seconds between redraws of the progress bar while runs wait (its elapsed time keeps moving).
+REFRESH_S = 1.0
 
 
 class Sweep:
@@ -55,7 +58,8 @@ class Sweep:
         self._log_lock = threading.Lock()
         self._secrets = scrub.known()  # looked up once per sweep, not per row
         self._bar: Any = None
-        self.failed = 0
+        #: Finished runs by what happened: completed, incomplete, failed (any other ending).
+        self.counts = {"completed": 0, "incomplete": 0, "failed": 0}
         self.not_logged = 0
         self._left = len(jobs)  # jobs not finished yet: O(1) completion tracking, not wait(all)
         self._all_done = threading.Event()
@@ -100,9 +104,15 @@ class Sweep:
                   file=sys.stderr)
 
     def _wait(self) -> None:
-        """Wait for the workers; the first interrupt stops the sweep, a second stops waiting."""
-        stopping = False
+        """Wait for the workers; the first interrupt stops the sweep, a second stops waiting.
+
+        The bar is redrawn every ``REFRESH_S`` while runs wait, so its elapsed time moves on.
+        """
+        stopping, drawn = False, time.monotonic()
         while True:
+            if self._bar is not None and time.monotonic() - drawn >= REFRESH_S:
+                drawn = time.monotonic()
+                self._refresh()
             try:
                 if not stopping and self.stop.is_set():
                     stopping = True
@@ -115,6 +125,13 @@ class Sweep:
                           "cancelled go to the run log as they end", file=sys.stderr)
                     return
                 self.stop.set()
+
+    def _refresh(self) -> None:
+        """Redraw the progress bar (its elapsed time); a bar that cannot is left as it is."""
+        try:
+            self._bar.refresh()
+        except Exception:  # noqa: BLE001 - a display problem never stops a sweep
+            pass
 
     def cancel(self) -> None:
         """Stop the sweep from any thread; ``run()`` then cancels what is in flight and returns."""
@@ -203,10 +220,12 @@ class Sweep:
             with self._lock:
                 self.in_flight.pop(job.index, None)
                 self.rows[job.index] = row
-                self.failed += row["status"] != "completed"
+                status = row["status"] if row["status"] in self.counts else "failed"
+                self.counts[status] += 1
+                counts = dict(self.counts)
             if self._bar is not None:
                 self._bar.update(1)
-                self._bar.set_postfix(failed=self.failed, refresh=False)
+                self._bar.set_postfix(counts, refresh=False)
             if self.on_row is not None:  # one at a time, in the order rows are logged
                 self.on_row(row)
 

@@ -21,6 +21,7 @@ from ..errors import ValidationError
 from .engines import Request, UpstreamError, make_engine
 from .faults import Decision, Faults
 from .limits import Limits, RequestLog, RequestRecord
+from .slots import Slots, client_timeout, read_timeout
 from ..spec import TERMINAL
 from .objects import Run
 from .store import Store
@@ -108,6 +109,7 @@ class App:
         self.runs_created = 0
         self.server_errors: deque[str] = deque(maxlen=100)
         self.pool = ThreadPoolExecutor(workers, "threadrun-engine")  # threads start on first use
+        self.slots = Slots()  # providers' concurrency: a run past it waits queued
 
     def record(self, method: str, route: str, path: str, headers: dict[str, str], raw: bytes | None,
                parse: Callable[[bytes], Any] = lambda raw: None) -> None:
@@ -200,6 +202,7 @@ class App:
         """
         validate_thread_and_run(body)
         self.store.get_assistant(body["assistant_id"])
+        timeout = client_timeout(headers)
         key = idempotency_key(headers)
         encoded = json.dumps(body, sort_keys=True).encode()
         digest = hashlib.sha256(encoded).hexdigest()
@@ -207,16 +210,19 @@ class App:
             run = self.store.run_for_key(key, digest) if key else None
             if run is not None:
                 return self.answer_run(run, body, replay=True)
-            run = self.new_run(body, decision, len(encoded))
+            run = self.new_run(body, decision, len(encoded), timeout)
             if key:
                 self.store.remember_key(key, digest, run)
         return self.answer_run(run, body, replay=False)
 
-    def new_run(self, body: dict, decision: Decision, size: int | None = None) -> Run:
-        """Create the thread and run, count it, and hand a real model's run to an engine worker."""
+    def new_run(self, body: dict, decision: Decision, size: int | None = None,
+                timeout: float | None = None) -> Run:
+        """Create the thread and run, count it, and hand a real model's run to an engine worker
+        (``timeout``: the client's read bound, from its header)."""
         forced = self.faults.run_fault(decision)
         run = self.store.create_thread_and_run(body, self.latency, forced, self.default_provider,
                                                size)
+        run.client_timeout = timeout
         with self.lock:
             self.runs_created += 1
         if self.store.needs_engine(run):
@@ -234,12 +240,21 @@ class App:
         return Reply(200, run.to_dict(status="queued"))
 
     def run_engine(self, run: Run) -> None:
-        """Worker job: the run's engine asks its provider for the reply (streamed when the run is)."""
-        if run.cancel_mono is not None:
+        """Worker job: once the run holds one of its provider's slots, its engine asks the
+        provider for the reply (streamed when the run is); until then the run stays queued."""
+        provider = run.params["provider"]
+        if not self.slots.acquire(provider, lambda: run.cancel_mono is not None):
             self.store.finish_engine(run, None)
             return
+        try:
+            self.store.start(run)
+            self.call_engine(run, provider)
+        finally:
+            self.slots.release(provider)
+
+    def call_engine(self, run: Run, provider: Any) -> None:
+        """The upstream call of a started run, and its result recorded on the run."""
         p = run.params
-        provider = p["provider"]
         request = Request(
             model=p["model"], messages=run.engine_messages, instructions=p["instructions"] or None,
             temperature=p["temperature"] if "temperature" in p["explicit"] else None,
@@ -247,7 +262,7 @@ class App:
             max_tokens=p["max_completion_tokens"], tools=list(p["tools"] or []),
             tool_choice=p["tool_choice"], parallel_tool_calls=p["parallel_tool_calls"],
             reasoning_effort=p["reasoning_effort"], response_format=p["response_format"],
-            stream=p["stream"])
+            stream=p["stream"], timeout=read_timeout(provider, run.client_timeout))
         engine = make_engine(provider)
         reply, failure = None, None
         try:

@@ -122,6 +122,7 @@ class Run:
     size: int = 0  # approximate bytes kept for this run (its request and reply), for max_bytes
     sent: dict | None = None  # the settings its engine sent upstream (see engines.sent_settings)
     notice: str | None = None  # what the provider did that the settings do not say (one line)
+    client_timeout: float | None = None  # the client's read bound (X-Threadrun-Timeout), seconds
 
     def status(self, now: float | None = None) -> str:
         """The status at monotonic time ``now``."""

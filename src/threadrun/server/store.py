@@ -13,6 +13,7 @@ evicted is answered 409.  Every method is thread-safe (one re-entrant lock).
 from __future__ import annotations
 
 import json
+import math
 import threading
 import time
 from collections import OrderedDict
@@ -184,8 +185,9 @@ class Store:
                 run.sent = {"model": params["model"], "temperature": params["temperature"],
                             **({"max_completion_tokens": params["max_completion_tokens"]}
                                if params["max_completion_tokens"] is not None else {})}
-            else:  # a real model: its engine replies from a worker (see App.run_engine)
+            else:  # a real model: queued until a worker holds a provider slot (App.run_engine)
                 run.end_mono, run.live, run.prompt_tokens = None, True, None
+                run.start_mono = math.inf
         run.size = (len(json.dumps(body)) if size is None else size) + len(run.reply or "")
         with self.lock:
             self.threads[thread.id] = thread
@@ -219,6 +221,18 @@ class Store:
     def needs_engine(self, run: Run) -> bool:
         """Whether the run still waits for an engine reply (a worker's job)."""
         return run.end_mono is None and run.cancel_mono is None
+
+    def start(self, run: Run) -> None:
+        """A live run's upstream request starts now: it leaves ``queued``; wakes its stream."""
+        with self.lock:
+            run.start_mono = time.monotonic()
+            self.changed.notify_all()
+
+    def wait_started(self, run: Run, max_wait: float = 1.0) -> None:
+        """Sleep until the run has started (a live run waits for a provider slot) or is cancelled."""
+        with self.changed:
+            while run.cancel_mono is None and time.monotonic() < run.start_mono:
+                self.changed.wait(min(max_wait, run.start_mono - time.monotonic()))
 
     def add_piece(self, run: Run, piece: str) -> None:
         """A piece of a live run's reply as the model wrote it; wakes its stream."""
@@ -297,6 +311,8 @@ class Store:
                 run.outcome, run.last_error = "failed", last_error(code, error)
             elif reply is not None:
                 self._apply_reply(run, reply)
+            if math.isinf(run.start_mono):  # ended before it started (cancelled in the queue)
+                run.start_mono = time.monotonic()
             run.end_mono = max(time.monotonic(), run.min_end, run.start_mono)
             grown = len(run.reply or "") + sum(len(piece) for piece in run.pieces)
             run.size += grown

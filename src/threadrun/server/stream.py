@@ -40,7 +40,7 @@ def run_events(store: Store, run: Run, thread: dict) -> Iterator[Event]:
     yield "thread.created", thread
     yield "thread.run.created", run.to_dict(status="queued")
     yield "thread.run.queued", run.to_dict(status="queued")
-    store.wait(run, run.start_mono)
+    store.wait_started(run)
     started, sent = False, None
     if run.cancel_mono is None:
         started = True

@@ -43,6 +43,7 @@ class Request:
     reasoning_effort: str | None = None
     response_format: Any = None
     stream: bool = False
+    timeout: float | None = None  # seconds each upstream read may wait (None: the engine's default)
 
 
 @dataclass

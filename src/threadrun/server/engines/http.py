@@ -58,20 +58,39 @@ def headers_for(provider: Provider, key: str | None) -> dict[str, str]:
 
 
 def post(provider: Provider, path: str, body: dict, *, stream: bool,
-         watch: Callable[[Callable[[], None]], None]) -> requests.Response:
-    """POST ``body`` to the provider; the response (streaming if asked), or an UpstreamError."""
+         watch: Callable[[Callable[[], None]], None],
+         read_timeout: float | None = None) -> requests.Response:
+    """POST ``body`` to the provider; the response (streaming if asked), or an UpstreamError.
+
+    ``read_timeout`` bounds each read (None: ``READ_TIMEOUT_S``); a silent provider fails there.
+    """
     key = provider.key()
     url = provider.endpoint() + path
+    bound = read_timeout or READ_TIMEOUT_S
     try:
         response = session_for(provider).post(
             url, data=json.dumps(body), headers=headers_for(provider, key), stream=stream,
-            timeout=(CONNECT_TIMEOUT_S, READ_TIMEOUT_S), allow_redirects=False)
+            timeout=(CONNECT_TIMEOUT_S, bound), allow_redirects=False)
     except requests.exceptions.RequestException as exc:
+        if timed_out(exc) and not isinstance(exc, requests.exceptions.ConnectTimeout):
+            raise UpstreamError(silent(provider.name, bound)) from None
         raise UpstreamError(scrub(f"{provider.name}: {_reason(exc)} ({url})", key), _code(exc)) from None
     watch(response.close)
     if response.status_code >= 300:
         raise upstream_error(provider, response, key)
     return response
+
+
+def silent(name: str, bound: float) -> str:
+    """The one line of a provider that sent nothing for ``bound`` seconds."""
+    return (f"{name}: no answer for {bound:g} s, the read timeout (--timeout, or the provider's "
+            "timeout in providers.toml)")
+
+
+def timed_out(exc: BaseException) -> bool:
+    """Whether a failed read was a read timeout (requests wraps urllib3's in a ConnectionError)."""
+    text = str(exc).lower()
+    return isinstance(exc, (requests.exceptions.Timeout, TimeoutError)) or "timed out" in text
 
 
 def upstream_error(provider: Provider, response: requests.Response, key: str | None) -> UpstreamError:
@@ -237,9 +256,11 @@ class HTTPEngine:
     def reply(self, request: Request, emit: Emit, watch: Watch) -> EngineReply:
         """Call the upstream; stream text pieces to ``emit`` when the run streams."""
         name = self.provider.name
+        bound = request.timeout or READ_TIMEOUT_S
         body = type(self).build(request, self.provider)
         self.sent = sent_settings(body)
-        response = post(self.provider, self.path, body, stream=request.stream, watch=watch)
+        response = post(self.provider, self.path, body, stream=request.stream, watch=watch,
+                        read_timeout=bound)
         with response:
             if request.stream:
                 try:
@@ -247,12 +268,18 @@ class HTTPEngine:
                 except EventTooLarge as exc:
                     raise UpstreamError(f"{name}: {exc}") from None
                 except (requests.exceptions.RequestException, OSError) as exc:
+                    if timed_out(exc):
+                        raise UpstreamError(silent(name, bound)) from None
                     raise UpstreamError(f"{name}: the stream broke off ({_reason(exc)})",
                                         _code(exc)) from None
                 drain(response)
                 return reply
             try:
                 payload = response.json()
+            except (requests.exceptions.RequestException, OSError) as exc:
+                if timed_out(exc):
+                    raise UpstreamError(silent(name, bound)) from None
+                raise UpstreamError(f"{name}: the answer broke off ({_reason(exc)})") from None
             except ValueError:
                 raise UpstreamError(f"{name}: answered a body that is not JSON") from None
         return type(self).parse(payload, name)
