@@ -22,7 +22,7 @@ from .answers import (BodyCutOff, api_error, json_object, may_have_arrived, redi
                       short_reason)
 from .errors import APIConnectionError, APIError, ThreadrunError, ValidationError
 from .gate import Gate
-from .result import (RunResult, fold_event, mark_started, message_text, record_failure,
+from .result import (RunResult, delta_text, fold_event, mark_started, message_text, record_failure,
                      run_error)
 from .retry import (BACKOFF_BASE, CREATE_PATH, RETRY_AFTER_MAX, backoff_delay, make_retry,
                     retries_used)
@@ -202,10 +202,12 @@ class Client:
     # -- one run, start to finish ----------------------------------------------------------------
 
     def run(self, body: dict, *, stream: bool = True, on_started: OnStarted | None = None,
-            stop: threading.Event | None = None, deadline: float | None = None) -> RunResult:
+            stop: threading.Event | None = None, deadline: float | None = None,
+            on_text: Callable[[str], None] | None = None) -> RunResult:
         """Create the thread and run, wait for its end, read the reply; never raises APIError.
 
-        ``on_started(thread_id, run_id)`` is called as soon as the run's ids are known.
+        ``on_started(thread_id, run_id)`` is called as soon as the run's ids are known;
+        ``on_text(text_so_far)`` as text streams in (streamed runs only).
         ``stop`` (set by another thread) or ``deadline`` seconds after the create ends every
         wait of the run; a run whose ids are known is then cancelled, and its row says what the
         server confirmed. Stopped before anything was sent: ``extra["not_sent"]``.
@@ -214,14 +216,15 @@ class Client:
         clock = Watch(stop, deadline)
         before = watch.use(clock)
         try:
-            self._run_watched(body, result, stream, on_started, clock)
+            self._run_watched(body, result, stream, on_started, clock, on_text)
         finally:
             clock.close()
             watch.use(before)
         return result
 
     def _run_watched(self, body: dict, result: RunResult, stream: bool,
-                     on_started: OnStarted | None, clock: Watch) -> None:
+                     on_started: OnStarted | None, clock: Watch,
+                     on_text: Callable[[str], None] | None = None) -> None:
         def started(thread_id: str, run_id: str) -> None:
             clock.run_known = True
             if on_started is not None:
@@ -238,7 +241,7 @@ class Client:
         try:
             try:
                 if stream:
-                    self._run_streaming(body, result, started, clock.stop, key)
+                    self._run_streaming(body, result, started, clock.stop, key, on_text)
                 else:
                     self._run_polling(body, result, started, key)
                 _timings(result, started_at)
@@ -281,16 +284,21 @@ class Client:
             delay = poll_after if poll_after is not None else self.poll_interval
 
     def _run_streaming(self, body: dict, result: RunResult, on_started: OnStarted | None,
-                       stop: threading.Event | None, key: dict[str, str]) -> None:
+                       stop: threading.Event | None, key: dict[str, str],
+                       on_text: Callable[[str], None] | None = None) -> None:
         sent = time.monotonic()
         response = self._create(body, key, stream=True)
         result.retries += retries_used(response)
         result.request_id = response.headers.get("x-request-id")
         texts: list[str] = []
+        live: list[str] = []  # the text so far, for on_text
         try:
             for event, data in iter_sse(response, self.max_event_bytes):
                 if event == "thread.message.delta" and result.ttft_s != result.ttft_s:
                     result.ttft_s = time.monotonic() - (result.started_mono or sent)
+                if event == "thread.message.delta" and on_text is not None:
+                    live.append(delta_text(data))
+                    on_text("".join(live))
                 if fold_event(event, data, result, texts):
                     _started(on_started, result.run or {})
                 mark_started(result)

@@ -82,6 +82,16 @@ def fold_event(event: str, data: Any, result: RunResult, texts: list[str]) -> bo
     return False
 
 
+def delta_text(data: Any) -> str:
+    """The text a ``thread.message.delta`` event adds (its text parts, joined)."""
+    delta = data.get("delta") if isinstance(data, dict) else None
+    parts = delta.get("content") if isinstance(delta, dict) else None
+    if not isinstance(parts, list):
+        return ""
+    return "".join(str((p.get("text") or {}).get("value") or "") for p in parts
+                   if isinstance(p, dict) and isinstance(p.get("text"), dict))
+
+
 def message_text(message: dict) -> str:
     """A MessageObject's content as text: text parts one per line, other parts noted like ``[image_file file-abc]``."""
     parts = message.get("content") or []

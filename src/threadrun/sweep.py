@@ -193,10 +193,18 @@ class Sweep:
         try:
             return self.client.run(job.body, stream=self.stream, stop=self.stop,
                                    deadline=self.deadline,
-                                   on_started=lambda tid, rid: self._started(job, tid, rid))
+                                   on_started=lambda tid, rid: self._started(job, tid, rid),
+                                   on_text=self._live(job))
         except Exception as exc:  # noqa: BLE001 - a bug must still leave its row, not vanish
             return RunResult(body=job.body, status="error",
                              error=f"unexpected {type(exc).__name__}: {' '.join(str(exc).split())}")
+
+    def _live(self, job: Job) -> Callable[[str], None] | None:
+        """Where a streamed run's text so far goes: the notebook's progress line, if it shows it."""
+        bar = self._bar
+        if bar is None or not getattr(bar, "live", False):
+            return None
+        return lambda text: bar.text(job.index, text)
 
     def _started(self, job: Job, thread_id: str, run_id: str) -> None:
         with self._lock:
@@ -224,8 +232,10 @@ class Sweep:
                 self.counts[status] += 1
                 counts = dict(self.counts)
             if self._bar is not None:
-                self._bar.update(1)
+                if hasattr(self._bar, "done"):
+                    self._bar.done(job.index)  # its live text gives way to its row
                 self._bar.set_postfix(counts, refresh=False)
+                self._bar.update(1)
             if self.on_row is not None:  # one at a time, in the order rows are logged
                 self.on_row(row)
 
