@@ -52,7 +52,8 @@ def shown(df: Any) -> Any:
     empty = [c for c in df.columns if df[c].isna().all()] if len(df) else []
     out = df.drop(columns=empty)
     out.attrs = {}
-    for name, show in (("latency_s", seconds), ("ttft_s", seconds), ("cost_usd", dollars)):
+    for name, show in (("latency_s", seconds), ("ttft_s", seconds), ("queue_s", seconds),
+                       ("cost_usd", dollars)):
         if name in out.columns:
             out[name] = out[name].map(show).astype(object)
     for name in LONG_TEXT:

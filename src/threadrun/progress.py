@@ -24,13 +24,13 @@ LIVE_RUNS, LIVE_CHARS = 4, 240
 
 def progress_bar(total: int, live: bool = False) -> Any:
     """The bar for ``total`` runs: in place in a notebook, tqdm elsewhere."""
-    if _in_notebook():
+    if in_notebook():
         return NotebookProgress(total, live=live)
     from tqdm import tqdm
     return tqdm(total=total, desc="threadrun", unit="run", file=sys.stderr, leave=True)
 
 
-def _in_notebook() -> bool:
+def in_notebook() -> bool:
     """Whether this runs in a Jupyter kernel (whose frontend shows rich display updates)."""
     shell = sys.modules.get("IPython") and _shell()
     return shell is not None and getattr(shell, "kernel", None) is not None

@@ -72,7 +72,7 @@ class Sweep:
     def run(self) -> list[Row]:
         """Run every job; on KeyboardInterrupt or ``cancel()`` cancel the in-flight runs and
         return the rows finished so far (in grid order); a second interrupt returns at once."""
-        if self.progress and len(self.jobs) > 1:
+        if self.progress and (len(self.jobs) > 1 or _in_notebook()):  # one run: its live text
             self._bar = _progress_bar(len(self.jobs))
         self._todo = iter(self.jobs)
         self._working = self.concurrency
@@ -253,6 +253,11 @@ def _pool() -> ThreadPoolExecutor:
         if _shared is None:
             _shared = ThreadPoolExecutor(max_workers=4096, thread_name_prefix="threadrun")
         return _shared
+
+
+def _in_notebook() -> bool:
+    from .progress import in_notebook
+    return in_notebook()
 
 
 def _progress_bar(total: int) -> Any:
