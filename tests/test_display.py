@@ -25,8 +25,9 @@ def test_long_texts_are_cut_to_about_two_lines_on_one_line():
 
 def test_a_result_leads_with_what_people_compare_and_is_shown_readably(ip):
     df = ip.run_cell_magic("threadrun", "-m gpt-4o-mini,gpt-4o -t 0,1", "user: " + "long question " * 20)
-    assert list(df.columns[:11]) == ["model", "provider", "temperature", "top_p", "reasoning_effort",
-                                     "status", "total_tokens", "cost_usd", "latency_s", "ttft_s", "reply"]
+    assert list(df.columns[:12]) == ["model", "provider", "temperature", "top_p", "reasoning_effort",
+                                     "status", "total_tokens", "cost_usd", "latency_s", "ttft_s",
+                                     "queue_s", "reply"]  # queue_s: issue 19 point 4
     assert list(df.columns[-2:]) == ["created_at", "completed_at"]
     assert df["cost_usd"].dtype == "float64" and len(df["reply"][0]) > SHOWN_CHARS  # the value is whole
     html = ip.display_formatter.format(df)[0]["text/html"]
