@@ -9,7 +9,7 @@ import pytest
 from threadrun.server.engines.echo import echo_reply
 
 CONTRACT = ["model", "provider", "temperature", "top_p", "reasoning_effort", "status", "total_tokens",
-            "cost_usd", "latency_s", "ttft_s", "reply", "error", "tool_calls", "sent", "label",
+            "cost_usd", "latency_s", "ttft_s", "queue_s", "reply", "error", "tool_calls", "sent", "label",
             "prompt_tokens", "completion_tokens", "reasoning_tokens", "cached_tokens",
             "repeat", "retries", "run_id", "thread_id", "assistant_id", "request_id",
             "created_at", "completed_at"]
