@@ -14,9 +14,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from .errors import (APIConnectionError, APIError, AuthenticationError, BadRequestError,
-                     NotFoundError, RateLimitError, RunLogError, ServerError, ThreadrunError,
-                     ValidationError)
+from .errors import (
+    APIConnectionError,
+    APIError,
+    AuthenticationError,
+    BadRequestError,
+    NotFoundError,
+    RateLimitError,
+    RunLogError,
+    ServerError,
+    ThreadrunError,
+    ValidationError,
+)
 
 __version__ = "0.1.0"
 

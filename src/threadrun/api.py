@@ -14,18 +14,24 @@ from typing import Any, Callable, Mapping
 
 import pandas as pd
 
-from . import assistant, capabilities, config, options, providers
+from . import assistant, capabilities, config, notices, options, providers, runtime
 from .client import Client
+from .errors import APIConnectionError, APIError, AuthenticationError, NotFoundError, ValidationError
+from .plan import (
+    PENDING_ASSISTANT,
+    Job,
+    make_plan,
+    parse_efforts,
+    parse_models,
+    parse_temperatures,
+    with_assistant,
+)
 from .result import RunResult
-from .errors import (APIConnectionError, APIError, AuthenticationError, NotFoundError,
-                     ValidationError)
-from .plan import (PENDING_ASSISTANT, Job, make_plan, parse_efforts, parse_models,
-                   parse_temperatures, with_assistant)
 from .row import frame, to_row
-from . import notices, runtime
 from .runlog import RunLog
 from .sweep import Sweep
 from .thread import Thread, parse
+
 
 @dataclass
 class Command:
@@ -152,6 +158,7 @@ def execute(cmd: Command, *, api_key: str | None = None,
     runlog = cmd.runlog()
     try:
         if cmd.resume is not None:
+            assert runlog is not None  # --resume with --no-log is refused when the Command is made
             jobs = _still_to_run(jobs, runlog, cmd.resume)
         unsent = capabilities.unsent_rows(held, label=cmd.label, runlog=runlog, on_row=on_row)
         rows = _run_jobs(client, jobs, cmd, runlog, on_sweep, on_row, unsent)

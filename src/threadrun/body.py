@@ -14,11 +14,30 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from .spec import (FUNCTION_NAME_CHARS, MESSAGE_FIELDS, MIN_TOKEN_CAP, REQUEST_FIELDS,
-                   THREAD_FIELDS, TOOL_TYPES)
-from .checks import (check_enum, check_int, check_list, check_metadata, fail, is_type,
-                     is_bool_or_null, is_id, is_object, is_str, check_keys, show, typed,
-                     check_unknown_keys)
+from .checks import (
+    check_enum,
+    check_int,
+    check_keys,
+    check_list,
+    check_metadata,
+    check_unknown_keys,
+    fail,
+    is_bool_or_null,
+    is_id,
+    is_object,
+    is_str,
+    is_type,
+    show,
+    typed,
+)
+from .spec import (
+    FUNCTION_NAME_CHARS,
+    MESSAGE_FIELDS,
+    MIN_TOKEN_CAP,
+    REQUEST_FIELDS,
+    THREAD_FIELDS,
+    TOOL_TYPES,
+)
 
 __all__ = ["validate_body", "check_temperature", "check_top_p",
            "check_message", "check_encodable"]
@@ -26,7 +45,7 @@ __all__ = ["validate_body", "check_temperature", "check_top_p",
 THREAD_ROLES = ("user", "assistant")
 INSTRUCTION_ROLES = ("system", "instructions")
 FOREIGN_ROLES = ("tool", "function", "developer")
-_FUNCTION_NAME = re.compile(r"^[A-Za-z0-9_-]{1,%d}$" % FUNCTION_NAME_CHARS)
+_FUNCTION_NAME = re.compile(rf"^[A-Za-z0-9_-]{{1,{FUNCTION_NAME_CHARS}}}$")
 
 
 # --- messages (also used by threadrun.thread) --------------------------------------------

@@ -108,10 +108,11 @@ def screen(jobs: list[Job], *, allow: bool, embedded: bool) -> tuple[list[Job], 
         key = (job.body.get("model"), *(repr(v) for v in settings.values()))
         if key not in seen:
             seen[key] = _reason(job.body.get("model"), settings)
-        if seen[key] is None:
+        reason = seen[key]
+        if reason is None:
             send.append(job)
         else:
-            held.append((job, seen[key]))
+            held.append((job, reason))
     if held and not send:
         raise ValidationError(f"no run of this grid would run as asked, so none is sent: "
                               f"{held[0][1]}", param=_first_setting(held[0][0]))
@@ -129,6 +130,8 @@ def _reason(spec: Any, settings: dict[str, Any]) -> str | None:
 
 def _first_setting(job: Job) -> str | None:
     spec = job.body.get("model")
+    if not isinstance(spec, str):
+        return None
     provider, model = providers.resolve(spec)
     found = findings(provider, model, job_settings(job))
     return found[0].setting if found else None

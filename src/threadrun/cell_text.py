@@ -17,8 +17,8 @@ from typing import Any
 
 from . import options
 from .api import Command
-from .options import Option
 from .errors import ValidationError
+from .options import Option
 from .thread import Thread, parse_cell
 
 
@@ -73,7 +73,7 @@ def thread_text(thread: Thread, instructions: str | None = None) -> str:
                                      for m in thread.messages)
     if simple:
         entries = [_entry("system", instructions)] if instructions is not None else []
-        entries += [_entry(m.role, m.content) for m in thread.messages]
+        entries += [_entry(m.role, str(m.content)) for m in thread.messages]
         text = "\n".join(entries)
         try:
             if _same(parse_cell(text, {}), thread, instructions):
@@ -95,7 +95,7 @@ def thread_text(thread: Thread, instructions: str | None = None) -> str:
 def _value(cmd: Command, option: Option) -> Any:
     """What ``cmd`` holds for ``option`` (grid options as their list of items)."""
     if option.role == "grid":
-        grid = {"model": cmd.models, "temperature": cmd.temperatures,
+        grid: Any = {"model": cmd.models, "temperature": cmd.temperatures,
                 "reasoning_effort": cmd.efforts, "repeat": cmd.repeat}[option.name]
         return grid if option.name == "repeat" else [v for v in grid if v is not None] or None
     if option.role == "field":
@@ -116,7 +116,7 @@ def _tool_names(tools: list) -> str:
     names = [t.get("type") if isinstance(t, dict) and set(t) == {"type"} else t for t in tools]
     if not all(isinstance(n, str) for n in names):
         raise ValidationError("cannot copy as a cell: tools with settings", param="tools")
-    return ",".join(names)
+    return ",".join(str(n) for n in names)
 
 
 def _words(cmd: Command, option: Option, value: Any) -> list[str]:

@@ -76,7 +76,7 @@ def demo_main(args: argparse.Namespace) -> int:
             demo_assistant = client.create_assistant("echo:gpt-5.4-mini", name="threadrun demo")["id"]
         finally:
             client.close()
-        df = run(DEMO_THREAD, model=DEMO_MODELS, temperature=DEMO_TEMPERATURES,
+        df: pd.DataFrame = run(DEMO_THREAD, model=DEMO_MODELS, temperature=DEMO_TEMPERATURES,
                  assistant=demo_assistant,
                  repeat=args.repeat, label="demo", base_url=server.url, api_key="", log=False)
     table = compare(df, values=("total_tokens", "latency_s", "cost_usd"),

@@ -90,7 +90,7 @@ def html(df: Any) -> str | None:
         if _kind(df) == "compare":
             return (f'<div class="tex2jax_ignore mathjax_ignore">'
                     f"{compare_view(df)._repr_html_()}</div>")
-    except Exception:  # never let a display nicety hide the data: show it as pandas does
+    except Exception:  # noqa: BLE001 - never let a display nicety hide the data: show it as pandas does
         pass
     return df._repr_html_()
 
@@ -153,7 +153,7 @@ def text(df: Any, printer: Any, cycle: bool) -> None:
         kind = _kind(df)
         printer.text(repr(shown(df) if kind == "rows" else compare_view(df) if kind == "compare"
                           else df))
-    except Exception:
+    except Exception:  # noqa: BLE001 - a display must never raise: pandas shows it
         printer.text(repr(df))
 
 

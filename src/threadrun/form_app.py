@@ -15,7 +15,7 @@ import html
 import re
 import threading
 import time
-from typing import Any
+from typing import Any, cast
 
 import ipywidgets as W
 import pandas as pd
@@ -23,8 +23,15 @@ import pandas as pd
 from . import api, display, notices, options
 from .cell_text import cell_text
 from .errors import ThreadrunError
-from .form_widgets import (MessageEditor, ModelPicker, TemperaturePicker, labelled, option_widget,
-                           read_field, write_field)
+from .form_widgets import (
+    MessageEditor,
+    ModelPicker,
+    TemperaturePicker,
+    labelled,
+    option_widget,
+    read_field,
+    write_field,
+)
 from .row import frame
 
 __all__ = ["ThreadrunForm", "show_form", "DEFAULTS", "SHOWN_COLUMNS"]
@@ -141,7 +148,7 @@ class ThreadrunForm(W.VBox):
             if key in self.fields:
                 write_field(self.fields[key], val)
             else:
-                setattr(getattr(self, key), "value", val)
+                getattr(self, key).value = val
 
     # --- how a saved notebook shows it -------------------------------------------------------
 
@@ -298,7 +305,8 @@ class ThreadrunForm(W.VBox):
                 self._render(pd.concat([self.results, frame(rows)], ignore_index=True))
 
         try:
-            df = api.execute(cmd, on_sweep=self._on_sweep, on_row=on_row, notify=False)
+            df = cast(pd.DataFrame, api.execute(cmd, on_sweep=self._on_sweep, on_row=on_row,
+                                                 notify=False))  # not a dry run: rows
             self.last = df
             self.results = pd.concat([self.results, df], ignore_index=True) \
                 if len(self.results) else df.reset_index(drop=True)

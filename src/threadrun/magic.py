@@ -16,8 +16,8 @@ from traitlets import Bool, Float, Integer, TraitError, Unicode, validate
 from traitlets.config import Configurable
 
 from . import options
-from .options import Option
 from .errors import ThreadrunError, ValidationError
+from .options import Option
 
 if TYPE_CHECKING:  # the rest of threadrun (pandas, requests) loads on first use, not at %load_ext
     from .api import Command
@@ -145,6 +145,7 @@ class ThreadrunMagics(Magics, _settings(options.OPTIONS)):  # type: ignore[misc]
         except ThreadrunError as exc:
             raise UsageError(str(exc)) from None
         if args.out:
+            assert self.shell is not None  # a registered magic always has its shell
             self.shell.user_ns[args.out] = result
         if args.compare and not cmd.dry_run:
             from IPython.display import display
@@ -204,6 +205,7 @@ class ThreadrunMagics(Magics, _settings(options.OPTIONS)):  # type: ignore[misc]
             if option.trait:
                 given.setdefault(option.name, getattr(self, option.name))
         try:
+            assert self.shell is not None
             cmd = command(cell, namespace=self.shell.user_ns, **given)
         except ValidationError as exc:
             raise UsageError(str(exc)) from None

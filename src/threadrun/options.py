@@ -23,8 +23,15 @@ from typing import Any, Callable, Iterable, Literal
 
 from . import config
 from .errors import ValidationError
-from .plan import (parse_efforts, parse_metadata, parse_models, parse_repeat, parse_temperatures,
-                   parse_top_p, split_list)
+from .plan import (
+    parse_efforts,
+    parse_metadata,
+    parse_models,
+    parse_repeat,
+    parse_temperatures,
+    parse_top_p,
+    split_list,
+)
 
 Role = Literal["grid", "field", "send", "input", "cell"]
 Widget = Literal["text", "number", "count", "int", "area"]

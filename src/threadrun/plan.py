@@ -5,15 +5,14 @@ built once, here, from a parsed ``Thread`` and validated by ``body.validate_body
 """
 from __future__ import annotations
 
+import copy
+import difflib
 from dataclasses import dataclass, replace
 from typing import Any, Callable, Iterable, Sequence
 
-import copy
-import difflib
-
+from .body import check_temperature, check_top_p, validate_body
 from .errors import ValidationError
 from .spec import REASONING_EFFORTS
-from .body import check_temperature, check_top_p, validate_body
 from .thread import Thread
 
 #: Stands in for the assistant id until the real one is known (dry runs, validation).
@@ -77,7 +76,8 @@ def parse_temperatures(value: str | float | Iterable[Any] | None) -> list[float 
     """Temperatures of the grid, each checked to be within 0–2; none given means the default."""
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         value = [value]
-    temps = [check_temperature(_number(t, "--temperature")) for t in split_items(value, "--temperature")]
+    items: Any = value
+    temps = [check_temperature(_number(t, "--temperature")) for t in split_items(items, "--temperature")]
     return list(dict.fromkeys(temps)) or [None]
 
 

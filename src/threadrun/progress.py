@@ -46,7 +46,8 @@ class NotebookProgress:
 
     def __init__(self, total: int, live: bool = False) -> None:
         from IPython.display import display
-        self.total, self.n, self.postfix = total, 0, {}
+        self.total, self.n = total, 0
+        self.postfix: dict[str, Any] = {}
         self.live = live and total <= LIVE_RUNS
         self.texts: dict[int, str] = {}
         self.started = time.monotonic()

@@ -6,7 +6,6 @@ message objects, tool calls, and the error kept when something fails.
 from __future__ import annotations
 
 import time
-
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -112,7 +111,8 @@ def _part_text(part: dict) -> str:
 
 def tool_calls(run: dict) -> list[dict]:
     """``[{name, arguments}]`` of the function calls a ``requires_action`` run asks for."""
-    action = run.get("required_action") if isinstance(run.get("required_action"), dict) else {}
+    found = run.get("required_action")
+    action: dict = found if isinstance(found, dict) else {}
     calls = (action.get("submit_tool_outputs") or {}).get("tool_calls") or []
     return [{"name": (c.get("function") or {}).get("name"),
              "arguments": (c.get("function") or {}).get("arguments")}
@@ -137,7 +137,7 @@ def record_failure(result: RunResult, exc: APIError) -> None:
     else:
         result.error = str(exc)
     if run is not None:
-        result.status = run.get("status") if run.get("status") in TERMINAL else "unknown"
+        result.status = str(run["status"]) if run.get("status") in TERMINAL else "unknown"
     elif (isinstance(exc, APIConnectionError) and exc.sent) or 200 <= (exc.status or 0) < 300:
         result.status = "unknown"  # it may have reached the server (or did: 2xx); never re-sent
     else:

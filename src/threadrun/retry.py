@@ -90,7 +90,7 @@ class OpenAIRetry(Retry):
         except ValueError:
             try:
                 return self.parse_retry_after(seconds)
-            except Exception:  # an unreadable header falls back to our own backoff
+            except Exception:  # noqa: BLE001 - an unreadable header falls back to our own backoff
                 return None
 
     def get_backoff_time(self) -> float:

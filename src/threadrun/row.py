@@ -93,7 +93,8 @@ def _row(result: RunResult, problems: list[str], label: str | None, repeat: int 
     cached = _count(_detail(usage, "prompt_tokens_details", "cached_tokens", problems),
                     "cached_tokens", problems)
     ended = next((run[k] for k in _ENDED_AT if run.get(k)), None)
-    extension = run.get("x_threadrun") if isinstance(run.get("x_threadrun"), dict) else {}
+    found = run.get("x_threadrun")
+    extension: dict = found if isinstance(found, dict) else {}
     sent, notice = extension.get("sent"), extension.get("notice")
     try:
         cost = (cost_usd(model, prompt, completion, provider=provider, cached=cached)

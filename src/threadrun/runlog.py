@@ -341,7 +341,8 @@ def _dumps(obj: dict | None) -> str | None:
 
 def _filters(label: str | None, model: str | None, since: Any) -> tuple[str, list[Any]]:
     """The WHERE clause and its parameters for read()."""
-    clauses, params = [], []
+    clauses: list[str] = []
+    params: list[Any] = []
     if label is not None:
         clauses.append("label = ?")
         params.append(label)

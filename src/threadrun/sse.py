@@ -57,7 +57,8 @@ def _check(size: int, limit: int) -> None:
 
 def iter_events(chunks: Iterable[bytes], limit: int = MAX_EVENT_BYTES) -> Iterator[tuple[str, str]]:
     """``(event, data)`` pairs; ``event`` defaults to ``message``; a last event without its blank line counts."""
-    event, data, size = "message", [], 0
+    event, size = "message", 0
+    data: list[str] = []
     for raw in iter_lines(chunks, limit):
         line = raw.decode("utf-8", errors="replace")
         if not line:

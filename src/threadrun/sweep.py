@@ -19,8 +19,8 @@ from typing import Any, Callable
 
 from . import config, scrub, watch
 from .client import Client
-from .result import RunResult
 from .plan import Job
+from .result import RunResult
 from .row import to_row
 from .runlog import RunLog
 

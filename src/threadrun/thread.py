@@ -26,21 +26,21 @@ In message lists a ``system`` message becomes the instructions, as in cells.
 """
 from __future__ import annotations
 
+import _string  # type: ignore[import-not-found]  # str.format's own field-name parser
 import copy
 import difflib
 import json
-import re
 import os
+import re
 import string
 import types
-import _string
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import scrub
 from .body import FOREIGN_ROLES, INSTRUCTION_ROLES, THREAD_ROLES, check_message
 from .checks import fail, is_object, is_type
-from . import scrub
 
 __all__ = ["Message", "Thread", "parse", "parse_cell"]
 
@@ -324,7 +324,7 @@ def _from_items(items: Any, param: str, instructions: Any, body: Mapping[str, An
         if role not in INSTRUCTION_ROLES:
             check_message(item, where)
             extra = {k: v for k, v in item.items() if k not in ("role", "content")}
-            messages.append(Message(role, copy.deepcopy(item["content"]), None,
+            messages.append(Message(str(role), copy.deepcopy(item["content"]), None,
                                     copy.deepcopy(extra)))
             continue
         if had:

@@ -15,11 +15,11 @@ import socket
 import threading
 from typing import Any
 
+from ..config import is_loopback
 from .app import App
-from .limits import Limits, RequestRecord
 from .engines.echo import echo_reply
 from .faults import Faults
-from ..config import is_loopback
+from .limits import Limits, RequestRecord
 from .tokens import count_tokens
 
 __all__ = ["LocalServer", "local_server", "echo_reply", "count_tokens", "Limits", "RequestRecord"]

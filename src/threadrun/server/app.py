@@ -15,15 +15,15 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 
 from ..capabilities import request_settings, run_notice
-from .model_check import unlisted_notice
 from ..config import is_loopback
 from ..errors import ValidationError
+from ..spec import TERMINAL
 from .engines import Request, UpstreamError, make_engine
 from .faults import Decision, Faults
 from .limits import Limits, RequestLog, RequestRecord
-from .slots import Slots, client_timeout, read_timeout
-from ..spec import TERMINAL
+from .model_check import unlisted_notice
 from .objects import Run
+from .slots import Slots, client_timeout, read_timeout
 from .store import Store
 from .stream import run_events
 from .validate import ErrorAnswer, validate_assistant, validate_thread_and_run
@@ -179,7 +179,7 @@ class App:
                             headers=headers)
         except ErrorAnswer as error:
             return error_reply(error)
-        except Exception:  # a bug: answer a 500 error object and remember the traceback
+        except Exception:  # noqa: BLE001 - a bug: answer a 500 error object and remember the traceback
             self.server_errors.append(traceback.format_exc())
             return error_reply(ErrorAnswer(500, SERVER_ERROR, None, None, "server_error"))
 
@@ -270,7 +270,7 @@ class App:
                                  lambda close: self.store.watch(run, close))
         except (UpstreamError, ValidationError) as error:
             failure = (str(error), getattr(error, "code", "server_error"))
-        except Exception as error:  # never leave a run in progress forever
+        except Exception as error:  # noqa: BLE001 - never leave a run in progress forever
             if run.cancel_mono is None:
                 self.server_errors.append(traceback.format_exc())
             failure = (f"{provider.name}: the call broke off ({type(error).__name__})", "server_error")

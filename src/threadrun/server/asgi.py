@@ -152,8 +152,8 @@ class Exchange:
                 if most is not None and index >= most:
                     return
                 payload = data if isinstance(data, str) else json.dumps(data)
-                yield f"event: {event}\ndata: {payload}\n\n".encode("utf-8")
-        except Exception:  # turn a bug into an error event, never a silent hang
+                yield f"event: {event}\ndata: {payload}\n\n".encode()
+        except Exception:  # noqa: BLE001 - turn a bug into an error event, never a silent hang
             self.app.server_errors.append(traceback.format_exc())
             yield ("event: error\ndata: " + json.dumps({
                 "message": "The server had an error while processing your request.",

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..spec import TERMINAL
+
 EXPIRY_S = 600
 PLACEHOLDER_TOOL = "lookup"
 #: The run object's vendor extension (RunObject allows more properties; SDKs keep unknown

@@ -21,12 +21,12 @@ from typing import Any, ContextManager
 
 from ..errors import ValidationError
 from ..providers import Provider, resolve
-from .engines import EngineReply
 from .endings import last_error, why_incomplete
+from .engines import EngineReply
 from .engines.echo import echo_reply
 from .faults import RunFault
 from .keys import KeyMap
-from .objects import (TERMINAL, Message, Run, Thread, assistant_dict, new_id, text_part)
+from .objects import TERMINAL, Message, Run, Thread, assistant_dict, new_id, text_part
 from .pages import page, parse_limit
 from .tokens import count_tokens, truncate_tokens
 from .validate import ErrorAnswer, fail
@@ -365,7 +365,7 @@ class Store:
         for close in closers:  # abort the upstream call at once
             try:
                 close()
-            except Exception:
+            except Exception:  # noqa: BLE001 - one closer's failure must not stop the cancel
                 pass
         return answer
 

@@ -3,10 +3,18 @@ from __future__ import annotations
 
 from typing import Any, Callable, Iterable
 
+from ..spec import (
+    FUNCTION_NAME_CHARS,
+    METADATA_KEY_CHARS,
+    METADATA_PAIRS,
+    METADATA_VALUE_CHARS,
+    MIN_TOKEN_CAP,
+    REASONING_EFFORTS,
+    TOOL_TYPES,
+)
+
 TYPE_NAMES = {str: "a string", bool: "a boolean", int: "an integer", float: "a decimal",
               dict: "an object", list: "an array", type(None): "null"}
-from ..spec import (FUNCTION_NAME_CHARS, METADATA_KEY_CHARS, METADATA_PAIRS, METADATA_VALUE_CHARS,
-                    MIN_TOKEN_CAP, REASONING_EFFORTS, TOOL_TYPES)
 
 
 class ErrorAnswer(Exception):
@@ -227,7 +235,7 @@ def check_thread(value: Any, param: str) -> None:
 
 
 
-RUN_FIELDS: dict[str, Callable[[Any, str], None]] = {
+RUN_FIELDS: dict[str, Callable[[Any, str], Any]] = {  # each raises ErrorAnswer; results unused
     "assistant_id": lambda v, p: check_string(v, p, nullable=False, min_len=1),
     "thread": check_thread,
     "model": lambda v, p: check_string(v, p),
@@ -246,12 +254,12 @@ RUN_FIELDS: dict[str, Callable[[Any, str], None]] = {
     "response_format": check_response_format,
 }
 
-ASSISTANT_FIELDS: dict[str, Callable[[Any, str], None]] = {
+ASSISTANT_FIELDS: dict[str, Callable[[Any, str], Any]] = {
     "model": lambda v, p: check_string(v, p, nullable=False, min_len=1),
     "name": lambda v, p: check_string(v, p, 256),
     "description": lambda v, p: check_string(v, p, 512),
     "instructions": lambda v, p: check_string(v, p, 256_000),
-    "reasoning_effort": lambda v, p: v is None or check_enum(v, p, REASONING_EFFORTS),
+    "reasoning_effort": lambda v, p: None if v is None else check_enum(v, p, REASONING_EFFORTS),
     "tools": lambda v, p: check_tools(v, p, 128),
     "tool_resources": lambda v, p: check_type(v, p, (dict,)),
     "metadata": check_metadata,

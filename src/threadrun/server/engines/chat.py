@@ -10,7 +10,7 @@ import json
 from typing import Any
 
 from ...providers import Provider
-from . import EngineReply, Emit, Request, UpstreamError
+from . import Emit, EngineReply, Request, UpstreamError
 from .http import HTTPEngine, error_message
 
 

@@ -29,7 +29,7 @@ def echo_reply(messages: list[dict], instructions: str | None, model: str,
     """
     last = next((m.get("content") or "" for m in reversed(messages) if m.get("role") == "user"), "")
     t = 1.0 if temperature is None else float(temperature)
-    key = zlib.crc32(f"{model}|{t:.3f}".encode("utf-8"))
+    key = zlib.crc32(f"{model}|{t:.3f}".encode())
     n = 2 + key % 6 + round(4 * t)
     words = [FILLER[(key + i) % len(FILLER)] for i in range(n)]
     return "echo: " + last + " " + " ".join(words)

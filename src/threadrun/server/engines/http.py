@@ -19,7 +19,7 @@ from requests.adapters import HTTPAdapter
 from ...providers import Provider
 from ...retry import make_retry, retries_used
 from ...sse import EventTooLarge, iter_events, response_chunks
-from . import EngineReply, Emit, Request, UpstreamError, Watch, sent_settings
+from . import Emit, EngineReply, Request, UpstreamError, Watch, sent_settings
 
 CONNECT_TIMEOUT_S = 10.0
 READ_TIMEOUT_S = 300.0

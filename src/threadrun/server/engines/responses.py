@@ -12,7 +12,7 @@ import json
 from typing import Any
 
 from ...providers import Provider
-from . import EngineReply, Emit, Request, UpstreamError
+from . import Emit, EngineReply, Request, UpstreamError
 from .chat import function_tools
 from .http import HTTPEngine, error_message
 
