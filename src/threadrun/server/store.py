@@ -346,11 +346,8 @@ class Store:
             run.cancel_mono = time.monotonic()
             closers, run.closers = run.closers, []
             self.changed.notify_all()
-        for close in closers:  # abort the upstream call at once
-            try:
-                close()
-            except Exception:
-                pass
+        if closers:  # abort the upstream call at once, off this request's thread
+            threading.Thread(target=_abort, args=(closers,), name="threadrun-abort", daemon=True).start()
         return answer
 
     def wait(self, run: Run, until: float | None, max_wait: float = 1.0) -> None:
@@ -400,3 +397,11 @@ class Store:
                 gone = self.runs.pop(other, None)
                 self.bytes_kept -= gone.size if gone is not None else 0
 
+
+def _abort(closers: list[Any]) -> None:
+    """Run each abort of a cancelled run's upstream call (one failing does not stop the others)."""
+    for close in closers:
+        try:
+            close()
+        except Exception:  # noqa: BLE001 - already closed: nothing to abort
+            pass
