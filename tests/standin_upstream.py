@@ -53,6 +53,7 @@ class StandIn:
         self.fail_first, self.retry_after = fail_first, retry_after
         self.strict, self.cap_field, self.completion_tokens = strict, cap_field, completion_tokens
         self.requests: list[dict[str, Any]] = []
+        self.models: list[str] | None = None  # what GET /models lists (default: what it was asked)
         self.aborted = threading.Event()
         self.lock = threading.Lock()
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
@@ -85,7 +86,7 @@ def _handler(standin: StandIn) -> type[BaseHTTPRequestHandler]:
             """``/models``: its own model and every model it was asked for (it serves any name)."""
             with standin.lock:
                 asked = [r["body"].get("model") for r in standin.requests if isinstance(r["body"], dict)]
-            names = dict.fromkeys(["stand-in-model", *[m for m in asked if isinstance(m, str)]])
+            names = dict.fromkeys(standin.models or ["stand-in-model", *[m for m in asked if isinstance(m, str)]])
             self.json(200, {"object": "list", "data": [{"id": n, "object": "model"} for n in names]})
 
         def do_POST(self) -> None:

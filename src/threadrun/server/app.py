@@ -20,6 +20,7 @@ from ..config import is_loopback
 from ..errors import ValidationError
 from .engines import Request, UpstreamError, make_engine
 from .engines.calls import budget_s, engine_call
+from .masking import PieceMasker, mask, masked_reply, secrets
 from .faults import Decision, Faults
 from .limits import Limits, RequestLog, RequestRecord
 from ..spec import TERMINAL
@@ -255,16 +256,18 @@ class App:
         reply, failure = None, None
         deadline_s, retries = run.call_limits
         watch = lambda close: self.store.watch(run, close)  # noqa: E731
-        emit = lambda piece: self.store.add_piece(run, piece)  # noqa: E731
+        known = secrets()  # every loaded provider's key, masked by value wherever it shows up
+        emit = PieceMasker(lambda piece: self.store.add_piece(run, piece), known)
         try:
             with engine_call(budget_s(deadline_s), retries, watch):  # abort registered first
-                reply = engine.reply(request, emit, watch)
+                reply = masked_reply(engine.reply(request, emit, watch), known)
         except (UpstreamError, ValidationError) as error:
-            failure = (str(error), getattr(error, "code", "server_error"))
+            failure = (mask(str(error), known), getattr(error, "code", "server_error"))
         except Exception as error:  # never leave a run in progress forever
             if run.cancel_mono is None:
                 self.server_errors.append(traceback.format_exc())
             failure = (f"{provider.name}: the call broke off ({type(error).__name__})", "server_error")
+        emit.flush()
         run.sent = getattr(engine, "sent", None)  # what went upstream, even when the call failed
         if reply is not None:
             notes = [run_notice(provider, p["model"], request_settings(request), run.sent,

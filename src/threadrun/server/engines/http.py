@@ -28,7 +28,7 @@ from .reading import ACCEPT_ENCODING, CappedEmit, body_chunks, check_reply, read
 
 CONNECT_TIMEOUT_S = 10.0
 READ_TIMEOUT_S = 300.0
-MAX_RETRIES = 2
+MODELS_CAP = 4 << 20  # bytes of a GET /models answer read at most
 _sessions: dict[str, requests.Session] = {}
 _lock = threading.Lock()
 
@@ -246,13 +246,16 @@ def list_models(provider: Provider, timeout: float = 5.0) -> list[str]:
     try:
         response = session_for(provider).get(url, headers=headers_for(provider, key),
                                               timeout=(CONNECT_TIMEOUT_S, timeout),
-                                              allow_redirects=False)
+                                              allow_redirects=False, stream=True)
     except requests.exceptions.RequestException as exc:
         raise UpstreamError(scrub(f"{provider.name}: {_reason(exc)} ({url})", key)) from None
     if response.status_code >= 300:
         raise upstream_error(provider, response, key)
     try:
-        data = response.json().get("data") or []
+        with response:
+            data = json.loads(read_body(response, provider.name, MODELS_CAP)).get("data") or []
+    except (requests.exceptions.RequestException, OSError, zlib.error) as exc:
+        raise UpstreamError(scrub(f"{provider.name}: GET /models broke off ({_reason(exc)})", key)) from None
     except (ValueError, AttributeError):
         raise UpstreamError(f"{provider.name}: GET /models answered a body that is not a model list") from None
     return [m.get("id") for m in data if isinstance(m, dict) and isinstance(m.get("id"), str)]
