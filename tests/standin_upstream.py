@@ -31,6 +31,7 @@ class Recorded:
     events: list[str] = field(default_factory=list)
     status: int = 200
     content_type: str | None = None  # default: JSON for ``body``, an event stream for ``events``
+    headers: dict[str, str] = field(default_factory=dict)  # more headers of a ``body`` answer
 
 
 #: The fields Mistral's chat endpoint knows (mistralai/client-python,
@@ -153,6 +154,8 @@ def _handler(standin: StandIn) -> type[BaseHTTPRequestHandler]:
                 return
             self.start_stream()
             self.send(": ping\n\n")
+            if standin.mode == "late":  # the first text comes 1.5 s after the headers
+                time.sleep(1.5)
             head = {"id": "c1", "object": "chat.completion.chunk", "created": 1, "model": body["model"]}
             if standin.tool_call:
                 for piece in ({**call, "function": {"name": "get_weather", "arguments": '{"city": '}},
@@ -227,7 +230,7 @@ def _handler(standin: StandIn) -> type[BaseHTTPRequestHandler]:
                     self.send(event + "\n\n")
                 self.end_stream()
                 return
-            self.json(recorded.status, recorded.body)
+            self.json(recorded.status, recorded.body, recorded.headers)
 
         def oversized(self, mode: str, stream: bool) -> None:
             """Answers past any sane cap: a gzip bomb (a 200 MB reply in about 200 KB), a 200 MB
