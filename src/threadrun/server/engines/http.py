@@ -90,6 +90,10 @@ def post(provider: Provider, path: str, body: dict, *, stream: bool,
             timeout=(CONNECT_TIMEOUT_S, READ_TIMEOUT_S), allow_redirects=False)
     except Stopped as stopped:
         raise stopped_error(provider.name, stopped.why) from None
+    except requests.exceptions.TooManyRedirects as exc:  # max_redirects = 0: never followed
+        if exc.response is None:
+            raise UpstreamError(f"{provider.name}: redirected, not followed ({url})") from None
+        raise upstream_error(provider, exc.response, key) from None
     except requests.exceptions.RequestException as exc:
         if (why := _why_stopped()) is not None:
             raise stopped_error(provider.name, why) from None
@@ -125,6 +129,9 @@ def upstream_error(provider: Provider, response: requests.Response, key: str | N
     retried = retries_used(response)
     tail = f" (after {retried} retries)" if retried else ""
     code = "rate_limit_exceeded" if status == 429 else "server_error"
+    if 300 <= status < 400:  # never followed: a key is not sent to another address
+        where = " ".join(response.headers.get("location", "").split())[:200] or "no Location"
+        message = f"redirected to {where}, not followed (is base_url current?)"
     text = f"{provider.name} {status}: {message or response.reason or 'error'}{tail}"
     return UpstreamError(scrub(text, key), code)
 
@@ -239,6 +246,12 @@ def _reason(exc: BaseException) -> str:
     return " ".join(text.split())[:200]
 
 
+def not_a_stream(response: requests.Response) -> bool:
+    """Whether a streamed request was answered with a JSON or HTML body, not an event stream."""
+    kind = response.headers.get("content-type", "").split(";")[0].strip().lower()
+    return kind in ("application/json", "text/html") or kind.endswith("+json")
+
+
 def list_models(provider: Provider, timeout: float = 5.0) -> list[str]:
     """The model ids the provider lists at ``GET /models`` (UpstreamError when it cannot)."""
     key = provider.key()
@@ -286,6 +299,8 @@ class HTTPEngine:
         response = post(self.provider, self.path, body, stream=request.stream, watch=watch)
         with response:
             try:
+                if request.stream and not_a_stream(response):
+                    return check_reply(self.whole_answer(response, emit), name)
                 if request.stream:
                     try:
                         reply = type(self).fold(events(response, name), CappedEmit(emit, name), name)
@@ -303,3 +318,20 @@ class HTTPEngine:
                 raise UpstreamError(f"{name}: the {'stream' if request.stream else 'answer'} broke "
                                     f"off ({_reason(exc)})", _code(exc)) from None
         return check_reply(type(self).parse(payload, name), name)
+
+    def whole_answer(self, response: requests.Response, emit: Emit) -> EngineReply:
+        """A streamed request answered with one body: its JSON reply (or error), or what the
+        HTML page says, rather than "the stream ended before the reply did"."""
+        name = self.provider.name
+        kind = response.headers.get("content-type", "").split(";")[0].strip().lower()
+        data = read_body(response, name)
+        try:
+            payload = json.loads(data)
+        except ValueError:
+            text = body_message(data[:1 << 16], kind)
+            raise UpstreamError(f"{name}: answered {response.status_code} {kind} instead of an "
+                                f"event stream: {text or '(empty)'}") from None
+        reply = type(self).parse(payload, name)  # an error body raises its own message
+        if reply.text:
+            emit(reply.text)
+        return reply
