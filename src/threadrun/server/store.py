@@ -21,6 +21,7 @@ from typing import Any, ContextManager
 from ..errors import ValidationError
 from ..providers import Provider, resolve
 from .engines import EngineReply
+from .engines.calls import abort_soon
 from .endings import last_error, why_incomplete
 from .engines.echo import echo_reply
 from .faults import RunFault
@@ -346,8 +347,7 @@ class Store:
             run.cancel_mono = time.monotonic()
             closers, run.closers = run.closers, []
             self.changed.notify_all()
-        if closers:  # abort the upstream call at once, off this request's thread
-            threading.Thread(target=_abort, args=(closers,), name="threadrun-abort", daemon=True).start()
+        abort_soon(closers)  # the upstream call, at once, off this request's thread
         return answer
 
     def wait(self, run: Run, until: float | None, max_wait: float = 1.0) -> None:
@@ -396,12 +396,3 @@ class Store:
             for other in {run.id, *(thread.run_ids if thread else [])}:
                 gone = self.runs.pop(other, None)
                 self.bytes_kept -= gone.size if gone is not None else 0
-
-
-def _abort(closers: list[Any]) -> None:
-    """Run each abort of a cancelled run's upstream call (one failing does not stop the others)."""
-    for close in closers:
-        try:
-            close()
-        except Exception:  # noqa: BLE001 - already closed: nothing to abort
-            pass

@@ -82,5 +82,19 @@ def abort_all() -> None:
         abort()
 
 
+def abort_soon(aborts: list[Callable[[], None]]) -> None:
+    """Run a cancelled run's aborts in a thread of their own (the cancel answers at once)."""
+    if aborts:
+        threading.Thread(target=_run_all, args=(aborts,), name="threadrun-abort", daemon=True).start()
+
+
+def _run_all(aborts: list[Callable[[], None]]) -> None:
+    for abort in aborts:
+        try:
+            abort()
+        except Exception:  # noqa: BLE001 - already ended: nothing to abort
+            pass
+
+
 # Run before concurrent.futures joins its workers at exit (threading's exit hooks run newest first).
 threading._register_atexit(abort_all)  # type: ignore[attr-defined]
