@@ -3,7 +3,8 @@
 Real upstreams are tested elsewhere (tests/upstreams: llama.cpp's server, llmock). This one
 plays the quirks and faults they will not do on demand: no usage in streams, validation errors
 answered as HTTP 500, ``{"detail": ...}`` bodies, ``: ping`` comments, 429 with Retry-After,
-tool calls, a stream that hangs (to see a cancel abort it), an error mid-stream, Mistral's
+tool calls, a stream that hangs (to see a cancel abort it), answers past any cap (``gzip-bomb``, ``huge``, ``endless``, ``huge-args``), an upstream that says nothing
+(``silent``) or stalls after its headers (``stall``) until the client goes away, an error mid-stream, Mistral's
 refusal of unknown request fields (``strict``), and a server that reads one token-cap field only
 (``cap_field``, as llama-cpp-python reads only ``max_tokens``) and otherwise writes
 ``completion_tokens`` tokens, a fixed ``delay`` before each answer (a known service time), a
@@ -17,6 +18,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+import zlib
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -31,6 +33,7 @@ class Recorded:
     events: list[str] = field(default_factory=list)
     status: int = 200
     content_type: str | None = None  # default: JSON for ``body``, an event stream for ``events``
+    headers: dict[str, str] = field(default_factory=dict)  # more headers of a ``body`` answer
 
 
 #: The fields Mistral's chat endpoint knows (mistralai/client-python,
@@ -55,6 +58,7 @@ class StandIn:
         self.fail_first, self.retry_after = fail_first, retry_after
         self.strict, self.cap_field, self.completion_tokens = strict, cap_field, completion_tokens
         self.requests: list[dict[str, Any]] = []
+        self.models: list[str] | None = None  # what GET /models lists (default: what it was asked)
         self.aborted = threading.Event()
         self.lock = threading.Lock()
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
@@ -87,7 +91,7 @@ def _handler(standin: StandIn) -> type[BaseHTTPRequestHandler]:
             """``/models``: its own model and every model it was asked for (it serves any name)."""
             with standin.lock:
                 asked = [r["body"].get("model") for r in standin.requests if isinstance(r["body"], dict)]
-            names = dict.fromkeys(["stand-in-model", *[m for m in asked if isinstance(m, str)]])
+            names = dict.fromkeys(standin.models or ["stand-in-model", *[m for m in asked if isinstance(m, str)]])
             self.json(200, {"object": "list", "data": [{"id": n, "object": "model"} for n in names]})
 
         def do_POST(self) -> None:
@@ -114,8 +118,13 @@ def _handler(standin: StandIn) -> type[BaseHTTPRequestHandler]:
             mode = standin.mode
             if standin.recorded is not None:
                 self.play(standin.recorded, bool(body.get("stream")))
-            elif mode == "silent":  # headers never come: the client's read bound must end it
-                time.sleep(30)
+            elif mode in ("silent", "stall"):  # nothing at all, or headers then nothing
+                if mode == "stall":
+                    self.start_stream()
+                    self.wfile.flush()
+                self.wait_for_abort()
+            elif mode in ("gzip-bomb", "huge", "endless", "huge-args"):
+                self.oversized(mode, bool(body.get("stream")))
             elif mode == "detail401":
                 self.json(401, {"detail": "Invalid API key"})
             elif mode == "http500":
@@ -159,6 +168,8 @@ def _handler(standin: StandIn) -> type[BaseHTTPRequestHandler]:
                 return
             self.start_stream()
             self.send(": ping\n\n")
+            if standin.mode == "late":  # the first text comes 1.5 s after the headers
+                time.sleep(1.5)
             head = {"id": "c1", "object": "chat.completion.chunk", "created": 1, "model": body["model"]}
             if standin.tool_call:
                 for piece in ({**call, "function": {"name": "get_weather", "arguments": '{"city": '}},
@@ -233,7 +244,60 @@ def _handler(standin: StandIn) -> type[BaseHTTPRequestHandler]:
                     self.send(event + "\n\n")
                 self.end_stream()
                 return
-            self.json(recorded.status, recorded.body)
+            self.json(recorded.status, recorded.body, recorded.headers)
+
+        def oversized(self, mode: str, stream: bool) -> None:
+            """Answers past any sane cap: a gzip bomb (a 200 MB reply in about 200 KB), a 200 MB
+            JSON reply, endless streamed deltas, or a tool call with 200 MB of arguments."""
+            if mode == "gzip-bomb":
+                inner = b'{"choices": [{"index": 0, "message": {"role": "assistant", "content": "'
+                packer = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+                data = packer.compress(inner) + b"".join(packer.compress(b"A" * (1 << 20))
+                                                         for _ in range(200))
+                data += packer.compress(b'"}, "finish_reason": "stop"}]}') + packer.flush()
+                self.send_response(200)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-encoding", "gzip")
+                self.send_header("content-length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+                return
+            head = {"id": "c1", "object": "chat.completion.chunk", "created": 1, "model": "m"}
+            try:
+                if stream:
+                    self.start_stream()
+                    piece = {"content": "x" * 4096} if mode != "huge-args" else {"tool_calls": [
+                        {"index": 0, "function": {"arguments": "x" * 4096}}]}
+                    if mode == "huge-args":
+                        self.data({**head, "choices": [{"index": 0, "delta": {"tool_calls": [
+                            {"index": 0, "id": "call_1", "type": "function",
+                             "function": {"name": "f", "arguments": ""}}]}}]})
+                    for _ in range(50_000):  # 200 MB, or until the client goes away
+                        self.data({**head, "choices": [{"index": 0, "delta": piece}]})
+                    return
+                self.send_response(200)
+                self.send_header("content-type", "application/json")
+                self.send_header("transfer-encoding", "chunked")
+                self.end_headers()
+                self.send('{"choices": [{"index": 0, "finish_reason": "stop", "message": {"role": '
+                          '"assistant", "content": "')
+                for _ in range(200):
+                    self.send("A" * (1 << 20))
+                self.send('"}}]}')
+                self.end_stream()
+            except OSError:
+                standin.aborted.set()
+
+        def wait_for_abort(self) -> None:
+            """Say nothing until the client goes away (up to 300 s), then note the abort."""
+            self.connection.settimeout(300)
+            try:
+                while self.connection.recv(4096):
+                    pass
+            except OSError:
+                pass
+            standin.aborted.set()
+            self.close_connection = True
 
         def hang(self) -> None:
             """Keep the stream open until the client goes away (then note the abort)."""

@@ -235,6 +235,9 @@ class Client:
         clock.start()
         started_at = time.monotonic()
         key = {"Idempotency-Key": str(uuid.uuid4())}  # one per requested run, kept on each retry
+        key["X-Threadrun-Max-Retries"] = str(self.max_retries)  # the runtime's engine honours both
+        if clock.deadline_s is not None:
+            key["X-Threadrun-Deadline-S"] = f"{clock.deadline_s:g}"
         try:
             try:
                 if stream:

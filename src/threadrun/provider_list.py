@@ -3,6 +3,7 @@ variable (and whether it is set, never the key); ``check=True`` asks each for it
 from __future__ import annotations
 
 import os
+import unicodedata
 from typing import Any
 
 from . import providers
@@ -36,12 +37,19 @@ def _check(provider: providers.Provider) -> str:
         return "ok: offline stand-in"
     from .server.engines import UpstreamError
     from .server.engines.http import list_models
+    from .server.masking import mask
     try:
         models = list_models(provider)
     except (UpstreamError, ValidationError) as exc:
-        return str(exc)
+        return printable(mask(str(exc)) or "")
     shown = ", ".join(models[:3]) + (", …" if len(models) > 3 else "")
-    return f"ok: {len(models)} models" + (f" ({shown})" if models else "")
+    return printable(mask(f"ok: {len(models)} models" + (f" ({shown})" if models else "")) or "")
+
+
+def printable(text: str) -> str:
+    """``text`` without control, format (bidi) or unassigned characters: a model id an upstream
+    chose never moves the terminal's cursor or rewrites its lines."""
+    return "".join(ch for ch in text if not unicodedata.category(ch).startswith("C"))
 
 
 def text(check: bool = False) -> str:

@@ -19,6 +19,8 @@ from ..config import is_loopback
 from ..errors import ValidationError
 from ..spec import TERMINAL
 from .engines import Request, UpstreamError, make_engine
+from .engines.calls import budget_s, engine_call
+from .masking import PieceMasker, mask, masked_reply, secrets
 from .faults import Decision, Faults
 from .limits import Limits, RequestLog, RequestRecord
 from .model_check import unlisted_notice
@@ -210,19 +212,22 @@ class App:
             run = self.store.run_for_key(key, digest) if key else None
             if run is not None:
                 return self.answer_run(run, body, replay=True)
-            run = self.new_run(body, decision, len(encoded), timeout)
+            run = self.new_run(body, decision, len(encoded), timeout, call_limits(headers))
             if key:
                 self.store.remember_key(key, digest, run)
         return self.answer_run(run, body, replay=False)
 
     def new_run(self, body: dict, decision: Decision, size: int | None = None,
-                timeout: float | None = None) -> Run:
+                timeout: float | None = None,
+                limits: tuple[float | None, int | None] = (None, None)) -> Run:
         """Create the thread and run, count it, and hand a real model's run to an engine worker
-        (``timeout``: the client's read bound, from its header)."""
+        (``timeout``: the client's read bound; ``limits``: its deadline and retry count, from
+        its headers)."""
         forced = self.faults.run_fault(decision)
         run = self.store.create_thread_and_run(body, self.latency, forced, self.default_provider,
                                                size)
         run.client_timeout = timeout
+        run.call_limits = limits
         with self.lock:
             self.runs_created += 1
         if self.store.needs_engine(run):
@@ -265,15 +270,20 @@ class App:
             stream=p["stream"], timeout=read_timeout(provider, run.client_timeout))
         engine = make_engine(provider)
         reply, failure = None, None
+        deadline_s, retries = run.call_limits
+        watch = lambda close: self.store.watch(run, close)  # noqa: E731
+        known = secrets()  # every loaded provider's key, masked by value wherever it shows up
+        emit = PieceMasker(lambda piece: self.store.add_piece(run, piece), known)
         try:
-            reply = engine.reply(request, lambda piece: self.store.add_piece(run, piece),
-                                 lambda close: self.store.watch(run, close))
+            with engine_call(budget_s(deadline_s), retries, watch):  # abort registered first
+                reply = masked_reply(engine.reply(request, emit, watch), known)
         except (UpstreamError, ValidationError) as error:
-            failure = (str(error), getattr(error, "code", "server_error"))
+            failure = (mask(str(error), known), getattr(error, "code", "server_error"))
         except Exception as error:  # noqa: BLE001 - never leave a run in progress forever
             if run.cancel_mono is None:
                 self.server_errors.append(traceback.format_exc())
             failure = (f"{provider.name}: the call broke off ({type(error).__name__})", "server_error")
+        emit.flush()
         run.sent = getattr(engine, "sent", None)  # what went upstream, even when the call failed
         if reply is not None:
             notes = [run_notice(provider, p["model"], request_settings(request), run.sent,
@@ -367,3 +377,20 @@ def parse_body(raw: bytes) -> Any:
         raise ErrorAnswer(400, "We could not parse the JSON body of your request. (HINT: This likely "
                             "means you aren't using your HTTP library correctly. The OpenAI API "
                             "expects a JSON payload.)", None, None) from None
+
+
+#: What the client tells the runtime of its own limits for a run (``threadrun.client``).
+DEADLINE_HEADER = "x-threadrun-deadline-s"
+RETRIES_HEADER = "x-threadrun-max-retries"
+
+
+def call_limits(headers: dict[str, str]) -> tuple[float | None, int | None]:
+    """The client's deadline in seconds and retry count, when it sent sane ones (else None)."""
+    try:
+        deadline = float(headers.get(DEADLINE_HEADER, ""))
+        deadline = deadline if math.isfinite(deadline) and deadline >= 0 else None
+    except ValueError:
+        deadline = None
+    raw = headers.get(RETRIES_HEADER, "")
+    retries = min(int(raw), 10) if raw.isascii() and raw.isdigit() and len(raw) <= 3 else None
+    return deadline, retries

@@ -21,6 +21,8 @@ from typing import Any, ContextManager
 
 from ..errors import ValidationError
 from ..providers import Provider, resolve
+from .engines import EngineReply
+from .engines.calls import abort_soon
 from .endings import last_error, why_incomplete
 from .engines import EngineReply
 from .engines.echo import echo_reply
@@ -362,11 +364,7 @@ class Store:
             run.cancel_mono = time.monotonic()
             closers, run.closers = run.closers, []
             self.changed.notify_all()
-        for close in closers:  # abort the upstream call at once
-            try:
-                close()
-            except Exception:  # noqa: BLE001 - one closer's failure must not stop the cancel
-                pass
+        abort_soon(closers)  # the upstream call, at once, off this request's thread
         return answer
 
     def wait(self, run: Run, until: float | None, max_wait: float = 1.0) -> None:
@@ -415,4 +413,3 @@ class Store:
             for other in {run.id, *(thread.run_ids if thread else [])}:
                 gone = self.runs.pop(other, None)
                 self.bytes_kept -= gone.size if gone is not None else 0
-

@@ -12,6 +12,7 @@ from typing import Any
 from ...providers import Provider
 from . import Emit, EngineReply, Request, UpstreamError
 from .http import HTTPEngine, error_message
+from .reading import MAX_REPLY_CHARS, over_cap
 
 
 def chat_messages(request: Request, system_role: str = "system") -> list[dict]:
@@ -140,7 +141,7 @@ def read_stream(stream: Any, emit: Emit, provider: str) -> EngineReply:
                 text.append(piece)
                 emit(piece)
             for part in delta.get("tool_calls") or []:
-                _fold_call(calls, part)
+                _fold_call(calls, part, provider)
             finish = choice.get("finish_reason") or finish
     if finish is None and usage is None:
         raise UpstreamError(f"{provider}: the stream ended before the reply did")
@@ -149,8 +150,9 @@ def read_stream(stream: Any, emit: Emit, provider: str) -> EngineReply:
                        finish_said=finish_words(finish), **usage_fields(usage))
 
 
-def _fold_call(calls: list[dict], part: Any) -> None:
-    """Add one streamed tool-call piece to the call it belongs to (see ``_call_for``)."""
+def _fold_call(calls: list[dict], part: Any, provider: str = "") -> None:
+    """Add one streamed tool-call piece to the call it belongs to (see ``_call_for``); arguments
+    past the reply cap fail the call (``reading.MAX_REPLY_CHARS``)."""
     if not isinstance(part, dict):
         return
     call = _call_for(calls, part)
@@ -158,6 +160,8 @@ def _fold_call(calls: list[dict], part: Any) -> None:
     call["name"] = call["name"] or function.get("name") or ""
     arguments = function.get("arguments")
     call["arguments"] += arguments if isinstance(arguments, str) else json.dumps(arguments) if arguments else ""
+    if len(call["arguments"]) > MAX_REPLY_CHARS:
+        raise over_cap(provider, "tool call arguments", MAX_REPLY_CHARS, "chars")
 
 
 def _call_for(calls: list[dict], part: dict) -> dict:

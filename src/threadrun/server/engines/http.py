@@ -4,28 +4,45 @@ Keys are read from the provider's variable for each call and sent only to that p
 URL. ``requests`` keeps honouring ``HTTPS_PROXY``/``NO_PROXY`` and CA bundles, but never takes
 credentials from ``~/.netrc``. 429, 5xx and connection failures before the upstream answered
 are retried with the client's policy (``threadrun.retry``); a POST that may have reached the
-upstream is never sent twice.
+upstream is never sent twice. Each call runs under its own clock (``calls``): the retry count
+is the client's, and a cancel or the call's budget ends every wait and read at once.
 """
 from __future__ import annotations
 
 import json
 import re
 import threading
+import zlib
 from typing import Any, Callable, Iterator
 
 import requests
-from requests.adapters import HTTPAdapter
 
+from ... import watch as clock
 from ...providers import Provider
 from ...retry import make_retry, retries_used
-from ...sse import EventTooLarge, iter_events, response_chunks
-from . import Emit, EngineReply, Request, UpstreamError, Watch, sent_settings
+from ...sse import EventTooLarge, iter_events
+from ...transport import WatchedAdapter
+from ...watch import Stopped
+from . import EngineReply, Emit, Request, UpstreamError, Watch, calls, sent_settings
+from .reading import ACCEPT_ENCODING, CappedEmit, body_chunks, check_reply, read_body
 
 CONNECT_TIMEOUT_S = 10.0
 READ_TIMEOUT_S = 300.0
-MAX_RETRIES = 2
+MODELS_CAP = 4 << 20  # bytes of a GET /models answer read at most
 _sessions: dict[str, requests.Session] = {}
 _lock = threading.Lock()
+
+
+class EngineAdapter(WatchedAdapter):
+    """Watched connections (a stop shuts the socket down); the retry count of the current call."""
+
+    @property
+    def max_retries(self) -> Any:
+        return make_retry(calls.retries(), resend_after_send=False)
+
+    @max_retries.setter
+    def max_retries(self, value: Any) -> None:
+        pass  # per call, see the getter
 
 
 def _no_auth(request: requests.PreparedRequest) -> requests.PreparedRequest:
@@ -40,8 +57,7 @@ def session_for(provider: Provider) -> requests.Session:
             session = requests.Session()
             session.auth = _no_auth
             session.max_redirects = 0
-            adapter = HTTPAdapter(pool_connections=2, pool_maxsize=32,
-                                  max_retries=make_retry(MAX_RETRIES, resend_after_send=False))
+            adapter = EngineAdapter(pool_connections=2, pool_maxsize=32)
             session.mount("http://", adapter)
             session.mount("https://", adapter)
             _sessions[provider.name] = session
@@ -50,7 +66,8 @@ def session_for(provider: Provider) -> requests.Session:
 
 def headers_for(provider: Provider, key: str | None) -> dict[str, str]:
     """JSON headers plus the provider's own auth header (when it has a key)."""
-    headers = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream"}
+    headers = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream",
+               "Accept-Encoding": ACCEPT_ENCODING}
     if key:
         headers["api-key" if provider.auth == "api-key" else "Authorization"] = (
             key if provider.auth == "api-key" else f"Bearer {key}")
@@ -60,22 +77,32 @@ def headers_for(provider: Provider, key: str | None) -> dict[str, str]:
 def post(provider: Provider, path: str, body: dict, *, stream: bool,
          watch: Callable[[Callable[[], None]], None],
          read_timeout: float | None = None) -> requests.Response:
-    """POST ``body`` to the provider; the response (streaming if asked), or an UpstreamError.
+    """POST ``body`` to the provider; the response (its body not read yet), or an UpstreamError.
 
+    The body is always read as a stream (``reading``), polled runs too, so a cap and a cancel
+    apply while it arrives. ``stream`` is what the run asked (the body's ``stream`` says it).
     ``read_timeout`` bounds each read (None: ``READ_TIMEOUT_S``); a silent provider fails there.
     """
     key = provider.key()
     url = provider.endpoint() + path
     bound = read_timeout or READ_TIMEOUT_S
     try:
+        clock.check()  # cancelled or out of budget before sending: nothing goes out
         response = session_for(provider).post(
-            url, data=json.dumps(body), headers=headers_for(provider, key), stream=stream,
+            url, data=json.dumps(body), headers=headers_for(provider, key), stream=True,
             timeout=(CONNECT_TIMEOUT_S, bound), allow_redirects=False)
+    except Stopped as stopped:
+        raise stopped_error(provider.name, stopped.why) from None
+    except requests.exceptions.TooManyRedirects as exc:  # max_redirects = 0: never followed
+        if exc.response is None:
+            raise UpstreamError(f"{provider.name}: redirected, not followed ({url})") from None
+        raise upstream_error(provider, exc.response, key) from None
     except requests.exceptions.RequestException as exc:
+        if (why := _why_stopped()) is not None:
+            raise stopped_error(provider.name, why) from None
         if timed_out(exc) and not isinstance(exc, requests.exceptions.ConnectTimeout):
             raise UpstreamError(silent(provider.name, bound)) from None
         raise UpstreamError(scrub(f"{provider.name}: {_reason(exc)} ({url})", key), _code(exc)) from None
-    watch(response.close)
     if response.status_code >= 300:
         raise upstream_error(provider, response, key)
     return response
@@ -91,6 +118,20 @@ def timed_out(exc: BaseException) -> bool:
     """Whether a failed read was a read timeout (requests wraps urllib3's in a ConnectionError)."""
     text = str(exc).lower()
     return isinstance(exc, (requests.exceptions.Timeout, TimeoutError)) or "timed out" in text
+def _why_stopped() -> str | None:
+    """``"stop"``/``"deadline"`` when this thread's engine call was ended, else None."""
+    current = clock.current()
+    return current.why() if current is not None else None
+
+
+def stopped_error(name: str, why: str) -> UpstreamError:
+    """The one line of a call ended by a cancel or by its budget."""
+    if why == "stop":
+        return UpstreamError(f"{name}: the call was stopped (the run was cancelled)")
+    current = clock.current()
+    budget = f" of {current.deadline_s:g} s" if current is not None and current.deadline_s else ""
+    return UpstreamError(f"{name}: the call's time budget{budget} (connect, retries and read) ran out",
+                         "server_error")
 
 
 def upstream_error(provider: Provider, response: requests.Response, key: str | None) -> UpstreamError:
@@ -103,19 +144,22 @@ def upstream_error(provider: Provider, response: requests.Response, key: str | N
     retried = retries_used(response)
     tail = f" (after {retried} retries)" if retried else ""
     code = "rate_limit_exceeded" if status == 429 else "server_error"
+    if 300 <= status < 400:  # never followed: a key is not sent to another address
+        where = " ".join(response.headers.get("location", "").split())[:200] or "no Location"
+        message = f"redirected to {where}, not followed (is base_url current?)"
     text = f"{provider.name} {status}: {message or response.reason or 'error'}{tail}"
     return UpstreamError(scrub(text, key), code)
 
 
 def read_some(response: requests.Response, limit: int = 1 << 16) -> bytes:
-    """At most ``limit`` bytes of an error answer (a streamed one may never end)."""
+    """At most ``limit`` decoded bytes of an error answer (a streamed one may never end)."""
     data = b""
     try:
-        for chunk in response.iter_content(chunk_size=8192):
+        for chunk in body_chunks(response, "", limit + 1):
             data += chunk
             if len(data) >= limit:
                 break
-    except (requests.exceptions.RequestException, OSError, ValueError):
+    except (UpstreamError, requests.exceptions.RequestException, OSError, ValueError, zlib.error):
         pass
     return data[:limit]
 
@@ -164,9 +208,9 @@ def error_message(payload: Any) -> str:
     return json.dumps(payload)[:300]
 
 
-def events(response: requests.Response) -> Iterator[tuple[str, str]]:
-    """The SSE events of a streaming upstream answer."""
-    return iter_events(response_chunks(response))
+def events(response: requests.Response, name: str = "") -> Iterator[tuple[str, str]]:
+    """The SSE events of a streaming upstream answer (decoded bytes capped, see ``reading``)."""
+    return iter_events(body_chunks(response, name))
 
 
 def drain(response: requests.Response, limit: int = 1 << 16) -> None:
@@ -178,7 +222,7 @@ def drain(response: requests.Response, limit: int = 1 << 16) -> None:
     """
     try:
         read = 0
-        for chunk in response.iter_content(chunk_size=8192):
+        while chunk := response.raw.read1(8192, decode_content=False):
             read += len(chunk)
             if read > limit:
                 break
@@ -217,6 +261,12 @@ def _reason(exc: BaseException) -> str:
     return " ".join(text.split())[:200]
 
 
+def not_a_stream(response: requests.Response) -> bool:
+    """Whether a streamed request was answered with a JSON or HTML body, not an event stream."""
+    kind = response.headers.get("content-type", "").split(";")[0].strip().lower()
+    return kind in ("application/json", "text/html") or kind.endswith("+json")
+
+
 def list_models(provider: Provider, timeout: float = 5.0) -> list[str]:
     """The model ids the provider lists at ``GET /models`` (UpstreamError when it cannot)."""
     key = provider.key()
@@ -224,13 +274,16 @@ def list_models(provider: Provider, timeout: float = 5.0) -> list[str]:
     try:
         response = session_for(provider).get(url, headers=headers_for(provider, key),
                                               timeout=(CONNECT_TIMEOUT_S, timeout),
-                                              allow_redirects=False)
+                                              allow_redirects=False, stream=True)
     except requests.exceptions.RequestException as exc:
         raise UpstreamError(scrub(f"{provider.name}: {_reason(exc)} ({url})", key)) from None
     if response.status_code >= 300:
         raise upstream_error(provider, response, key)
     try:
-        data = response.json().get("data") or []
+        with response:
+            data = json.loads(read_body(response, provider.name, MODELS_CAP)).get("data") or []
+    except (requests.exceptions.RequestException, OSError, zlib.error) as exc:
+        raise UpstreamError(scrub(f"{provider.name}: GET /models broke off ({_reason(exc)})", key)) from None
     except (ValueError, AttributeError):
         raise UpstreamError(f"{provider.name}: GET /models answered a body that is not a model list") from None
     return [m.get("id") for m in data if isinstance(m, dict) and isinstance(m.get("id"), str)]
@@ -262,24 +315,42 @@ class HTTPEngine:
         response = post(self.provider, self.path, body, stream=request.stream, watch=watch,
                         read_timeout=bound)
         with response:
-            if request.stream:
-                try:
-                    reply = type(self).fold(events(response), emit, name)
-                except EventTooLarge as exc:
-                    raise UpstreamError(f"{name}: {exc}") from None
-                except (requests.exceptions.RequestException, OSError) as exc:
-                    if timed_out(exc):
-                        raise UpstreamError(silent(name, bound)) from None
-                    raise UpstreamError(f"{name}: the stream broke off ({_reason(exc)})",
-                                        _code(exc)) from None
-                drain(response)
-                return reply
             try:
-                payload = response.json()
-            except (requests.exceptions.RequestException, OSError) as exc:
+                if request.stream and not_a_stream(response):
+                    return check_reply(self.whole_answer(response, emit), name)
+                if request.stream:
+                    try:
+                        reply = type(self).fold(events(response, name), CappedEmit(emit, name), name)
+                    except EventTooLarge as exc:
+                        raise UpstreamError(f"{name}: {exc}") from None
+                    drain(response)
+                    return check_reply(reply, name)
+                try:
+                    payload = json.loads(read_body(response, name))
+                except ValueError:
+                    raise UpstreamError(f"{name}: answered a body that is not JSON") from None
+            except (requests.exceptions.RequestException, OSError, zlib.error) as exc:
+                if (why := _why_stopped()) is not None:
+                    raise stopped_error(name, why) from None
                 if timed_out(exc):
                     raise UpstreamError(silent(name, bound)) from None
-                raise UpstreamError(f"{name}: the answer broke off ({_reason(exc)})") from None
-            except ValueError:
-                raise UpstreamError(f"{name}: answered a body that is not JSON") from None
-        return type(self).parse(payload, name)
+                raise UpstreamError(f"{name}: the {'stream' if request.stream else 'answer'} broke "
+                                    f"off ({_reason(exc)})", _code(exc)) from None
+        return check_reply(type(self).parse(payload, name), name)
+
+    def whole_answer(self, response: requests.Response, emit: Emit) -> EngineReply:
+        """A streamed request answered with one body: its JSON reply (or error), or what the
+        HTML page says, rather than "the stream ended before the reply did"."""
+        name = self.provider.name
+        kind = response.headers.get("content-type", "").split(";")[0].strip().lower()
+        data = read_body(response, name)
+        try:
+            payload = json.loads(data)
+        except ValueError:
+            text = body_message(data[:1 << 16], kind)
+            raise UpstreamError(f"{name}: answered {response.status_code} {kind} instead of an "
+                                f"event stream: {text or '(empty)'}") from None
+        reply = type(self).parse(payload, name)  # an error body raises its own message
+        if reply.text:
+            emit(reply.text)
+        return reply
