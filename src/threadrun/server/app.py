@@ -20,9 +20,9 @@ from ..errors import ValidationError
 from ..spec import TERMINAL
 from .engines import Request, UpstreamError, make_engine
 from .engines.calls import budget_s, engine_call
-from .masking import PieceMasker, mask, masked_reply, secrets
 from .faults import Decision, Faults
 from .limits import Limits, RequestLog, RequestRecord
+from .masking import PieceMasker, mask, masked_reply, secrets
 from .model_check import unlisted_notice
 from .objects import Run
 from .slots import Slots, client_timeout, read_timeout
@@ -175,7 +175,7 @@ class App:
         """Answer a request that passed ``precheck`` (Host, key, route, content type, checked once
         before the body was read); every failure becomes an error Reply (500 only for bugs)."""
         try:
-            endpoint: Callable[..., Reply | StreamReply] = getattr(self, match.endpoint)
+            endpoint: Callable[..., Reply | StreamReply] = getattr(self, str(match.endpoint))
             body = parse_body(raw) if match.route.startswith("POST") else None
             return endpoint(params=match.params, query=query, body=body, decision=decision,
                             headers=headers)
@@ -386,9 +386,10 @@ RETRIES_HEADER = "x-threadrun-max-retries"
 
 def call_limits(headers: dict[str, str]) -> tuple[float | None, int | None]:
     """The client's deadline in seconds and retry count, when it sent sane ones (else None)."""
+    deadline: float | None
     try:
-        deadline = float(headers.get(DEADLINE_HEADER, ""))
-        deadline = deadline if math.isfinite(deadline) and deadline >= 0 else None
+        seconds = float(headers.get(DEADLINE_HEADER, ""))
+        deadline = seconds if math.isfinite(seconds) and seconds >= 0 else None
     except ValueError:
         deadline = None
     raw = headers.get(RETRIES_HEADER, "")

@@ -22,7 +22,7 @@ def secrets() -> Secrets:
     """Every secret to mask (and its escaped spellings), longest first."""
     found = scrub.known()
     try:
-        loaded = providers().values()
+        loaded: list = list(providers().values())
     except (ValidationError, OSError):
         loaded = []
     for provider in loaded:

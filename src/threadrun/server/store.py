@@ -21,10 +21,9 @@ from typing import Any, ContextManager
 
 from ..errors import ValidationError
 from ..providers import Provider, resolve
-from .engines import EngineReply
-from .engines.calls import abort_soon
 from .endings import last_error, why_incomplete
 from .engines import EngineReply
+from .engines.calls import abort_soon
 from .engines.echo import echo_reply
 from .faults import RunFault
 from .keys import KeyMap

@@ -56,7 +56,7 @@ def chat_body(request: Request, provider: Provider) -> dict:
     return body
 
 
-def usage_fields(usage: Any) -> dict[str, int | None]:
+def usage_fields(usage: Any) -> dict[str, Any]:
     """Tokens of a ``CompletionUsage``, read where each vendor puts them (None when absent).
 
     Cached: ``prompt_tokens_details.cached_tokens``, else DeepSeek's ``prompt_cache_hit_tokens``
@@ -156,7 +156,8 @@ def _fold_call(calls: list[dict], part: Any, provider: str = "") -> None:
     if not isinstance(part, dict):
         return
     call = _call_for(calls, part)
-    function = part.get("function") if isinstance(part.get("function"), dict) else {}
+    found = part.get("function")
+    function: dict = found if isinstance(found, dict) else {}
     call["name"] = call["name"] or function.get("name") or ""
     arguments = function.get("arguments")
     call["arguments"] += arguments if isinstance(arguments, str) else json.dumps(arguments) if arguments else ""

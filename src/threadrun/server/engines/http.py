@@ -23,7 +23,7 @@ from ...retry import make_retry, retries_used
 from ...sse import EventTooLarge, iter_events
 from ...transport import WatchedAdapter
 from ...watch import Stopped
-from . import EngineReply, Emit, Request, UpstreamError, Watch, calls, sent_settings
+from . import Emit, EngineReply, Request, UpstreamError, Watch, calls, sent_settings
 from .reading import ACCEPT_ENCODING, CappedEmit, body_chunks, check_reply, read_body
 
 CONNECT_TIMEOUT_S = 10.0
@@ -286,7 +286,7 @@ def list_models(provider: Provider, timeout: float = 5.0) -> list[str]:
         raise UpstreamError(scrub(f"{provider.name}: GET /models broke off ({_reason(exc)})", key)) from None
     except (ValueError, AttributeError):
         raise UpstreamError(f"{provider.name}: GET /models answered a body that is not a model list") from None
-    return [m.get("id") for m in data if isinstance(m, dict) and isinstance(m.get("id"), str)]
+    return [str(m["id"]) for m in data if isinstance(m, dict) and isinstance(m.get("id"), str)]
 
 
 class HTTPEngine:

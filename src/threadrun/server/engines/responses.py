@@ -96,7 +96,7 @@ def finish_fields(payload: dict, calls: list[dict]) -> dict[str, Any]:
     return {"finish_reason": "tool_calls" if calls else "stop", "finish_said": None}
 
 
-def usage_fields(usage: Any) -> dict[str, int | None]:
+def usage_fields(usage: Any) -> dict[str, Any]:
     """Tokens of a ``ResponseUsage`` (responses.openapi.yaml), None where absent; the total as reported."""
     usage = usage if isinstance(usage, dict) else {}
     in_d, out_d = usage.get("input_tokens_details"), usage.get("output_tokens_details")
