@@ -58,9 +58,11 @@ class Reply:
 
 @dataclass
 class StreamReply:
-    """An SSE answer: ``(event, data)`` pairs produced lazily (and paced) by ``events``."""
+    """An SSE answer: ``(event, data)`` pairs produced lazily (and paced) by ``events``, which
+    pauses (``stream.PAUSE``) until ``run`` changes or its clock says."""
 
     events: Iterator[tuple[str, Any]]
+    run: Run
 
 
 @dataclass
@@ -238,7 +240,7 @@ class App:
         """The answer to a create: the run's stream, or its RunObject (queued when just created)."""
         if body.get("stream"):
             thread = self.store.get_thread(run.thread_id).to_dict()
-            return StreamReply(run_events(self.store, run, thread))
+            return StreamReply(run_events(self.store, run, thread), run)
         if replay:
             self.store.settle(run)
             return Reply(200, run.to_dict(now=time.monotonic()))

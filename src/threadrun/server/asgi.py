@@ -2,8 +2,10 @@
 
 Per request: the guards before the body is read (body framing and size, then ``App.precheck``:
 loopback ``Host``, token, route, JSON content type), the request record, the fault hooks, then
-``App.handle`` in a worker thread; JSON answers with ``Content-Length``, SSE through Starlette's
-``StreamingResponse`` (one chunk per event, flushed as it comes). A connection opened past the
+``App.handle`` (on the loop: in-memory work; in a worker thread when it may wait on an engine);
+JSON answers with ``Content-Length``, SSE as raw ASGI body chunks read from the run's events on
+the loop (the events ready at once as one chunk, flushed as they come; woken by the engine's
+thread through ``Store.listen``, no thread per stream). A connection opened past the
 cap (see ``protocol``) is served only when the request carries the token.
 """
 from __future__ import annotations
@@ -14,16 +16,16 @@ import secrets
 import sys
 import time
 import traceback
-from collections import deque
+from contextlib import aclosing
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, AsyncIterator, Callable, Iterator
 from urllib.parse import parse_qsl
 
 from starlette.requests import ClientDisconnect, Request
-from starlette.responses import StreamingResponse
 
 from .app import App, Reply, StreamReply, echo_key_reply, error_reply, match_route
 from .protocol import busy_body
+from .stream import PAUSE
 from .validate import ErrorAnswer
 
 MAX_BODY = 1 << 20
@@ -130,27 +132,60 @@ class Exchange:
     async def send_stream(self, reply: StreamReply, cut: bool = False) -> None:
         """SSE events as chunks as they come, like the real API (``cut``: drop after a few)."""
         self.log(200)
-        chunks = self.runtime.relay(self.frames(reply, MID_EVENTS if cut else None))
-        headers = {"cache-control": "no-cache", **self.common_headers()}
-        if not cut:
-            response = StreamingResponse(chunks, 200, headers, media_type="text/event-stream")
-            try:
-                return await response(self.scope, self.receive, self.send)
-            except ClientDisconnect:  # the client left mid-stream: the run goes on
-                return
-        headers["content-type"] = "text/event-stream; charset=utf-8"
+        headers = {"cache-control": "no-cache", **self.common_headers(),
+                   "content-type": "text/event-stream; charset=utf-8"}
         await self.send({"type": "http.response.start", "status": 200,
                          "headers": [(k.encode(), v.encode()) for k, v in headers.items()]})
-        async for chunk in chunks:  # then the connection drops before the stream's last chunk
-            await self.send({"type": "http.response.body", "body": chunk, "more_body": True})
-        self.drop()
+        async with aclosing(self.chunks(reply, MID_EVENTS if cut else None)) as chunks:
+            async for chunk in chunks:  # a client gone: ``send`` raises OSError (ASGI 2.4)
+                await self.send({"type": "http.response.body", "body": chunk, "more_body": True})
+        if cut:  # the connection drops before the stream's last chunk
+            return self.drop()
+        await self.send({"type": "http.response.body", "body": b""})
 
-    def frames(self, reply: StreamReply, most: int | None) -> Iterator[bytes]:
-        """The stream's events as SSE frames (at most ``most``); a bug ends it with an ``error``."""
+    async def chunks(self, reply: StreamReply, most: int | None) -> AsyncIterator[bytes]:
+        """The stream's frames, read on the loop: those ready at once go out as one chunk; at a
+        pause, the loop waits for the run to change (the engine's thread wakes it) or the time."""
+        loop, wake = asyncio.get_running_loop(), asyncio.Event()
+
+        def poke() -> None:  # from the engine's thread, under the store's lock
+            try:
+                loop.call_soon_threadsafe(wake.set)
+            except RuntimeError:  # the loop is closed: the server stopped
+                pass
+
+        store, frames, batch = self.app.store, self.frames(reply, most), []
+        store.listen(reply.run, poke)
         try:
-            for index, (event, data) in enumerate(reply.events):
+            for frame in frames:
+                if isinstance(frame, bytes):
+                    batch.append(frame)
+                    continue
+                if batch:
+                    yield b"".join(batch)
+                    batch = []
+                timer = loop.call_later(frame, wake.set)
+                await wake.wait()
+                wake.clear()
+                timer.cancel()
+            if batch:
+                yield b"".join(batch)
+        finally:
+            store.unlisten(reply.run, poke)
+            frames.close()
+
+    def frames(self, reply: StreamReply, most: int | None) -> Iterator[bytes | float]:
+        """The stream's events as SSE frames (at most ``most``), and its pauses (seconds); a bug
+        ends it with an ``error`` event."""
+        try:
+            index = 0
+            for event, data in reply.events:
+                if event == PAUSE:
+                    yield data
+                    continue
                 if most is not None and index >= most:
                     return
+                index += 1
                 payload = data if isinstance(data, str) else json.dumps(data)
                 yield f"event: {event}\ndata: {payload}\n\n".encode()
         except Exception:  # noqa: BLE001 - turn a bug into an error event, never a silent hang
@@ -178,49 +213,6 @@ class RuntimeASGI:
     async def in_thread(self, function: Callable[..., Any], *args: Any) -> Any:
         """``function(*args)`` in a worker thread (handlers may block on locks or an engine)."""
         return await asyncio.get_running_loop().run_in_executor(self.workers, function, *args)
-
-    async def relay(self, frames: Iterator[bytes]) -> AsyncIterator[bytes]:
-        """A blocking iterator of frames, produced in one worker thread and yielded here: the
-        frames ready at once go out together, each as soon as it is ready (no thread hop each)."""
-        loop, ready, wake = asyncio.get_running_loop(), deque(), asyncio.Event()
-        state = {"waiting": False, "stop": False}
-        end = object()
-
-        def produce() -> None:
-            try:
-                for frame in frames:
-                    ready.append(frame)
-                    if state["waiting"]:
-                        state["waiting"] = False
-                        loop.call_soon_threadsafe(wake.set)
-                    if state["stop"]:
-                        break
-            finally:
-                ready.append(end)
-                loop.call_soon_threadsafe(wake.set)
-                close = getattr(frames, "close", None)
-                if close is not None:
-                    close()
-
-        loop.run_in_executor(self.workers, produce)
-        try:
-            while True:
-                state["waiting"] = True
-                if not ready:
-                    await wake.wait()
-                state["waiting"] = False
-                wake.clear()
-                batch = []
-                while ready:
-                    batch.append(ready.popleft())
-                if batch and batch[-1] is end:
-                    if len(batch) > 1:
-                        yield b"".join(batch[:-1])
-                    return
-                if batch:
-                    yield b"".join(batch)
-        finally:
-            state["stop"] = True
 
     def close(self) -> None:
         """Stop the worker threads (running ones finish their item)."""

@@ -111,6 +111,7 @@ class Run:
     pieces: list[str] = field(default_factory=list)
     closers: list[Any] = field(default_factory=list)
     call_limits: tuple[float | None, int | None] = (None, None)  # the client's deadline (s), retries
+    wakers: list[Any] = field(default_factory=list)  # called when the run changes (its streams)
     incomplete_reason: str | None = None  # the spec's word for it, when it has one
     incomplete_note: str | None = None  # why, in words, when the spec has none (context, filter)
     message_reason: str = "max_tokens"  # the reply message's incomplete reason

@@ -188,7 +188,9 @@ class GuardedProtocol(H11Protocol):
             self.disarm()
 
     def on_response_complete(self) -> None:
-        """Back to idle: the keep-alive timeout is ``idle_s`` (read now: changes apply)."""
+        """Back to idle: the answer goes out now (not a loop step later), and the keep-alive
+        timeout is ``idle_s`` (read now: changes apply)."""
+        self.transport.flush()  # type: ignore[attr-defined]
         self.timeout_keep_alive = self.guard.limits.idle_s
         if self.conn.their_state is not h11.SEND_BODY:
             self.started = None

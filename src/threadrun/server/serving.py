@@ -48,7 +48,7 @@ def make_server(app: App) -> uvicorn.Server:
         loop="asyncio", lifespan="off", log_config=None, log_level=LOG_LEVEL, access_log=False,
         timeout_keep_alive=limits.idle_s, h11_max_incomplete_event_size=HEAD_BYTES,
         limit_concurrency=limits.max_connections + RESERVE + 1,
-        timeout_graceful_shutdown=SHUTDOWN_GRACE_S, server_header=False,
+        timeout_graceful_shutdown=SHUTDOWN_GRACE_S, server_header=False, proxy_headers=False,
         headers=[("server", "threadrun-local/0.1")])
     return uvicorn.Server(config)
 

@@ -119,7 +119,6 @@ class Store:
             raise ValueError("max_bytes must be >= 1")
         self.max_runs, self.max_bytes, self.bytes_kept = max_runs, max_bytes, 0
         self.lock = threading.RLock()
-        self.changed = threading.Condition(self.lock)
         self.assistants: OrderedDict[str, dict] = OrderedDict()
         self.assistant_sizes: dict[str, int] = {}
         self.assistant_bytes = 0
@@ -227,19 +226,13 @@ class Store:
         """A live run's upstream request starts now: it leaves ``queued``; wakes its stream."""
         with self.lock:
             run.start_mono = time.monotonic()
-            self.changed.notify_all()
-
-    def wait_started(self, run: Run, max_wait: float = 1.0) -> None:
-        """Sleep until the run has started (a live run waits for a provider slot) or is cancelled."""
-        with self.changed:
-            while run.cancel_mono is None and time.monotonic() < run.start_mono:
-                self.changed.wait(min(max_wait, run.start_mono - time.monotonic()))
+            self.wake(run)
 
     def add_piece(self, run: Run, piece: str) -> None:
         """A piece of a live run's reply as the model wrote it; wakes its stream."""
         with self.lock:
             run.pieces.append(piece)
-            self.changed.notify_all()
+            self.wake(run)
 
     def watch(self, run: Run, close: Any) -> None:
         """Remember how to abort the run's upstream call; at once if the run is already cancelled."""
@@ -250,11 +243,31 @@ class Store:
         if cancelled:
             close()
 
-    def wait_piece(self, run: Run, seen: int, max_wait: float = 1.0) -> None:
-        """Sleep until a live run has more than ``seen`` pieces, has ended, or is cancelled."""
-        with self.changed:
-            while run.cancel_mono is None and run.end_mono is None and len(run.pieces) <= seen:
-                self.changed.wait(max_wait)
+    def piece_left(self, run: Run, seen: int, max_wait: float = 1.0) -> float | None:
+        """Seconds to wait at most for a live run's piece past ``seen``; None once it has one,
+        has ended or is cancelled."""
+        with self.lock:
+            if run.cancel_mono is not None or run.end_mono is not None or len(run.pieces) > seen:
+                return None
+            return max_wait
+
+    def listen(self, run: Run, wake: Any) -> None:
+        """Call ``wake()`` (from any thread, under the store's lock: it must not block) whenever
+        the run gets a piece, ends or is cancelled."""
+        with self.lock:
+            run.wakers.append(wake)
+
+    def unlisten(self, run: Run, wake: Any) -> None:
+        """Stop calling ``wake``."""
+        with self.lock:
+            if wake in run.wakers:
+                run.wakers.remove(wake)
+
+    @staticmethod
+    def wake(run: Run) -> None:
+        """Tell the run's listeners that it changed (the caller holds the lock)."""
+        for wake in run.wakers:
+            wake()
 
     def _decide_early(self, run: Run) -> str | None:
         """Set the outcome when no reply is needed (forced failure or tool call, prompt over its limit)."""
@@ -320,7 +333,7 @@ class Store:
             if self.runs.get(run.id) is run:
                 self.bytes_kept += grown
                 self._evict(time.monotonic(), keep=run)
-            self.changed.notify_all()
+            self.wake(run)
 
     def get_thread(self, thread_id: str) -> Thread:
         """The Thread, or a 404 ErrorAnswer."""
@@ -362,18 +375,20 @@ class Store:
             answer = run.to_dict(status="cancelling")
             run.cancel_mono = time.monotonic()
             closers, run.closers = run.closers, []
-            self.changed.notify_all()
+            self.wake(run)
         abort_soon(closers)  # the upstream call, at once, off this request's thread
         return answer
 
-    def wait(self, run: Run, until: float | None, max_wait: float = 1.0) -> None:
-        """Sleep until monotonic ``until`` (None: until the engine replied) or the run is cancelled."""
-        with self.changed:
-            while run.cancel_mono is None:
-                now = time.monotonic()
-                if (until is None and run.end_mono is not None) or (until is not None and now >= until):
-                    return
-                self.changed.wait(max_wait if until is None else min(max_wait, until - now))
+    def wait_left(self, run: Run, until: float | None, max_wait: float = 1.0) -> float | None:
+        """Seconds to wait at most for monotonic ``until`` (None: for the engine's reply); None
+        once it has come or the run is cancelled."""
+        with self.lock:
+            if run.cancel_mono is not None:
+                return None
+            if until is None:
+                return None if run.end_mono is not None else max_wait
+            left = until - time.monotonic()
+            return None if left <= 0 else min(max_wait, left)
 
     def list_messages(self, thread_id: str, query: dict[str, str]) -> dict:
         """A ListMessagesResponse page of the thread (query: order, limit, after, before, run_id)."""

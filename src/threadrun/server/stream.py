@@ -1,14 +1,21 @@
-"""Server-sent events of a streamed run, paced by the run's own clock."""
+"""Server-sent events of a streamed run, paced by the run's own clock.
+
+The events never block: where a stream waits (the run's clock, the engine's reply, a live run's
+next piece) it yields ``(PAUSE, seconds)``, and its reader waits at most that long or until the
+run changes (``Store.listen``) before asking for the next event. So a stream is read on the
+server's event loop, woken by the engine's thread directly, without a thread of its own.
+"""
 from __future__ import annotations
 
 import time
-from typing import Any, Iterator
+from typing import Any, Generator, Iterator
 
 from ..spec import TERMINAL
 from .objects import Run
 from .store import Store
 
 Event = tuple[str, Any]
+PAUSE = "pause"  # not an event: wait at most ``data`` seconds (or until the run changes)
 STEP_STATUS = {"completed": "completed", "incomplete": "completed", "failed": "failed",
                "cancelled": "cancelled", "expired": "expired"}
 
@@ -30,8 +37,27 @@ def delta_event(run: Run, piece: str) -> Event:
                                     "delta": delta}
 
 
+def wait(store: Store, run: Run, until: float | None) -> Iterator[Event]:
+    """Pause until monotonic ``until`` (None: until the engine replied) or the run is cancelled."""
+    while (left := store.wait_left(run, until)) is not None:
+        yield PAUSE, left
+
+
+def wait_start(store: Store, run: Run) -> Iterator[Event]:
+    """Pause until the run has started (a live run waits, queued, for a provider slot; its
+    ``start_mono`` is read again after each pause) or is cancelled."""
+    while (left := store.wait_left(run, run.start_mono)) is not None:
+        yield PAUSE, left
+
+
+def wait_piece(store: Store, run: Run, seen: int) -> Iterator[Event]:
+    """Pause until a live run has more than ``seen`` pieces, has ended, or is cancelled."""
+    while (left := store.piece_left(run, seen)) is not None:
+        yield PAUSE, left
+
+
 def run_events(store: Store, run: Run, thread: dict) -> Iterator[Event]:
-    """All events of a run from ``thread.created`` to ``done``; blocks between paced events.
+    """All events of a run from ``thread.created`` to ``done``; pauses between paced events.
 
     A ``requires_action`` run sends its tool_calls step (in progress), then
     ``thread.run.requires_action`` and ``done``: no message events. A real model's run (``live``)
@@ -40,17 +66,17 @@ def run_events(store: Store, run: Run, thread: dict) -> Iterator[Event]:
     yield "thread.created", thread
     yield "thread.run.created", run.to_dict(status="queued")
     yield "thread.run.queued", run.to_dict(status="queued")
-    store.wait_started(run)
+    yield from wait_start(store, run)
     started, sent = False, None
     if run.cancel_mono is None:
         started = True
         yield "thread.run.in_progress", run.to_dict(status="in_progress")
         if run.live:
-            store.wait_piece(run, 0)  # the first text, or the end (a tool call, a failure)
+            yield from wait_piece(store, run, 0)  # the first text, or the end (a tool call, a failure)
         if run.outcome == "requires_action" and not run.pieces:
             yield "thread.run.step.created", run.step_dict("in_progress")
             yield "thread.run.step.in_progress", run.step_dict("in_progress")
-            store.wait(run, run.end_mono)
+            yield from wait(store, run, run.end_mono)
             if store.settle(run) == "requires_action":  # the stream stops here, the run waits on
                 yield "thread.run.requires_action", run.to_dict(status="requires_action")
                 yield "done", "[DONE]"
@@ -61,7 +87,7 @@ def run_events(store: Store, run: Run, thread: dict) -> Iterator[Event]:
             if run.live:
                 sent = yield from live_message_events(store, run)
             else:
-                store.wait(run, None)
+                yield from wait(store, run, None)
                 sent = yield from message_events(store, run)
             if store.settle(run) == "requires_action":  # text, then a tool call
                 yield "thread.run.requires_action", run.to_dict(status="requires_action")
@@ -74,7 +100,7 @@ def live_message_events(store: Store, run: Run) -> Iterator[Event]:
     """Message events of a real model's run: a delta per piece as it arrives; return the text sent."""
     seen, sent, created = 0, "", False
     while run.cancel_mono is None:
-        store.wait_piece(run, seen)
+        yield from wait_piece(store, run, seen)
         with store.lock:
             new = run.pieces[seen:]
             ended = run.end_mono is not None
@@ -102,7 +128,7 @@ def message_events(store: Store, run: Run) -> Iterator[Event]:
     pieces, sent = split_pieces(run.reply), ""
     begin, end = max(time.monotonic(), run.start_mono), run.end_mono
     for index, piece in enumerate(pieces):
-        store.wait(run, begin + (end - begin) * (index + 1) / (len(pieces) + 1))
+        yield from wait(store, run, begin + (end - begin) * (index + 1) / (len(pieces) + 1))
         if run.cancel_mono is not None:
             break
         sent += piece
@@ -110,18 +136,18 @@ def message_events(store: Store, run: Run) -> Iterator[Event]:
     return sent
 
 
-def final_status(store: Store, run: Run) -> str:
-    """Wait until the run is terminal (or cancelled); settle and return its status."""
+def final_status(store: Store, run: Run) -> Generator[Event, None, str]:
+    """Pause until the run is terminal (or cancelled); settle and return its status."""
     status = store.settle(run)
     while status not in TERMINAL:
-        store.wait(run, run.end_mono)
+        yield from wait(store, run, run.end_mono)
         status = store.settle(run)
     return status
 
 
 def ending_events(store: Store, run: Run, started: bool, sent: str | None) -> Iterator[Event]:
     """Message completion, step completion, the run's terminal event, then ``done``."""
-    status = final_status(store, run)
+    status = yield from final_status(store, run)
     if sent is not None:
         if status == "completed":
             yield "thread.message.completed", run.reply_message("completed", run.reply).to_dict()
