@@ -16,9 +16,9 @@ import secrets
 import sys
 import time
 import traceback
-from contextlib import aclosing
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, AsyncIterator, Callable, Iterator
+from contextlib import aclosing
+from typing import Any, AsyncGenerator, Callable, Generator
 from urllib.parse import parse_qsl
 
 from starlette.requests import ClientDisconnect, Request
@@ -143,7 +143,7 @@ class Exchange:
             return self.drop()
         await self.send({"type": "http.response.body", "body": b""})
 
-    async def chunks(self, reply: StreamReply, most: int | None) -> AsyncIterator[bytes]:
+    async def chunks(self, reply: StreamReply, most: int | None) -> AsyncGenerator[bytes, None]:
         """The stream's frames, read on the loop: those ready at once go out as one chunk; at a
         pause, the loop waits for the run to change (the engine's thread wakes it) or the time."""
         loop, wake = asyncio.get_running_loop(), asyncio.Event()
@@ -174,7 +174,7 @@ class Exchange:
             store.unlisten(reply.run, poke)
             frames.close()
 
-    def frames(self, reply: StreamReply, most: int | None) -> Iterator[bytes | float]:
+    def frames(self, reply: StreamReply, most: int | None) -> Generator[bytes | float, None, None]:
         """The stream's events as SSE frames (at most ``most``), and its pauses (seconds); a bug
         ends it with an ``error`` event."""
         try:
@@ -233,6 +233,7 @@ class RuntimeASGI:
     async def dispatch(self, ex: Exchange) -> None:
         """Guard, read, count, fault, handle and answer one request."""
         app = self.app
+        reply: Reply | StreamReply
         if ex.scope["http_version"] not in ("1.0", "1.1"):
             reply = error_reply(ErrorAnswer(505, f"HTTP version {ex.scope['http_version']} is not "
                                                  "supported; use HTTP/1.1.", None, None))

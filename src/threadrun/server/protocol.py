@@ -110,7 +110,7 @@ class GuardedProtocol(H11Protocol):
         self.linger_wanted = self.lingering = False
         self.drained = 0
 
-    @property  # type: ignore[override]
+    @property
     def limit_concurrency(self) -> int:
         """Uvicorn's own limit, a backstop above the cap and its reserve (read per request)."""
         return self.guard.limits.max_connections + RESERVE + 1
@@ -191,7 +191,7 @@ class GuardedProtocol(H11Protocol):
         """Back to idle: the answer goes out now (not a loop step later), and the keep-alive
         timeout is ``idle_s`` (read now: changes apply)."""
         self.transport.flush()  # type: ignore[attr-defined]
-        self.timeout_keep_alive = self.guard.limits.idle_s
+        self.timeout_keep_alive = self.guard.limits.idle_s  # type: ignore[assignment]  # seconds, float ok
         if self.conn.their_state is not h11.SEND_BODY:
             self.started = None
             self.disarm()

@@ -44,11 +44,14 @@ def make_server(app: App) -> uvicorn.Server:
     from ``app.limits``, our protocol subclass for the rest; quiet (no logging config)."""
     limits = app.limits
     config = uvicorn.Config(
-        RuntimeASGI(app, limits.max_connections + RESERVE), http=functools.partial(GuardedProtocol, guard=Guard(limits)),
+        RuntimeASGI(app, limits.max_connections + RESERVE),
+        http=functools.partial(GuardedProtocol, guard=Guard(limits)),  # type: ignore[arg-type]  # a protocol class, bound
         loop="asyncio", lifespan="off", log_config=None, log_level=LOG_LEVEL, access_log=False,
-        timeout_keep_alive=limits.idle_s, h11_max_incomplete_event_size=HEAD_BYTES,
+        timeout_keep_alive=limits.idle_s,  # type: ignore[arg-type]  # seconds: a float works
+        h11_max_incomplete_event_size=HEAD_BYTES,
         limit_concurrency=limits.max_connections + RESERVE + 1,
-        timeout_graceful_shutdown=SHUTDOWN_GRACE_S, server_header=False, proxy_headers=False,
+        timeout_graceful_shutdown=SHUTDOWN_GRACE_S,  # type: ignore[arg-type]  # a float works
+        server_header=False, proxy_headers=False,
         headers=[("server", "threadrun-local/0.1")])
     return uvicorn.Server(config)
 

@@ -96,7 +96,7 @@ def run_events(store: Store, run: Run, thread: dict) -> Iterator[Event]:
     yield from ending_events(store, run, started, sent)
 
 
-def live_message_events(store: Store, run: Run) -> Iterator[Event]:
+def live_message_events(store: Store, run: Run) -> Generator[Event, None, str | None]:
     """Message events of a real model's run: a delta per piece as it arrives; return the text sent."""
     seen, sent, created = 0, "", False
     while run.cancel_mono is None:
@@ -118,7 +118,7 @@ def live_message_events(store: Store, run: Run) -> Iterator[Event]:
     return sent if created else None
 
 
-def message_events(store: Store, run: Run) -> Iterator[Event]:
+def message_events(store: Store, run: Run) -> Generator[Event, None, str | None]:
     """Message created/in_progress and the paced deltas; return the text sent (None: no message)."""
     if run.cancel_mono is not None or run.reply is None or run.end_mono is None:
         return None
