@@ -104,3 +104,22 @@ def test_a_redirect_never_picks_up_netrc_credentials(tmp_path, monkeypatch):
     plain.rebuild_auth(again, answer)
     assert again.headers.get("Authorization", "").startswith("Basic ")
     client.close()
+
+
+@pytest.mark.parametrize("cell", ["user: {k:.30}", "user: " + "".join(f"{{k[{i}]}}" for i in range(12)),
+                                  "user: my key ends {k[20:]}" if False else "user: {tail}"])
+def test_a_placeholder_holding_part_of_a_key_is_refused_whatever_the_keys_variable_is_named(
+        cell, isolated, monkeypatch):
+    """Issue 21 point 4: {k:.30} and {k[0]}{k[1]}... sent most of a key; a provider key whose
+    variable is not named like a secret was substituted in full."""
+    import threadrun
+    from threadrun.errors import ValidationError
+    key = "probe-cred-0123456789abcdefghijklmnopqrstuvwxyz"
+    monkeypatch.setenv("PROBE_LLM_CRED", key)  # not named like a secret
+    home = isolated / "threadrun-home"
+    home.mkdir(parents=True, exist_ok=True)
+    (home / "providers.toml").write_text(
+        '[providers.probe]\nbase_url = "http://127.0.0.1:9/v1"\nkey_env = "PROBE_LLM_CRED"\n')
+    with pytest.raises(ValidationError, match=r"\$PROBE_LLM_CRED, a key") as info:
+        threadrun.run(cell, model="echo:m", namespace={"k": key, "tail": key[20:]}, dry_run=True)
+    assert key[:8] not in str(info.value)

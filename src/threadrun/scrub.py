@@ -43,6 +43,27 @@ def which(text: str, secrets: dict[str, str] | None = None) -> str | None:
     return None
 
 
+def provider_keys() -> dict[str, str]:
+    """Every loaded provider's key, whatever its variable is called → ``$VARIABLE``."""
+    try:
+        from .providers import providers
+        loaded = list(providers().values())
+    except Exception:  # noqa: BLE001 - a bad providers file is reported where it is read
+        return {}
+    return {value.strip(): f"${p.key_env}" for p in loaded if p.key_env
+            and len((value := os.environ.get(p.key_env, "")).strip()) >= MIN_LEN}
+
+
+def part_holder(text: str) -> str | None:
+    """What holds a key of which ``text`` contains any run of ``MIN_LEN`` characters or more
+    (``{k:.30}``, or ``{k[0]}{k[1]}...`` joined): known secrets and every provider's key."""
+    secrets = {**provider_keys(), **known()}
+    for secret, name in secrets.items():
+        if any(secret[i:i + MIN_LEN] in text for i in range(len(secret) - MIN_LEN + 1)):
+            return name
+    return None
+
+
 def scrub(text: str | None, secrets: dict[str, str] | None = None) -> str | None:
     """``text`` with every known secret replaced by ``***``."""
     if not text:

@@ -136,11 +136,16 @@ def _substitute(text: str, namespace: Mapping[str, Any], lineno: int) -> str:
         pieces = list(_FORMATTER.parse(text))
     except ValueError:
         fail("thread", f"unbalanced brace; {BRACES}", lineno)
-    out = []
+    out, filled = [], []
     for literal, name, spec, conversion in pieces:
         out.append(literal)
         if name is not None:
-            out.append(_fill(name, spec or "", conversion, namespace, lineno))
+            filled.append(_fill(name, spec or "", conversion, namespace, lineno))
+            out.append(filled[-1])
+    holder = scrub.part_holder("".join(filled)) if filled else None
+    if holder is not None:  # pieces of a key, one placeholder each: {k[0]}{k[1]}...
+        fail("thread", f"the filled-in values hold part of {holder}, a key; keys are never sent "
+                       "in a thread", lineno)
     return "".join(out)
 
 
@@ -200,6 +205,10 @@ def _fill(name: str, spec: str, conversion: str | None, namespace: Mapping[str, 
     if holder is not None:
         fail("thread", f"{shown} holds the value of {holder}, a key; "
                        "keys are never sent in a thread", lineno)
+    part = scrub.part_holder(text)
+    if part is not None:
+        fail("thread", f"{shown} holds part of {part}, a key; keys are never sent in a thread",
+             lineno)
     return text
 
 
