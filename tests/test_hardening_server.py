@@ -186,3 +186,13 @@ def test_a_fractional_retry_after_fault_sends_whole_seconds_and_exact_millisecon
         answer = requests.get(srv.url + "/assistants/asst_x", timeout=10)
     assert answer.status_code == int(kind)
     assert answer.headers["retry-after"] == header and answer.headers["retry-after-ms"] == millis
+
+
+def test_a_loopback_host_in_capitals_is_answered():
+    """Issue 21, low: ``Host: LOCALHOST`` was refused (host names are case-insensitive)."""
+    import requests
+    from threadrun.server import local_server
+    with local_server() as srv:
+        answer = requests.get(srv.url + "/assistants/asst_none",
+                              headers={"Host": f"LOCALHOST:{srv.port}"}, timeout=10)
+    assert answer.status_code == 404  # reached the route: the assistant does not exist

@@ -157,7 +157,7 @@ class App:
         """
         host = headers.get("host", "")
         name = host.rsplit(":", 1)[0] if not host.startswith("[") else host[:host.find("]") + 1]
-        if self.loopback_only and not is_loopback(name):
+        if self.loopback_only and not is_loopback(name.lower()):  # host names ignore case
             return ErrorAnswer(421, f"This server answers only requests addressed to this machine "
                                  f"(Host: 127.0.0.1 or localhost), not {name[:80]!r}.", None, None)
         try:
