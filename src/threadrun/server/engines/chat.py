@@ -135,12 +135,13 @@ def read_stream(stream: Any, emit: Emit, provider: str) -> EngineReply:
         for choice in chunk.get("choices") or []:
             if not isinstance(choice, dict) or choice.get("index", 0) != 0:
                 continue
-            delta = choice.get("delta") or {}
+            delta = choice.get("delta") if isinstance(choice.get("delta"), dict) else {}
             piece = content_text(delta.get("content"))
             if piece:
                 text.append(piece)
                 emit(piece)
-            for part in delta.get("tool_calls") or []:
+            parts = delta.get("tool_calls")
+            for part in parts if isinstance(parts, list) else []:
                 _fold_call(calls, part, provider)
             finish = choice.get("finish_reason") or finish
     if finish is None and usage is None:
