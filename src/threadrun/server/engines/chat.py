@@ -135,7 +135,8 @@ def read_stream(stream: Any, emit: Emit, provider: str) -> EngineReply:
         for choice in chunk.get("choices") or []:
             if not isinstance(choice, dict) or choice.get("index", 0) != 0:
                 continue
-            delta = choice.get("delta") if isinstance(choice.get("delta"), dict) else {}
+            found = choice.get("delta")
+            delta: dict = found if isinstance(found, dict) else {}
             piece = content_text(delta.get("content"))
             if piece:
                 text.append(piece)
