@@ -27,6 +27,7 @@ from .form_widgets import (
     MessageEditor,
     ModelPicker,
     TemperaturePicker,
+    form_picture,
     labelled,
     option_widget,
     read_field,
@@ -377,25 +378,6 @@ def _one_line(exc: BaseException) -> str:
         text = re.sub(re.escape(option) + r"(?![\w-])", field, text)
     text = re.sub(r"(?:thread\.)?messages\[(\d+)\]", lambda m: f"message {int(m.group(1)) + 1}", text)
     return text if isinstance(exc, ThreadrunError) else f"{type(exc).__name__}: {text}"
-
-
-_CELL = "padding:2px 8px;text-align:left;vertical-align:top;white-space:pre-wrap"
-
-
-def form_picture(value: dict[str, Any]) -> str:
-    """A still picture of a form's fields as HTML with inline styles (readable untrusted)."""
-    shown = {"Models": ", ".join(value["models"]) or "(none)",
-             "Temperature": value["temperature"] if value["temperature"] != "" else "(default)",
-             **{name: "" if v is None else v for name, v in value.items()
-                if name not in ("models", "temperature", "messages")}}
-    rows = [f'<tr><th style="{_CELL}">{html.escape(str(k))}</th>'
-            f'<td style="{_CELL}">{html.escape(str(v))}</td></tr>' for k, v in shown.items()]
-    rows += [f'<tr><th style="{_CELL}">{html.escape(m["role"])}</th>'
-             f'<td style="{_CELL}">{html.escape(m["content"])}</td></tr>' for m in value["messages"]]
-    return ('<div class="tex2jax_ignore mathjax_ignore" style="border:1px solid #ccc;'
-            'padding:6px;display:inline-block"><div style="font-weight:bold">threadrun form '
-            '<span style="font-weight:normal;color:#666">(a picture: run this cell in a live '
-            f'kernel to use the form)</span></div><table>{"".join(rows)}</table></div>')
 
 
 def show_form(base_url: str | None = None, **defaults: Any) -> ThreadrunForm:

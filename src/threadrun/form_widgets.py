@@ -5,6 +5,7 @@ Each has a plain-Python ``value`` (get and set). They only turn widget state int
 """
 from __future__ import annotations
 
+import html
 import math
 from typing import Any
 
@@ -252,3 +253,22 @@ def read_field(option: Option, widget: W.Widget) -> Any:
 
 def write_field(widget: W.Widget, value: Any) -> None:
     widget.value = int(value) if isinstance(widget, W.IntText) else ("" if value is None else str(value))
+
+
+_CELL = "padding:2px 8px;text-align:left;vertical-align:top;white-space:pre-wrap"
+
+
+def form_picture(value: dict[str, Any]) -> str:
+    """A still picture of a form's fields as HTML with inline styles (readable untrusted)."""
+    shown = {"Models": ", ".join(value["models"]) or "(none)",
+             "Temperature": value["temperature"] if value["temperature"] != "" else "(default)",
+             **{name: "" if v is None else v for name, v in value.items()
+                if name not in ("models", "temperature", "messages")}}
+    rows = [f'<tr><th style="{_CELL}">{html.escape(str(k))}</th>'
+            f'<td style="{_CELL}">{html.escape(str(v))}</td></tr>' for k, v in shown.items()]
+    rows += [f'<tr><th style="{_CELL}">{html.escape(m["role"])}</th>'
+             f'<td style="{_CELL}">{html.escape(m["content"])}</td></tr>' for m in value["messages"]]
+    return ('<div class="tex2jax_ignore mathjax_ignore" style="border:1px solid #ccc;'
+            'padding:6px;display:inline-block"><div style="font-weight:bold">threadrun form '
+            '<span style="font-weight:normal;color:#666">(a picture: run this cell in a live '
+            f'kernel to use the form)</span></div><table>{"".join(rows)}</table></div>')
