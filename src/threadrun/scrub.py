@@ -11,6 +11,8 @@ import json
 import os
 import re
 
+from .errors import ValidationError
+
 SECRET_NAME = re.compile(r"KEY|TOKEN|SECRET|PASSWORD|PASSWD", re.IGNORECASE)
 #: Shorter values are not taken for keys (``KEY_ENABLED=1`` would mask every "1").
 MIN_LEN = 8
@@ -48,7 +50,7 @@ def provider_keys() -> dict[str, str]:
     try:
         from .providers import providers
         loaded = list(providers().values())
-    except Exception:  # noqa: BLE001 - a bad providers file is reported where it is read
+    except (ValidationError, OSError):  # a bad providers file is reported where it is read
         return {}
     return {value.strip(): f"${p.key_env}" for p in loaded if p.key_env
             and len((value := os.environ.get(p.key_env, "")).strip()) >= MIN_LEN}

@@ -7,12 +7,9 @@ run, a stream or a row.
 from __future__ import annotations
 
 import json
-import os
 from typing import Callable
 
 from .. import scrub
-from ..errors import ValidationError
-from ..providers import providers
 from .engines import EngineReply
 
 Secrets = dict[str, str]
@@ -21,15 +18,9 @@ Secrets = dict[str, str]
 def secrets() -> Secrets:
     """Every secret to mask (and its escaped spellings), longest first."""
     found = scrub.known()
-    try:
-        loaded: list = list(providers().values())
-    except (ValidationError, OSError):
-        loaded = []
-    for provider in loaded:
-        value = os.environ.get(provider.key_env, "").strip() if provider.key_env else ""
-        if len(value) >= scrub.MIN_LEN:
-            for spelling in (value, json.dumps(value)[1:-1], json.dumps(value, ensure_ascii=False)[1:-1]):
-                found.setdefault(spelling, f"${provider.key_env}")
+    for value, holder in scrub.provider_keys().items():  # every provider's key, by value
+        for spelling in (value, json.dumps(value)[1:-1], json.dumps(value, ensure_ascii=False)[1:-1]):
+            found.setdefault(spelling, holder)
     return dict(sorted(found.items(), key=lambda item: -len(item[0])))
 
 
