@@ -95,7 +95,7 @@ def over_cap(run: Run) -> bool:
 
 def stop_at_cap(run: Run) -> None:
     """End a round that asked for tools past the cap: ``incomplete``, saying so."""
-    run.outcome, run.tool_calls = "incomplete", []
+    run.outcome, run.tool_calls, run.reply = "incomplete", [], None  # no message: the details say why
     run.incomplete_note = (f"max_steps: the model asked for tool calls again after {run.max_rounds} "
                            "tool rounds, the most this runtime runs for one run (threadrun serve "
                            "--max-steps)")
