@@ -5,6 +5,7 @@ import hashlib
 import hmac
 import json
 import math
+import os
 import threading
 import time
 import traceback
@@ -23,6 +24,8 @@ from .limits import Limits, RequestLog, RequestRecord
 from .masking import PieceMasker, mask, masked_reply, secrets
 from .model_check import unlisted_notice
 from .objects import Run
+from .persist import Database
+from .rounds import MAX_ROUNDS
 from .routes import Match, Reply, StreamReply, match_route, route_error  # noqa: F401 - asgi's imports
 from .slots import Slots, client_timeout, read_timeout
 from .store import Store
@@ -45,13 +48,19 @@ class App(Surface):
     def __init__(self, latency: float = 0.0, api_key: str | None = None, fault: str | None = None,
                  poll_after_ms: int | None = None, max_runs: int = 10_000,
                  default_provider: str | None = None, loopback_only: bool = True,
-                 workers: int = 64, max_bytes: int = 512 << 20, limits: Limits | None = None) -> None:
-        """Settings are validated by LocalServer; ``workers`` bounds the engines' thread pool."""
+                 workers: int = 64, max_bytes: int = 512 << 20, limits: Limits | None = None,
+                 db: str | os.PathLike | None = None, max_steps: int = MAX_ROUNDS) -> None:
+        """Settings are validated by LocalServer; ``workers`` bounds the engines' thread pool;
+        ``db``: the SQLite file the state is kept in (loaded now), None: memory only."""
         self.latency, self.api_key = float(latency), api_key
         self.default_provider, self.loopback_only = default_provider, loopback_only
         self.verbose = False  # one stderr line per answer (``threadrun serve --verbose``)
         self.poll_after_ms = poll_after_ms
         self.store = Store(max_runs, max_bytes)
+        self.store.max_rounds = max_steps
+        if db is not None:
+            self.store.db = Database(db)
+            self.store.db.load(self.store)
         self.faults = Faults(fault)
         self.limits = limits or Limits()
         self.lock = threading.Lock()
@@ -289,8 +298,10 @@ class App(Surface):
         return error_reply(ErrorAnswer(int(kind), message, None, None, "server_error"))
 
     def close(self) -> None:
-        """Stop the engine workers (pending calls are dropped)."""
+        """Stop the engine workers (pending calls are dropped); close the database."""
         self.pool.shutdown(wait=False, cancel_futures=True)
+        if self.store.db is not None:
+            self.store.db.close()
 
 
 def echo_key_reply(headers: dict[str, str]) -> Reply:

@@ -78,7 +78,9 @@ class Store(Resources, Runs):
             while len(self.assistants) > 1 and (len(self.assistants) > self.max_runs
                                                 or self.assistant_bytes > self.max_bytes // 8):
                 gone, _ = self.assistants.popitem(last=False)
+                self.forget(gone)
                 self.assistant_bytes -= sizes.pop(gone, 0)
+        self.saved(assistant)
         return assistant
 
     def get_assistant(self, assistant_id: str) -> dict:
@@ -178,6 +180,7 @@ class Store(Resources, Runs):
         with self.lock:
             run.start_mono = time.monotonic()
             self.wake(run)
+        self.saved(run)
 
     def add_piece(self, run: Run, piece: str) -> None:
         """A piece of a live run's reply as the model wrote it; wakes its stream."""
@@ -287,6 +290,7 @@ class Store(Resources, Runs):
                 self.bytes_kept += grown
                 self._evict(time.monotonic(), keep=run)
             self.wake(run)
+        self.saved(run)
 
     def get_thread(self, thread_id: str) -> Thread:
         """The Thread, or a 404 ErrorAnswer."""
@@ -316,6 +320,7 @@ class Store(Resources, Runs):
                     thread.messages.append(run.reply_message(
                         "incomplete" if reason else "completed", run.reply, reason))
                 run.message_added = True
+                self.saved(*([thread] if thread is not None else []), run)
             return status
 
     def cancel(self, thread_id: str, run_id: str) -> dict:
@@ -329,6 +334,7 @@ class Store(Resources, Runs):
             run.cancel_mono = time.monotonic()
             closers, run.closers = run.closers, []
             self.wake(run)
+        self.saved(run)
         abort_soon(closers)  # the upstream call, at once, off this request's thread
         return answer
 
@@ -370,3 +376,4 @@ class Store(Resources, Runs):
         for other in gone_ids:
             gone = self.runs.pop(other, None)
             self.bytes_kept -= gone.size if gone is not None else 0
+            self.forget(other)
