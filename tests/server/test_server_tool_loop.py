@@ -114,7 +114,7 @@ def test_rounds_go_on_while_outputs_ask_and_stop_incomplete_past_the_cap(make_ap
         run = start(api, api.assistant(tools=[TOOL])["id"])
         for round_ in (1, 2):
             assert run["status"] == "requires_action", (round_, run)
-            submit(api, run, ["ask get_weather again"])
+            submit(api, run, ["now call get_weather again"])
             run = until(api, run, ("requires_action", "incomplete", "completed"))
         assert run["status"] == "incomplete" and "max_steps" in run["incomplete_details"]["message"]
         assert "2 tool rounds" in run["incomplete_details"]["message"]

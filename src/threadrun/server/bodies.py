@@ -7,7 +7,6 @@ from typing import Any, Callable
 from .validate import (
     ASSISTANT_FIELDS,
     RUN_FIELDS,
-    _validate,
     check_array,
     check_message,
     check_metadata,
@@ -16,6 +15,7 @@ from .validate import (
     check_thread,
     check_type,
     fail,
+    validate_fields,
 )
 
 Fields = dict[str, Callable[[Any, str], Any]]
@@ -58,7 +58,7 @@ def validate_body(body: Any, fields: Fields, required: tuple[str, ...] = ()) -> 
     """``body`` checked against a field table (an absent body is ``{}`` when nothing is required)."""
     if body is None and not required:
         return {}
-    _validate(body, fields, required)
+    validate_fields(body, fields, required)
     return body
 
 

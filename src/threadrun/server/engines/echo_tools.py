@@ -6,8 +6,9 @@ Deterministic, so a program's tool loop can be tested offline:
 - After a user message, each function tool the message names (as a word) is called
   (``"what does get_weather say for Paris?"`` calls ``get_weather``); ``tool_choice`` does not
   force one (echo's replies stay what they were for every thread that names no tool).
-- After tool outputs: each function tool whose name an output contains is called again (so an
-  output can ask for another round); otherwise the reply follows.
+- After tool outputs: each function tool an output asks for as ``call NAME`` is called again
+  (so an output can ask for another round; an output merely naming the tool does not);
+  otherwise the reply follows.
 - A call's arguments are ``{"query": <that text, first 200 characters>}``.
 - The reply after tool outputs is ``echo_reply`` of one user message holding the outputs joined
   by newlines (so it shows what the tools answered).
@@ -53,7 +54,8 @@ def echo_calls(messages: list[dict], tools: Any, tool_choice: Any) -> list[dict]
     if not names or tool_choice == "none":
         return []
     turn, text = last_turn(messages)
-    chosen = [name for name in names if turn in ("user", "tool") and named(name, text)]
+    chosen = [name for name in names if turn == "user" and named(name, text)
+              or turn == "tool" and named("call " + name.lower(), text.lower())]
     arguments = json.dumps({"query": text[:200]})
     return [{"name": name, "arguments": arguments} for name in chosen]
 
