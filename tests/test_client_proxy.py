@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from threadrun.client import Client
+from threadrun.client.endpoints import Client
 
 BODY = {"thread": {"messages": [{"role": "user", "content": "hi"}]}}
 

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from threadrun import assistant, runlog
-from threadrun.client import Client
+from threadrun.client import assistant
+from threadrun.rows import runlog
+from threadrun.client.endpoints import Client
 from threadrun.errors import APIError, ThreadrunError
 
 

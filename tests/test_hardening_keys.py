@@ -13,7 +13,7 @@ import pytest
 
 import threadrun
 from helpers import error_of
-from threadrun.thread import parse
+from threadrun.grid.thread import parse
 
 KEY = "sk-proj-KEEPTHISOUT-0123456789abcdef"
 CREATE = "POST /threads/runs"
@@ -85,7 +85,7 @@ def test_a_redirect_never_picks_up_netrc_credentials(tmp_path, monkeypatch):
     """Issue 11 point 12, the rest: requests' own rebuild_auth reads ~/.netrc on every redirect
     when trust_env is on (it is, for proxies and CA bundles, on any non-loopback host)."""
     import requests
-    from threadrun.client import Client
+    from threadrun.client.endpoints import Client
     netrc = tmp_path / "netrc"
     netrc.write_text("machine api.example.org login user password hunter2hunter2\n")
     netrc.chmod(0o600)

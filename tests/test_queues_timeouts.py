@@ -14,9 +14,9 @@ import pytest
 
 import threadrun
 from standin_upstream import StandIn
-from threadrun import sweep as sweep_module
-from threadrun.plan import Job
-from threadrun.result import RunResult
+from threadrun.grid import sweep as sweep_module
+from threadrun.grid.plan import Job
+from threadrun.rows.result import RunResult
 
 DELAY = 0.6  # the stand-in's service time per request, seconds
 
@@ -124,7 +124,7 @@ def test_the_runtime_bounds_the_timeout_header_and_refuses_a_bad_one():
 def test_the_timeout_header_carries_only_the_number_of_seconds():
     """What the client tells the runtime: a number, nothing secret (seen by a stand-in server)."""
     from standin_assistants import ASSISTANT_ID, StandIn as StandInAssistants
-    from threadrun.client import Client
+    from threadrun.client.endpoints import Client
     with StandInAssistants() as server:
         client = Client(server.url, "sk-client-SECRET-123456", timeout=7)
         result = client.run({"assistant_id": ASSISTANT_ID,

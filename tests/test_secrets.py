@@ -4,7 +4,7 @@ from __future__ import annotations
 import logging
 
 import threadrun
-from threadrun.client import Client
+from threadrun.client.endpoints import Client
 from threadrun.errors import APIError, ValidationError
 
 FAKE_KEY = "sk-threadrun-FAKE-KEY-0123456789abcdef"  # the same as conftest's keyed_server
@@ -119,7 +119,7 @@ def test_a_key_written_in_code_warns_without_showing_it(keyed_server):
 
 
 def test_key_over_plain_http_to_another_host_warns_once(recwarn):
-    from threadrun import client as client_module
+    from threadrun.client import endpoints as client_module
     client_module._warned_hosts.clear()
     Client("http://models.example.internal/v1", FAKE_KEY)
     Client("http://models.example.internal/v1", FAKE_KEY)

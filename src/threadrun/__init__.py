@@ -31,10 +31,10 @@ __version__ = "0.1.0"
 
 _LAZY = {
     "run": ("threadrun.api", "run"),
-    "log": ("threadrun.runlog", "log"),
-    "compare": ("threadrun.comparison", "compare"),
-    "plot": ("threadrun.comparison", "plot"),
-    "form": ("threadrun.form_app", "show_form"),
+    "log": ("threadrun.rows.runlog", "log"),
+    "compare": ("threadrun.rows.comparison", "compare"),
+    "plot": ("threadrun.rows.comparison", "plot"),
+    "form": ("threadrun.faces.form", "show_form"),
     "local_server": ("threadrun.server", "local_server"),
     "LocalServer": ("threadrun.server", "LocalServer"),
 }
@@ -60,7 +60,7 @@ def __dir__() -> list[str]:
 
 def load_ipython_extension(ipython: Any) -> None:
     """Register the ``%%threadrun`` / ``%threadrun`` magics (``%load_ext threadrun``)."""
-    from .display import register
-    from .magic import ThreadrunMagics
+    from .faces.display import register
+    from .faces.magic import ThreadrunMagics
     ipython.register_magics(ThreadrunMagics)
     register(ipython)

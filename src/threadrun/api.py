@@ -14,10 +14,13 @@ from typing import Any, Callable, Mapping
 
 import pandas as pd
 
-from . import assistant, capabilities, config, notices, options, providers, runtime
-from .client import Client
+from . import config, providers
+from .client import assistant
+from .client.endpoints import Client
 from .errors import APIConnectionError, APIError, AuthenticationError, NotFoundError, ValidationError
-from .plan import (
+from .faces import notices
+from .grid import capabilities, options
+from .grid.plan import (
     PENDING_ASSISTANT,
     Job,
     make_plan,
@@ -26,11 +29,12 @@ from .plan import (
     parse_temperatures,
     with_assistant,
 )
-from .result import RunResult
-from .row import frame, to_row
-from .runlog import RunLog
-from .sweep import Sweep
-from .thread import Thread, parse
+from .grid.sweep import Sweep
+from .grid.thread import Thread, parse
+from .rows.result import RunResult
+from .rows.row import frame, to_row
+from .rows.runlog import RunLog
+from .server import embedded as runtime
 
 
 @dataclass

@@ -17,7 +17,7 @@ import pytest
 import requests
 
 import threadrun
-from threadrun.client import Client
+from threadrun.client.endpoints import Client
 from threadrun.errors import APIError
 from threadrun.server import LocalServer
 

@@ -14,9 +14,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 
-from ..capabilities import request_settings, run_notice
 from ..config import is_loopback
 from ..errors import ValidationError
+from ..grid.capabilities import request_settings, run_notice
 from ..spec import TERMINAL
 from .engines import Request, UpstreamError, make_engine
 from .engines.calls import budget_s, engine_call
@@ -381,7 +381,7 @@ def parse_body(raw: bytes) -> Any:
                             "expects a JSON payload.)", None, None) from None
 
 
-#: What the client tells the runtime of its own limits for a run (``threadrun.client``).
+#: What the client tells the runtime of its own limits for a run (``threadrun.client.endpoints``).
 DEADLINE_HEADER = "x-threadrun-deadline-s"
 RETRIES_HEADER = "x-threadrun-max-retries"
 

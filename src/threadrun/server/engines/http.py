@@ -3,7 +3,7 @@
 Keys are read from the provider's variable for each call and sent only to that provider's base
 URL. ``requests`` keeps honouring ``HTTPS_PROXY``/``NO_PROXY`` and CA bundles, but never takes
 credentials from ``~/.netrc``. 429, 5xx and connection failures before the upstream answered
-are retried with the client's policy (``threadrun.retry``); a POST that may have reached the
+are retried with the client's policy (``threadrun.http.retry``); a POST that may have reached the
 upstream is never sent twice. Each call runs under its own clock (``calls``): the retry count
 is the client's, and a cancel or the call's budget ends every wait and read at once.
 """
@@ -17,12 +17,12 @@ from typing import Any, Callable, Iterator
 
 import requests
 
-from ... import watch as clock
+from ...http import watch as clock
+from ...http.retry import make_retry, retries_used
+from ...http.session import WatchedAdapter
+from ...http.sse import EventTooLarge, iter_events
+from ...http.watch import Stopped
 from ...providers import Provider
-from ...retry import make_retry, retries_used
-from ...sse import EventTooLarge, iter_events
-from ...transport import WatchedAdapter
-from ...watch import Stopped
 from . import Emit, EngineReply, Request, UpstreamError, Watch, calls, sent_settings
 from .reading import ACCEPT_ENCODING, CappedEmit, body_chunks, check_reply, read_body
 

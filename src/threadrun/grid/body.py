@@ -4,7 +4,7 @@
 anything the API would answer 400 to (a model the catalog does not know is no error: it gets
 a one-line notice before sending, see ``notices``). ``check_temperature`` / ``check_top_p`` check option
 values (numeric strings allowed). The role, content and message checks here are shared with
-``threadrun.thread``, which parses threads; this module never imports it.
+``threadrun.grid.thread``, which parses threads; this module never imports it.
 """
 from __future__ import annotations
 
@@ -14,6 +14,14 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from ..spec import (
+    FUNCTION_NAME_CHARS,
+    MESSAGE_FIELDS,
+    MIN_TOKEN_CAP,
+    REQUEST_FIELDS,
+    THREAD_FIELDS,
+    TOOL_TYPES,
+)
 from .checks import (
     check_enum,
     check_int,
@@ -30,14 +38,6 @@ from .checks import (
     show,
     typed,
 )
-from .spec import (
-    FUNCTION_NAME_CHARS,
-    MESSAGE_FIELDS,
-    MIN_TOKEN_CAP,
-    REQUEST_FIELDS,
-    THREAD_FIELDS,
-    TOOL_TYPES,
-)
 
 __all__ = ["validate_body", "check_temperature", "check_top_p",
            "check_message", "check_encodable"]
@@ -48,7 +48,7 @@ FOREIGN_ROLES = ("tool", "function", "developer")
 _FUNCTION_NAME = re.compile(rf"^[A-Za-z0-9_-]{{1,{FUNCTION_NAME_CHARS}}}$")
 
 
-# --- messages (also used by threadrun.thread) --------------------------------------------
+# --- messages (also used by threadrun.grid.thread) --------------------------------------------
 
 def _check_role(role: Any, param: str) -> None:
     """Raise unless ``role`` is user or assistant."""

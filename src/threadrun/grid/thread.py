@@ -12,7 +12,7 @@ ratio of 0.75 is enough (``usr: hi`` is an error); on a line that would otherwis
 message only 0.89 is, so ``sytem:``, ``sysem:``, ``asistant:`` are errors there while ``Use:``,
 ``Users:``, ``usr:`` and ``Note:`` are text.
 
-Request bodies are built in ``threadrun.plan`` and validated in ``threadrun.body``.
+Request bodies are built in ``threadrun.grid.plan`` and validated in ``threadrun.grid.body``.
 
 ``{name}`` placeholders (``string.Formatter`` syntax: ``{x:.2f}``, ``{obj.attr}``, ``{d[key]}``;
 ``{{``/``}}`` for literal braces) are filled from ``namespace`` after the cell is split into
@@ -38,7 +38,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import scrub
+from .. import scrub
 from .body import FOREIGN_ROLES, INSTRUCTION_ROLES, THREAD_ROLES, check_message
 from .checks import fail, is_object, is_type
 

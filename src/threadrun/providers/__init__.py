@@ -17,9 +17,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from . import config
-from .errors import ValidationError
-from .provider_rules import Rule, first_rule, parse_rules
+from .. import config
+from ..errors import ValidationError
+from .rules import Rule, first_rule, parse_rules
 
 if sys.version_info >= (3, 11):
     import tomllib

@@ -17,9 +17,9 @@ import warnings
 import weakref
 from pathlib import Path
 
-from . import config
-from .client import Client
-from .errors import APIError, NotFoundError
+from .. import config
+from ..errors import APIError, NotFoundError
+from .endpoints import Client
 
 _lock = threading.Lock()
 

@@ -9,7 +9,8 @@ import re
 import sys
 from typing import Any, Iterable
 
-from . import catalog, providers
+from .. import providers
+from ..providers import catalog
 
 #: Models that refuse a temperature other than the default (o-series, gpt-5 and later families;
 #: see UPSTREAMS §4): what people sweep on them is the reasoning effort.

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from . import watch
-from .errors import APIError
-from .result import RunResult, tool_calls
-from .spec import TERMINAL
-from .watch import Stopped, Watch
+from ..errors import APIError
+from ..http import watch
+from ..http.watch import Stopped, Watch
+from ..rows.result import RunResult, tool_calls
+from ..spec import TERMINAL
 
 if TYPE_CHECKING:
-    from .client import Client
+    from .endpoints import Client
 
 #: How long a cancelled run is polled for the server to confirm how it ended.
 CONFIRM_S = 10.0

@@ -20,9 +20,12 @@ from typing import Any, cast
 import ipywidgets as W
 import pandas as pd
 
-from . import api, display, notices, options
+from .. import api
+from ..errors import ThreadrunError
+from ..grid import options
+from ..rows.row import frame
+from . import display, notices
 from .cell_text import cell_text
-from .errors import ThreadrunError
 from .form_widgets import (
     MessageEditor,
     ModelPicker,
@@ -33,7 +36,6 @@ from .form_widgets import (
     read_field,
     write_field,
 )
-from .row import frame
 
 __all__ = ["ThreadrunForm", "show_form", "DEFAULTS", "SHOWN_COLUMNS"]
 

@@ -9,9 +9,9 @@ from typing import Any, Iterable
 import numpy as np
 import pandas as pd
 
-from . import scrub
-from .catalog import cost_usd
-from .providers import split_spec
+from .. import scrub
+from ..providers import split_spec
+from ..providers.catalog import cost_usd
 from .result import RunResult
 
 # pandas 3 has a real string dtype; on pandas 2 "str" would turn None into the text "None".
@@ -154,7 +154,7 @@ def frame(rows: Iterable[dict[str, Any]] | pd.DataFrame) -> pd.DataFrame:
 
 
 def _mark(df: pd.DataFrame) -> pd.DataFrame:
-    """Tag a frame of rows, so the notebook shows it readably (see ``threadrun.display``)."""
+    """Tag a frame of rows, so the notebook shows it readably (see ``threadrun.faces.display``)."""
     df.attrs["threadrun"] = "rows"
     return df
 

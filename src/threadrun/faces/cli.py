@@ -17,13 +17,13 @@ user: And of Spain?
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script."""
-    from . import __version__
+    from .. import __version__
     parser = argparse.ArgumentParser(
         prog="threadrun", description="Compare models from the command line's side of threadrun: "
         "run the Assistants runtime, list providers, or run the offline demo.")
     parser.add_argument("--version", action="version", version=f"threadrun {__version__}")
     sub = parser.add_subparsers(dest="command")
-    from .server.cli import add_serve_arguments
+    from ..server.cli import add_serve_arguments
     add_serve_arguments(sub.add_parser("serve", help="run the local Assistants-compatible server"))
     listing = sub.add_parser("providers", help="list the providers a model can run on")
     listing.add_argument("--check", action="store_true", help="ask each provider for its models")
@@ -37,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 0
     if args.command == "serve":
-        from .server.cli import serve_from_args
+        from ..server.cli import serve_from_args
         return serve_from_args(args)
     if args.command == "providers":
         return providers_main(args)
@@ -48,7 +48,7 @@ def providers_main(args: argparse.Namespace) -> int:
     """Print the providers table; 2 with a one-line error when providers.toml is bad."""
     import sys
 
-    from .errors import ValidationError
+    from ..errors import ValidationError
     from .provider_list import text
     try:
         print(text(check=args.check))
@@ -62,15 +62,15 @@ def demo_main(args: argparse.Namespace) -> int:
     """Start the embedded server, sweep 3 models × 4 temperatures × repeats, compare, plot."""
     import pandas as pd
 
-    from .api import run
-    from .comparison import compare, plot
-    from .server import local_server
+    from ..api import run
+    from ..rows.comparison import compare, plot
+    from ..server import local_server
 
     with local_server(latency=args.latency) as server:
         print(f"threadrun demo: local server at {server.url} (its echo engine is a stand-in, "
               "not a model)", flush=True)
         # its own assistant on this throwaway server: nothing is written to assistants.json
-        from .client import Client
+        from ..client.endpoints import Client
         client = Client(server.url, "")
         try:
             demo_assistant = client.create_assistant("echo:gpt-5.4-mini", name="threadrun demo")["id"]

@@ -15,12 +15,12 @@ from IPython.core.magic_arguments import argument, magic_arguments
 from traitlets import Bool, Float, Integer, TraitError, Unicode, validate
 from traitlets.config import Configurable
 
-from . import options
-from .errors import ThreadrunError, ValidationError
-from .options import Option
+from ..errors import ThreadrunError, ValidationError
+from ..grid import options
+from ..grid.options import Option
 
 if TYPE_CHECKING:  # the rest of threadrun (pandas, requests) loads on first use, not at %load_ext
-    from .api import Command
+    from ..api import Command
 
 
 def _words(line: str) -> list[str]:
@@ -102,7 +102,7 @@ def _validator(option: Option) -> Any:
 
 def _settings(table: tuple[Option, ...]) -> type[Configurable]:
     """A Configurable whose traits are the table's ``trait=True`` options (with their checks)."""
-    members: dict[str, Any] = {"__doc__": "threadrun's %config settings (see threadrun.options)."}
+    members: dict[str, Any] = {"__doc__": "threadrun's %config settings (see threadrun.grid.options)."}
     for option in table:
         if option.trait:
             members[option.name] = _trait(option)
@@ -138,7 +138,7 @@ class ThreadrunMagics(Magics, _settings(options.OPTIONS)):  # type: ignore[misc]
         """
         if cell is None:
             return self._line(line)
-        from .api import execute
+        from ..api import execute
         cmd, args = self._command(line, cell)
         try:
             result = execute(cmd)
@@ -150,7 +150,7 @@ class ThreadrunMagics(Magics, _settings(options.OPTIONS)):  # type: ignore[misc]
         if args.compare and not cmd.dry_run:
             from IPython.display import display
 
-            from .comparison import compare
+            from ..rows.comparison import compare
             display(result, compare(result, completed_only=False))
             return None
         return result
@@ -159,14 +159,14 @@ class ThreadrunMagics(Magics, _settings(options.OPTIONS)):  # type: ignore[misc]
         """``%threadrun log [...]`` and ``%threadrun form``."""
         words = _words(line)
         if words[:1] == ["log"]:
-            from . import runlog
+            from ..rows import runlog
             args = _parse(self._log_options, words[1:])
             try:
                 return runlog.log(label=args.label, model=args.model, since=args.since, path=args.path)
             except ThreadrunError as exc:
                 raise UsageError(str(exc)) from None
         if words[:1] == ["form"]:
-            from .form_app import show_form
+            from .form import show_form
             return show_form()
         if words[:1] == ["providers"]:
             return self._providers(words[1:])
@@ -196,7 +196,7 @@ class ThreadrunMagics(Magics, _settings(options.OPTIONS)):  # type: ignore[misc]
     def _command(self, line: str, cell: str) -> tuple[Command, Any]:
         """Parse the option line and the cell once into a Command, or raise a UsageError."""
         args = _parse(self.threadrun, _words(line))
-        from .api import command
+        from ..api import command
         if args.out is not None and not args.out.isidentifier():
             raise UsageError(f"--out expects a variable name, got {args.out!r}")
         given = {o.name: getattr(args, o.name) for o in options.OPTIONS

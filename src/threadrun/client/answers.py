@@ -7,7 +7,7 @@ import re
 import requests
 from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError
 
-from .errors import APIError, error_for_status
+from ..errors import APIError, error_for_status
 
 
 def json_object(response: requests.Response) -> dict:

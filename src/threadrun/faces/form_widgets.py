@@ -11,10 +11,10 @@ from typing import Any
 
 import ipywidgets as W
 
-from .catalog import live_models
-from .errors import ValidationError
-from .options import Option
-from .plan import split_list
+from ..errors import ValidationError
+from ..grid.options import Option
+from ..grid.plan import split_list
+from ..providers.catalog import live_models
 
 ROLES = ("user", "assistant")
 MAX_RANGE_POINTS = 100

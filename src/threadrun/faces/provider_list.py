@@ -6,8 +6,8 @@ import os
 import unicodedata
 from typing import Any
 
-from . import providers
-from .errors import ValidationError
+from .. import providers
+from ..errors import ValidationError
 
 COLUMNS = ("provider", "api", "base_url", "base_url_env", "key_env", "key_set", "local", "check")
 
@@ -35,9 +35,9 @@ def _check(provider: providers.Provider) -> str:
     """``ok: N models`` or the one-line reason the provider could not be asked."""
     if provider.api == "echo":
         return "ok: offline stand-in"
-    from .server.engines import UpstreamError
-    from .server.engines.http import list_models
-    from .server.masking import mask
+    from ..server.engines import UpstreamError
+    from ..server.engines.http import list_models
+    from ..server.masking import mask
     try:
         models = list_models(provider)
     except (UpstreamError, ValidationError) as exc:

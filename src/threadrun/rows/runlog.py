@@ -23,8 +23,9 @@ from typing import Any, Iterator
 
 import pandas as pd
 
-from . import config, row, scrub
-from .errors import RunLogError, ValidationError
+from .. import config, scrub
+from ..errors import RunLogError, ValidationError
+from . import row
 
 TABLE = "runs"
 BUSY_TIMEOUT_MS = 30000
@@ -347,7 +348,7 @@ def _filters(label: str | None, model: str | None, since: Any) -> tuple[str, lis
         clauses.append("label = ?")
         params.append(label)
     if model is not None:
-        from .providers import split_spec
+        from ..providers import split_spec
         provider, name = split_spec(model)
         clauses.append("model = ?")
         params.append(name)

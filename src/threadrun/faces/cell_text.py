@@ -15,11 +15,11 @@ import re
 import shlex
 from typing import Any
 
-from . import options
-from .api import Command
-from .errors import ValidationError
-from .options import Option
-from .thread import Thread, parse_cell
+from ..api import Command
+from ..errors import ValidationError
+from ..grid import options
+from ..grid.options import Option
+from ..grid.thread import Thread, parse_cell
 
 
 def number(value: float) -> str:

@@ -13,7 +13,7 @@ import secrets
 import threading
 from typing import Any
 
-from . import scrub
+from .. import scrub
 
 _lock = threading.Lock()
 _server: Any = None
@@ -25,7 +25,7 @@ def embedded() -> tuple[str, str]:
     global _server, _token
     with _lock:
         if _server is None:
-            from .server import LocalServer
+            from . import LocalServer
             _token = secrets.token_urlsafe(32)
             scrub.remember(_token, "the embedded runtime's token")
             _server = LocalServer(host="127.0.0.1", port=0, api_key=_token).start()

@@ -17,12 +17,13 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable
 
-from . import config, scrub, watch
-from .client import Client
+from .. import config, scrub
+from ..client.endpoints import Client
+from ..http import watch
+from ..rows.result import RunResult
+from ..rows.row import to_row
+from ..rows.runlog import RunLog
 from .plan import Job
-from .result import RunResult
-from .row import to_row
-from .runlog import RunLog
 
 Row = dict[str, Any]
 #: Seconds between redraws of the progress bar while runs wait (its elapsed time keeps moving).
@@ -256,12 +257,12 @@ def _pool() -> ThreadPoolExecutor:
 
 
 def _in_notebook() -> bool:
-    from .progress import in_notebook
+    from ..faces.progress import in_notebook
     return in_notebook()
 
 
 def _progress_bar(total: int) -> Any:
     """An output updated in place in a notebook (its final state is what the file keeps),
     tqdm text in a terminal (see ``progress``)."""
-    from .progress import progress_bar
+    from ..faces.progress import progress_bar
     return progress_bar(total, live=True)

@@ -9,8 +9,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import APIConnectionError, APIError
-from .spec import TERMINAL
+from ..errors import APIConnectionError, APIError
+from ..spec import TERMINAL
 
 
 @dataclass

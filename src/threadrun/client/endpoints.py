@@ -17,16 +17,26 @@ from urllib.parse import quote, urlsplit
 import requests
 from urllib3.exceptions import HTTPError
 
-from . import __version__, cancel, config, scrub, watch
+from .. import __version__, config, scrub
+from ..errors import APIConnectionError, APIError, ThreadrunError, ValidationError
+from ..http import watch
+from ..http.gate import Gate
+from ..http.retry import BACKOFF_BASE, CREATE_PATH, RETRY_AFTER_MAX, backoff_delay, make_retry, retries_used
+from ..http.session import Session, WatchedAdapter
+from ..http.sse import MAX_EVENT_BYTES, EventTooLarge, iter_sse
+from ..http.watch import Stopped, Watch
+from ..rows.result import (
+    RunResult,
+    delta_text,
+    fold_event,
+    mark_started,
+    message_text,
+    record_failure,
+    run_error,
+)
+from ..spec import TERMINAL
+from . import cancel
 from .answers import BodyCutOff, api_error, json_object, may_have_arrived, redirect_error, short_reason
-from .errors import APIConnectionError, APIError, ThreadrunError, ValidationError
-from .gate import Gate
-from .result import RunResult, delta_text, fold_event, mark_started, message_text, record_failure, run_error
-from .retry import BACKOFF_BASE, CREATE_PATH, RETRY_AFTER_MAX, backoff_delay, make_retry, retries_used
-from .spec import TERMINAL
-from .sse import MAX_EVENT_BYTES, EventTooLarge, iter_sse
-from .transport import Session, WatchedAdapter
-from .watch import Stopped, Watch
 
 log = logging.getLogger("threadrun")
 

@@ -13,10 +13,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from . import providers
-from .errors import ValidationError
+from .. import providers
+from ..errors import ValidationError
+from ..providers.rules import Rule
 from .plan import PENDING_ASSISTANT, Job
-from .provider_rules import Rule
 
 #: The status of a row whose cell was not sent because of a provider's documented rule.
 NOT_SENT = "not_sent"
@@ -140,8 +140,8 @@ def _first_setting(job: Job) -> str | None:
 def unsent_rows(held: list[tuple[Job, str]], *, label: str | None, runlog: Any,
                 on_row: Callable[[dict], None] | None) -> dict[int, dict]:
     """The rows of the cells not sent, by grid index: logged, passed to ``on_row``, costing 0."""
-    from .result import RunResult  # the row needs pandas; the runtime imports this module too
-    from .row import to_row
+    from ..rows.result import RunResult  # the row needs pandas; the runtime imports this module too
+    from ..rows.row import to_row
     rows: dict[int, dict] = {}
     for job, reason in held:
         body = {k: v for k, v in job.body.items() if not (k == "assistant_id" and v == PENDING_ASSISTANT)}

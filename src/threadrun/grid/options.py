@@ -21,8 +21,8 @@ import difflib
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Literal
 
-from . import config
-from .errors import ValidationError
+from .. import config
+from ..errors import ValidationError
 from .plan import (
     parse_efforts,
     parse_metadata,

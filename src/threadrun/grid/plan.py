@@ -10,9 +10,9 @@ import difflib
 from dataclasses import dataclass, replace
 from typing import Any, Callable, Iterable, Sequence
 
+from ..errors import ValidationError
+from ..spec import REASONING_EFFORTS
 from .body import check_temperature, check_top_p, validate_body
-from .errors import ValidationError
-from .spec import REASONING_EFFORTS
 from .thread import Thread
 
 #: Stands in for the assistant id until the real one is known (dry runs, validation).

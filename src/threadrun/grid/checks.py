@@ -9,8 +9,8 @@ import reprlib
 from collections.abc import Mapping
 from typing import Any, NoReturn
 
-from .errors import ValidationError
-from .spec import METADATA_KEY_CHARS, METADATA_PAIRS, METADATA_VALUE_CHARS
+from ..errors import ValidationError
+from ..spec import METADATA_KEY_CHARS, METADATA_PAIRS, METADATA_VALUE_CHARS
 
 _repr = reprlib.Repr()
 _repr.maxstring = _repr.maxother = 40

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
-from . import config
-from .errors import ValidationError
+from .. import config
+from ..errors import ValidationError
 
 __all__ = ["KNOWN_MODELS", "PRICES_TAKEN", "PRICES_SOURCE", "PRICES_NOTE", "ENV_VAR", "prices",
            "price", "set_prices", "cost_usd", "is_known_model", "shutdown", "Shutdown"]
@@ -177,7 +177,7 @@ def provider_price(model: str, provider: str | None) -> Price | None:
     """The price of a provider's model: providers.toml, else 0 for a local provider, else the
     packaged table of that vendor (OpenAI's for openai, azure, echo and unnamed providers)."""
     if provider is not None:
-        from . import providers
+        from .. import providers
         known = providers.providers().get(provider)
         if known is not None and model in known.prices:
             return known.prices[model]

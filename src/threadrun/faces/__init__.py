@@ -1,0 +1,1 @@
+"""What the user sees and types: the ``%%threadrun`` magic, the form, the displays, Copy as cell, notices, progress and the ``threadrun`` command."""

@@ -1,0 +1,1 @@
+"""From a request to runs: the options, the parsed thread, the checked request bodies, the plan (the grid) and the sweep that runs it."""

@@ -1,0 +1,1 @@
+"""The one HTTP layer the client and the runtime's engines share: sessions, retries, server-sent events and a run's clock."""

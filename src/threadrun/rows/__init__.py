@@ -1,0 +1,1 @@
+"""What a run leaves: its result, its DataFrame row, the run log and the comparisons over rows."""
