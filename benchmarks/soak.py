@@ -89,7 +89,7 @@ def soak(runs: int = 1000, *, seed: int = 7, fault_rate: float = 0.2, concurrenc
          verify_http: bool = True) -> dict:
     """Run the soak; the report (counts and ``checks``: name → list of failure lines)."""
     from threadrun.api import command, execute
-    from threadrun.runlog import RunLog
+    from threadrun.rows.runlog import RunLog
     from threadrun.server import local_server
 
     models, temps = grid(runs)

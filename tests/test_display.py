@@ -6,7 +6,7 @@ import math
 import pandas as pd
 import pytest
 
-from threadrun.display import SHOWN_CHARS, cut, dollars, shown
+from threadrun.faces.display import SHOWN_CHARS, cut, dollars, shown
 
 
 @pytest.mark.parametrize("value, text", [
@@ -50,8 +50,8 @@ def test_shown_leaves_out_columns_empty_in_every_row_only():
 
 
 def test_headers_carry_no_invisible_characters_and_replies_are_not_typeset_as_math():
-    from threadrun.display import rows_html
-    from threadrun.row import frame
+    from threadrun.faces.display import rows_html
+    from threadrun.rows.row import frame
     df = frame([{"model": "m", "status": "completed", "total_tokens": 3,
                  "reply": "Is it $5 or $10 a month?"}])
     page = rows_html(df)
@@ -61,9 +61,9 @@ def test_headers_carry_no_invisible_characters_and_replies_are_not_typeset_as_ma
 
 
 def test_compare_shows_costs_to_three_significant_digits_not_six_decimals():
-    from threadrun.comparison import compare
-    from threadrun.display import html
-    from threadrun.row import frame
+    from threadrun.rows.comparison import compare
+    from threadrun.faces.display import html
+    from threadrun.rows.row import frame
     df = frame([{"model": "a", "status": "completed", "cost_usd": 0.00000945, "total_tokens": 5},
                 {"model": "b", "status": "completed", "cost_usd": 0.00000885, "total_tokens": 5}])
     table = compare(df)

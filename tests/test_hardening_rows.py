@@ -12,8 +12,8 @@ import pandas as pd
 import pytest
 
 import threadrun
-from threadrun.result import RunResult, run_error
-from threadrun.row import COLUMNS, frame, to_row
+from threadrun.rows.result import RunResult, run_error
+from threadrun.rows.row import COLUMNS, frame, to_row
 
 #: requested temperature → how the server's run object is altered (one oddity per run).
 ODD = {

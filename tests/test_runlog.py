@@ -16,10 +16,12 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from threadrun import row, runlog
-from threadrun.client import Client, RunResult
+from threadrun.rows import row
+from threadrun.rows import runlog
+from threadrun.client import Client
+from threadrun.rows.result import RunResult
 from threadrun.errors import RunLogError, ThreadrunError
-from threadrun.runlog import MIGRATIONS, VERSION, RunLog
+from threadrun.rows.runlog import MIGRATIONS, VERSION, RunLog
 
 FAKE_KEY = "sk-threadrun-FAKE-KEY-0123456789abcdef"  # the same as conftest's keyed_server
 WRITER = Path(__file__).with_name("runlog_writer.py")

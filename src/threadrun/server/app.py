@@ -13,9 +13,9 @@ from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable
 
-from ..capabilities import request_settings, run_notice
 from ..config import is_loopback
 from ..errors import ValidationError
+from ..grid.capabilities import request_settings, run_notice
 from ..spec import TERMINAL
 from .engines import Request, UpstreamError, make_engine
 from .engines.calls import budget_s, engine_call
@@ -335,7 +335,7 @@ def parse_body(raw: bytes) -> Any:
                             "expects a JSON payload.)", None, None) from None
 
 
-#: What the client tells the runtime of its own limits for a run (``threadrun.client``).
+#: What the client tells the runtime of its own limits for a run (``threadrun.client.endpoints``).
 DEADLINE_HEADER = "x-threadrun-deadline-s"
 RETRIES_HEADER = "x-threadrun-max-retries"
 

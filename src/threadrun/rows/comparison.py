@@ -1,0 +1,160 @@
+"""Summarise and plot a threadrun DataFrame: one row (or one line) per model/temperature group.
+
+matplotlib is imported lazily inside :func:`plot`, so importing this module stays cheap
+and never selects a backend.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Callable, Sequence
+
+import pandas as pd
+
+from ..errors import ValidationError
+
+if TYPE_CHECKING:  # pragma: no cover
+    import matplotlib.figure
+
+#: Named statistics; "pNN" (e.g. "p95", "p99.9") is the NN-th percentile, linear interpolation.
+_STATS: dict[str, Callable[[Any], Any]] = {
+    "count": lambda g: g.count(),
+    "mean": lambda g: g.mean(),
+    "median": lambda g: g.median(),
+    "std": lambda g: g.std(),
+    "min": lambda g: g.min(),
+    "max": lambda g: g.max(),
+}
+
+
+def compare(df: pd.DataFrame, by: str | Sequence[str] | None = None,
+            values: str | Sequence[str] = ("total_tokens", "latency_s", "cost_usd"),
+            stats: Sequence[str] = ("count", "mean", "median", "p95"),
+            completed_only: bool = True) -> pd.DataFrame:
+    """One row per group of ``by`` (sorted), columns ``(value, stat)`` in the order given.
+
+    ``count`` is the number of non-missing values of that column in the group; ``pNN`` is the
+    NN-th percentile with linear interpolation (numpy's default), e.g. ``p95``. Other stats:
+    ``mean``, ``median``, ``std``, ``min``, ``max``. Values are converted to float first, so
+    nullable ``Int64`` token columns work. Rows whose ``by`` value is missing form their own group.
+    ``by`` defaults to ``("provider", "model", "temperature")``, without ``provider`` when no row
+    has one (rows from another Assistants server), so two providers' same-named models stay apart.
+
+    With ``completed_only`` (the default) only rows with ``status == "completed"`` are
+    summarised, so failed or cancelled runs do not skew tokens and latency; pass ``False``
+    to summarise every row. Raises :class:`~threadrun.errors.ValidationError` for a missing
+    column or an unknown stat.
+    """
+    if by is None:
+        has_provider = "provider" in df.columns and df["provider"].notna().any()
+        by = ("provider", "model", "temperature") if has_provider else ("model", "temperature")
+    keys, cols = _names(by), _names(values)
+    funcs = [_stat(name) for name in stats]
+    _require(df, keys + cols + (["status"] if completed_only else []))
+    data = _completed(df, completed_only)
+    columns = pd.MultiIndex.from_product([cols, list(stats)], names=["value", "stat"])
+    if data.empty:
+        return pd.DataFrame(index=_empty_index(data, keys), columns=columns, dtype="float64")
+    numeric = data[keys].copy()
+    for col in cols:
+        numeric[col] = _floats(data[col])
+    grouped = numeric.groupby(keys if len(keys) > 1 else keys[0], sort=True, dropna=False)
+    parts = [func(grouped[col]).rename((col, name))
+             for col in cols for name, func in zip(stats, funcs)]
+    out = pd.concat(parts, axis=1)
+    out.columns = columns
+    out.attrs["threadrun"] = "compare"  # shown with costs as dollars (display.compare_view)
+    return out
+
+
+def plot(df: pd.DataFrame, x: str = "temperature", y: str = "total_tokens", by: str | None = "model",
+         *, ax: Any = None, completed_only: bool = True) -> "matplotlib.figure.Figure":
+    """Mean of ``y`` at each ``x``, one line with markers per ``by`` group, on ``ax`` or a new figure.
+
+    Error bars are the sample standard deviation of ``y`` over the rows (repeats) at that point,
+    0 when there is a single value. Error bars have no caps, so ``ax.lines`` holds exactly one
+    line per group. ``completed_only`` filters as in :func:`compare`. Returns the Figure (that of
+    ``ax`` when given); never calls ``plt.show()`` and closes nothing.
+    """
+    _require(df, [x, y] + ([by] if by else []) + (["status"] if completed_only else []))
+    if ax is None:
+        import matplotlib.pyplot as plt
+        fig, ax = plt.subplots(layout="constrained")
+        plt.close(fig)  # shown once, as the returned value, not again by the inline backend
+    data = _completed(df, completed_only)
+    for label, group in _groups(data, by):
+        points = _points(group, x, y)
+        ax.errorbar(points.index.to_numpy(), points["mean"].to_numpy(),
+                    yerr=points["std"].to_numpy(), marker="o", capsize=0, label=label)
+    ax.set_xlabel(x)
+    ax.set_ylabel(y)
+    ax.set_title(f"{y} by {x} and {by}" if by else f"{y} by {x}")
+    if by and ax.lines:
+        ax.legend(title=by)
+    return ax.figure
+
+
+def _groups(data: pd.DataFrame, by: str | None) -> list[tuple[str, pd.DataFrame]]:
+    """(label, rows) per group of ``by`` in sorted order; one unlabelled group when ``by`` is None."""
+    if by is None:
+        return [("", data)] if not data.empty else []
+    return [(str(key), rows) for key, rows in data.groupby(by, sort=True, dropna=False)]
+
+
+def _points(group: pd.DataFrame, x: str, y: str) -> pd.DataFrame:
+    """Per distinct ``x`` (sorted, missing dropped): mean and std of ``y``, std 0 for one value.
+
+    A numeric ``x`` is used as float; any other ``x`` (e.g. labels) is plotted as categories.
+    """
+    xs = _floats(group[x]) if pd.api.types.is_numeric_dtype(group[x]) else group[x].astype(object)
+    values = pd.DataFrame({x: xs, y: _floats(group[y])}).dropna()
+    points = values.groupby(x, sort=True)[y].agg(["mean", "std"])
+    points["std"] = points["std"].fillna(0.0)
+    return points
+
+
+def _names(names: str | Sequence[str]) -> list[str]:
+    """A single column name or a sequence of them, as a list."""
+    return [names] if isinstance(names, str) else list(names)
+
+
+def _require(df: pd.DataFrame, names: list[str]) -> None:
+    """Raise ValidationError naming the first missing column and listing the available ones."""
+    for name in names:
+        if name not in df.columns:
+            import difflib
+            columns = [str(c) for c in df.columns]
+            close = difflib.get_close_matches(name, columns, n=1, cutoff=0.5)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ValidationError(f"no column {name!r} in the DataFrame{hint}; available: "
+                                  f"{', '.join(columns) or 'none'}", param=name)
+
+
+def _stat(name: str) -> Callable[[Any], Any]:
+    """The aggregation for a stat name: a named one or "pNN" (percentile NN)."""
+    if name in _STATS:
+        return _STATS[name]
+    if name.startswith("p"):
+        try:
+            q = float(name[1:]) / 100
+        except ValueError:
+            q = -1.0
+        if 0 <= q <= 1:
+            return lambda g: g.quantile(q, interpolation="linear")
+    known = ", ".join([*_STATS, "pNN (e.g. p95)"])
+    raise ValidationError(f"unknown stat {name!r}; known: {known}", param="stats")
+
+
+def _completed(df: pd.DataFrame, completed_only: bool) -> pd.DataFrame:
+    """Only rows with status "completed" when asked, else all rows."""
+    return df[(df["status"] == "completed").fillna(False).astype(bool)] if completed_only else df
+
+
+def _floats(series: pd.Series) -> pd.Series:
+    """A column as float64; nullable missing values (pd.NA) become NaN."""
+    return pd.to_numeric(series, errors="coerce").astype("float64")
+
+
+def _empty_index(data: pd.DataFrame, keys: list[str]) -> pd.Index:
+    """An empty index named after ``keys`` (a MultiIndex for several keys)."""
+    if len(keys) == 1:
+        return pd.Index([], name=keys[0], dtype=data[keys[0]].dtype)
+    return pd.MultiIndex.from_arrays([data[k].iloc[:0] for k in keys], names=keys)
