@@ -240,3 +240,40 @@ def test_reasoning_and_cached_tokens_are_summed_over_the_rounds(api, isolated, m
     assert usage["completion_tokens_details"] == {"reasoning_tokens": 4}
     assert usage["prompt_tokens_details"] == {"cached_tokens": 6}
     assert [summed([s["usage"]]) for s in steps(api, done)] == [one, one]
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["polled", "streamed"])
+def test_text_then_a_tool_call_is_a_message_step_then_a_tool_calls_step(api, llm, stream):
+    behaviour = {"type": "reply", "text": "Let me check.",
+                 "tool_calls": [{"name": "get_weather", "arguments": {"city": "Paris"}}]}
+    requests.post(llm + "/scenario", json={"behaviors": [behaviour]}, timeout=10).raise_for_status()
+    assistant = api.assistant(model="llm:gpt-4o-mini", tools=[TOOL])
+    tid = api.post("/threads", {"messages": [{"role": "user", "content": "Weather in Paris?"}]}).json()["id"]
+    body = {"assistant_id": assistant["id"], "stream": stream}
+    with api.session.post(f"{api.srv.url}/threads/{tid}/runs", json=body, stream=stream, timeout=10) as answer:
+        assert answer.status_code == 200
+        events = parse_sse(answer.iter_lines(decode_unicode=True)) if stream else []
+        run = events[1][1] if stream else answer.json()
+    waiting = until(api, run, ("requires_action", "failed"))
+    assert waiting["status"] == "requires_action", waiting
+    said, asked = steps(api, waiting)
+    assert said["type"] == "message_creation" and said["status"] == "completed"
+    assert asked["type"] == "tool_calls" and asked["status"] == "in_progress"
+    (message,) = [m for m in api.messages(tid)["data"] if m["role"] == "assistant"]
+    assert message["content"][0]["text"]["value"] == "Let me check."
+    assert said["step_details"]["message_creation"]["message_id"] == message["id"]
+    if stream:
+        names = [name for name, _ in events]
+        assert names[-7:] == ["thread.message.completed", "thread.run.step.completed", "thread.run.step.created",
+                              "thread.run.step.in_progress", "thread.run.step.delta",
+                              "thread.run.requires_action", "done"]
+        assert events[-6][1]["id"] == said["id"] and events[-5][1]["id"] == asked["id"]
+        for name, data in events:
+            check("AssistantStreamEvent", {"event": name, "data": data})
+    submit(api, waiting, ["sunny"])
+    done = until(api, waiting, ("completed", "failed"))
+    assert done["status"] == "completed", done
+    assert [s["type"] for s in steps(api, done)] == ["message_creation", "tool_calls", "message_creation"]
+    assistant_turn = [b for b in journal(llm) if "messages" in b][-1]["messages"][-2]
+    assert assistant_turn["content"] == "Let me check." and assistant_turn["tool_calls"][0]["function"][
+        "name"] == "get_weather"

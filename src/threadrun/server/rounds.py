@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from .objects import Run, add_usage, new_id
+from .objects import Run, Thread, add_usage, new_id
 from .validate import ErrorAnswer, fail
 
 #: Tool rounds a run may take by default (``threadrun serve --max-steps``).
@@ -88,9 +88,23 @@ def new_round(run: Run) -> None:
     run.start_mono, run.end_mono = math.inf, None
 
 
+def split_text(run: Run, thread: Thread | None) -> None:
+    """A round that wrote text, then asked for tools, as the API shows it: the text is a message
+    of its own (added to the thread; its message_creation step completed, in ``history``), the
+    calls are the round's step (a new step id; the round's usage stays with it)."""
+    message = run.reply_message("completed", run.reply)
+    if thread is not None:
+        thread.messages.append(message)
+    step = run.step_dict("completed")
+    step.update(type="message_creation", usage={"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
+                step_details={"type": "message_creation", "message_creation": {"message_id": message.id}})
+    run.history.append(step)
+    run.step_id = new_id("step_")
+
+
 def over_cap(run: Run) -> bool:
     """Whether a round asking for tools now would pass the run's tool-round cap."""
-    return len(run.history) >= run.max_rounds
+    return sum(step["type"] == "tool_calls" for step in run.history) >= run.max_rounds
 
 
 def stop_at_cap(run: Run) -> None:

@@ -28,7 +28,7 @@ from .keys import KeyMap
 from .objects import TERMINAL, Run, Thread, assistant_dict, new_id
 from .params import engine_messages, not_found, resolve_params
 from .resources import Resources, new_thread
-from .rounds import MAX_ROUNDS, over_cap, stop_at_cap
+from .rounds import MAX_ROUNDS, over_cap, split_text, stop_at_cap
 from .runs import Runs, check_tools_runnable
 from .tokens import count_tokens, truncate_tokens
 from .validate import ErrorAnswer
@@ -284,13 +284,16 @@ class Store(Resources, Runs):
             if math.isinf(run.start_mono):  # ended before it started (cancelled in the queue)
                 run.start_mono = time.monotonic()
             run.end_mono = max(time.monotonic(), run.min_end, run.start_mono)
+            thread = self.threads.get(run.thread_id)
+            if run.outcome == "requires_action" and run.reply and not run.message_added:
+                split_text(run, thread)  # text, then tool calls: two steps, as the API has them
             grown = len(run.reply or "") + sum(len(piece) for piece in run.pieces)
             run.size += grown
             if self.runs.get(run.id) is run:
                 self.bytes_kept += grown
                 self._evict(time.monotonic(), keep=run)
             self.wake(run)
-        self.saved(run)
+        self.saved(*([thread] if thread is not None else []), run)
 
     def get_thread(self, thread_id: str) -> Thread:
         """The Thread, or a 404 ErrorAnswer."""

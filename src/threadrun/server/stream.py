@@ -100,10 +100,25 @@ def run_events(store: Store, run: Run, thread: dict | None,
                 yield from wait(store, run, None)
                 sent = yield from message_events(store, run)
             if store.settle(run) == "requires_action":  # text, then a tool call
-                yield "thread.run.requires_action", run.to_dict(status="requires_action")
-                yield "done", "[DONE]"
+                yield from text_then_calls(run, sent)
                 return
     yield from ending_events(store, run, started, sent)
+
+
+def text_then_calls(run: Run, sent: str | None) -> Iterator[Event]:
+    """The end of a round that wrote text, then asked for tools: its message and step completed
+    (see ``rounds.split_text``), the tool_calls step with a delta per call, requires_action."""
+    if sent is not None and run.history and run.history[-1]["type"] == "message_creation":
+        step = run.history[-1]
+        message = run.reply_message("completed", run.reply)
+        message.id = step["step_details"]["message_creation"]["message_id"]
+        yield "thread.message.completed", message.to_dict()
+        yield "thread.run.step.completed", step
+    yield "thread.run.step.created", run.step_dict("in_progress", calls_shown=False)
+    yield "thread.run.step.in_progress", run.step_dict("in_progress", calls_shown=False)
+    yield from delta_events(run)
+    yield "thread.run.requires_action", run.to_dict(status="requires_action")
+    yield "done", "[DONE]"
 
 
 def live_message_events(store: Store, run: Run) -> Generator[Event, None, str | None]:
