@@ -16,9 +16,12 @@ import json
 import secrets
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..spec import TERMINAL
+
+if TYPE_CHECKING:
+    from .params import RunParams
 
 EXPIRY_S = 600
 PLACEHOLDER_TOOL = "lookup"
@@ -92,7 +95,7 @@ class Run:
     id: str
     thread_id: str
     assistant_id: str
-    params: dict
+    params: RunParams
     created_wall: float
     created_mono: float
     start_mono: float
@@ -108,6 +111,7 @@ class Run:
     total_tokens: int | None = None  # the upstream's own total, when it reported one
     tool_calls: list[dict] = field(default_factory=list)
     live: bool = False
+    engine: Any = None  # a live run's engine until a worker calls it (engines.make_engine)
     pieces: list[str] = field(default_factory=list)
     closers: list[Any] = field(default_factory=list)
     call_limits: tuple[float | None, int | None] = (None, None)  # the client's deadline (s), retries
@@ -211,13 +215,13 @@ class Run:
             "incomplete_at": ended if status == "incomplete" else None,
             "expired_at": ended if status == "expired" else None,
             "incomplete_details": self.incomplete_details() if status == "incomplete" else None,
-            "model": p["spec"], "instructions": p["instructions"], "tools": p["tools"],
-            "metadata": p["metadata"], "usage": self.usage(status),
-            "temperature": p["temperature"], "top_p": p["top_p"],
-            "max_prompt_tokens": p["max_prompt_tokens"],
-            "max_completion_tokens": p["max_completion_tokens"],
-            "truncation_strategy": p["truncation_strategy"], "tool_choice": p["tool_choice"],
-            "parallel_tool_calls": p["parallel_tool_calls"], "response_format": p["response_format"],
+            "model": p.spec, "instructions": p.instructions, "tools": p.tools,
+            "metadata": p.metadata, "usage": self.usage(status),
+            "temperature": p.temperature, "top_p": p.top_p,
+            "max_prompt_tokens": p.max_prompt_tokens,
+            "max_completion_tokens": p.max_completion_tokens,
+            "truncation_strategy": p.truncation_strategy, "tool_choice": p.tool_choice,
+            "parallel_tool_calls": p.parallel_tool_calls, "response_format": p.response_format,
             EXTENSION: {"sent": self.sent, "notice": self.notice},
         }
 
@@ -237,7 +241,7 @@ class Run:
 
     def tool_call(self) -> dict:
         """The placeholder call of an injected ``requires_action``: the first function tool's name."""
-        names = [t["function"]["name"] for t in self.params["tools"] or []
+        names = [t["function"]["name"] for t in self.params.tools or []
                  if isinstance(t, dict) and t.get("type") == "function" and t.get("function")]
         last = self.engine_messages[-1]["content"] if self.engine_messages else ""
         return {"id": self.call_id, "type": "function",
