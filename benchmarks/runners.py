@@ -14,7 +14,7 @@ class Runners:
 
     def __init__(self, url: str) -> None:
         import openai
-        from threadrun.client.endpoints import Client
+        from threadrun.client import Client
         self.url = url
         self.client = Client(url)
         self.assistant_id = self.client.create_assistant(MODEL, name="benchmark")["id"]

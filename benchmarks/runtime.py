@@ -197,7 +197,7 @@ class Variants:
 
     def __init__(self, upstream_url: str) -> None:
         import openai
-        from threadrun.client.endpoints import Client
+        from threadrun.client import Client
         from threadrun.server.embedded import embedded
         self.sdk = openai.OpenAI(base_url=upstream_url, api_key="sk-benchmark-not-a-key")
         url, token = embedded()

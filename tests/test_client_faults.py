@@ -6,7 +6,7 @@ import threading
 import pytest
 
 import threadrun
-from threadrun.client.endpoints import Client
+from threadrun.client import Client
 
 CREATE = "POST /threads/runs"
 POLL = "GET /threads/{thread_id}/runs/{run_id}"

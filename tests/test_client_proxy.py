@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from threadrun.client.endpoints import Client
+from threadrun.client import Client
 
 BODY = {"thread": {"messages": [{"role": "user", "content": "hi"}]}}
 

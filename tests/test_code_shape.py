@@ -18,7 +18,7 @@ def test_dir_of_threadrun_shows_the_lazy_public_api():
 
 def test_the_codes_terminal_statuses_are_the_specs():
     from threadrun import spec
-    from threadrun.client import endpoints as client
+    from threadrun.client import runs as client
     from threadrun.server import objects
     assert spec.TERMINAL == TERMINAL and client.TERMINAL is spec.TERMINAL is objects.TERMINAL
 

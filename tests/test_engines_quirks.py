@@ -145,7 +145,7 @@ def test_a_responses_run_gets_text_and_usage(upstream, stream):
 
 
 def test_cancelling_a_run_aborts_its_upstream_request_at_once(upstream):
-    from threadrun.client.endpoints import Client
+    from threadrun.client import Client
     from threadrun.server.embedded import embedded
     standin = upstream(mode="hang")
     url, token = embedded()

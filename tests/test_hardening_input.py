@@ -22,7 +22,7 @@ from IPython.core.error import UsageError
 import threadrun
 from threadrun import config
 from threadrun.grid import plan
-from threadrun.client.endpoints import Client
+from threadrun.client import Client
 from threadrun.errors import ValidationError
 from threadrun.grid.plan import make_plan
 from threadrun.grid.thread import parse, parse_cell

@@ -85,7 +85,7 @@ def test_a_redirect_never_picks_up_netrc_credentials(tmp_path, monkeypatch):
     """Issue 11 point 12, the rest: requests' own rebuild_auth reads ~/.netrc on every redirect
     when trust_env is on (it is, for proxies and CA bundles, on any non-loopback host)."""
     import requests
-    from threadrun.client.endpoints import Client
+    from threadrun.client import Client
     netrc = tmp_path / "netrc"
     netrc.write_text("machine api.example.org login user password hunter2hunter2\n")
     netrc.chmod(0o600)
@@ -121,5 +121,5 @@ def test_a_placeholder_holding_part_of_a_key_is_refused_whatever_the_keys_variab
     (home / "providers.toml").write_text(
         '[providers.probe]\nbase_url = "http://127.0.0.1:9/v1"\nkey_env = "PROBE_LLM_CRED"\n')
     with pytest.raises(ValidationError, match=r"\$PROBE_LLM_CRED, a key") as info:
-        threadrun.run(cell, model="echo:m", namespace={"k": key, "tail": key[20:]}, dry_run=True)
+        threadrun.dry_run(cell, model="echo:m", namespace={"k": key, "tail": key[20:]})
     assert key[:8] not in str(info.value)

@@ -10,7 +10,7 @@ import pytest
 import requests
 
 import threadrun
-from threadrun.client.endpoints import Client
+from threadrun.client import Client
 from threadrun.server import local_server
 
 CREATE = "POST /threads/runs"

@@ -9,7 +9,7 @@ from typing import Iterator
 
 import pytest
 
-from threadrun.client import endpoints as client_module
+from threadrun.client import runs as client_module
 from threadrun.http.sse import EventTooLarge, iter_events, iter_lines
 
 ENDINGS = {"LF": b"\n", "CR": b"\r", "CRLF": b"\r\n"}
@@ -270,7 +270,7 @@ def test_a_client_streamed_run_reads_split_data_lines_and_done_without_breaking_
 
     from standin_assistants import ASSISTANT_ID, REPLY, StandIn
 
-    from threadrun.client.endpoints import Client
+    from threadrun.client import Client
 
     caplog.set_level(logging.DEBUG, logger="threadrun")
     ending = ENDINGS[name].decode()

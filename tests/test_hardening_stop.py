@@ -20,7 +20,7 @@ import pytest
 
 import threadrun
 from threadrun.api import command, execute
-from threadrun.client.endpoints import Client
+from threadrun.client import Client
 
 CANCEL = "POST /threads/{thread_id}/runs/{run_id}/cancel"
 BODY = {"assistant_id": "asst_1", "thread": {"messages": [{"role": "user", "content": "hi"}]}}

@@ -17,7 +17,7 @@ import types
 
 import threadrun
 from threadrun.http import watch
-from threadrun.client.endpoints import Client
+from threadrun.client import Client
 from threadrun.http.watch import Watch
 
 from test_hardening_stop import BODY, standin  # noqa: F401 - the stand-in fixture

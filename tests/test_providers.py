@@ -134,7 +134,7 @@ def test_an_unknown_provider_in_the_magic_is_a_usage_error_before_sending(ip, se
 
 
 def test_the_row_splits_provider_and_model_and_the_log_and_resume_key_on_both(isolated, capsys, monkeypatch):
-    from threadrun.faces import notices
+    from threadrun.grid import notices
     monkeypatch.setattr(notices, "_told_default", False)
     df = threadrun.run("user: hi", model="echo:gpt-4o-mini,gpt-4o", label="p", progress=False)
     assert list(df["model"]) == ["gpt-4o-mini", "gpt-4o"] and list(df["provider"]) == ["echo", "echo"]
@@ -148,7 +148,7 @@ def test_the_row_splits_provider_and_model_and_the_log_and_resume_key_on_both(is
 
 
 def test_the_default_provider_line_is_printed_once_per_session(capsys, monkeypatch):
-    from threadrun.faces import notices
+    from threadrun.grid import notices
     monkeypatch.setattr(notices, "_told_default", False)
     threadrun.run("user: hi", model="gpt-4o", log=False, progress=False)
     threadrun.run("user: hi", model="gpt-4o", log=False, progress=False)
@@ -158,7 +158,7 @@ def test_the_default_provider_line_is_printed_once_per_session(capsys, monkeypat
 
 
 def test_a_temperature_sent_to_a_reasoning_model_warns_in_one_line_before_sending(capsys):
-    from threadrun.faces.notices import temperature_warnings
+    from threadrun.grid.notices import temperature_warnings
     from threadrun.grid.plan import make_plan
     from threadrun.grid.thread import parse
     jobs = make_plan(parse("user: hi"), models=["openai:gpt-5-mini", "openai:gpt-4o", "echo:o3"],

@@ -124,7 +124,7 @@ def test_the_runtime_bounds_the_timeout_header_and_refuses_a_bad_one():
 def test_the_timeout_header_carries_only_the_number_of_seconds():
     """What the client tells the runtime: a number, nothing secret (seen by a stand-in server)."""
     from standin_assistants import ASSISTANT_ID, StandIn as StandInAssistants
-    from threadrun.client.endpoints import Client
+    from threadrun.client import Client
     with StandInAssistants() as server:
         client = Client(server.url, "sk-client-SECRET-123456", timeout=7)
         result = client.run({"assistant_id": ASSISTANT_ID,

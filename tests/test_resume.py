@@ -11,7 +11,7 @@ from __future__ import annotations
 import pandas as pd
 
 import threadrun
-from threadrun.client.endpoints import Client
+from threadrun.client import Client
 
 CREATE = "POST /threads/runs"
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import pytest
 from standin_assistants import ASSISTANT_ID, StandIn
 
-from threadrun.client.endpoints import Client
+from threadrun.client import Client
 from threadrun.server import local_server
 
 BODY = {"assistant_id": ASSISTANT_ID, "thread": {"messages": [{"role": "user", "content": "hi"}]}}

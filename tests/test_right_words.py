@@ -53,7 +53,7 @@ def run(model: str = "rec:m", **options):
 
 def kept(row) -> tuple[dict, list[dict]]:
     """The run object and its thread's messages, as the embedded runtime serves them."""
-    from threadrun.client.endpoints import Client
+    from threadrun.client import Client
     from threadrun.server.embedded import embedded
     url, token = embedded()
     client = Client(url, token)

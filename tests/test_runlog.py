@@ -18,7 +18,8 @@ import pytest
 
 from threadrun.rows import row
 from threadrun.rows import runlog
-from threadrun.client.endpoints import Client, RunResult
+from threadrun.client import Client
+from threadrun.rows.result import RunResult
 from threadrun.errors import RunLogError, ThreadrunError
 from threadrun.rows.runlog import MIGRATIONS, VERSION, RunLog
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime
 
 from threadrun.providers import catalog
-from threadrun.faces import notices
+from threadrun.grid import notices
 from threadrun.grid.plan import Job
 
 

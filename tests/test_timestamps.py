@@ -16,7 +16,7 @@ import pytest
 from standin_assistants import StandIn
 
 import threadrun
-from threadrun.client.endpoints import Client
+from threadrun.client import Client
 
 # The local server stamps runs with int(time.time()) (whole seconds, rounded down), so a run
 # created at t0 + 0.9 may say t0 - 0.1 +...: one second of slack below, a little above for the clock.

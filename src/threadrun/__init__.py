@@ -2,11 +2,14 @@
 
 Public API (imported lazily so ``%load_ext threadrun`` stays fast):
 
-- ``run(thread, model=..., temperature=..., **options) -> pandas.DataFrame``
+- ``run(thread, model=..., temperature=..., **options) -> pandas.DataFrame`` (always)
+- ``dry_run(...)``: the request bodies ``run`` would send with the same arguments; nothing sent
 - ``log(label=None, model=None, since=None)``: every logged run, as the same DataFrame
 - ``compare(df, by=..., values=...)`` and ``plot(df, x=..., y=..., by=...)``
 - ``form()``: the ipywidgets form
 - ``local_server(...)``: the Assistants runtime as a server you start (``threadrun serve``)
+- ``Client``: the Assistants v2 client itself (``Client(base_url).run(body)``)
+- ``set_prices({...})``: your own token prices, per million tokens
 - ``load_ipython_extension``: ``%load_ext threadrun`` registers ``%%threadrun``
 - the error types in ``threadrun.errors``
 """
@@ -31,6 +34,9 @@ __version__ = "0.1.0"
 
 _LAZY = {
     "run": ("threadrun.api", "run"),
+    "dry_run": ("threadrun.api", "dry_run"),
+    "Client": ("threadrun.client", "Client"),
+    "set_prices": ("threadrun.providers.catalog", "set_prices"),
     "log": ("threadrun.rows.runlog", "log"),
     "compare": ("threadrun.rows.comparison", "compare"),
     "plot": ("threadrun.rows.comparison", "plot"),
@@ -39,7 +45,7 @@ _LAZY = {
     "LocalServer": ("threadrun.server", "LocalServer"),
 }
 
-__all__ = ["run", "log", "compare", "plot", "form", "local_server", "LocalServer", "load_ipython_extension", "ThreadrunError",
+__all__ = ["run", "dry_run", "Client", "set_prices", "log", "compare", "plot", "form", "local_server", "LocalServer", "load_ipython_extension", "ThreadrunError",
            "ValidationError", "APIError", "AuthenticationError", "BadRequestError",
            "NotFoundError", "RateLimitError", "ServerError", "APIConnectionError", "RunLogError",
            "__version__"]

@@ -6,20 +6,16 @@ send them. ``execute`` validates the whole plan before the first request, then r
 from __future__ import annotations
 
 import os
-import sys
 import threading
-import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
 import pandas as pd
 
-from . import config, providers
-from .client import assistant
-from .client.endpoints import Client
+from . import config, notify, providers
+from .client import Client, assistant
 from .errors import APIConnectionError, APIError, AuthenticationError, NotFoundError, ValidationError
-from .faces import notices
-from .grid import capabilities, options
+from .grid import capabilities, notices, options
 from .grid.plan import (
     PENDING_ASSISTANT,
     Job,
@@ -135,8 +131,8 @@ def _check_together(settings: dict[str, Any]) -> None:
 def execute(cmd: Command, *, api_key: str | None = None,
             on_sweep: Callable[[Sweep], None] | None = None,
             on_row: Callable[[dict], None] | None = None,
-            notify: bool = True) -> pd.DataFrame | list[dict]:
-    """Validate, then run every grid cell; a DataFrame of rows (or the bodies, for a dry run).
+            notify: bool = True) -> pd.DataFrame:
+    """Validate, then run every grid cell; a DataFrame of rows (a dry run is ``bodies``).
 
     With ``notify`` the one-line notices (``notices``) go to stderr before sending; the form
     shows them itself.
@@ -145,12 +141,11 @@ def execute(cmd: Command, *, api_key: str | None = None,
     receives the Sweep before it starts, so another thread can ``cancel()`` it; ``on_row``
     receives each finished row (a dict of row.COLUMNS) as soon as it is logged.
     """
+    if cmd.dry_run:
+        raise ValidationError("a dry run sends nothing and makes no rows: its request bodies come "
+                              "from threadrun.dry_run(), with the same arguments")
     jobs = cmd.plan()
     jobs, held = capabilities.screen(jobs, allow=cmd.allow_ignored, embedded=cmd.embedded)
-    if cmd.dry_run:
-        url = config.base_url(cmd.base_url)
-        known = config.assistant_id(cmd.assistant) or (assistant.cached(url) if url else None)
-        return [_shown_body(job.body, SCRATCH) for job in (with_assistant(jobs, known) if known else jobs)]
     if notify:
         notices.before_sending(cmd, jobs)
     url = config.base_url(cmd.base_url)
@@ -173,6 +168,15 @@ def execute(cmd: Command, *, api_key: str | None = None,
     if any(row["status"] != "completed" for row in rows):  # the usual case filters nothing
         warn_failures(df)
     return df
+
+
+def bodies(cmd: Command) -> list[dict]:
+    """The request bodies a Command would send, one per grid cell (cells a provider would cap or
+    ignore left out, as a run would); nothing is sent."""
+    jobs, _ = capabilities.screen(cmd.plan(), allow=cmd.allow_ignored, embedded=cmd.embedded)
+    url = config.base_url(cmd.base_url)
+    known = config.assistant_id(cmd.assistant) or (assistant.cached(url) if url else None)
+    return [_shown_body(job.body, SCRATCH) for job in (with_assistant(jobs, known) if known else jobs)]
 
 
 _clients: dict[tuple, Client] = {}
@@ -253,13 +257,13 @@ def _still_to_run(jobs: list[Job], runlog: RunLog, label: str) -> list[Job]:
     """The grid cells of ``label`` without a completed row in the log."""
     done = runlog.completed_cells(label)
     todo = [j for j in jobs if not _is_done(j, done)]
-    print(f"threadrun: resuming {label!r}: {len(jobs) - len(todo)} of {len(jobs)} runs already "
-          f"completed, {len(todo)} to run", file=sys.stderr)
+    notify.warn(f"resuming {label!r}: {len(jobs) - len(todo)} of {len(jobs)} runs already "
+                f"completed, {len(todo)} to run")
     return todo
 
 
 def run(thread: Any, model: Any = None, temperature: Any = None, *, api_key: str | None = None,
-        namespace: Mapping[str, Any] | None = None, **options: Any) -> pd.DataFrame | list[dict]:
+        namespace: Mapping[str, Any] | None = None, **options: Any) -> pd.DataFrame:
     """Run a thread (cell text, a list of messages, or a request body) over a grid → DataFrame.
 
     ``model`` and ``temperature`` take one value, a list, or a comma-separated string; other
@@ -269,13 +273,26 @@ def run(thread: Any, model: Any = None, temperature: Any = None, *, api_key: str
     providers``); ``reasoning_effort`` is a grid dimension too. Runs go to the embedded runtime
     unless ``base_url`` or ``$THREADRUN_BASE_URL`` names another Assistants server, whose key comes
     from ``$THREADRUN_API_KEY`` or ``api_key_env="OTHER_VAR"``; ``api_key="..."`` works but warns,
-    since a key written in a notebook ends up in its file and history.
+    since a key written in a notebook ends up in its file and history. It always returns a
+    DataFrame, one row per run; ``dry_run()`` takes the same arguments and returns the bodies.
     """
+    if options.get("dry_run"):
+        raise ValidationError("run() always returns a DataFrame of runs; for the request bodies "
+                              "without sending them, call threadrun.dry_run() with the same arguments")
     if api_key:
-        warnings.warn("api_key= puts the key in your code (and the notebook's history); prefer "
-                      "$THREADRUN_API_KEY or api_key_env=", UserWarning, stacklevel=2)
+        notify.warn("api_key= puts the key in your code (and the notebook's history); prefer "
+                    "$THREADRUN_API_KEY or api_key_env=")
     return execute(command(thread, namespace=namespace, model=model, temperature=temperature,
                            **options), api_key=api_key)
+
+
+def dry_run(thread: Any, model: Any = None, temperature: Any = None, *,
+            namespace: Mapping[str, Any] | None = None, **options: Any) -> list[dict]:
+    """The request bodies ``run()`` would send with these arguments, one per grid cell, checked
+    as a run checks them; nothing is sent (``%%threadrun --dry-run``)."""
+    options.pop("dry_run", None)
+    return bodies(command(thread, namespace=namespace, model=model, temperature=temperature,
+                          dry_run=True, **options))
 
 
 def warn_failures(df: pd.DataFrame) -> None:
@@ -286,8 +303,7 @@ def warn_failures(df: pd.DataFrame) -> None:
     counts = ", ".join(f"{s}: {n}" for s, n in bad["status"].value_counts().items())
     first = bad.iloc[0]
     who = first["run_id"] if isinstance(first["run_id"], str) else f"row {bad.index[0]}"
-    print(f"threadrun: {len(bad)} of {len(df)} runs did not complete ({counts}); "
-          f"{who}: {first['error']}", file=sys.stderr)
+    notify.warn(f"{len(bad)} of {len(df)} runs did not complete ({counts}); {who}: {first['error']}")
 
 
 def _is_done(job: Job, done: set[tuple[Any, Any, Any, Any, int]]) -> bool:

@@ -1,11 +1,8 @@
-"""How the client reads an answer: JSON objects, the spec's error objects, and one-line reasons
-for requests' failures (stdlib + requests; no key is ever part of these texts)."""
+"""How the client reads an answer: JSON objects and the spec's error objects (a failed request's
+reason is ``http.failures``'; no key is ever part of these texts)."""
 from __future__ import annotations
 
-import re
-
 import requests
-from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError
 
 from ..errors import APIError, error_for_status
 
@@ -45,35 +42,3 @@ def redirect_error(path: str, response: requests.Response) -> APIError:
     return APIError(f"POST {path} was redirected to {location}; threadrun does not follow redirects "
                     "for POST (the request would be sent again): set the base URL to where it points",
                     status=response.status_code, request_id=response.headers.get("x-request-id"))
-
-
-def may_have_arrived(exc: requests.exceptions.RequestException) -> bool:
-    """False only when the request surely never reached the server (no connection was made)."""
-    if isinstance(exc, (requests.exceptions.ConnectTimeout, requests.exceptions.InvalidHeader,
-                        requests.exceptions.InvalidURL, requests.exceptions.MissingSchema)):
-        return False
-    reason = getattr(exc.args[0], "reason", None) if exc.args else None
-    return not isinstance(reason, (NewConnectionError, ConnectTimeoutError, NameResolutionError))
-
-
-class BodyCutOff(Exception):
-    """The answer's headers arrived but its body broke off."""
-
-
-def short_reason(exc: BaseException) -> str:
-    """A short one-line reason for a requests exception (no URL repeats, no headers)."""
-    args = getattr(exc, "args", ())
-    reason = getattr(args[0], "reason", None) if args else None
-    text = str(reason or exc)
-    if "Read timed out" in text:
-        return "read timed out (the server may still be running it)"
-    if "IncompleteRead" in text or "Connection broken" in text:
-        return "connection dropped by the server mid-answer"
-    if "RemoteDisconnected" in text or "Connection aborted" in text:
-        return "connection dropped by the server"
-    if "Connection refused" in text:
-        return "connection refused"
-    host = re.search(r"Failed to resolve '([^']+)'", text)
-    if host:  # not urllib3's connection object: the host and what failed
-        return f"could not resolve the host {host.group(1)} (DNS)"
-    return " ".join(text.split())[:300]

@@ -13,13 +13,12 @@ import json
 import os
 import tempfile
 import threading
-import warnings
 import weakref
 from pathlib import Path
 
-from .. import config
+from .. import config, notify
 from ..errors import APIError, NotFoundError
-from .endpoints import Client
+from .endpoints import Endpoints
 
 _lock = threading.Lock()
 
@@ -49,8 +48,8 @@ def remember(base_url: str, assistant_id: str) -> None:
         reason = " ".join(str(exc.strerror or exc or type(exc).__name__).split())
         if exc.filename and str(exc.filename) != str(path):
             reason += f": {exc.filename}"
-        warnings.warn(f"could not cache the scratch assistant id in {path} ({reason}); "
-                      f"it is used for this run only", UserWarning, stacklevel=2)
+        notify.warn(f"could not cache the scratch assistant id in {path} ({reason}); "
+                    "it is used for this run only")
 
 
 def _write(path: Path, base_url: str, assistant_id: str) -> None:
@@ -78,7 +77,7 @@ def _write(path: Path, base_url: str, assistant_id: str) -> None:
 _memory: dict[tuple[str, str | None], str] = {}
 #: Clients (threadrun keeps one per base URL, key and settings for the session) whose server
 #: answered for a remembered id: checked once, not on every call.
-_checked: "weakref.WeakKeyDictionary[Client, set[tuple[str, str]]]" = weakref.WeakKeyDictionary()
+_checked: "weakref.WeakKeyDictionary[Endpoints, set[tuple[str, str]]]" = weakref.WeakKeyDictionary()
 
 
 def forget(base_url: str, assistant_id: str) -> None:
@@ -92,7 +91,7 @@ def forget(base_url: str, assistant_id: str) -> None:
                 del _memory[key]
 
 
-def resolve(client: Client, explicit: str | None = None, model: str | None = None,
+def resolve(client: Endpoints, explicit: str | None = None, model: str | None = None,
             effort: str | None = None, *, persist: bool = True) -> str:
     """The assistant id to run with; creates and caches a scratch one when none is configured.
 

@@ -13,15 +13,16 @@ from ..http import watch
 from ..http.watch import Stopped, Watch
 from ..rows.result import RunResult, tool_calls
 from ..spec import TERMINAL
+from .reply import read_reply
 
 if TYPE_CHECKING:
-    from .endpoints import Client
+    from .endpoints import Endpoints
 
 #: How long a cancelled run is polled for the server to confirm how it ended.
 CONFIRM_S = 10.0
 
 
-def cancel_confirmed(client: "Client", thread_id: str, run_id: str) -> tuple[dict | None, str | None]:
+def cancel_confirmed(client: "Endpoints", thread_id: str, run_id: str) -> tuple[dict | None, str | None]:
     """Cancel a run, then poll it (up to ``CONFIRM_S``) until the server says how it ended.
 
     Returns the last run object seen (None if none could be read) and why the cancel request
@@ -45,7 +46,7 @@ def cancel_confirmed(client: "Client", thread_id: str, run_id: str) -> tuple[dic
     return run, failure
 
 
-def record_stopped(client: "Client", result: RunResult, why: str, sent: bool) -> None:
+def record_stopped(client: "Endpoints", result: RunResult, why: str, sent: bool) -> None:
     """A run stopped or past its deadline: cancel it if it is known; say what became of it.
 
     ``why`` is the row's words for it; ``sent`` = its create went out. This runs on fresh clocks
@@ -73,12 +74,12 @@ def record_stopped(client: "Client", result: RunResult, why: str, sent: bool) ->
             return
     try:  # it ended on its own (before the cancel): its row is that ending, with its reply
         with watch.running(Watch(deadline_s=CONFIRM_S)):
-            client.read_reply(result)
+            read_reply(client, result)
     except Stopped:
         result.error = "; ".join(filter(None, [result.error, f"reply not read: {why}"]))
 
 
-def refuse_tool_call(client: "Client", result: RunResult) -> None:
+def refuse_tool_call(client: "Endpoints", result: RunResult) -> None:
     """A run waiting for tool outputs: threadrun sends none, so cancel it and say why.
 
     The row keeps the calls asked for, and the ended run's usage: a run waiting for outputs

@@ -70,7 +70,7 @@ def demo_main(args: argparse.Namespace) -> int:
         print(f"threadrun demo: local server at {server.url} (its echo engine is a stand-in, "
               "not a model)", flush=True)
         # its own assistant on this throwaway server: nothing is written to assistants.json
-        from ..client.endpoints import Client
+        from ..client import Client
         client = Client(server.url, "")
         try:
             demo_assistant = client.create_assistant("echo:gpt-5.4-mini", name="threadrun demo")["id"]

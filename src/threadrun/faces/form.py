@@ -22,9 +22,9 @@ import pandas as pd
 
 from .. import api
 from ..errors import ThreadrunError
-from ..grid import options
+from ..grid import notices, options
 from ..rows.row import frame
-from . import display, notices
+from . import display
 from .cell_text import cell_text
 from .form_widgets import (
     MessageEditor,
@@ -176,7 +176,7 @@ class ThreadrunForm(W.VBox):
 
     def dry_run(self) -> list[dict]:
         """The request bodies the form would send (``api.execute`` of a dry-run Command)."""
-        return api.execute(self.command(dry_run=True))
+        return api.bodies(self.command(dry_run=True))
 
     def cell_text(self) -> str:
         """The equivalent ``%%threadrun`` cell (raises ValidationError if the form is invalid)."""

@@ -138,10 +138,10 @@ class ThreadrunMagics(Magics, _settings(options.OPTIONS)):  # type: ignore[misc]
         """
         if cell is None:
             return self._line(line)
-        from ..api import execute
+        from ..api import bodies, execute
         cmd, args = self._command(line, cell)
         try:
-            result = execute(cmd)
+            result = bodies(cmd) if cmd.dry_run else execute(cmd)
         except ThreadrunError as exc:
             raise UsageError(str(exc)) from None
         if args.out:

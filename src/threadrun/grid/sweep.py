@@ -11,19 +11,21 @@ logged by their workers, which hold the run log open until they end (``RunLog.ho
 from __future__ import annotations
 
 import dataclasses
-import sys
+import logging
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable
 
-from .. import config, scrub
-from ..client.endpoints import Client
+from .. import config, notify, scrub
+from ..client import Client
 from ..http import watch
 from ..rows.result import RunResult
 from ..rows.row import to_row
 from ..rows.runlog import RunLog
 from .plan import Job
+
+log = logging.getLogger(__package__)
 
 Row = dict[str, Any]
 #: Seconds between redraws of the progress bar while runs wait (its elapsed time keeps moving).
@@ -89,8 +91,8 @@ class Sweep:
         if self.stop.is_set():
             self._say_what_was_not_sent()
         if self.not_logged:
-            print(f"threadrun: {self.not_logged} rows could not be written to the run log "
-                  "(see their error column)", file=sys.stderr)
+            notify.warn(f"{self.not_logged} rows could not be written to the run log "
+                        "(see their error column)")
         with self._lock:
             return [self.rows[i] for i in sorted(self.rows)]
 
@@ -101,8 +103,7 @@ class Sweep:
         if unsent:
             how = (f"`--resume {self.label}` runs them" if self.label
                    else "a sweep with --label can be finished later with --resume LABEL")
-            print(f"threadrun: stopped: {unsent} of {len(self.jobs)} runs were never sent; {how}",
-                  file=sys.stderr)
+            notify.warn(f"stopped: {unsent} of {len(self.jobs)} runs were never sent; {how}")
 
     def _wait(self) -> None:
         """Wait for the workers; the first interrupt stops the sweep, a second stops waiting.
@@ -122,8 +123,8 @@ class Sweep:
                     return
             except KeyboardInterrupt:
                 if stopping:
-                    print(f"threadrun: stopped waiting; the {self._working} runs still being "
-                          "cancelled go to the run log as they end", file=sys.stderr)
+                    notify.warn(f"stopped waiting; the {self._working} runs still being "
+                                "cancelled go to the run log as they end")
                     return
                 self.stop.set()
 
@@ -180,6 +181,7 @@ class Sweep:
             except Exception:  # noqa: BLE001 - keep the first answer's row
                 other = None
             if other and other != gone:
+                log.info("run %d: assistant %s is gone (404); sent again with %s", job.index, gone, other)
                 job = dataclasses.replace(job, body={**job.body, "assistant_id": other})
                 result = self._send(job)
         if result.extra.get("not_sent") and self.stop.is_set():
@@ -257,12 +259,12 @@ def _pool() -> ThreadPoolExecutor:
 
 
 def _in_notebook() -> bool:
-    from ..faces.progress import in_notebook
+    from .progress import in_notebook
     return in_notebook()
 
 
 def _progress_bar(total: int) -> Any:
     """An output updated in place in a notebook (its final state is what the file keeps),
     tqdm text in a terminal (see ``progress``)."""
-    from ..faces.progress import progress_bar
+    from .progress import progress_bar
     return progress_bar(total, live=True)

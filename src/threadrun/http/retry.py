@@ -8,15 +8,21 @@ its method and path (``POST .../threads/runs``), however its URL is spelled.
 """
 from __future__ import annotations
 
+import logging
 import posixpath
 import random
-from typing import Any
+from typing import Any, Callable, TypeVar
 from urllib.parse import unquote, urlsplit
 
 from urllib3.util.retry import Retry
 
 from . import watch
+from .failures import BodyCutOff, reason
 from .gate import Gate
+
+#: Every retry decision, for the client and the engines alike (``logging.getLogger("threadrun.http")``).
+log = logging.getLogger(__package__)
+T = TypeVar("T")
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 BACKOFF_BASE = 0.5
@@ -59,8 +65,16 @@ class OpenAIRetry(Retry):
         """
         watch.check()
         if error is not None and self.read != 0 and is_create(method, url):
+            log.info("%s %s may have arrived: never sent again (%s)", method, _path(url), reason(error))
             return self.new(read=0).increment(method, url, response, error, _pool, _stacktrace)
-        return super().increment(method, url, response, error, _pool, _stacktrace)
+        why = f"HTTP {response.status}" if response is not None and error is None else reason(error) if error is not None else "no answer"
+        try:
+            following = super().increment(method, url, response, error, _pool, _stacktrace)
+        except Exception:
+            log.info("%s %s: not retried after %d retries (%s)", method, _path(url), len(self.history), why)
+            raise
+        log.info("%s %s: retry %d (%s)", method, _path(url), len(following.history), why)
+        return following
 
     def sleep(self, response: Any = None) -> None:
         """Wait before a retry: what the server asked, or backoff; then the gate's turn.
@@ -135,6 +149,26 @@ def make_retry(max_retries: int, *, resend_after_send: bool, backoff: float = BA
     )
     retry.gate = gate
     return retry
+
+
+def resend_cut_off(send: Callable[[int], T], resends: int, backoff: float, what: str) -> T:
+    """``send(attempt)``; an idempotent request whose body broke off after its headers arrived
+    (past what urllib3 retries) is sent again, up to ``resends`` times, after a backoff."""
+    for attempt in range(resends + 1):
+        try:
+            return send(attempt)
+        except BodyCutOff as cut:
+            if attempt == resends:
+                log.info("%s: not sent again after %d resends (%s)", what, resends, cut)
+                raise
+            log.info("%s: sent again, resend %d (%s)", what, attempt + 1, cut)
+            watch.sleep(backoff_delay(attempt + 1, backoff))
+    raise AssertionError("unreachable")
+
+
+def _path(url: str | None) -> str:
+    """The path a log line names (never a query string, never a host's credentials)."""
+    return urlsplit(url or "").path or "/"
 
 
 def retries_used(response: Any) -> int:

@@ -1,4 +1,5 @@
-"""requests' Session and HTTPAdapter, as threadrun needs them.
+"""requests' Session and HTTPAdapter, as threadrun needs them: ``make_session`` is the one place
+a session is made, for the client and for the engines alike.
 
 ``Session`` never takes credentials from ``~/.netrc``, not even when it follows a redirect (the
 Bearer key is the only credential sent). ``WatchedAdapter``'s connections tell the run's
@@ -11,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 import requests
-from requests.adapters import HTTPAdapter
+from requests.adapters import BaseAdapter, HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.poolmanager import ProxyManager
@@ -95,3 +96,29 @@ class Session(requests.Session):
         if "Authorization" in headers and self.should_strip_auth(response.request.url,
                                                                  prepared_request.url):
             del headers["Authorization"]
+
+
+def _no_auth(request: requests.PreparedRequest) -> requests.PreparedRequest:
+    """An auth hook that changes nothing: it stops requests from reading ``~/.netrc``."""
+    return request
+
+
+def make_session(adapter: BaseAdapter, *, loopback: bool = False,
+                 follow_redirects: bool = True) -> Session:
+    """A session with ``adapter`` (retries, pools, watched sockets) for both schemes.
+
+    Proxies (``HTTPS_PROXY``/``NO_PROXY``) and CA bundles (``REQUESTS_CA_BUNDLE``,
+    ``SSL_CERT_FILE``) come from the environment, as requests reads them; credentials never do
+    (no ``~/.netrc``). ``loopback``: this machine, never through a proxy (a corporate proxy cannot
+    reach our loopback) and nothing else from the environment. ``follow_redirects=False``: a
+    redirect is an answer, never followed (a key is not sent to another address).
+    """
+    session = Session()
+    session.auth = _no_auth
+    if loopback:
+        session.trust_env = False
+    if not follow_redirects:
+        session.max_redirects = 0
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    return session

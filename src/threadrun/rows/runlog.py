@@ -24,7 +24,7 @@ from typing import Any, Iterator
 import pandas as pd
 
 from .. import config, scrub
-from ..errors import RunLogError, ValidationError
+from ..errors import RunLogError, ValidationError, one_line
 from . import row
 
 TABLE = "runs"
@@ -100,7 +100,7 @@ class RunLog:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            reason = "a file has that name" if isinstance(exc, FileExistsError) else _reason(exc)
+            reason = "a file has that name" if isinstance(exc, FileExistsError) else one_line(exc)
             raise RunLogError(f"cannot open the run log {self.path}: cannot create the folder "
                                  f"{exc.filename or self.path.parent}: {reason}") from None
         self._conn = _connect(self.path)
@@ -207,7 +207,7 @@ class RunLog:
 
     def _error(self, doing: str, exc: BaseException) -> RunLogError:
         """The one-line error for a SQLite failure on this log ("database is locked", disk full)."""
-        return RunLogError(f"{doing} the run log {self.path}: {_reason(exc)}")
+        return RunLogError(f"{doing} the run log {self.path}: {one_line(exc)}")
 
 
 def log(label: str | None = None, model: str | None = None, since: Any = None,
@@ -228,7 +228,7 @@ def _connect(path: Path) -> sqlite3.Connection:
         conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None,
                                check_same_thread=False)
     except sqlite3.Error as exc:  # a folder, a read-only or missing location, no permission
-        raise RunLogError(f"cannot open the run log {path}: {_reason(exc)}") from None
+        raise RunLogError(f"cannot open the run log {path}: {one_line(exc)}") from None
     with _closed_on_error(conn, path):
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         mode = _wal(conn)
@@ -258,7 +258,7 @@ def _closed_on_error(conn: sqlite3.Connection, path: Path) -> Iterator[None]:
         yield
     except sqlite3.Error as exc:
         conn.close()
-        raise RunLogError(f"cannot open the run log {path}: {_reason(exc)}") from None
+        raise RunLogError(f"cannot open the run log {path}: {one_line(exc)}") from None
     except BaseException:
         conn.close()
         raise
@@ -292,12 +292,6 @@ def _rollback(conn: sqlite3.Connection) -> None:
             conn.execute("ROLLBACK")
         except sqlite3.Error:
             pass
-
-
-def _reason(exc: BaseException) -> str:
-    """A short one-line reason from an OSError or sqlite3 error."""
-    text = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-    return " ".join(text.split()) or type(exc).__name__
 
 
 def _user_version(conn: sqlite3.Connection) -> int:

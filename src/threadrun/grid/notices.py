@@ -1,4 +1,4 @@
-"""One-line notices before a sweep is sent, on stderr (never Python warnings with file paths):
+"""The notices before a sweep is sent (said through ``threadrun.notify``, the one channel):
 where unprefixed models run, models the catalog does not know (their cost will be NaN), and
 sampling settings a reasoning model is known to refuse. The form shows the same lines."""
 from __future__ import annotations
@@ -6,10 +6,9 @@ from __future__ import annotations
 import datetime
 import difflib
 import re
-import sys
 from typing import Any, Iterable
 
-from .. import providers
+from .. import notify, providers
 from ..providers import catalog
 
 #: Models that refuse a temperature other than the default (o-series, gpt-5 and later families;
@@ -23,9 +22,9 @@ def before_sending(cmd: Any, jobs: list[Any]) -> None:
     """Print every notice for this command, one line each, prefixed ``threadrun:``: information
     on stdout (a notebook shows it plainly), warnings on stderr (shown on a red background)."""
     for line in info_lines(cmd):
-        print(f"threadrun: {line}", file=sys.stdout)
+        notify.info(line)
     for line in warning_lines(jobs):
-        print(f"threadrun: {line}", file=sys.stderr)
+        notify.warn(line)
 
 
 def lines(cmd: Any, jobs: list[Any]) -> list[str]:
