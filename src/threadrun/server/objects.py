@@ -16,12 +16,11 @@ import json
 import secrets
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from ..providers import Provider
 from ..spec import TERMINAL
-
-if TYPE_CHECKING:
-    from .params import RunParams
+from .engines import Request
 
 EXPIRY_S = 600
 PLACEHOLDER_TOOL = "lookup"
@@ -86,6 +85,45 @@ class Thread:
         """The ThreadObject JSON."""
         return {"id": self.id, "object": "thread", "created_at": self.created_at,
                 "tool_resources": self.tool_resources or {}, "metadata": self.metadata or {}}
+
+
+@dataclass(frozen=True)
+class RunParams:
+    """A run's settings as it echoes them, built once (``params.resolve_params``) and read by attribute.
+
+    ``spec`` is the model as the run echoes it (``provider:model``), ``model`` the name the
+    provider knows; ``explicit`` names the sampling settings the request or assistant chose
+    (only those are sent to a real model: reasoning models refuse some).
+    """
+
+    provider: Provider
+    model: str
+    spec: str
+    explicit: frozenset[str]
+    stream: bool
+    reasoning_effort: str | None
+    instructions: str
+    tools: list[dict]
+    metadata: dict
+    temperature: float
+    top_p: float
+    max_prompt_tokens: int | None
+    max_completion_tokens: int | None
+    truncation_strategy: dict
+    tool_choice: Any  # "auto", "none", "required" or a named tool
+    parallel_tool_calls: bool
+    response_format: Any  # "auto" or a format object
+
+    def request(self, messages: list[dict], timeout: float | None = None) -> Request:
+        """What the run's engine is asked (sampling settings only where chosen)."""
+        return Request(
+            model=self.model, messages=messages, instructions=self.instructions or None,
+            temperature=self.temperature if "temperature" in self.explicit else None,
+            top_p=self.top_p if "top_p" in self.explicit else None,
+            max_tokens=self.max_completion_tokens, tools=list(self.tools or []),
+            tool_choice=self.tool_choice, parallel_tool_calls=self.parallel_tool_calls,
+            reasoning_effort=self.reasoning_effort, response_format=self.response_format,
+            stream=self.stream, timeout=timeout)
 
 
 @dataclass

@@ -1,15 +1,13 @@
-"""A run's parameters from its request body and its assistant (``RunParams``, typed, built once
-by ``resolve_params``): the provider and model a spec names, the request and messages an engine
-is sent, and the texts of message contents."""
+"""A run's parameters from its request body and its assistant (``objects.RunParams``, built once
+by ``resolve_params``): the provider and model a spec names, the messages an engine is sent,
+and the texts of message contents."""
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from ..errors import ValidationError
 from ..providers import Provider, resolve
-from .engines import Request
-from .objects import Message, text_part
+from .objects import Message, RunParams, text_part
 from .validate import ErrorAnswer
 
 
@@ -44,45 +42,6 @@ def input_content(content: Any) -> list[dict]:
     for part in content:
         parts.append(text_part(part["text"]) if part["type"] == "text" else dict(part))
     return parts
-
-
-@dataclass(frozen=True)
-class RunParams:
-    """A run's settings as it echoes them, resolved once (``resolve_params``) and read by attribute.
-
-    ``spec`` is the model as the run echoes it (``provider:model``), ``model`` the name the
-    provider knows; ``explicit`` names the sampling settings the request or assistant chose
-    (only those are sent to a real model: reasoning models refuse some).
-    """
-
-    provider: Provider
-    model: str
-    spec: str
-    explicit: frozenset[str]
-    stream: bool
-    reasoning_effort: str | None
-    instructions: str
-    tools: list[dict]
-    metadata: dict
-    temperature: float
-    top_p: float
-    max_prompt_tokens: int | None
-    max_completion_tokens: int | None
-    truncation_strategy: dict
-    tool_choice: Any  # "auto", "none", "required" or a named tool
-    parallel_tool_calls: bool
-    response_format: Any  # "auto" or a format object
-
-    def request(self, messages: list[dict], timeout: float | None = None) -> Request:
-        """What the run's engine is asked (sampling settings only where chosen)."""
-        return Request(
-            model=self.model, messages=messages, instructions=self.instructions or None,
-            temperature=self.temperature if "temperature" in self.explicit else None,
-            top_p=self.top_p if "top_p" in self.explicit else None,
-            max_tokens=self.max_completion_tokens, tools=list(self.tools or []),
-            tool_choice=self.tool_choice, parallel_tool_calls=self.parallel_tool_calls,
-            reasoning_effort=self.reasoning_effort, response_format=self.response_format,
-            stream=self.stream, timeout=timeout)
 
 
 def resolve_params(body: dict, assistant: dict, default_provider: str | None = None) -> RunParams:
