@@ -115,3 +115,23 @@ def test_checking_a_providers_file_imports_neither_requests_nor_the_server():
             "print(sorted(m for m in sys.modules if m == 'requests' or m.startswith('threadrun.server')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_an_offline_api_shape_needs_neither_a_base_url_nor_a_key(isolated, server, monkeypatch):
+    """Registered ``offline`` (as echo is), its providers run with no base_url and no key set;
+    registered as calling out, the runtime refuses the same table before any run is created."""
+    from threadrun.providers import apis
+    from threadrun.server import engines
+    monkeypatch.setattr(apis, "_ENGINES", dict(apis._ENGINES))
+    monkeypatch.setattr(apis, "_OFFLINE", set(apis._OFFLINE))
+    write(isolated, '[providers.quiet]\napi = "shout"\nkey_env = "QUIET_KEY_NOT_SET"\n'
+                    'check_models = false\n')
+    engines.register("shout", ShoutEngine)
+    created = server.runs_created
+    refused = threadrun.run("user: hi", model="quiet:m", base_url=server.url, log=False,
+                            progress=False).iloc[0]
+    assert refused["status"] == "error" and "provider 'quiet'" in refused["error"]
+    assert server.runs_created == created
+    engines.register("shout", ShoutEngine, offline=True)
+    df = threadrun.run("user: hi", model="quiet:m", base_url=server.url, log=False, progress=False)
+    assert df.loc[0, "reply"] == "quiet/m: HI!"

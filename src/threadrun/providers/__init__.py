@@ -90,16 +90,21 @@ class Provider:
     def key(self) -> str | None:
         """The provider's key from its variable, read now; None when unset (and not required)."""
         value = os.environ.get(self.key_env, "").strip() if self.key_env else ""
-        if not value and self.key_required and self.key_env and self.api != "echo":
+        if not value and self.key_required and self.key_env and not self.offline:
             raise ValidationError(f"provider {self.name!r} needs a key: set ${self.key_env}",
                                   param="model")
         return value or None
 
     def check_ready(self) -> None:
         """Fail before sending anything when the key or the base URL is missing."""
-        if self.api != "echo":
+        if not self.offline:
             self.key()
             self.endpoint()
+
+    @property
+    def offline(self) -> bool:
+        """Whether its engine calls no upstream (echo, or an api registered ``offline``)."""
+        return apis.offline(self.api)
 
 
 def user_file() -> Path:

@@ -16,15 +16,28 @@ _ENGINES: dict[str, str | Callable[[Any], Any]] = {
     "chat": "threadrun.server.engines.chat:ChatEngine",
     "responses": "threadrun.server.engines.responses:ResponsesEngine",
 }
+#: api names whose engine calls nobody (no base URL, no key, nothing to list): echo's.
+_OFFLINE: set[str] = {"echo"}
 
 
-def register(api: str, engine: str | Callable[[Any], Any]) -> None:
-    """Make ``engine`` (``"module:Class"`` or ``factory(provider)``) run providers whose ``api`` is ``api``."""
+def register(api: str, engine: str | Callable[[Any], Any], *, offline: bool | None = None) -> None:
+    """Make ``engine`` (``"module:Class"`` or ``factory(provider)``) run providers whose ``api`` is
+    ``api``; ``offline``: it calls no upstream, so its providers need no base URL or key (None:
+    as the api was registered before, else False)."""
     if not isinstance(api, str) or not api.strip() or api != api.strip():
         raise ValueError(f"an api name is a non-empty word without surrounding spaces, got {api!r}")
     if isinstance(engine, str) and engine.count(":") != 1:
         raise ValueError(f"an engine is written 'module:Class', got {engine!r}")
     _ENGINES[api] = engine
+    if offline:
+        _OFFLINE.add(api)
+    elif offline is not None:
+        _OFFLINE.discard(api)
+
+
+def offline(api: str) -> bool:
+    """Whether ``api``'s engine calls no upstream (echo)."""
+    return api in _OFFLINE
 
 
 def names() -> tuple[str, ...]:

@@ -92,11 +92,13 @@ class Engine(Protocol):
     def reply(self, request: Request, emit: Emit, watch: Watch) -> EngineReply: ...
 
 
-def register(api: str, engine: str | Callable[[Provider], Engine]) -> None:
+def register(api: str, engine: str | Callable[[Provider], Engine], *,
+             offline: bool | None = None) -> None:
     """Make ``engine`` run the providers whose ``api`` is ``api``: a class (or any
     ``factory(provider)``), or ``"module:Class"`` to import it only when a run needs it. A
-    providers table may name ``api`` from then on (``threadrun.providers.apis``)."""
-    apis.register(api, engine)
+    providers table may name ``api`` from then on (``threadrun.providers.apis``); ``offline``:
+    the engine calls no upstream, so its providers need neither a base URL nor a key."""
+    apis.register(api, engine, offline=offline)
 
 
 def make_engine(provider: Provider) -> Engine:
