@@ -225,3 +225,17 @@ class Resources:
             for run in items:
                 self.settle(run, now)
         return list_page(items, query, "run", lambda run: run.to_dict(now=now))
+
+    def _drop(self, run: Run, now: float) -> None:
+        """Forget an evicted terminal run: with its thread and the thread's runs, unless the thread
+        was made by ``POST /threads`` (kept: only the run goes) or has a run still active."""
+        thread = self.threads.get(run.thread_id)
+        if thread is not None and not thread.kept and all(
+                self.runs[r].status(now) in TERMINAL for r in thread.run_ids if r in self.runs):
+            self.threads.pop(thread.id)
+            self.forget(thread.id)
+        gone_ids = {run.id} if thread is None or thread.id in self.threads else {run.id, *thread.run_ids}
+        for other in gone_ids:
+            gone = self.runs.pop(other, None)
+            self.bytes_kept -= gone.size if gone is not None else 0
+            self.forget(other)

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
+from ..providers import apis
 from .faults import RunFault
-from .objects import Run, Thread
+from .objects import Run, RunParams, Thread
 from .pages import list_page
 from .params import not_found, resolve_params
 from .rounds import check_outputs, check_waiting, close_round, steps
@@ -22,14 +24,15 @@ HOSTED_TOOLS = ("code_interpreter", "file_search")
 
 
 
-def check_tools_runnable(params: dict) -> None:
-    """A 400 when a real model's run asks for a hosted tool (echo takes them, as placeholders)."""
-    if params["provider"].api == "echo":
+def check_tools_runnable(params: RunParams) -> None:
+    """A 400 when a real model's run asks for a hosted tool (offline engines, as echo, take them
+    as placeholders)."""
+    if apis.offline(params.provider.api):
         return
-    hosted = [t.get("type") for t in params["tools"] or [] if t.get("type") in HOSTED_TOOLS]
+    hosted = [str(t.get("type")) for t in params.tools or [] if t.get("type") in HOSTED_TOOLS]
     if hosted:
         raise ErrorAnswer(400, f"This runtime does not run {' or '.join(sorted(set(hosted)))} tools: "
-                               f"{params['spec']} takes function tools only (run them in your "
+                               f"{params.spec} takes function tools only (run them in your "
                                "program and submit their outputs).", "tools", "unsupported_tool")
 
 
@@ -43,7 +46,7 @@ class Runs:
         def get_assistant(self, assistant_id: str) -> dict: ...
         def get_thread(self, thread_id: str) -> Thread: ...
         def get_run(self, thread_id: str, run_id: str) -> Run: ...
-        def begin_run(self, thread: Thread, assistant_id: str, params: dict, latency: float,
+        def begin_run(self, thread: Thread, assistant_id: str, params: RunParams, latency: float,
                       forced: RunFault | None) -> Run: ...
         def plan_round(self, run: Run, latency: float) -> None: ...
         def check_idle(self, thread: Thread, doing: str) -> None: ...
@@ -59,10 +62,10 @@ class Runs:
         params = resolve_params(body, assistant, default_provider)
         check_tools_runnable(params)
         if body.get("reasoning_effort") is not None:
-            params["reasoning_effort"] = body["reasoning_effort"]
+            params = replace(params, reasoning_effort=body["reasoning_effort"])
         if body.get("additional_instructions"):
-            params["instructions"] = "\n\n".join(
-                t for t in (params["instructions"], body["additional_instructions"]) if t)
+            params = replace(params, instructions="\n\n".join(
+                t for t in (params.instructions, body["additional_instructions"]) if t))
         with self.lock:
             thread = self.get_thread(thread_id)
             self.check_idle(thread, "run")
@@ -80,7 +83,7 @@ class Runs:
         run = self.get_run(thread_id, run_id)
         with self.lock:
             if "metadata" in body:
-                run.params["metadata"] = body["metadata"] or {}
+                run.params = replace(run.params, metadata=body["metadata"] or {})
         self.saved(run)
         return run.to_dict()
 
@@ -108,7 +111,7 @@ class Runs:
             check_waiting(run, run.status())
             answered = check_outputs(run, body["tool_outputs"])
             step = close_round(run, answered, time.monotonic())
-            run.params["stream"] = bool(body.get("stream"))
+            run.params = replace(run.params, stream=bool(body.get("stream")))
             self.plan_round(run, latency)
             grown = sum(len(a["output"]) for a in answered)
             run.size += grown

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import asdict
+from dataclasses import asdict, fields
 from typing import Any
 
 from ..errors import ValidationError
 from ..providers import get
-from .objects import TERMINAL, Message, Run, Thread
+from .objects import TERMINAL, Message, Run, RunParams, Thread
 
 #: Run fields kept as they are (JSON values); clocks, params and live lists are handled apart.
 RUN_FIELDS = ("id", "thread_id", "assistant_id", "created_wall", "prompt_tokens", "outcome", "reply",
@@ -41,8 +41,8 @@ def load_thread(state: dict) -> Thread:
 
 def run_state(run: Run) -> dict:
     """A run as JSON: its fields, its params (the provider by name), its instants as wall seconds."""
-    params = {**run.params, "provider": run.params["provider"].name,
-              "explicit": sorted(run.params["explicit"])}
+    params = {**{f.name: getattr(run.params, f.name) for f in fields(run.params)},
+              "provider": run.params.provider.name, "explicit": sorted(run.params.explicit)}
     wall = {name: _wall(run, getattr(run, name)) for name in ("start_mono", "end_mono", "cancel_mono")}
     return {**{name: getattr(run, name) for name in RUN_FIELDS}, "params": params, "wall": wall,
             "pieces": "".join(run.pieces)}
@@ -52,8 +52,8 @@ def load_run(state: dict, cutoff: float) -> tuple[Run, bool]:
     """The Run of ``run_state``, and whether it was ended here (it had not ended by ``cutoff``)."""
     now_mono, now_wall = time.monotonic(), time.time()
     created_mono = now_mono - (now_wall - state["created_wall"])
-    params = {**state["params"], "explicit": set(state["params"]["explicit"]),
-              "provider": _provider(state["params"]["provider"])}
+    params = RunParams(**{**state["params"], "explicit": frozenset(state["params"]["explicit"]),
+                          "provider": _provider(state["params"]["provider"])})
     mono = {name: _mono(state, created_mono, value) for name, value in state["wall"].items()}
     mono["start_mono"] = math.inf if mono["start_mono"] is None else mono["start_mono"]
     run = Run(state["id"], state["thread_id"], state["assistant_id"], params, state["created_wall"],

@@ -20,12 +20,11 @@ from collections import OrderedDict
 from typing import Any, ContextManager
 
 from .endings import last_error, why_incomplete
-from .engines import EngineReply
+from .engines import Engine, EngineReply, UpstreamError, is_offline, make_engine
 from .engines.calls import abort_soon
-from .engines.echo_tools import echo_calls, echo_text
 from .faults import RunFault
 from .keys import KeyMap
-from .objects import TERMINAL, Run, Thread, assistant_dict, new_id
+from .objects import TERMINAL, Run, RunParams, Thread, assistant_dict, new_id
 from .params import engine_messages, not_found, resolve_params
 from .resources import Resources, new_thread
 from .rounds import MAX_ROUNDS, over_cap, split_text, stop_at_cap
@@ -110,11 +109,11 @@ class Store(Resources, Runs):
         self.saved(thread, run)
         return run
 
-    def begin_run(self, thread: Thread, assistant_id: str, params: dict, latency: float,
+    def begin_run(self, thread: Thread, assistant_id: str, params: RunParams, latency: float,
                   forced: RunFault | None) -> Run:
         """A new run on ``thread`` (its messages now, after the truncation strategy), planned."""
         now_wall, now = time.time(), time.monotonic()
-        plain = engine_messages(thread.messages, params["truncation_strategy"])
+        plain = engine_messages(thread.messages, params.truncation_strategy)
         run = Run(new_id("run_"), thread.id, assistant_id, params, now_wall, now, math.inf, None,
                   None, plain, forced=forced, max_rounds=self.max_rounds)
         thread.run_ids.append(run.id)
@@ -122,31 +121,20 @@ class Store(Resources, Runs):
         return run
 
     def plan_round(self, run: Run, latency: float) -> None:
-        """Schedule the run's current round: echo's reply at once (due ``latency`` ahead), or a
-        real model's call, queued until a worker holds a provider slot (``App.run_engine``)."""
+        """Schedule the run's current round: an offline engine's reply (echo) at once, due
+        ``latency`` ahead, or a real model's call, queued until a worker holds a provider slot
+        (``App.run_engine``)."""
         now, latency = time.monotonic(), max(0.0, float(latency))
         run.start_mono, run.end_mono = now + min(QUEUE_S, latency / 10), now + latency
         run.min_end = run.end_mono or now
-        p, messages = run.params, run.engine_messages + run.transcript
-        run.prompt_tokens = count_tokens(p["instructions"]) + sum(
-            count_tokens(m["content"] or "") for m in messages)
-        if self._decide_early(run) is not None:
-            return
-        if p["provider"].api == "echo":
-            calls = echo_calls(messages, p["tools"], p["tool_choice"])
-            if calls and not over_cap(run):
-                run.outcome, run.tool_calls = "requires_action", calls
-                run.completion_tokens = count_tokens(json.dumps(calls))
-            else:
-                reply = echo_text(messages, p["instructions"], p["model"], p["temperature"])
-                self._apply_reply(run, EngineReply(reply, exact_usage=False))
-                if calls:
-                    stop_at_cap(run)
-            run.sent = {"model": p["model"], "temperature": p["temperature"],
-                        **({"max_completion_tokens": p["max_completion_tokens"]}
-                           if p["max_completion_tokens"] is not None else {})}
-        else:
-            run.end_mono, run.live, run.prompt_tokens = None, True, None
+        run.prompt_tokens = count_tokens(run.params.instructions) + sum(
+            count_tokens(m["content"] or "") for m in run.engine_messages + run.transcript)
+        engine = self._engine(run) if self._decide_early(run) is None else None
+        if engine is not None and is_offline(engine):  # answered now; the run ends by its clock
+            self._reply_offline(run, engine)
+        elif engine is not None:  # queued until a worker holds a provider slot (App.run_engine)
+            run.engine, run.live = engine, True
+            run.end_mono, run.prompt_tokens = None, None
             run.start_mono = math.inf
 
     def key_lock(self, key: str | None) -> ContextManager[Any]:
@@ -223,14 +211,37 @@ class Store(Resources, Runs):
         for wake in run.wakers:
             wake()
 
+    @staticmethod
+    def _engine(run: Run) -> Engine | None:
+        """The run's engine (``make_engine``); None, the run failed in one line, when it cannot be made."""
+        try:
+            return make_engine(run.params.provider)
+        except Exception as error:  # noqa: BLE001 - a registered engine that does not load fails its run
+            reason = " ".join(str(error).split())[:300]
+            run.outcome, run.last_error = "failed", last_error(
+                "server_error", f"{run.params.provider.name}: its {run.params.provider.api!r} engine "
+                                f"could not be made ({type(error).__name__}: {reason})")
+            return None
+
+    def _reply_offline(self, run: Run, engine: Engine) -> None:
+        """An offline engine's reply (echo), asked when the run is created; its failure fails the run."""
+        try:
+            reply = engine.reply(run.params.request(run.engine_messages + run.transcript), lambda piece: None,
+                                 lambda close: None)
+        except UpstreamError as error:
+            run.outcome, run.last_error = "failed", last_error(error.code, str(error))
+        else:
+            self._apply_reply(run, reply)
+        run.sent = engine.sent
+
     def _decide_early(self, run: Run) -> str | None:
         """Set the outcome when no reply is needed (forced failure or tool call, prompt over its limit)."""
-        forced, limit = run.forced, run.params["max_prompt_tokens"]
+        forced, limit = run.forced, run.params.max_prompt_tokens
         if forced is not None and forced.kind in ("failed", "expired", "requires_action"):
             run.outcome = forced.kind
             run.last_error = {"code": "server_error", "message": FAULT_ERROR} if forced.kind == "failed" else None
         elif forced is not None and forced.reason == "max_prompt_tokens" or (
-                limit is not None and run.prompt_tokens > limit):
+                limit is not None and (run.prompt_tokens or 0) > limit):
             run.outcome, run.incomplete_reason = "incomplete", "max_prompt_tokens"
         else:
             return None
@@ -241,7 +252,14 @@ class Store(Resources, Runs):
         if run.live:
             self._apply_model_reply(run, reply)
             return
-        text, cap = reply.text, run.params["max_completion_tokens"]
+        if reply.tool_calls:  # echo asked for a tool (see engines.echo_tools)
+            if over_cap(run):
+                stop_at_cap(run)
+            else:
+                run.outcome, run.tool_calls = "requires_action", list(reply.tool_calls)
+            run.completion_tokens = count_tokens(json.dumps(reply.tool_calls))
+            return
+        text, cap = reply.text, run.params.max_completion_tokens
         count, truncated = count_tokens(text), False
         if run.forced is not None and run.forced.kind == "incomplete":
             text, truncated = truncate_tokens(text, max(1, count // 2)), True
@@ -268,7 +286,7 @@ class Store(Resources, Runs):
         elif reply.finish_reason in ("length", "content_filter"):
             run.outcome = "incomplete"
             run.incomplete_reason, run.incomplete_note, run.message_reason = why_incomplete(
-                reply, run.params["max_completion_tokens"])
+                reply, run.params.max_completion_tokens)
         else:
             run.outcome = "completed"
 
@@ -277,6 +295,7 @@ class Store(Resources, Runs):
         """Record an engine's result (or its failure) and wake streams waiting on the run."""
         with self.lock:
             run.closers.clear()
+            run.engine = None
             if error is not None:
                 run.outcome, run.last_error = "failed", last_error(code, error)
             elif reply is not None:
@@ -366,17 +385,3 @@ class Store(Resources, Runs):
                 count, size = count - 1, size - run.size
         for run in victims:
             self._drop(run, now)
-
-    def _drop(self, run: Run, now: float) -> None:
-        """Forget an evicted terminal run: with its thread and the thread's runs, unless the thread
-        was made by ``POST /threads`` (kept: only the run goes) or has a run still active."""
-        thread = self.threads.get(run.thread_id)
-        if thread is not None and not thread.kept and all(
-                self.runs[r].status(now) in TERMINAL for r in thread.run_ids if r in self.runs):
-            self.threads.pop(thread.id)
-            self.forget(thread.id)
-        gone_ids = {run.id} if thread is None or thread.id in self.threads else {run.id, *thread.run_ids}
-        for other in gone_ids:
-            gone = self.runs.pop(other, None)
-            self.bytes_kept -= gone.size if gone is not None else 0
-            self.forget(other)
