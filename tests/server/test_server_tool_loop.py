@@ -131,6 +131,8 @@ def test_outputs_are_refused_unless_they_answer_exactly_the_pending_calls(api):
     for body, words in (({"tool_outputs": []}, "Missing tool outputs"),
                         ({"tool_outputs": [{"tool_call_id": "call_nope", "output": "x"}]}, "call_nope"),
                         ({"tool_outputs": [{"tool_call_id": call_id, "output": "x"}] * 2}, "twice"),
+                        ({"tool_outputs": [{"tool_call_id": call_id, "output": "x" * 256_001}]},
+                         "at most 256000"),
                         ({"tool_outputs": "x"}, "tool_outputs"), ({}, "tool_outputs")):
         answer = api.post(path, body)
         assert answer.status_code == 400 and words in answer.json()["error"]["message"], (body, answer.text)

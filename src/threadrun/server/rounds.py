@@ -18,7 +18,7 @@ from .validate import ErrorAnswer, fail
 
 #: Tool rounds a run may take by default (``threadrun serve --max-steps``).
 MAX_ROUNDS = 10
-OUTPUT_CHARS = 512_000  # characters of one tool output kept and sent upstream
+OUTPUT_CHARS = 256_000  # characters of one tool output at most (longer: a 400, never cut)
 
 
 def check_outputs(run: Run, outputs: Any) -> list[dict]:
@@ -33,7 +33,12 @@ def check_outputs(run: Run, outputs: Any) -> list[dict]:
                  f"'{str(call_id)[:80]}' in run {run.id}; pending: {', '.join(calls)}.")
         if call_id in seen:
             fail(f"tool_outputs[{index}].tool_call_id", f"Tool call '{call_id}' was answered twice.")
-        seen[call_id] = str(item.get("output") or "")[:OUTPUT_CHARS]
+        output = str(item.get("output") or "")
+        if len(output) > OUTPUT_CHARS:
+            fail(f"tool_outputs[{index}].output", f"Invalid 'tool_outputs[{index}].output': string too "
+                 f"long ({len(output)} characters); this runtime takes at most {OUTPUT_CHARS} per output.",
+                 "string_above_max_length")
+        seen[call_id] = output
     missing = [call_id for call_id in calls if call_id not in seen]
     if missing:
         fail("tool_outputs", f"Missing tool outputs for tool calls: {', '.join(missing)}; every "
