@@ -189,3 +189,22 @@ def test_threads_made_on_their_own_are_bounded_with_a_clear_error(make_api):
         full = api.post("/threads")
         assert full.status_code == 400 and "at most 2 threads" in full.json()["error"]["message"]
         check("ErrorResponse", full.json())
+
+
+def test_the_byte_bound_of_threads_and_messages_frees_what_is_deleted(make_api):
+    from threadrun.server import local_server
+    with local_server(max_bytes=200_000) as server:  # threads and messages: half, 100,000 bytes
+        api = make_api(server)
+        big = {"role": "user", "content": "z" * 30_000}
+        made = [api.post("/threads", {"messages": [big]}).json()["id"] for _ in range(3)]
+        full = api.post("/threads", {"messages": [big]})
+        assert full.status_code == 400 and "100000 bytes" in full.json()["error"]["message"]
+        assert api.post(f"/threads/{made[0]}/messages", big).status_code == 400
+        assert api.session.delete(f"{server.url}/threads/{made[0]}", timeout=10).status_code == 200
+        again = api.post("/threads", {"messages": [big]})
+        assert again.status_code == 200
+        (message,) = api.messages(made[1])["data"]
+        assert api.post(f"/threads/{made[1]}/messages", big).status_code == 400
+        assert api.session.delete(f"{server.url}/threads/{made[1]}/messages/{message['id']}",
+                                  timeout=10).status_code == 200
+        assert api.post(f"/threads/{made[1]}/messages", big).status_code == 200

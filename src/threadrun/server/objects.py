@@ -81,6 +81,7 @@ class Thread:
     messages: list[Message] = field(default_factory=list)
     run_ids: list[str] = field(default_factory=list)
     kept: bool = False  # made by ``POST /threads``: never evicted with its runs (bounded by count)
+    size: int = 0  # bytes of its messages added on their own (``Store.message_bytes``)
 
     def to_dict(self) -> dict:
         """The ThreadObject JSON."""

@@ -100,8 +100,7 @@ class Database:
             for (body,) in threads:
                 thread = load_thread(json.loads(body))
                 store.threads[thread.id] = thread
-                if thread.kept:
-                    store.message_bytes += len(body)
+                store.message_bytes += thread.size
             for (body,) in runs:
                 run, was_ended = load_run(json.loads(body), cutoff)
                 store.runs[run.id] = run

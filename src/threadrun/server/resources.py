@@ -104,7 +104,7 @@ class Resources:
         with self.lock:
             if len(self.threads) >= self.max_runs:
                 raise full("threads", f"{self.max_runs} threads (max_runs)")
-            self._take_bytes(size)
+            self._take_bytes(thread, size)
             self.threads[thread.id] = thread
         self.saved(thread)
         return thread
@@ -126,6 +126,7 @@ class Resources:
             thread = self.get_thread(thread_id)
             self.check_idle(thread, "delete")
             self.threads.pop(thread_id)
+            self._give_bytes(thread)
             for run_id in thread.run_ids:
                 gone = self.runs.pop(run_id, None)
                 if gone is not None:
@@ -149,18 +150,25 @@ class Resources:
                                    f"(status {run.status()}); wait for it to end or cancel it.",
                               None, None)
 
-    def _take_bytes(self, size: int) -> None:
+    def _take_bytes(self, thread: Thread, size: int) -> None:
         """Count ``size`` bytes of threads and messages made on their own; 400 past the bound."""
         if self.message_bytes + size > self.max_bytes // 2:
             raise full("threads", f"{self.max_bytes // 2} bytes of threads and messages "
                                   "(half of max_bytes)")
         self.message_bytes += size
+        thread.size += size
+
+    def _give_bytes(self, thread: Thread, size: int | None = None) -> None:
+        """Uncount a thread's bytes (all of them: it is gone), or ``size`` of them."""
+        size = thread.size if size is None else min(size, thread.size)
+        self.message_bytes -= size
+        thread.size -= size
 
     def add_messages(self, thread: Thread, messages: list[dict]) -> list[Message]:
         """Append CreateMessageRequests to a thread (the caller holds the lock); 400 when full."""
         if len(thread.messages) + len(messages) > MAX_THREAD_MESSAGES:
             raise full("messages", f"{MAX_THREAD_MESSAGES} messages per thread")
-        self._take_bytes(len(json.dumps(messages)))
+        self._take_bytes(thread, len(json.dumps(messages)))
         made = [new_message(thread.id, m) for m in messages]
         thread.messages += made
         return made
@@ -198,6 +206,7 @@ class Resources:
         thread, message = self.find_message(thread_id, message_id)
         with self.lock:
             thread.messages.remove(message)
+            self._give_bytes(thread, len(json.dumps(message.content)))
         self.saved(thread)
         return {"id": message_id, "object": "thread.message.deleted", "deleted": True}
 
@@ -233,6 +242,7 @@ class Resources:
         if thread is not None and not thread.kept and all(
                 self.runs[r].status(now) in TERMINAL for r in thread.run_ids if r in self.runs):
             self.threads.pop(thread.id)
+            self._give_bytes(thread)
             self.forget(thread.id)
         gone_ids = {run.id} if thread is None or thread.id in self.threads else {run.id, *thread.run_ids}
         for other in gone_ids:

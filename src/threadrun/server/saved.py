@@ -27,14 +27,14 @@ RUN_FIELDS = ("id", "thread_id", "assistant_id", "created_wall", "prompt_tokens"
 def thread_state(thread: Thread) -> dict:
     """A thread and its messages as JSON."""
     return {"id": thread.id, "created_at": thread.created_at, "metadata": thread.metadata,
-            "tool_resources": thread.tool_resources, "run_ids": thread.run_ids, "kept": thread.kept,
+            "tool_resources": thread.tool_resources, "run_ids": thread.run_ids, "kept": thread.kept, "size": thread.size,
             "messages": [asdict(m) for m in thread.messages]}
 
 
 def load_thread(state: dict) -> Thread:
     """The Thread of ``thread_state``."""
     thread = Thread(state["id"], state["created_at"], state["metadata"], state["tool_resources"],
-                    run_ids=list(state["run_ids"]), kept=state["kept"])
+                    run_ids=list(state["run_ids"]), kept=state["kept"], size=state.get("size", 0))
     thread.messages = [Message(**m) for m in state["messages"]]
     return thread
 
