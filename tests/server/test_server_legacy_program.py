@@ -12,15 +12,14 @@ from pathlib import Path
 import pytest
 import requests
 import spec_schema
-from test_server_persist import stop
+from conftest import serve, stop
 
 from threadrun.server import echo_reply
 
 pytest.importorskip("openai")
 
 PROGRAM = Path(__file__).resolve().parent.parent / "programs" / "assistants_weather.py"
-SERVE = ("import argparse, sys; from threadrun.server.cli import add_serve_arguments, serve_from_args; "
-         "p = argparse.ArgumentParser(); add_serve_arguments(p); sys.exit(serve_from_args(p.parse_args()))")
+
 
 
 def check(name: str, instance: object) -> None:
@@ -31,10 +30,8 @@ def check(name: str, instance: object) -> None:
 def test_an_unmodified_sdk_program_runs_its_tool_loop_polled_and_streamed_on_serve(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "THREADRUN_"))}
     env["THREADRUN_HOME"] = str(tmp_path / "home")
-    serve = subprocess.Popen([sys.executable, "-c", SERVE, "--port", "0", "--default-provider", "echo"],
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    server, url = serve("--default-provider", "echo", env=env)
     try:
-        url = serve.stdout.readline().strip()
         done = subprocess.run([sys.executable, str(PROGRAM)], capture_output=True, text=True, timeout=120,
                               env={**env, "OPENAI_BASE_URL": url, "OPENAI_API_KEY": "sk-anything"})
         assert done.returncode == 0, done.stderr[-3000:]
@@ -46,7 +43,7 @@ def test_an_unmodified_sdk_program_runs_its_tool_loop_polled_and_streamed_on_ser
         steps = [requests.get(f"{url}/threads/{seen['thread_id']}/runs/{run_id}/steps", timeout=5).json()
                  for run_id, _ in seen["runs"]]
     finally:
-        stop(serve)
+        stop(server)
     assert seen["polled"] == ["requires_action", "completed"]
     assert [s[:2] for s in seen["steps"]] == [["tool_calls", "completed"], ["message_creation", "completed"]]
     assert seen["usage"] == sum(s[2] for s in seen["steps"])

@@ -2,7 +2,6 @@
 across restarts; a run that had not ended when the server stopped comes back ended, saying so."""
 from __future__ import annotations
 
-import signal
 import sqlite3
 import subprocess
 import sys
@@ -12,7 +11,7 @@ from typing import Any
 import pytest
 import requests
 import spec_schema
-from test_server_cli import SERVE
+from conftest import SERVE, serve, stop
 
 from threadrun.server import echo_reply, local_server
 from threadrun.server.persist import DatabaseError
@@ -68,7 +67,7 @@ def test_state_survives_a_restart_and_unfinished_runs_come_back_ended(make_api, 
         failed = api.get(api.run_path(running)).json()
         assert failed["status"] == "failed" and "stopped while this run was in_progress" in failed[
             "last_error"]["message"]
-        assert failed["failed_at"] <= stopped + 1
+        assert running["created_at"] <= failed["failed_at"] <= stopped + 1
         for run in (expired, failed):
             check("RunObject", run)
         assert api.get(f"/threads/{running['thread_id']}/messages").json()["data"][0]["role"] == "user"
@@ -113,28 +112,9 @@ def test_without_a_db_nothing_is_kept(make_api, tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-def serve(db: Any) -> tuple[subprocess.Popen, str]:
-    """``threadrun serve --db db --port 0`` and its URL."""
-    proc = subprocess.Popen([sys.executable, "-c", SERVE, "--port", "0", "--db", str(db)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    return proc, proc.stdout.readline().strip()
-
-
-def stop(proc: subprocess.Popen) -> None:
-    """SIGTERM, as Ctrl-C; exit 0."""
-    proc.send_signal(signal.SIGTERM)
-    try:
-        assert proc.wait(timeout=10) == 0, proc.stderr.read()
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        proc.stdout.close()
-        proc.stderr.close()
-
-
 def test_serve_db_keeps_a_thread_across_a_restart(tmp_path):
     db = tmp_path / "serve.db"
-    proc, url = serve(db)
+    proc, url = serve("--db", str(db))
     try:
         assistant = requests.post(url + "/assistants", json={"model": "echo:m"}, timeout=5).json()
         thread = requests.post(url + "/threads", json={"messages": [{"role": "user", "content": "hi"}]},
@@ -143,7 +123,7 @@ def test_serve_db_keeps_a_thread_across_a_restart(tmp_path):
                             timeout=5).json()
     finally:
         stop(proc)
-    proc, url = serve(db)
+    proc, url = serve("--db", str(db))
     try:
         assert requests.get(f"{url}/assistants/{assistant['id']}", timeout=5).json() == assistant
         kept = requests.get(f"{url}/threads/{thread['id']}/runs/{run['id']}", timeout=5).json()
