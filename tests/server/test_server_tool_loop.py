@@ -279,3 +279,24 @@ def test_text_then_a_tool_call_is_a_message_step_then_a_tool_calls_step(api, llm
     assistant_turn = [b for b in journal(llm) if "messages" in b][-1]["messages"][-2]
     assert assistant_turn["content"] == "Let me check." and assistant_turn["tool_calls"][0]["function"][
         "name"] == "get_weather"
+
+
+def test_a_run_cancelled_in_its_second_round_keeps_the_first_rounds_usage_and_step(make_api):
+    with local_server() as server:
+        api = make_api(server)
+        waiting = start(api, api.assistant(tools=[TOOL])["id"])
+        first = steps(api, waiting)[0]
+        server.latency = 30.0  # the next round is still going when the cancel comes
+        submit(api, waiting, ["sunny"])
+        assert until(api, waiting, ("in_progress",))["status"] == "in_progress"
+        assert api.post(api.run_path(waiting) + "/cancel").json()["status"] == "cancelling"
+        cancelled = until(api, waiting, ("cancelled",))
+        tool_step, message_step = steps(api, cancelled)
+        assert (tool_step["type"], tool_step["status"]) == ("tool_calls", "completed")
+        assert (message_step["type"], message_step["status"]) == ("message_creation", "cancelled")
+        assert message_step["usage"]["completion_tokens"] == 0  # echo's reply never came
+        assert cancelled["usage"]["prompt_tokens"] == tool_step["usage"]["prompt_tokens"] + message_step[
+            "usage"]["prompt_tokens"]
+        assert cancelled["usage"]["completion_tokens"] == tool_step["usage"]["completion_tokens"] > 0
+        assert first["id"] == tool_step["id"]
+        assert server.server_errors == []
