@@ -300,3 +300,15 @@ def test_a_run_cancelled_in_its_second_round_keeps_the_first_rounds_usage_and_st
         assert cancelled["usage"]["completion_tokens"] == tool_step["usage"]["completion_tokens"] > 0
         assert first["id"] == tool_step["id"]
         assert server.server_errors == []
+
+
+def test_an_injected_requires_action_run_goes_on_after_its_outputs(api, srv):
+    srv.faults.script(["requires_action"], route="create")
+    run = api.create_run(api.assistant(tools=[TOOL])["id"], text="hi")
+    waiting = until(api, run, ("requires_action",))
+    assert waiting["status"] == "requires_action"
+    assert submit(api, waiting, ["from the fault"]).status_code == 200
+    done = until(api, waiting, ("completed",))
+    reply = api.messages(done["thread_id"])["data"][0]["content"][0]["text"]["value"]
+    assert done["status"] == "completed"
+    assert reply == echo_reply([{"role": "user", "content": "from the fault"}], None, "gpt-4o", 1.0)

@@ -6,7 +6,9 @@ its step completes with the outputs and its own usage, kept in ``run.history``; 
 added to ``run.used``; the conversation goes on in ``run.transcript``, in the chat shape (an
 assistant message with ``tool_calls``, then one ``tool`` message per call, ``tool_call_id``
 naming it), which each engine turns into its upstream's words; and a new round starts. A
-model that asks for tools more than ``run.max_rounds`` times ends the run ``incomplete``.
+model that asks for tools more than ``run.max_rounds`` times ends the run ``incomplete``. A
+round that writes text, then asks for tools, is two steps, as the API shows it: the text's
+message (completed), then the calls (``split_text``).
 """
 from __future__ import annotations
 
