@@ -27,11 +27,13 @@ from ..rows.row import frame
 from . import display
 from .cell_text import cell_text
 from .form_widgets import (
+    InputPicker,
     MessageEditor,
     ModelPicker,
     TemperaturePicker,
     form_picture,
     labelled,
+    notebook_namespace,
     option_widget,
     read_field,
     write_field,
@@ -59,6 +61,7 @@ DEFAULTS: dict[str, Any] = {
     "temperature": "",  # "0, 0.7" (list) or {"start", "stop", "step"} (range); "" = default
     **{o.name: o.default for o in _simple_fields()},
     "messages": [{"role": "user", "content": ""}],  # type your question here
+    "over": "",  # a notebook DataFrame's name (--over); "" = none
 }
 #: Columns shown under the form (``form.results`` keeps them all).
 SHOWN_COLUMNS = ["model", "provider", "temperature", "top_p", "status", "total_tokens",
@@ -78,6 +81,7 @@ class ThreadrunForm(W.VBox):
         for name, widget in self.fields.items():
             setattr(self, name, widget)
         self.messages = MessageEditor()
+        self.over = InputPicker()
         self.run_button = W.Button(description="Run", icon="play", button_style="primary")
         self.stop_button = W.Button(description="Stop", icon="stop", button_style="danger",
                                     disabled=True)
@@ -103,7 +107,7 @@ class ThreadrunForm(W.VBox):
         self.clear_button.on_click(lambda _: self.clear())
         super().__init__([
             self.models, self.temperature,
-            *self._field_rows(), self.messages,
+            *self._field_rows(), self.over, self.messages,
             W.HBox([self.run_button, self.stop_button, self.copy_button, self.clear_button]),
             W.HBox([self.progress, self.status]), self.notes_area, self.error_area, self.cell,
             self.output])
@@ -136,6 +140,7 @@ class ThreadrunForm(W.VBox):
             "temperature": self.temperature.value,
             **{o.name: read_field(o, self.fields[o.name]) for o in self._options},
             "messages": self.messages.value,
+            "over": self.over.value,
         }
 
     @value.setter
@@ -171,8 +176,9 @@ class ThreadrunForm(W.VBox):
         """The form as a ``Command``, through ``api.command`` (raises ValidationError)."""
         v = self.value
         fields = {name: v[name] for name in self.fields}
+        over = {"over": v["over"], "namespace": notebook_namespace()} if v["over"] else {}
         return api.command(v["messages"], model=v["models"], temperature=self.temperature.grid(),
-                           base_url=self.base_url, dry_run=dry_run, progress=False, **fields)
+                           base_url=self.base_url, dry_run=dry_run, progress=False, **over, **fields)
 
     def dry_run(self) -> list[dict]:
         """The request bodies the form would send (``api.execute`` of a dry-run Command)."""

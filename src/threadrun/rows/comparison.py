@@ -137,7 +137,7 @@ def _paired(data: pd.DataFrame, keys: list[str], cols: list[str], baseline: str)
     out: dict[tuple[str, str], dict[Any, float]] = {}
     for key, group in frame.groupby(keys if len(keys) > 1 else keys[0], sort=True, dropna=False):
         mine = group.groupby(pair, dropna=False)[cols].mean()
-        joined = mine.join(base, how="inner", lsuffix="", rsuffix="_base")
+        joined = mine.merge(base, left_index=True, right_index=True, suffixes=("", "_base"))
         for col in cols:
             diffs = (joined[col] - joined[f"{col}_base"]).dropna().tolist()
             low, high = _intervals.mean_interval(diffs)
@@ -168,14 +168,18 @@ def _baseline_rows(data: pd.DataFrame, baseline: str) -> pd.Series:
 
 
 def plot(df: pd.DataFrame, x: str = "temperature", y: str = "total_tokens", by: str | None = "model",
-         *, ax: Any = None, completed_only: bool = True) -> "matplotlib.figure.Figure":
+         *, ax: Any = None, completed_only: bool = True, error: str = "std") -> "matplotlib.figure.Figure":
     """Mean of ``y`` at each ``x``, one line with markers per ``by`` group, on ``ax`` or a new figure.
 
-    Error bars are the sample standard deviation of ``y`` over the rows (repeats) at that point,
-    0 when there is a single value. Error bars have no caps, so ``ax.lines`` holds exactly one
+    Error bars are, with ``error="std"``, the sample standard deviation of ``y`` over the rows
+    (repeats) at that point, 0 when there is a single value; with ``error="ci"``, the mean's 95%
+    interval as ``compare(stats="ci")`` has it (t, or Wilson for a 0/1 column; none for a single
+    value). Error bars have no caps, so ``ax.lines`` holds exactly one
     line per group. ``completed_only`` filters as in :func:`compare`. Returns the Figure (that of
     ``ax`` when given); never calls ``plt.show()`` and closes nothing.
     """
+    if error not in ("std", "ci"):
+        raise ValidationError(f"error= is 'std' or 'ci', got {error!r}", param="error")
     _require(df, [x, y] + ([by] if by else []) + (["status"] if completed_only else []))
     if ax is None:
         import matplotlib.pyplot as plt
@@ -184,8 +188,11 @@ def plot(df: pd.DataFrame, x: str = "temperature", y: str = "total_tokens", by: 
     data = _completed(df, completed_only)
     for label, group in _groups(data, by):
         points = _points(group, x, y)
+        yerr = points["std"].to_numpy() if error == "std" else \
+            [(points["mean"] - points["low"]).fillna(0).to_numpy(),
+             (points["high"] - points["mean"]).fillna(0).to_numpy()]
         ax.errorbar(points.index.to_numpy(), points["mean"].to_numpy(),
-                    yerr=points["std"].to_numpy(), marker="o", capsize=0, label=label)
+                    yerr=yerr, marker="o", capsize=0, label=label)
     ax.set_xlabel(x)
     ax.set_ylabel(y)
     ax.set_title(f"{y} by {x} and {by}" if by else f"{y} by {x}")
@@ -208,8 +215,12 @@ def _points(group: pd.DataFrame, x: str, y: str) -> pd.DataFrame:
     """
     xs = _floats(group[x]) if pd.api.types.is_numeric_dtype(group[x]) else group[x].astype(object)
     values = pd.DataFrame({x: xs, y: _floats(group[y])}).dropna()
-    points = values.groupby(x, sort=True)[y].agg(["mean", "std"])
+    grouped = values.groupby(x, sort=True)[y]
+    points = grouped.agg(["mean", "std"])
     points["std"] = points["std"].fillna(0.0)
+    intervals = grouped.agg(lambda v: _intervals.interval(v.tolist()))
+    points["low"] = [i[0] for i in intervals]
+    points["high"] = [i[1] for i in intervals]
     return points
 
 
