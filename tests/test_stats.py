@@ -89,6 +89,7 @@ def test_paired_differences_against_the_baseline_are_scipys_paired_t_interval():
     both = a.index.intersection(b.index)
     result = scipy_stats.ttest_rel(a[both].to_numpy(), b[both].to_numpy())
     interval = result.confidence_interval(0.95)
+    assert out.index.names == ["provider", "model"]
     row = out.loc[("echo", "other")]
     assert row[("latency_s", "pairs")] == len(both) == 29  # the failed run has no pair
     assert row[("latency_s", "diff")] == pytest.approx((a[both] - b[both]).mean())
@@ -124,3 +125,14 @@ def test_plot_draws_the_95_percent_intervals_as_error_bars():
     plt.close("all")
     with pytest.raises(ValidationError, match="error= is 'std' or 'ci'"):
         threadrun.plot(df, error="sd")
+
+
+def test_plot_draws_a_rate_of_all_ones_or_all_zeros_without_a_negative_bar():
+    rows = frame([{"model": m, "status": "completed", "score": float(m == "a"), "input": i, "repeat": 0}
+                  for m in ("a", "b") for i in range(60)])  # 60: Wilson rounds past 0 and 1
+    ax = threadrun.plot(rows, x="model", y="score", by=None, error="ci").axes[0]
+    segments = ax.containers[0].lines[2][0].get_segments()
+    drawn = [y for s in segments for y in (s[0][1], s[1][1])]
+    assert drawn == pytest.approx([*proportion_confint(60, 60, method="wilson"),
+                                   *proportion_confint(0, 60, method="wilson")], abs=1e-12)
+    plt.close("all")

@@ -95,6 +95,7 @@ def compare(df: pd.DataFrame, by: str | Sequence[str] | None = None,
     if preset or baseline is not None:
         order = [(c, st) for c in cols for st in [*stats, *_DIFFS] if (c, st) in out.columns]
         out = out[order + [c for c in out.columns if c[0] not in cols]].sort_index()
+        out.index.names = keys
         out.columns = pd.MultiIndex.from_tuples(list(out.columns), names=["value", "stat"])
     else:
         out.columns = columns
@@ -189,8 +190,8 @@ def plot(df: pd.DataFrame, x: str = "temperature", y: str = "total_tokens", by: 
     for label, group in _groups(data, by):
         points = _points(group, x, y)
         yerr = points["std"].to_numpy() if error == "std" else \
-            [(points["mean"] - points["low"]).fillna(0).to_numpy(),
-             (points["high"] - points["mean"]).fillna(0).to_numpy()]
+            [(points["mean"] - points["low"]).fillna(0).clip(lower=0).to_numpy(),  # rounding at 0/n
+             (points["high"] - points["mean"]).fillna(0).clip(lower=0).to_numpy()]
         ax.errorbar(points.index.to_numpy(), points["mean"].to_numpy(),
                     yerr=yerr, marker="o", capsize=0, label=label)
     ax.set_xlabel(x)

@@ -107,7 +107,9 @@ def wilson_interval(successes: float, n: int, confidence: float = CONFIDENCE) ->
     p = successes / n
     centre = (p + z * z / (2 * n)) / (1 + z * z / n)
     half = z / (1 + z * z / n) * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
-    return centre - half, centre + half
+    low = 0.0 if successes <= 0 else max(0.0, centre - half)  # exact at 0/n and n/n, as
+    high = 1.0 if successes >= n else min(1.0, centre + half)  # the formula is, not rounded
+    return low, high
 
 
 def is_rate(values: Sequence[float]) -> bool:
