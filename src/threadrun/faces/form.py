@@ -61,8 +61,9 @@ DEFAULTS: dict[str, Any] = {
     "temperature": "",  # "0, 0.7" (list) or {"start", "stop", "step"} (range); "" = default
     **{o.name: o.default for o in _simple_fields()},
     "messages": [{"role": "user", "content": ""}],  # type your question here
-    "over": "",  # a notebook DataFrame's name (--over); "" = none
 }
+#: Fields ``form.value`` has only when set: ``over``, a notebook DataFrame's name (``--over``).
+OPTIONAL = {"over": ""}
 #: Columns shown under the form (``form.results`` keeps them all).
 SHOWN_COLUMNS = ["model", "provider", "temperature", "top_p", "status", "total_tokens",
                  "cost_usd", "latency_s", "ttft_s", "reply", "error", "label"]
@@ -134,13 +135,13 @@ class ThreadrunForm(W.VBox):
 
     @property
     def value(self) -> dict[str, Any]:
-        """The form's fields as a plain dict (keys of ``DEFAULTS``)."""
+        """The form's fields as a plain dict (keys of ``DEFAULTS``; ``over`` too when one is picked)."""
         return {
             "models": self.models.value,
             "temperature": self.temperature.value,
             **{o.name: read_field(o, self.fields[o.name]) for o in self._options},
             "messages": self.messages.value,
-            "over": self.over.value,
+            **({"over": self.over.value} if self.over.value else {}),
         }
 
     @value.setter
@@ -148,7 +149,7 @@ class ThreadrunForm(W.VBox):
         """Set some or all fields; unknown keys are a ValueError (nothing is changed then)."""
         if not isinstance(value, dict):
             raise ValueError(f"form.value must be a dict, got {type(value).__name__}")
-        unknown = sorted(set(value) - set(DEFAULTS))
+        unknown = sorted(set(value) - set(DEFAULTS) - set(OPTIONAL))
         if unknown:
             raise ValueError(f"unknown form field {unknown[0]!r}; the fields are "
                              f"{', '.join(DEFAULTS)}")
@@ -176,7 +177,7 @@ class ThreadrunForm(W.VBox):
         """The form as a ``Command``, through ``api.command`` (raises ValidationError)."""
         v = self.value
         fields = {name: v[name] for name in self.fields}
-        over = {"over": v["over"], "namespace": notebook_namespace()} if v["over"] else {}
+        over = {"over": v["over"], "namespace": notebook_namespace()} if v.get("over") else {}
         return api.command(v["messages"], model=v["models"], temperature=self.temperature.grid(),
                            base_url=self.base_url, dry_run=dry_run, progress=False, **over, **fields)
 
