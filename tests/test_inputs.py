@@ -120,7 +120,8 @@ def test_the_magic_takes_over_as_a_notebook_variable_and_names_a_missing_one(ip,
     ip.user_ns["tickets"] = TICKETS
     df = ip.run_cell_magic("threadrun", "--over tickets -m echo:a", "user: {text}")
     assert list(df["input"]) == [10, 11, 12]
-    assert [b["thread"]["messages"][0]["content"] for b in creates(server)] == list(TICKETS["text"])
+    sent = [b["thread"]["messages"][0]["content"] for b in creates(server)]
+    assert sorted(sent) == sorted(TICKETS["text"])  # sent concurrently: in any order
     ip.user_ns["tickets2"] = TICKETS
     with pytest.raises(UsageError, match=r"--over 'tickts': no such variable in the notebook "
                                          r"\(did you mean 'tickets'\?\)"):
@@ -152,3 +153,24 @@ def test_the_form_picks_a_dataframe_of_the_notebook_to_run_over(ip):
     bodies = form.dry_run()
     assert [b["thread"]["messages"][0]["content"] for b in bodies] == list(TICKETS["text"])
     assert "--over tickets" in form.cell_text()
+
+
+def test_many_inputs_look_the_keys_up_once_and_qualify_each_model_once(monkeypatch):
+    from threadrun import providers, scrub
+    calls = {"keys": 0, "qualify": 0}
+    real_keys, real_qualified = scrub.provider_keys, providers.qualified
+
+    def counted_keys():
+        calls["keys"] += 1
+        return real_keys()
+
+    def counted_qualified(model):
+        calls["qualify"] += 1
+        return real_qualified(model)
+    monkeypatch.setattr(scrub, "provider_keys", counted_keys)
+    monkeypatch.setattr(providers, "qualified", counted_qualified)
+    rows = [{"text": f"ticket {i}"} for i in range(200)]
+    bodies = threadrun.dry_run("system: Be brief.\nuser: {text}", model="echo:a,echo:b", over=rows)
+    assert len(bodies) == 400
+    assert 1 <= calls["keys"] <= 2  # once for the fill (not once per value: 10,000 inputs took 5 s)
+    assert calls["qualify"] == 2  # each model once, not once per input and model

@@ -13,6 +13,7 @@ from collections import ChainMap
 from dataclasses import replace
 from typing import Any, Iterator, Mapping
 
+from .. import scrub
 from ..errors import ValidationError
 from ..rows.inputs import Table, missing_column, table
 from .thread import Message, Thread, substitute
@@ -102,5 +103,6 @@ def _content(message: Message, values: Mapping[str, Any]) -> Any:
 def threads(thread: Thread, inputs: Table, namespace: Mapping[str, Any] | None) -> list[tuple[Any, Thread]]:
     """(label, filled thread) per input, checked before anything is sent."""
     check(thread, inputs, namespace)
-    return [(label, fill(thread, record, namespace))
-            for label, record in zip(inputs.labels, inputs.records)]
+    with scrub.snapshot():  # the same secrets for every input
+        return [(label, fill(thread, record, namespace))
+                for label, record in zip(inputs.labels, inputs.records)]

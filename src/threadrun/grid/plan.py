@@ -169,6 +169,7 @@ def make_plan(thread: Thread, *, models: Sequence[str | None] = (None,),
             f"{len(temperatures)} temperature × {repeat:,} repeat), over the limit of "
             f"{MAX_RUNS:,} runs per cell; split it into several cells", param="repeat")
     jobs: list[Job] = []
+    qualified: dict[str, str] = {}
     for label, cell in cells:
         for model in models:
             for effort in efforts:
@@ -177,7 +178,9 @@ def make_plan(thread: Thread, *, models: Sequence[str | None] = (None,),
                                       or PENDING_ASSISTANT,
                                       model=model, temperature=temperature, **fields)
                     if qualify is not None and isinstance(body.get("model"), str):
-                        body["model"] = qualify(body["model"])
+                        if body["model"] not in qualified:  # once per model, not per input
+                            qualified[body["model"]] = qualify(body["model"])
+                        body["model"] = qualified[body["model"]]
                     for rep in range(repeat):
                         jobs.append(Job(len(jobs), body.get("model") if model else model,
                                         temperature, rep, dict(body), effort, label))
