@@ -136,3 +136,12 @@ def test_plot_draws_a_rate_of_all_ones_or_all_zeros_without_a_negative_bar():
     assert drawn == pytest.approx([*proportion_confint(60, 60, method="wilson"),
                                    *proportion_confint(0, 60, method="wilson")], abs=1e-12)
     plt.close("all")
+
+
+def test_the_magics_compare_flag_shows_the_intervals(ip):
+    from IPython.utils.capture import capture_output
+    ip.user_ns["rows"] = [{"q": "a"}, {"q": "b"}]
+    with capture_output() as shown:
+        ip.run_cell_magic("threadrun", "--over rows -m echo:a,echo:b -n 2 --compare", "user: {q}")
+    text = "\n".join(o.data.get("text/html", "") for o in shown.outputs)
+    assert "ci_low" in text and "completion_rate" in text and "distinct" in text

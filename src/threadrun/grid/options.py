@@ -150,7 +150,8 @@ OPTIONS: tuple[Option, ...] = (
            metavar="LABEL"),
     Option("progress", "send", "Show a progress bar for grids.", kind=bool, default=True,
            flag=False, trait=True, copy=False),
-    Option("compare", "cell", "Also show the comparison table under the rows.", kind=bool,
+    Option("compare", "cell", "Also show the comparison table under the rows (compare's "
+           "stats='ci': means with their intervals, p50/p95, completion, distinct replies).", kind=bool,
            action="store_true"),
     # issue 23: inputs from a DataFrame and scores
     Option("over", "input", "Run the thread once per row of this DataFrame (or list of dicts), "
