@@ -70,6 +70,9 @@ def test_duplicate_index_labels_and_empty_or_wrong_inputs_are_one_line_errors():
         threadrun.dry_run("user: {a}", model="echo:a", over=pd.DataFrame({"a": []}))
     with pytest.raises(ValidationError, match="a DataFrame or a list of dicts, got int"):
         threadrun.dry_run("user: {a}", model="echo:a", over=3)
+    with pytest.raises(ValidationError, match=r"pass the DataFrame itself \(over=df\) or namespace="):
+        threadrun.dry_run("user: {a}", model="echo:a", over="tickets")
+    assert len(threadrun.dry_run("user: {a}", model="echo:a", over="t", namespace={"t": [{"a": 1}]})) == 1
     with pytest.raises(ValidationError, match="cannot go with --no-interpolate"):
         threadrun.dry_run("user: {a}", model="echo:a", over=[{"a": 1}], interpolate=False)
 

@@ -25,9 +25,13 @@ def read(value: Any, namespace: Mapping[str, Any] | None) -> Table:
     """The inputs ``--over`` names (a notebook variable) or gives (a DataFrame, a list of dicts)."""
     if isinstance(value, str):
         name = value.strip()
-        if namespace is None or name not in namespace:
+        if namespace is None:
+            raise ValidationError(f"over={name!r} names a variable, but no namespace was given: "
+                                  "pass the DataFrame itself (over=df) or namespace=globals()",
+                                  param="over")
+        if name not in namespace:
             import difflib
-            frames = sorted(k for k, v in (namespace or {}).items() if _is_table(v) and not k.startswith("_"))
+            frames = sorted(k for k, v in namespace.items() if _is_table(v) and not k.startswith("_"))
             close = difflib.get_close_matches(name, frames, n=1, cutoff=0.6)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
             raise ValidationError(f"--over {name!r}: no such variable in the notebook{hint}",
