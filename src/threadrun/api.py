@@ -16,6 +16,7 @@ from . import config, notify, providers
 from .client import Client, assistant
 from .errors import APIConnectionError, APIError, AuthenticationError, NotFoundError, ValidationError
 from .grid import capabilities, notices, options
+from .grid import inputs as grid_inputs
 from .grid.plan import (
     PENDING_ASSISTANT,
     Job,
@@ -27,6 +28,8 @@ from .grid.plan import (
 )
 from .grid.sweep import Sweep
 from .grid.thread import Thread, parse
+from .rows import scores
+from .rows.inputs import Table, missing_column
 from .rows.result import RunResult
 from .rows.row import frame, to_row
 from .rows.runlog import RunLog
@@ -49,6 +52,10 @@ class Command:
     repeat: int = 1
     fields: dict[str, Any] = field(default_factory=dict)
     settings: dict[str, Any] = field(default_factory=options.defaults)
+    #: ``--over``: the inputs, and (label, filled-in thread) per input; ``thread`` is the template
+    inputs: Table | None = None
+    threads: list[tuple[Any, Thread]] | None = None
+    scorer: scores.Scorer | None = None
 
     def __getattr__(self, name: str) -> Any:
         """A setting as an attribute: ``cmd.timeout`` is ``cmd.settings["timeout"]``."""
@@ -83,8 +90,16 @@ class Command:
                                   param="reasoning_effort")
         return make_plan(self.thread, models=self.models, temperatures=self.temperatures,
                          repeat=self.repeat, assistant_id=config.assistant_id(self.assistant),
-                         efforts=self.efforts,
+                         efforts=self.efforts, inputs=self.threads,
                          qualify=providers.qualified if self.embedded else None, **self.fields)
+
+    def score_row(self, row: dict, label: Any) -> None:
+        """Score a finished row (before it is logged), with its input's columns beside it."""
+        if self.scorer is not None:
+            if "_by_label" not in self.__dict__:
+                self.__dict__["_by_label"] = (dict(zip(self.inputs.labels, self.inputs.records))
+                                              if self.inputs is not None else {})
+            self.scorer.apply(row, self.__dict__["_by_label"].get(label))
 
 
 def command(thread: Any, *, namespace: Mapping[str, Any] | None = None,
@@ -105,14 +120,32 @@ def command(thread: Any, *, namespace: Mapping[str, Any] | None = None,
                                          if o.name in values}}
     _check_together(settings)
     interpolate = values.get("interpolate", True)
-    return Command(thread=parse(thread, namespace if interpolate else None),
+    found: Table | None = None
+    threads: list[tuple[Any, Thread]] | None = None
+    template: Thread | None = None
+    if values.get("over") is not None:
+        if not interpolate:
+            raise ValidationError("--over fills {column} placeholders; it cannot go with "
+                                  "--no-interpolate", param="over")
+        found = grid_inputs.read(values["over"], namespace)
+        template = parse(thread, None)
+        threads = grid_inputs.threads(template, found, namespace)
+    scorer = scores.make(settings.get("score"), settings.get("expect"), namespace)
+    if scorer is not None and scorer.expect is not None:
+        if found is None:
+            raise ValidationError("--score equals compares with an input column: give the "
+                                  "inputs with --over", param="expect")
+        if scorer.expect not in found.columns:
+            raise ValidationError(missing_column(scorer.expect, found.columns, "--expect"),
+                                  param="expect")
+    return Command(thread=template or parse(thread, namespace if interpolate else None),
                    models=values.get("model") or parse_models(None),
                    temperatures=values.get("temperature") or parse_temperatures(None),
                    efforts=values.get("reasoning_effort") or parse_efforts(None),
                    repeat=values.get("repeat", 1),
                    fields={o.name: values[o.name] for o in options.table("field")
                            if values.get(o.name) is not None},
-                   settings=settings)
+                   settings=settings, inputs=found, threads=threads, scorer=scorer)
 
 
 def _check_together(settings: dict[str, Any]) -> None:
@@ -223,6 +256,7 @@ def _run_jobs(client: Client, jobs: list[Job], cmd: Command, runlog: RunLog | No
     sweep = Sweep(client, with_assistant(jobs, asst), stream=cmd.stream,
                   concurrency=cmd.concurrency, label=cmd.label, progress=cmd.progress,
                   runlog=runlog, on_row=on_row, deadline=cmd.deadline,
+                  score=cmd.score_row if cmd.scorer is not None else None,
                   reassign=_reassigner(client, cmd, jobs, asst) if asst else None)
     sweep.rows.update(unsent)  # their places in the grid: run() returns rows by grid index
     if on_sweep is not None:
@@ -254,8 +288,9 @@ def _reassigner(client: Client, cmd: Command, jobs: list[Job],
 
 
 def _still_to_run(jobs: list[Job], runlog: RunLog, label: str) -> list[Job]:
-    """The grid cells of ``label`` without a completed row in the log."""
-    done = runlog.completed_cells(label)
+    """The grid cells of ``label`` without a completed row in the log (the input is part of a
+    cell: with ``--over`` a row of another input does not count)."""
+    done = runlog.completed_cells(label, with_input=True)
     todo = [j for j in jobs if not _is_done(j, done)]
     notify.warn(f"resuming {label!r}: {len(jobs) - len(todo)} of {len(jobs)} runs already "
                 f"completed, {len(todo)} to run")
@@ -306,18 +341,19 @@ def warn_failures(df: pd.DataFrame) -> None:
     notify.warn(f"{len(bad)} of {len(df)} runs did not complete ({counts}); {who}: {first['error']}")
 
 
-def _is_done(job: Job, done: set[tuple[Any, Any, Any, Any, int]]) -> bool:
+def _is_done(job: Job, done: set[tuple]) -> bool:
     """Whether a logged completed row matches the job (an unset model/temperature matches any)."""
     provider, model = providers.split_spec(job.model) if job.model else (None, None)
     return any((model is None or (m == model and provider in (None, p)))
                and (job.temperature is None or t == job.temperature)
-               and e == job.reasoning_effort and r == job.repeat
-               for p, m, t, e, r in done)
+               and e == job.reasoning_effort and r == job.repeat and i == job.input
+               for p, m, t, e, r, i in done)
 
 
 def _failed_row(job: Job, cmd: Command, error: str) -> dict:
     return to_row(RunResult(body=_shown_body(job.body), status="error", error=error),
-                  label=cmd.label, repeat=job.repeat, reasoning_effort=job.reasoning_effort)
+                  label=cmd.label, repeat=job.repeat, reasoning_effort=job.reasoning_effort,
+                  input=job.input)
 
 
 #: What a dry run shows for a scratch assistant that does not exist yet (no made-up id).

@@ -7,10 +7,11 @@ fields (``form_app``). A new option is one ``Option(...)`` line here, plus the c
 
 An option's *role* says where its value goes:
 
-- ``grid``: a dimension of the grid (models × efforts × temperatures × repeats);
+- ``grid``: a dimension of the grid (models × efforts × temperatures × repeats; ``--over``'s
+  inputs, role ``input``, come first);
 - ``field``: a field of every request body (``instructions``, ``top_p``...);
 - ``send``: how the runs are sent (timeouts, concurrency, label, log...): ``Command.settings``;
-- ``input``: how the cell is read (``interpolate``);
+- ``input``: how the cell is read (``interpolate``, ``over``);
 - ``cell``: the magic's own (``--out``, ``--compare``): never reaches a Command.
 
 Stdlib and ``plan`` only: the magic reads this table at ``%load_ext``.
@@ -149,8 +150,17 @@ OPTIONS: tuple[Option, ...] = (
            metavar="LABEL"),
     Option("progress", "send", "Show a progress bar for grids.", kind=bool, default=True,
            flag=False, trait=True, copy=False),
-    Option("compare", "cell", "Also show the comparison table under the rows.", kind=bool,
+    Option("compare", "cell", "Also show the comparison table under the rows (compare's "
+           "stats='ci': means with their intervals, p50/p95, completion, distinct replies).", kind=bool,
            action="store_true"),
+    # issue 23: inputs from a DataFrame and scores
+    Option("over", "input", "Run the thread once per row of this DataFrame (or list of dicts), "
+           "each row filling the {column} placeholders.", metavar="VAR"),
+    Option("score", "send", "Score each completed reply: contains:TEXT, icontains:TEXT, "
+           "regex:PATTERN, equals (with --expect), json, json:SCHEMA_VAR, length.",
+           metavar="SCORER"),
+    Option("expect", "send", "The input column --score equals compares the reply with.",
+           metavar="COLUMN"),
 )
 
 

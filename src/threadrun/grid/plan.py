@@ -1,4 +1,4 @@
-"""The plan: one validated request body per grid cell (model × effort × temperature × repeat).
+"""The plan: one validated request body per grid cell (input × model × effort × temperature × repeat).
 
 The magic, the form and ``threadrun.run`` all come through ``make_plan``: request bodies are
 built once, here, from a parsed ``Thread`` and validated by ``body.validate_body``.
@@ -32,7 +32,7 @@ class Job:
     repeat: int
     body: dict
     reasoning_effort: str | None = None
-
+    input: Any = None  #: the input's index label (``--over``), None without inputs
 
 
 def split_list(value: str | Iterable[Any] | None) -> list[Any]:
@@ -149,32 +149,41 @@ def _tools(value: Any) -> Any:
 def make_plan(thread: Thread, *, models: Sequence[str | None] = (None,),
               temperatures: Sequence[float | None] = (None,), repeat: int = 1,
               assistant_id: str | None = None, efforts: Sequence[str | None] = (None,),
-              qualify: Callable[[str], str] | None = None, **fields: Any) -> list[Job]:
-    """Every grid cell's validated body: model-major, then effort, then temperature, then repeat.
+              qualify: Callable[[str], str] | None = None,
+              inputs: Sequence[tuple[Any, Thread]] | None = None, **fields: Any) -> list[Job]:
+    """Every grid cell's validated body: input-major, then model, effort, temperature, repeat.
 
-    A grid over ``MAX_RUNS`` runs is a one-line ValidationError before any body is built.
+    ``inputs``: (index label, that input's filled-in thread) per input (``--over``); without
+    it the grid has one input, ``thread``. A grid over ``MAX_RUNS`` runs is a one-line
+    ValidationError before any body is built.
 
     ``qualify`` writes each model's provider out (``gpt-4o`` → ``echo:gpt-4o``), for the
     embedded runtime; a JSON body's own model is qualified too.
     """
-    size = len(models) * len(efforts) * len(temperatures) * repeat
+    cells: Sequence[tuple[Any, Thread]] = [(None, thread)] if inputs is None else inputs
+    size = len(cells) * len(models) * len(efforts) * len(temperatures) * repeat
     if size > MAX_RUNS:
+        counted = f"{len(cells):,} input × " if inputs is not None else ""
         raise ValidationError(
-            f"the grid has {size:,} runs ({len(models)} model × {len(efforts)} effort × "
+            f"the grid has {size:,} runs ({counted}{len(models)} model × {len(efforts)} effort × "
             f"{len(temperatures)} temperature × {repeat:,} repeat), over the limit of "
             f"{MAX_RUNS:,} runs per cell; split it into several cells", param="repeat")
     jobs: list[Job] = []
-    for model in models:
-        for effort in efforts:
-            for temperature in temperatures:
-                body = build_body(thread, assistant_id=assistant_id or thread.body.get("assistant_id")
-                                  or PENDING_ASSISTANT,
-                                  model=model, temperature=temperature, **fields)
-                if qualify is not None and isinstance(body.get("model"), str):
-                    body["model"] = qualify(body["model"])
-                for rep in range(repeat):
-                    jobs.append(Job(len(jobs), body.get("model") if model else model, temperature,
-                                    rep, dict(body), effort))
+    qualified: dict[str, str] = {}
+    for label, cell in cells:
+        for model in models:
+            for effort in efforts:
+                for temperature in temperatures:
+                    body = build_body(cell, assistant_id=assistant_id or cell.body.get("assistant_id")
+                                      or PENDING_ASSISTANT,
+                                      model=model, temperature=temperature, **fields)
+                    if qualify is not None and isinstance(body.get("model"), str):
+                        if body["model"] not in qualified:  # once per model, not per input
+                            qualified[body["model"]] = qualify(body["model"])
+                        body["model"] = qualified[body["model"]]
+                    for rep in range(repeat):
+                        jobs.append(Job(len(jobs), body.get("model") if model else model,
+                                        temperature, rep, dict(body), effort, label))
     return jobs
 
 

@@ -40,8 +40,11 @@ class Sweep:
                  on_row: Callable[[Row], None] | None = None, progress: bool = False,
                  runlog: RunLog | None = None,
                  reassign: Callable[[str], str | None] | None = None,
-                 deadline: float | None = config.DEADLINE_S):
+                 deadline: float | None = config.DEADLINE_S,
+                 score: Callable[[Row, Any], None] | None = None):
         self.client = client
+        #: ``score(row, input label)`` sets the row's score before it is logged (``--score``).
+        self.score = score
         self.deadline = deadline
         #: ``reassign(assistant_id)`` → another id when a create answered 404 (the assistant is
         #: gone), or None; the run is then sent once more with it (no run was created).
@@ -220,7 +223,9 @@ class Sweep:
         return, is never held across the log's write or ``on_row``.
         """
         row = to_row(result, label=self.label, repeat=job.repeat,
-                     reasoning_effort=job.reasoning_effort, secrets=self._secrets)
+                     reasoning_effort=job.reasoning_effort, secrets=self._secrets, input=job.input)
+        if self.score is not None:
+            self.score(row, job.input)
         with self._log_lock:
             if self.runlog is not None:
                 try:

@@ -20,7 +20,7 @@ UTC = "datetime64[ns, UTC]"
 
 #: The columns, in order, with their dtypes: what people compare first (model, provider, the
 #: settings, status, total tokens, cost, times, the reply), then the token details,
-#: bookkeeping, ids and timestamps last.
+#: bookkeeping, ids and timestamps; then the columns added later, in blocks (inputs and scores).
 COLUMNS: dict[str, str] = {
     "model": STR, "provider": STR, "temperature": "float64", "top_p": "float64",
     "reasoning_effort": STR, "status": STR, "total_tokens": "Int64",
@@ -31,6 +31,8 @@ COLUMNS: dict[str, str] = {
     "repeat": "Int64", "retries": "Int64",
     "run_id": STR, "thread_id": STR, "assistant_id": STR, "request_id": STR,
     "created_at": UTC, "completed_at": UTC,
+    # inputs and scores (issue 23): the input's index label, the score, the scorer's error
+    "input": "object", "score": "float64", "score_error": STR,
 }
 
 _ENDED_AT = ("completed_at", "failed_at", "cancelled_at", "incomplete_at", "expired_at")
@@ -38,7 +40,7 @@ _ENDED_AT = ("completed_at", "failed_at", "cancelled_at", "incomplete_at", "expi
 
 def to_row(result: RunResult, *, label: str | None = None, repeat: int | None = None,
            reasoning_effort: str | None = None,
-           secrets: dict[str, str] | None = None) -> dict[str, Any]:
+           secrets: dict[str, str] | None = None, input: Any = None) -> dict[str, Any]:
     """Flatten a RunResult into a dict with exactly the keys of COLUMNS; never raises.
 
     ``model`` is split into the name the provider knows and ``provider`` (None when the server
@@ -47,6 +49,7 @@ def to_row(result: RunResult, *, label: str | None = None, repeat: int | None = 
     fractional token count, a temperature that is not a number, a ``created_at`` that is not a
     time) is left empty and named in the row's ``error``; every value has its column's type.
     Known keys (``scrub``; ``secrets`` when the caller looked them up already) are masked.
+    ``input`` is the input's index label (``--over``); ``score`` is filled in by the sweep.
     """
     problems: list[str] = []
     try:
@@ -60,6 +63,7 @@ def to_row(result: RunResult, *, label: str | None = None, repeat: int | None = 
                    cost_usd=math.nan, latency_s=math.nan, ttft_s=math.nan, queue_s=math.nan,
                    temperature=None,
                    error=_text(getattr(result, "error", None), "error", []))
+    row["input"] = input
     if problems:
         note = "run object unreadable: " + "; ".join(problems)
         row["error"] = f"{row['error']}; {note}" if row["error"] else note
@@ -132,6 +136,8 @@ def _row(result: RunResult, problems: list[str], label: str | None, repeat: int 
         "repeat": _int_or_none(repeat),
         "retries": _int_or_none(result.retries),
         "request_id": _text(result.request_id, "request_id", problems),
+        "score": None,
+        "score_error": None,
     }
 
 
