@@ -64,8 +64,9 @@ def _banner(server: LocalServer, args: argparse.Namespace) -> str:
     names = ", ".join(providers())
     default = args.default_provider or f"{default_provider()} (openai when $OPENAI_API_KEY is set)"
     guard = "requires its API key" if server.app.api_key else "no key required (this machine only)"
+    state = f"state kept in {args.db}" if getattr(args, "db", None) else "state in memory (--db PATH keeps it)"
     return (f"threadrun serve: Assistants v2 at {server.url} ({guard}); models run on their "
-            f"provider ({names}); unprefixed models on {default}; point kernels at it with "
+            f"provider ({names}); unprefixed models on {default}; {state}; point kernels at it with "
             f"THREADRUN_BASE_URL={server.url}. Ctrl+C to stop.")
 
 
