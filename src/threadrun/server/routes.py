@@ -77,7 +77,8 @@ def match_route(method: str, path: str) -> Match:
     if not path.startswith(PREFIX + "/"):
         return Match("unknown", None, {}, 404)
     sub, known_path = path[len(PREFIX):], False
-    for route_method, template, name, regex in COMPILED:
+    literal = [route for route in COMPILED if route[1] == sub]  # /threads/runs is no thread id
+    for route_method, template, name, regex in literal or COMPILED:
         found = regex.match(sub)
         if found and route_method == method:
             return Match(f"{method} {template}", name, found.groupdict())
