@@ -19,6 +19,7 @@ from typing import Any, Callable
 
 from .. import config, notify, scrub
 from ..client import Client
+from ..client.runs import Turn
 from ..http import watch
 from ..rows.result import RunResult
 from ..rows.row import to_row
@@ -40,8 +41,11 @@ class Sweep:
                  on_row: Callable[[Row], None] | None = None, progress: bool = False,
                  runlog: RunLog | None = None,
                  reassign: Callable[[str], str | None] | None = None,
-                 deadline: float | None = config.DEADLINE_S):
+                 deadline: float | None = config.DEADLINE_S,
+                 turn: Callable[[Job], Turn] | None = None):
         self.client = client
+        #: ``turn(job)``: what a run does beyond one create (continue a thread, answer tools).
+        self.turn = turn
         self.deadline = deadline
         #: ``reassign(assistant_id)`` → another id when a create answered 404 (the assistant is
         #: gone), or None; the run is then sent once more with it (no run was created).
@@ -197,7 +201,8 @@ class Sweep:
             return self.client.run(job.body, stream=self.stream, stop=self.stop,
                                    deadline=self.deadline,
                                    on_started=lambda tid, rid: self._started(job, tid, rid),
-                                   on_text=self._live(job))
+                                   on_text=self._live(job),
+                                   turn=self.turn(job) if self.turn is not None else None)
         except Exception as exc:  # noqa: BLE001 - a bug must still leave its row, not vanish
             return RunResult(body=job.body, status="error",
                              error=f"unexpected {type(exc).__name__}: {' '.join(str(exc).split())}")

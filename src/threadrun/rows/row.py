@@ -31,6 +31,8 @@ COLUMNS: dict[str, str] = {
     "repeat": "Int64", "retries": "Int64",
     "run_id": STR, "thread_id": STR, "assistant_id": STR, "request_id": STR,
     "created_at": UTC, "completed_at": UTC,
+    # tools answered here and continued threads (--tools, --continue)
+    "steps": "Int64", "parent_run_id": STR,
 }
 
 _ENDED_AT = ("completed_at", "failed_at", "cancelled_at", "incomplete_at", "expired_at")
@@ -127,12 +129,23 @@ def _row(result: RunResult, problems: list[str], label: str | None, repeat: int 
         "tool_calls": json.dumps(result.tool_calls, default=str) if result.tool_calls else None,
         "sent": json.dumps(sent, default=str) if isinstance(sent, dict) else None,
         "error": "; ".join(filter(None, [_text(result.error, "error", problems),
-                                         _text(notice, "x_threadrun.notice", problems)])) or None,
+                                         _text(notice, "x_threadrun.notice", problems),
+                                         _tools_raised(result.tool_calls)])) or None,
         "label": label,
         "repeat": _int_or_none(repeat),
         "retries": _int_or_none(result.retries),
         "request_id": _text(result.request_id, "request_id", problems),
+        "steps": _int_or_none(result.extra.get("steps")),
+        "parent_run_id": _text(result.extra.get("parent_run_id"), "parent_run_id", problems),
     }
+
+
+def _tools_raised(calls: list[dict]) -> str | None:
+    """One line naming the tool calls that raised (their error text went to the model)."""
+    raised = [f"{c.get('name')}: {c['error']}" for c in calls if isinstance(c, dict) and c.get("error")]
+    if not raised:
+        return None
+    return f"{len(raised)} tool call(s) raised, the model was given the error: {'; '.join(raised)}"[:500]
 
 
 def frame(rows: Iterable[dict[str, Any]] | pd.DataFrame) -> pd.DataFrame:

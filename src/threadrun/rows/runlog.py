@@ -72,6 +72,11 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE runs ADD COLUMN queue_s REAL;
     """,
+    # 6: tool calls answered by the client (model steps) and continued threads (the parent run).
+    """
+    ALTER TABLE runs ADD COLUMN steps INTEGER;
+    ALTER TABLE runs ADD COLUMN parent_run_id TEXT;
+    """,
 ]
 VERSION = len(MIGRATIONS)
 
