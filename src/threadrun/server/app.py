@@ -5,14 +5,12 @@ import hashlib
 import hmac
 import json
 import math
-import re
 import threading
 import time
 import traceback
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 from ..config import is_loopback
 from ..errors import ValidationError
@@ -25,67 +23,15 @@ from .limits import Limits, RequestLog, RequestRecord
 from .masking import PieceMasker, mask, masked_reply, secrets
 from .model_check import unlisted_notice
 from .objects import Run
+from .routes import Match, Reply, StreamReply, match_route, route_error  # noqa: F401 - asgi's imports
 from .slots import Slots, client_timeout, read_timeout
 from .store import Store
 from .stream import run_events
+from .surface import Surface
 from .validate import ErrorAnswer, validate_assistant, validate_thread_and_run
 
-PREFIX = "/v1"
-ROUTES = (
-    ("POST", "/assistants", "create_assistant"),
-    ("GET", "/assistants/{assistant_id}", "get_assistant"),
-    ("POST", "/threads/runs", "create_run"),
-    ("GET", "/threads/{thread_id}", "get_thread"),
-    ("GET", "/threads/{thread_id}/runs/{run_id}", "get_run"),
-    ("POST", "/threads/{thread_id}/runs/{run_id}/cancel", "cancel_run"),
-    ("GET", "/threads/{thread_id}/messages", "list_messages"),
-)
-COMPILED = [(method, template, name, re.compile(
-    "^" + re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", template) + "$")) for method, template, name in ROUTES]
 MAX_KEY_CHARS = 255
 SERVER_ERROR = "The server had an error while processing your request. Sorry about that!"
-
-
-@dataclass
-class Reply:
-    """A JSON answer."""
-
-    status: int
-    body: Any
-    headers: dict[str, str] = field(default_factory=dict)
-    close: bool = False
-
-
-@dataclass
-class StreamReply:
-    """An SSE answer: ``(event, data)`` pairs produced lazily (and paced) by ``events``, which
-    pauses (``stream.PAUSE``) until ``run`` changes or its clock says."""
-
-    events: Iterator[tuple[str, Any]]
-    run: Run
-
-
-@dataclass
-class Match:
-    """A routed request: its count key, endpoint name and path parameters, or an error status."""
-
-    route: str
-    endpoint: str | None
-    params: dict[str, str]
-    status: int | None = None
-
-
-def match_route(method: str, path: str) -> Match:
-    """Route ``METHOD /v1/...``: the endpoint, or status 404 (unknown path) / 405 (wrong method)."""
-    if not path.startswith(PREFIX + "/"):
-        return Match("unknown", None, {}, 404)
-    sub, known_path = path[len(PREFIX):], False
-    for route_method, template, name, regex in COMPILED:
-        found = regex.match(sub)
-        if found and route_method == method:
-            return Match(f"{method} {template}", name, found.groupdict())
-        known_path = known_path or bool(found)
-    return Match("unknown", None, {}, 405 if known_path else 404)
 
 
 def error_reply(error: ErrorAnswer) -> Reply:
@@ -93,7 +39,7 @@ def error_reply(error: ErrorAnswer) -> Reply:
     return Reply(error.status, error.body(), dict(error.headers), close=error.status == 413)
 
 
-class App:
+class App(Surface):
     """Everything one LocalServer knows: settings, state, faults, counts and the request log."""
 
     def __init__(self, latency: float = 0.0, api_key: str | None = None, fault: str | None = None,
@@ -232,9 +178,13 @@ class App:
         run.call_limits = limits
         with self.lock:
             self.runs_created += 1
+        self.start_engine(run)
+        return run
+
+    def start_engine(self, run: Run) -> None:
+        """Hand a real model's round to an engine worker (echo rounds need none)."""
         if self.store.needs_engine(run):
             self.pool.submit(self.run_engine, run)
-        return run
 
     def answer_run(self, run: Run, body: dict, replay: bool) -> Reply | StreamReply:
         """The answer to a create: the run's stream, or its RunObject (queued when just created)."""
@@ -263,7 +213,7 @@ class App:
         """The upstream call of a started run, and its result recorded on the run."""
         p = run.params
         request = Request(
-            model=p["model"], messages=run.engine_messages, instructions=p["instructions"] or None,
+            model=p["model"], messages=run.engine_messages + run.transcript, instructions=p["instructions"] or None,
             temperature=p["temperature"] if "temperature" in p["explicit"] else None,
             top_p=p["top_p"] if "top_p" in p["explicit"] else None,
             max_tokens=p["max_completion_tokens"], tools=list(p["tools"] or []),
@@ -349,13 +299,6 @@ def echo_key_reply(headers: dict[str, str]) -> Reply:
     value = headers.get("authorization", "")
     return error_reply(ErrorAnswer(400, f"Invalid Authorization header '{value}' (injected fault).",
                                    None, "invalid_api_key"))
-
-
-def route_error(match: Match) -> ErrorAnswer:
-    """The 404/405 error of an unrouted request."""
-    if match.status == 405:
-        return ErrorAnswer(405, "Method not allowed for this URL.", None, None)
-    return ErrorAnswer(404, "Invalid URL: unknown route.", None, None)
 
 
 def idempotency_key(headers: dict[str, str]) -> str | None:

@@ -3,8 +3,8 @@
 A run's status is computed lazily from the monotonic clock: ``queued`` until ``start_mono``,
 ``in_progress`` until ``end_mono`` (unknown = None while a bridge call is pending), then its
 ``outcome``; a cancel request makes it ``cancelled`` at once.  No thread is spent per run.
-The ``requires_action`` outcome is not terminal: the run waits for tool outputs (never accepted
-here) until it is cancelled or ``expires_at`` passes (then ``expired``).
+The ``requires_action`` outcome is not terminal: the run waits for tool outputs (then its next
+round starts, see ``rounds``) until it is cancelled or ``expires_at`` passes (then ``expired``).
 
 Beside the spec's fields a run says when it ended in every terminal status (``incomplete_at``
 and ``expired_at``, named as on messages and run steps, which the spec's RunObject lacks), and
@@ -78,6 +78,7 @@ class Thread:
     tool_resources: dict | None = None
     messages: list[Message] = field(default_factory=list)
     run_ids: list[str] = field(default_factory=list)
+    kept: bool = False  # made by ``POST /threads``: never evicted with its runs (bounded by count)
 
     def to_dict(self) -> dict:
         """The ThreadObject JSON."""
@@ -126,6 +127,10 @@ class Run:
     sent: dict | None = None  # the settings its engine sent upstream (see engines.sent_settings)
     notice: str | None = None  # what the provider did that the settings do not say (one line)
     client_timeout: float | None = None  # the client's read bound (X-Threadrun-Timeout), seconds
+    transcript: list[dict] = field(default_factory=list)  # the tool loop's turns (see ``rounds``)
+    history: list[dict] = field(default_factory=list)  # finished steps of earlier rounds
+    used: dict | None = None  # the usage of earlier rounds, summed (RunCompletionUsage)
+    max_rounds: int = 10  # tool rounds a run may take; the model asking for more ends it incomplete
 
     def status(self, now: float | None = None) -> str:
         """The status at monotonic time ``now``."""
@@ -160,7 +165,14 @@ class Run:
         return None
 
     def usage(self, status: str) -> dict | None:
-        """RunCompletionUsage once terminal (None too when the engine's upstream reported none).
+        """RunCompletionUsage once terminal: this round's plus the earlier rounds' (``used``)."""
+        current = self.round_usage(status)
+        if self.used is None or status not in TERMINAL:
+            return current
+        return add_usage(self.used, current)
+
+    def round_usage(self, status: str) -> dict | None:
+        """This round's RunCompletionUsage once terminal (None too when the engine's upstream reported none).
 
         A real model's usage is what its upstream reported, whatever the run's end: a run that
         asked for tool outputs and was then cancelled or expired still used those tokens. An
@@ -248,19 +260,20 @@ class Run:
         """The RunObject ``required_action`` of a run waiting for tool outputs."""
         return {"type": "submit_tool_outputs", "submit_tool_outputs": {"tool_calls": self.calls()}}
 
-    def step_details(self) -> dict:
-        """The step's details: message creation, or the pending tool call (``requires_action``)."""
+    def step_details(self, calls_shown: bool = True) -> dict:
+        """The step's details: message creation, or the pending tool call (``requires_action``);
+        ``calls_shown`` False: none yet (a stream's ``step.created``; its deltas bring them)."""
         if self.outcome == "requires_action":
-            calls = self.calls()
+            calls = self.calls() if calls_shown else []
             for call in calls:
                 call["function"] = {**call["function"], "output": None}
             return {"type": "tool_calls", "tool_calls": calls}
         return {"type": "message_creation", "message_creation": {"message_id": self.message_id}}
 
-    def step_dict(self, status: str) -> dict:
-        """The RunStepObject (message_creation or tool_calls) of this run in ``status``."""
+    def step_dict(self, status: str, calls_shown: bool = True) -> dict:
+        """The RunStepObject (message_creation or tool_calls) of this run's round in ``status``."""
         ended = self._ended_at(status)
-        details = self.step_details()
+        details = self.step_details(calls_shown)
         return {"id": self.step_id, "object": "thread.run.step", "created_at": self.wall(self.start_mono),
                 "assistant_id": self.assistant_id, "thread_id": self.thread_id, "run_id": self.id,
                 "type": details["type"],
@@ -271,7 +284,20 @@ class Run:
                 "cancelled_at": ended if status == "cancelled" else None,
                 "failed_at": ended if status == "failed" else None,
                 "completed_at": ended if status == "completed" else None,
-                "metadata": {}, "usage": self.usage(status)}
+                "metadata": {}, "usage": self.round_usage(status)}
+
+
+def add_usage(one: dict | None, other: dict | None) -> dict | None:
+    """Two RunCompletionUsages summed (details too, where either has them)."""
+    if one is None or other is None:
+        return one or other
+    total = {k: one[k] + other[k] for k in ("prompt_tokens", "completion_tokens", "total_tokens")}
+    for outer, inner in (("completion_tokens_details", "reasoning_tokens"),
+                         ("prompt_tokens_details", "cached_tokens")):
+        if outer in one or outer in other:
+            total[outer] = {inner: sum((u.get(outer) or {}).get(inner, 0) for u in (one, other))}
+    return total
+
 
 
 def assistant_dict(assistant_id: str, created_at: int, body: dict) -> dict:

@@ -22,20 +22,22 @@ from typing import Any, ContextManager
 from .endings import last_error, why_incomplete
 from .engines import EngineReply
 from .engines.calls import abort_soon
-from .engines.echo import echo_reply
+from .engines.echo_tools import echo_calls, echo_text
 from .faults import RunFault
 from .keys import KeyMap
-from .objects import TERMINAL, Message, Run, Thread, assistant_dict, new_id
-from .pages import page, parse_limit
-from .params import engine_messages, input_content, not_found, resolve_params
+from .objects import TERMINAL, Run, Thread, assistant_dict, new_id
+from .params import engine_messages, not_found, resolve_params
+from .resources import Resources, new_thread
+from .rounds import MAX_ROUNDS, over_cap, stop_at_cap
+from .runs import Runs, check_tools_runnable
 from .tokens import count_tokens, truncate_tokens
-from .validate import ErrorAnswer, fail
+from .validate import ErrorAnswer
 
 QUEUE_S = 0.05
 FAULT_ERROR = "The server had an error while processing your request. (injected fault)"
 
 
-class Store:
+class Store(Resources, Runs):
     """Assistants, threads and runs of one server."""
 
     def __init__(self, max_runs: int = 10_000, max_bytes: int = 512 << 20) -> None:
@@ -52,6 +54,9 @@ class Store:
         self.threads: dict[str, Thread] = {}
         self.runs: OrderedDict[str, Run] = OrderedDict()
         self.idempotency = KeyMap(max_runs)
+        self.max_rounds = MAX_ROUNDS
+        self.message_bytes = 0  # threads and messages made on their own (see ``resources``)
+        self.db: Any = None  # a ``persist.Database`` when the server keeps its state on disk
 
     @property
     def keys(self) -> OrderedDict[str, tuple[str, str]]:
@@ -90,38 +95,57 @@ class Store:
         ``size``: the body's length as JSON when the caller has it (else measured here).
         """
         assistant = self.get_assistant(body["assistant_id"])
-        now_wall, now = time.time(), time.monotonic()
-        spec = body.get("thread") or {}
-        thread = Thread(new_id("thread_"), int(now_wall), spec.get("metadata"), spec.get("tool_resources"))
-        for m in spec.get("messages") or []:
-            thread.messages.append(Message(new_id("msg_"), thread.id, int(now_wall), m["role"],
-                                           input_content(m["content"]), None, None,
-                                           m.get("attachments") or [], m.get("metadata") or {}))
+        thread = new_thread(body.get("thread") or {})
         params = resolve_params(body, assistant, default_provider)
-        plain = engine_messages(thread.messages, params["truncation_strategy"])
-        prompt = count_tokens(params["instructions"]) + sum(count_tokens(m["content"]) for m in plain)
-        latency = max(0.0, float(latency))
-        run = Run(new_id("run_"), thread.id, assistant["id"], params, now_wall, now,
-                  now + min(QUEUE_S, latency / 10), now + latency, prompt, plain, forced=forced)
-        thread.run_ids.append(run.id)
-        run.min_end = run.end_mono or now
-        if self._decide_early(run) is None:
-            if params["provider"].api == "echo":
-                reply = echo_reply(plain, params["instructions"], params["model"], params["temperature"])
-                self._apply_reply(run, EngineReply(reply, exact_usage=False))
-                run.sent = {"model": params["model"], "temperature": params["temperature"],
-                            **({"max_completion_tokens": params["max_completion_tokens"]}
-                               if params["max_completion_tokens"] is not None else {})}
-            else:  # a real model: queued until a worker holds a provider slot (App.run_engine)
-                run.end_mono, run.live, run.prompt_tokens = None, True, None
-                run.start_mono = math.inf
+        check_tools_runnable(params)
+        run = self.begin_run(thread, assistant["id"], params, latency, forced)
         run.size = (len(json.dumps(body)) if size is None else size) + len(run.reply or "")
         with self.lock:
             self.threads[thread.id] = thread
             self.runs[run.id] = run
             self.bytes_kept += run.size
-            self._evict(now, keep=run)
+            self._evict(time.monotonic(), keep=run)
+        self.saved(thread, run)
         return run
+
+    def begin_run(self, thread: Thread, assistant_id: str, params: dict, latency: float,
+                  forced: RunFault | None) -> Run:
+        """A new run on ``thread`` (its messages now, after the truncation strategy), planned."""
+        now_wall, now = time.time(), time.monotonic()
+        plain = engine_messages(thread.messages, params["truncation_strategy"])
+        run = Run(new_id("run_"), thread.id, assistant_id, params, now_wall, now, math.inf, None,
+                  None, plain, forced=forced, max_rounds=self.max_rounds)
+        thread.run_ids.append(run.id)
+        self.plan_round(run, latency)
+        return run
+
+    def plan_round(self, run: Run, latency: float) -> None:
+        """Schedule the run's current round: echo's reply at once (due ``latency`` ahead), or a
+        real model's call, queued until a worker holds a provider slot (``App.run_engine``)."""
+        now, latency = time.monotonic(), max(0.0, float(latency))
+        run.start_mono, run.end_mono = now + min(QUEUE_S, latency / 10), now + latency
+        run.min_end = run.end_mono or now
+        p, messages = run.params, run.engine_messages + run.transcript
+        run.prompt_tokens = count_tokens(p["instructions"]) + sum(
+            count_tokens(m["content"] or "") for m in messages)
+        if self._decide_early(run) is not None:
+            return
+        if p["provider"].api == "echo":
+            calls = echo_calls(messages, p["tools"], p["tool_choice"])
+            if calls and not over_cap(run):
+                run.outcome, run.tool_calls = "requires_action", calls
+                run.completion_tokens = count_tokens(json.dumps(calls))
+            else:
+                reply = echo_text(messages, p["instructions"], p["model"], p["temperature"])
+                self._apply_reply(run, EngineReply(reply, exact_usage=False))
+                if calls:
+                    stop_at_cap(run)
+            run.sent = {"model": p["model"], "temperature": p["temperature"],
+                        **({"max_completion_tokens": p["max_completion_tokens"]}
+                           if p["max_completion_tokens"] is not None else {})}
+        else:
+            run.end_mono, run.live, run.prompt_tokens = None, True, None
+            run.start_mono = math.inf
 
     def key_lock(self, key: str | None) -> ContextManager[Any]:
         """Held while a keyed create looks its key up and creates: one run per key, even at once."""
@@ -234,7 +258,9 @@ class Store:
         run.prompt_tokens, run.completion_tokens = reply.prompt_tokens, reply.completion_tokens
         run.reasoning_tokens, run.cached_tokens = reply.reasoning_tokens, reply.cached_tokens
         run.total_tokens = reply.total_tokens
-        if reply.tool_calls:
+        if reply.tool_calls and over_cap(run):
+            stop_at_cap(run)
+        elif reply.tool_calls:
             run.outcome, run.tool_calls = "requires_action", list(reply.tool_calls)
         elif reply.finish_reason in ("length", "content_filter"):
             run.outcome = "incomplete"
@@ -317,26 +343,6 @@ class Store:
             left = until - time.monotonic()
             return None if left <= 0 else min(max_wait, left)
 
-    def list_messages(self, thread_id: str, query: dict[str, str]) -> dict:
-        """A ListMessagesResponse page of the thread (query: order, limit, after, before, run_id)."""
-        order = query.get("order", "desc")
-        if order not in ("asc", "desc"):
-            fail("order", f"Invalid value: '{order[:20]}'. Supported values are: 'asc' and 'desc'.")
-        limit = parse_limit(query.get("limit", "20"))
-        with self.lock:
-            thread = self.get_thread(thread_id)
-            for run_id in thread.run_ids:
-                if run_id in self.runs:
-                    self.settle(self.runs[run_id])
-            items = [m for m in thread.messages
-                     if "run_id" not in query or m.run_id == query["run_id"]]
-        if order == "desc":
-            items.reverse()
-        items, has_more = page(items, limit, query.get("after"), query.get("before"))
-        data = [m.to_dict() for m in items]
-        return {"object": "list", "data": data, "first_id": data[0]["id"] if data else None,
-                "last_id": data[-1]["id"] if data else None, "has_more": has_more}
-
     def _evict(self, now: float, keep: Run) -> None:
         """Drop the oldest terminal runs (and their threads) beyond ``max_runs`` or ``max_bytes``."""
         count, size = len(self.runs), self.bytes_kept
@@ -350,7 +356,17 @@ class Store:
                 victims.append(run)
                 count, size = count - 1, size - run.size
         for run in victims:
-            thread = self.threads.pop(run.thread_id, None)
-            for other in {run.id, *(thread.run_ids if thread else [])}:
-                gone = self.runs.pop(other, None)
-                self.bytes_kept -= gone.size if gone is not None else 0
+            self._drop(run, now)
+
+    def _drop(self, run: Run, now: float) -> None:
+        """Forget an evicted terminal run: with its thread and the thread's runs, unless the thread
+        was made by ``POST /threads`` (kept: only the run goes) or has a run still active."""
+        thread = self.threads.get(run.thread_id)
+        if thread is not None and not thread.kept and all(
+                self.runs[r].status(now) in TERMINAL for r in thread.run_ids if r in self.runs):
+            self.threads.pop(thread.id)
+            self.forget(thread.id)
+        gone_ids = {run.id} if thread is None or thread.id in self.threads else {run.id, *thread.run_ids}
+        for other in gone_ids:
+            gone = self.runs.pop(other, None)
+            self.bytes_kept -= gone.size if gone is not None else 0
