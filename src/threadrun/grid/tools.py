@@ -57,7 +57,7 @@ def toolbox(value: Any) -> Toolbox:
     functions: dict[str, Callable[..., Any]] = {}
     for name, func in items:
         if not callable(func):
-            raise ValidationError(f"tool {name!r} is a {type(func).__name__}, not a function",
+            raise ValidationError(f"tool {name!r} holds {type(func).__name__}, not a function",
                                   param="tools")
         if not isinstance(name, str) or not NAME.match(name):
             raise ValidationError(f"tool name {name!r}: use 1-64 letters, digits, _ or - "
@@ -126,6 +126,9 @@ def from_names(given: Mapping[str, Any], namespace: Mapping[str, Any] | None) ->
         values: list[Any] = []
         for name in (n.strip() for n in names.split(",") if n.strip()):
             value = _variable(name, namespace, "--tools")
+            if not (callable(value) or isinstance(value, (list, tuple, Mapping))):
+                raise ValidationError(f"--tools {name}: that variable holds {type(value).__name__}, not a "
+                                      "function (or a list or dict of them)", param="tools")
             values += list(value) if isinstance(value, (list, tuple)) else [value]
         merged: dict[str, Any] = {}
         for value in values:
