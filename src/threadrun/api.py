@@ -14,8 +14,9 @@ import pandas as pd
 
 from . import config, notify, providers
 from .client import Client, assistant
+from .client.runs import Turn
 from .errors import APIConnectionError, APIError, AuthenticationError, NotFoundError, ValidationError
-from .grid import capabilities, notices, options
+from .grid import capabilities, continuation, notices, options, tools
 from .grid import inputs as grid_inputs
 from .grid.plan import (
     PENDING_ASSISTANT,
@@ -88,6 +89,8 @@ class Command:
             raise ValidationError("--reasoning-effort runs one scratch assistant per effort; "
                                   "drop --assistant (and $THREADRUN_ASSISTANT_ID)",
                                   param="reasoning_effort")
+        if self.continue_from is not None:
+            return self._continuation()
         return make_plan(self.thread, models=self.models, temperatures=self.temperatures,
                          repeat=self.repeat, assistant_id=config.assistant_id(self.assistant),
                          efforts=self.efforts, inputs=self.threads,
@@ -100,6 +103,22 @@ class Command:
                 self.__dict__["_by_label"] = (dict(zip(self.inputs.labels, self.inputs.records))
                                               if self.inputs is not None else {})
             self.scorer.apply(row, self.__dict__["_by_label"].get(label))
+
+    def _continuation(self) -> list[Job]:
+        """The plan of ``--continue``: each earlier row's thread runs again (``continuation``)."""
+        jobs, skipped = continuation.plan(self.thread, self.continue_from,
+                                          assistant_id=config.assistant_id(self.assistant),
+                                          qualify=providers.qualified if self.embedded else None,
+                                          **self.fields)
+        for job in jobs:
+            if job.model:
+                provider, _ = providers.resolve(job.model)
+                if self.embedded:
+                    provider.check_ready()
+        if skipped:
+            notify.warn(f"--continue: {skipped} of {skipped + len(jobs)} rows have no thread "
+                        "(their run was never created); they are not continued")
+        return jobs
 
 
 def command(thread: Any, *, namespace: Mapping[str, Any] | None = None,
@@ -114,11 +133,14 @@ def command(thread: Any, *, namespace: Mapping[str, Any] | None = None,
     for name in given:
         if name not in names:
             raise options.unknown(name, names)
+    given = {**given, **tools.from_names(given, namespace)}
     values = {o.name: o.check(given[o.name]) for o in table
               if given.get(o.name) is not None or (o.role == "grid" and o.name in given)}
     settings = {**options.defaults(), **{o.name: values[o.name] for o in options.table("send")
                                          if o.name in values}}
     _check_together(settings)
+    if settings.get("continue_from") is not None:
+        _check_continuation(values)
     interpolate = values.get("interpolate", True)
     found: Table | None = None
     threads: list[tuple[Any, Thread]] | None = None
@@ -146,6 +168,15 @@ def command(thread: Any, *, namespace: Mapping[str, Any] | None = None,
                    fields={o.name: values[o.name] for o in options.table("field")
                            if values.get(o.name) is not None},
                    settings=settings, inputs=found, threads=threads, scorer=scorer)
+
+
+def _check_continuation(values: dict[str, Any]) -> None:
+    """``--continue`` runs each thread on its own model and settings: no grid of its own."""
+    own = [options.find(n).dashed for n in ("model", "temperature", "reasoning_effort", "repeat", "resume")
+           if values.get(n) not in (None, [None], 1)]
+    if own:
+        raise ValidationError(f"--continue runs each thread again on its own model and settings; "
+                              f"drop {', '.join(own)}", param="continue_from")
 
 
 def _check_together(settings: dict[str, Any]) -> None:
@@ -257,11 +288,22 @@ def _run_jobs(client: Client, jobs: list[Job], cmd: Command, runlog: RunLog | No
                   concurrency=cmd.concurrency, label=cmd.label, progress=cmd.progress,
                   runlog=runlog, on_row=on_row, deadline=cmd.deadline,
                   score=cmd.score_row if cmd.scorer is not None else None,
-                  reassign=_reassigner(client, cmd, jobs, asst) if asst else None)
+                  reassign=_reassigner(client, cmd, jobs, asst) if asst else None,
+                  turn=_turn(cmd))
     sweep.rows.update(unsent)  # their places in the grid: run() returns rows by grid index
     if on_sweep is not None:
         on_sweep(sweep)
     return sweep.run()
+
+
+def _turn(cmd: Command) -> Callable[[Job], Turn] | None:
+    """What each run does beyond one create: continue its thread, answer its tool calls."""
+    box = cmd.fields.get("tools")
+    answer = tools.answerer(box) if isinstance(box, tools.Toolbox) else None
+    if answer is None and cmd.continue_from is None:
+        return None
+    return lambda job: Turn(thread_id=job.thread_id, tools=answer, max_steps=cmd.max_steps,
+                            parent_run_id=job.parent_run_id)
 
 
 def _reassigner(client: Client, cmd: Command, jobs: list[Job],

@@ -14,6 +14,7 @@ from ..errors import ValidationError
 from ..spec import REASONING_EFFORTS
 from .body import check_temperature, check_top_p, validate_body
 from .thread import Thread
+from .tools import Toolbox
 
 #: Stands in for the assistant id until the real one is known (dry runs, validation).
 PENDING_ASSISTANT = "asst_threadrun_scratch"
@@ -33,6 +34,9 @@ class Job:
     body: dict
     reasoning_effort: str | None = None
     input: Any = None  #: the input's index label (``--over``), None without inputs
+    #: Continuing a thread: the body is a createRun body for this thread (``continuation``).
+    thread_id: str | None = None
+    parent_run_id: str | None = None
 
 
 def split_list(value: str | Iterable[Any] | None) -> list[Any]:
@@ -139,7 +143,10 @@ def build_body(thread: Thread, **fields: Any) -> dict:
 
 
 def _tools(value: Any) -> Any:
-    """Tool names (``"code_interpreter"``) as ``{"type": name}``; dicts kept."""
+    """Tool names (``"code_interpreter"``) as ``{"type": name}``; dicts kept; Python functions
+    (a ``Toolbox``) as their function tool definitions."""
+    if isinstance(value, Toolbox):
+        return copy.deepcopy(value.definitions)
     items = [value] if isinstance(value, str) else value
     if not isinstance(items, (list, tuple)):
         return value

@@ -33,6 +33,8 @@ COLUMNS: dict[str, str] = {
     "created_at": UTC, "completed_at": UTC,
     # inputs and scores (issue 23): the input's index label, the score, the scorer's error
     "input": "object", "score": "float64", "score_error": STR,
+    # tools answered here and continued threads (--tools, --continue)
+    "steps": "Int64", "parent_run_id": STR,
 }
 
 _ENDED_AT = ("completed_at", "failed_at", "cancelled_at", "incomplete_at", "expired_at")
@@ -131,14 +133,25 @@ def _row(result: RunResult, problems: list[str], label: str | None, repeat: int 
         "tool_calls": json.dumps(result.tool_calls, default=str) if result.tool_calls else None,
         "sent": json.dumps(sent, default=str) if isinstance(sent, dict) else None,
         "error": "; ".join(filter(None, [_text(result.error, "error", problems),
-                                         _text(notice, "x_threadrun.notice", problems)])) or None,
+                                         _text(notice, "x_threadrun.notice", problems),
+                                         _tools_raised(result.tool_calls)])) or None,
         "label": label,
         "repeat": _int_or_none(repeat),
         "retries": _int_or_none(result.retries),
         "request_id": _text(result.request_id, "request_id", problems),
         "score": None,
         "score_error": None,
+        "steps": _int_or_none(result.extra.get("steps")),
+        "parent_run_id": _text(result.extra.get("parent_run_id"), "parent_run_id", problems),
     }
+
+
+def _tools_raised(calls: list[dict]) -> str | None:
+    """One line naming the tool calls that raised (their error text went to the model)."""
+    raised = [f"{c.get('name')}: {c['error']}" for c in calls if isinstance(c, dict) and c.get("error")]
+    if not raised:
+        return None
+    return f"{len(raised)} tool call(s) raised, the model was given the error: {'; '.join(raised)}"[:500]
 
 
 def frame(rows: Iterable[dict[str, Any]] | pd.DataFrame) -> pd.DataFrame:

@@ -79,6 +79,11 @@ MIGRATIONS: list[str] = [
     ALTER TABLE runs ADD COLUMN score REAL;
     ALTER TABLE runs ADD COLUMN score_error TEXT;
     """,
+    # 7: tool calls answered by the client (model steps) and continued threads (the parent run).
+    """
+    ALTER TABLE runs ADD COLUMN steps INTEGER;
+    ALTER TABLE runs ADD COLUMN parent_run_id TEXT;
+    """,
 ]
 VERSION = len(MIGRATIONS)
 
