@@ -28,8 +28,10 @@ def test_a_result_leads_with_what_people_compare_and_is_shown_readably(ip):
     assert list(df.columns[:12]) == ["model", "provider", "temperature", "top_p", "reasoning_effort",
                                      "status", "total_tokens", "cost_usd", "latency_s", "ttft_s",
                                      "queue_s", "reply"]  # queue_s: issue 19 point 4
-    # issue 23 adds its columns (input, score, score_error) after the ids and timestamps
-    assert list(df.columns[-5:]) == ["created_at", "completed_at", "input", "score", "score_error"]
+    # later issues add their columns in blocks after the ids and timestamps: issue 23 (input,
+    # score, score_error), issue 24 (steps, parent_run_id)
+    assert list(df.columns[-7:]) == ["created_at", "completed_at", "input", "score", "score_error",
+                                     "steps", "parent_run_id"]
     assert df["cost_usd"].dtype == "float64" and len(df["reply"][0]) > SHOWN_CHARS  # the value is whole
     html = ip.display_formatter.format(df)[0]["text/html"]
     assert "$0.0" in html and "e-0" not in html
