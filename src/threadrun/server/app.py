@@ -23,6 +23,7 @@ from .limits import Limits, RequestLog, RequestRecord
 from .masking import PieceMasker, mask, masked_reply, secrets
 from .model_check import unlisted_notice
 from .objects import Run
+from .rounds import round_tool_choice
 from .routes import Match, Reply, StreamReply, match_route, route_error  # noqa: F401 - asgi's imports
 from .slots import Slots, client_timeout, read_timeout
 from .store import Store
@@ -217,7 +218,7 @@ class App(Surface):
             temperature=p["temperature"] if "temperature" in p["explicit"] else None,
             top_p=p["top_p"] if "top_p" in p["explicit"] else None,
             max_tokens=p["max_completion_tokens"], tools=list(p["tools"] or []),
-            tool_choice=p["tool_choice"], parallel_tool_calls=p["parallel_tool_calls"],
+            tool_choice=round_tool_choice(run), parallel_tool_calls=p["parallel_tool_calls"],
             reasoning_effort=p["reasoning_effort"], response_format=p["response_format"],
             stream=p["stream"], timeout=read_timeout(provider, run.client_timeout))
         engine = make_engine(provider)
