@@ -12,11 +12,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import pydantic
-import spec_schema
-from openai.types.beta import (Assistant, AssistantDeleted, AssistantStreamEvent, Thread,
-                               ThreadDeleted)
+from openai.types.beta import Assistant, AssistantDeleted, AssistantStreamEvent, Thread, ThreadDeleted
 from openai.types.beta.threads import Message, MessageDeleted, Run
 from openai.types.beta.threads.runs import RunStep
+
+import spec_schema
 
 try:
     import httpx2 as httpx  # what the openai SDK sends with since its 3.x releases

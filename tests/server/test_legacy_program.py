@@ -2,7 +2,8 @@
 API, runs unchanged on ``threadrun serve``: only ``OpenAI(base_url=..., api_key=...)`` differs.
 
 ``legacy_program`` below is that program, a plain function of the base URL and the key. The
-test starts ``threadrun serve`` as a subprocess and runs it twice:
+tests start ``threadrun serve`` as a subprocess and run it twice, recording every answer the SDK
+reads and checking each against the SDK's own models and the spec (``sdk_wire``):
 
 * on **echo** (the default provider): echo calls each function tool a message names, so every
   branch runs: ``create_and_poll`` stops at ``requires_action``, ``submit_tool_outputs_and_poll``
@@ -16,19 +17,20 @@ test starts ``threadrun serve`` as a subprocess and runs it twice:
   text: ``create_and_poll``, ``stream`` with the handler's text events and the steps run on a
   real model; the tool branches are not taken there (they run on echo).
 
-Why the tool loop does not run on llama.cpp (tried, ``test_llama_cpp_honours_a_forced_tool_call``
-keeps what works): llama.cpp (xllamacpp 2026.10) forces a call with ``tool_choice: "required"``
-(a named function is refused: "Wrong type supplied for parameter 'tool_choice'") only through a
-chat template with tool syntax, from which its auto-parser builds a grammar. With every such
-template the grammar of ``"required"`` lets content come first up to the template's tool
-marker, which a random model never reaches, because it starts with ``<`` (the tiny model never
-samples it) or is a printable word it reaches at random, if ever (tried: Hermes ``<tool_call>``,
-bare JSON ``{"name": ...}``). Only a template whose call has no such marker
-(``<function=NAME>{args}</function>``) forces the call at once; but then llama.cpp's parser
-accepts nothing but tool calls even with ``tool_choice: "auto"``, so the turn after the tool
-outputs, where the model must answer in text, fails with llama.cpp's own 500 "The model
-produced output that does not match the expected peg-native format". A random model cannot do
-both in one conversation on this server.
+Why the tool loop does not run on llama.cpp, tried with the program passing ``tool_choice``
+(``test_llama_cpp_honours_a_forced_tool_call_and_cannot_answer_after_it`` keeps what works): a
+random model calls a tool only when llama.cpp (xllamacpp 2026.10) forces it, which it does for
+``tool_choice: "required"`` (a named function it ignores: "Wrong type supplied for parameter
+'tool_choice'", then its default) and only through a chat template with a tool syntax, from
+which its auto-parser builds a grammar. Under ``"required"`` as under ``"auto"`` that grammar
+lets text come first, up to the syntax's start marker (common/chat-auto-parser-generator.cpp);
+a marker starting with ``<`` (Hermes ``<tool_call>``, tried) the tiny model never samples, a
+printable one (bare JSON ``{"name": ...}``, tried) it reaches at random, after hundreds of
+tokens or not within the cap. Only a syntax with no marker before the call
+(``<function=NAME>{args}</function>``, ``tiny_gguf.TOOLS_TEMPLATE``) forces the call at once;
+but then llama.cpp parses every reply as tool calls only, so the round after the outputs, where
+the model must answer in text, fails with llama.cpp's own 500 "The model produced output that
+does not match the expected peg-native format". One random model cannot do both in one run.
 """
 from __future__ import annotations
 
@@ -43,7 +45,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sdk_wire import problems, record
+from sdk_wire import Answer, problems, record
+
+from upstreams.servers import UpstreamUnavailable, xllamacpp_server
 
 openai = pytest.importorskip("openai")
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
@@ -103,7 +107,8 @@ def legacy_program(base_url: str, api_key: str) -> dict:
     thread = client.beta.threads.create()
     client.beta.threads.messages.create(thread_id=thread.id, role="user",
                                         content="What does get_weather say for Paris?")
-    run = client.beta.threads.runs.create_and_poll(thread_id=thread.id, assistant_id=assistant.id)
+    run = client.beta.threads.runs.create_and_poll(thread_id=thread.id, assistant_id=assistant.id,
+                                                   max_completion_tokens=256)
     seen["first_status"] = run.status
     if run.status == "requires_action":
         run = client.beta.threads.runs.submit_tool_outputs_and_poll(
@@ -114,7 +119,7 @@ def legacy_program(base_url: str, api_key: str) -> dict:
     client.beta.threads.messages.create(thread_id=thread.id, role="user",
                                         content="And get_weather for Madrid?")
     with client.beta.threads.runs.stream(thread_id=thread.id, assistant_id=assistant.id,
-                                         event_handler=EventHandler()) as stream:
+                                         max_completion_tokens=256, event_handler=EventHandler()) as stream:
         stream.until_done()
     runs = client.beta.threads.runs.list(thread_id=thread.id)
     seen["second"] = client.beta.threads.runs.retrieve(thread_id=thread.id, run_id=runs.data[0].id)
@@ -131,10 +136,10 @@ def legacy_program(base_url: str, api_key: str) -> dict:
 
 
 @contextlib.contextmanager
-def serve(home: Path, *args: str) -> Iterator[str]:
+def serve(home: Path, *args: str, env: dict[str, str] | None = None) -> Iterator[str]:
     """``threadrun serve`` (this source tree) with its own THREADRUN_HOME: its base URL."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OPENAI_")}
-    env["THREADRUN_HOME"] = str(home)
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("OPENAI_")}, **(env or {}),
+           "THREADRUN_HOME": str(home)}
     proc = subprocess.Popen([sys.executable, "-m", "threadrun", "serve", "--port", "0",
                              "--api-key", KEY, *args], env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
@@ -179,3 +184,100 @@ def test_the_program_runs_unchanged_on_echo_every_tool_branch_taken(isolated):
     streamed = [a for a in answers if a.content_type.startswith("text/event-stream")]
     assert sorted(a.path.rsplit("/", 1)[-1] for a in streamed) == ["runs", "submit_tool_outputs"]
     assert len(answers) >= 15  # every object above was checked, not a few
+
+
+def test_the_wire_check_catches_what_the_spec_or_the_sdk_would_refuse():
+    run = {"id": "run_1", "object": "thread.run", "status": "done"}  # no such status, fields missing
+    lines = problems(Answer("GET", "/v1/threads/t/runs/run_1", 200, "application/json", json.dumps(run).encode()))
+    assert any("SDK model" in line for line in lines) and any("SDK model" not in line for line in lines)
+    event = b'event: thread.run.step.delta\ndata: {"id": "step_1", "delta": 3}\n\n'
+    lines = problems(Answer("POST", "/v1/threads/t/runs", 200, "text/event-stream", event))
+    assert any("SDK model" in line for line in lines) and any("SDK model" not in line for line in lines)
+    assert problems(Answer("GET", "/v1/threads/t", 404, "application/json", b"{}"))  # not a 200
+    with pytest.raises(AssertionError, match="no schema known"):
+        problems(Answer("GET", "/v1/vector_stores", 200, "application/json", b"{}"))
+
+
+@pytest.fixture(scope="module")
+def llama_cpp(tmp_path_factory):
+    """llama.cpp's own server (xllamacpp) on the tiny random model: ``(base_url, key)``."""
+    pytest.importorskip("gguf", reason="gguf writes the tiny model: pip install gguf numpy")
+    with contextlib.ExitStack() as stack:
+        try:
+            yield stack.enter_context(xllamacpp_server(tmp_path_factory.mktemp("xllamacpp"),
+                                                                n_ctx=2048))
+        except UpstreamUnavailable as exc:
+            pytest.skip(f"xllamacpp: {exc}")
+
+
+def llama_home(isolated: Path, base: str) -> Path:
+    """A THREADRUN_HOME whose providers.toml has llama.cpp as provider ``llama``."""
+    home = isolated / "home"
+    home.mkdir(parents=True, exist_ok=True)
+    (home / "providers.toml").write_text(f'[providers.llama]\nbase_url = "{base}"\napi = "chat"\n'
+                                         'key_env = "LLAMA_KEY"\nlocal = true\n')
+    return home
+
+
+def test_the_program_runs_unchanged_on_llama_cpp_the_text_parts_on_the_real_model(isolated, llama_cpp):
+    base, key = llama_cpp
+    with serve(llama_home(isolated, base), "--default-provider", "llama", env={"LLAMA_KEY": key}) as url:
+        seen, answers = run_checked(url)
+    first, second = seen["first"], seen["second"]
+    assert seen["first_status"] == first.status == second.status == "incomplete"  # never an end token
+    assert first.incomplete_details.reason == second.incomplete_details.reason == "max_completion_tokens"
+    assert first.usage.completion_tokens == second.usage.completion_tokens == 256  # llama.cpp's count
+    assert first.model == "llama:tiny" and first.required_action is None  # ChatML: no tool syntax
+    assert seen["outputs"] == [] and seen["handler"] == ["text_created"]  # no tool branch taken
+    assert [role for role, _ in seen["messages"]] == ["user", "assistant", "user", "assistant"]
+    streamed_text = "".join(seen["deltas"])
+    assert streamed_text.strip() and streamed_text == seen["messages"][-1][1]  # deltas add up
+    assert len(seen["deltas"]) > 1  # piece by piece, as llama.cpp streamed it
+    assert seen["steps"] == [["message_creation"]] * 2
+    streamed = [a for a in answers if a.content_type.startswith("text/event-stream")]
+    assert [a.path.rsplit("/", 1)[-1] for a in streamed] == ["runs"] and len(answers) >= 14
+
+
+@pytest.fixture(scope="module")
+def llama_cpp_tools(tmp_path_factory):
+    """llama.cpp's server on the tiny model's variant with a tool syntax: ``(base_url, key)``."""
+    pytest.importorskip("gguf", reason="gguf writes the tiny model: pip install gguf numpy")
+    from upstreams.tiny_gguf import write_tiny_model
+    folder = tmp_path_factory.mktemp("xllamacpp-tools")
+    model = write_tiny_model(folder / "tiny-tools.gguf", tools=True)
+    with contextlib.ExitStack() as stack:
+        try:
+            yield stack.enter_context(xllamacpp_server(folder, model=model, n_ctx=2048))
+        except UpstreamUnavailable as exc:
+            pytest.skip(f"xllamacpp: {exc}")
+
+
+def test_llama_cpp_honours_a_forced_tool_call_and_cannot_answer_after_it(isolated, llama_cpp_tools):
+    """``tool_choice="required"`` goes to llama.cpp, whose grammar makes the random model call
+    the tool; after the outputs the round is ``auto`` and llama.cpp cannot parse this model's
+    text (see the module docstring): the run fails with llama.cpp's own words."""
+    base, key = llama_cpp_tools
+    city = {"type": "function", "function": {"name": "get_weather", "parameters": {
+        "type": "object", "properties": {"city": {"type": "string", "enum": ["Paris", "Madrid"]}},
+        "required": ["city"]}}}
+    with serve(llama_home(isolated, base), "--default-provider", "llama", env={"LLAMA_KEY": key}) as url, \
+            warnings.catch_warnings(), record() as answers:
+        warnings.simplefilter("ignore", DeprecationWarning)
+        client = openai.OpenAI(base_url=url, api_key=KEY)
+        assistant = client.beta.assistants.create(model="tiny", tools=[city])
+        thread = client.beta.threads.create(messages=[{"role": "user", "content": "Weather in Paris?"}])
+        run = client.beta.threads.runs.create_and_poll(
+            thread_id=thread.id, assistant_id=assistant.id, tool_choice="required",
+            parallel_tool_calls=False, max_completion_tokens=256)
+        assert run.status == "requires_action", run
+        (call,) = run.required_action.submit_tool_outputs.tool_calls
+        assert call.function.name == "get_weather"
+        assert json.loads(call.function.arguments)["city"] in ("Paris", "Madrid")  # the schema held
+        (step,) = client.beta.threads.runs.steps.list(thread_id=thread.id, run_id=run.id).data
+        assert step.type == "tool_calls" and step.step_details.tool_calls[0].id == call.id
+        after = client.beta.threads.runs.submit_tool_outputs_and_poll(
+            thread_id=thread.id, run_id=run.id, tool_outputs=[{"tool_call_id": call.id, "output": "sunny"}])
+    assert after.status == "failed", after
+    assert "does not match the expected peg-native format" in after.last_error.message
+    found = [line for answer in answers for line in problems(answer)]
+    assert found == [] and len(answers) >= 7, "\n".join(found[:20])
