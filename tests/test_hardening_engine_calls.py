@@ -158,3 +158,26 @@ def test_interpreter_exit_does_not_wait_for_a_silent_upstream(isolated, tmp_path
     took = time.monotonic() - started
     assert "sent" in done.stdout, done.stderr[-2000:]
     assert 0.1 < took < HANG_S
+
+
+def test_stopping_the_server_shuts_its_upstream_calls_down(upstream):
+    """Catches: a server stopped while a provider is silent left its engine call running (until
+    the 300 s read timeout), holding a socket and a thread after the server was gone."""
+    from threadrun.client import Client
+    from threadrun.server import local_server
+    slow = upstream(mode="silent")
+    before = calls.live()
+    server = local_server().start()
+    client = Client(server.url, "")
+    try:
+        asst = client.create_assistant("slow:m")["id"]
+        client.post_json("/threads/runs", {"assistant_id": asst, "thread": {
+            "messages": [{"role": "user", "content": "hi"}]}})
+        assert wait_until(lambda: calls.live() == before + 1, 10.0) < 10.0  # the call is under way
+        assert wait_until(lambda: len(slow.requests) == 1, 10.0) < 10.0
+    finally:
+        client.close()
+        server.stop()
+    took = wait_until(lambda: calls.live() == before, 5.0)
+    assert 0.0 <= took < 5.0  # shut down at the stop, not at the read timeout
+    assert slow.aborted.wait(5.0)  # the upstream saw its connection shut

@@ -293,10 +293,13 @@ class App(Surface):
         return error_reply(ErrorAnswer(int(kind), message, None, None, "server_error"))
 
     def close(self) -> None:
-        """Stop the engine workers (pending calls are dropped); close the database."""
+        """Stop the engine workers (pending calls are dropped); close the database (a run still
+        going is ended by the next start), then shut every upstream call of this server down:
+        a stopped server leaves no call running (each is stoppable, and a stop stops it)."""
         self.pool.shutdown(wait=False, cancel_futures=True)
         if self.store.db is not None:
             self.store.db.close()
+        self.store.abort_calls()
 
 
 def echo_key_reply(headers: dict[str, str]) -> Reply:

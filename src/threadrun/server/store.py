@@ -21,7 +21,7 @@ from typing import Any, ContextManager
 
 from .endings import last_error, why_incomplete
 from .engines import Engine, EngineReply, UpstreamError, is_offline, make_engine
-from .engines.calls import abort_soon
+from .engines.calls import abort_soon, run_aborts
 from .faults import RunFault
 from .keys import KeyMap
 from .objects import TERMINAL, Run, RunParams, Thread, assistant_dict, new_id
@@ -184,6 +184,14 @@ class Store(Resources, Runs):
                 run.closers.append(close)
         if cancelled:
             close()
+
+    def abort_calls(self) -> None:
+        """Shut down the upstream call of every run now (the server is stopping)."""
+        with self.lock:
+            closers = [close for run in self.runs.values() for close in run.closers]
+            for run in self.runs.values():
+                run.closers = []
+        run_aborts(closers)
 
     def piece_left(self, run: Run, seen: int, max_wait: float = 1.0) -> float | None:
         """Seconds to wait at most for a live run's piece past ``seen``; None once it has one,

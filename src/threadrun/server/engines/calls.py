@@ -88,6 +88,11 @@ def abort_soon(aborts: list[Callable[[], None]]) -> None:
         threading.Thread(target=_run_all, args=(aborts,), name="threadrun-abort", daemon=True).start()
 
 
+def run_aborts(aborts: list[Callable[[], None]]) -> None:
+    """Run these aborts here and now (each shuts its socket down; none blocks)."""
+    _run_all(aborts)
+
+
 def _run_all(aborts: list[Callable[[], None]]) -> None:
     for abort in aborts:
         try:
