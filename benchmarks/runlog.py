@@ -15,7 +15,7 @@ APPEND_TARGET = 1.5
 
 def _sample(server: ServerProcess, runners: Runners) -> tuple[dict, dict, dict]:
     """A real row, run object and body, from one run on the server."""
-    from threadrun.row import to_row
+    from threadrun.rows.row import to_row
     server.set_latency(0.0)
     result = runners.client.run(runners.body, stream=True)
     return to_row(result, label="bench", repeat=0), result.run, result.body
@@ -23,8 +23,8 @@ def _sample(server: ServerProcess, runners: Runners) -> tuple[dict, dict, dict]:
 
 def _fill(path: Path, rows: int, sample: tuple[dict, dict, dict]) -> None:
     """Write ``rows`` rows like RunLog.append does, in one transaction (fast set-up)."""
-    from threadrun import row as row_mod
-    from threadrun.runlog import _INSERT, RunLog, _dumps, _to_sql
+    from threadrun.rows import row as row_mod
+    from threadrun.rows.runlog import _INSERT, RunLog, _dumps, _to_sql
     row_, run, body = sample
     base = [_to_sql(row_.get(name), dtype) for name, dtype in row_mod.COLUMNS.items()]
     names = list(row_mod.COLUMNS)
@@ -49,7 +49,7 @@ def measure(server: ServerProcess, runners: Runners, rows: int, loads: int, appe
     import pandas as pd
 
     import threadrun
-    from threadrun.runlog import _SELECT, RunLog
+    from threadrun.rows.runlog import _SELECT, RunLog
     sample = _sample(server, runners)
     with tempfile.TemporaryDirectory() as tmp:
         big, empty = Path(tmp) / "big.sqlite", Path(tmp) / "empty.sqlite"

@@ -28,12 +28,12 @@ class Runners:
 
     def client_stream(self) -> dict:
         """``Client.run(body, stream=True)`` → row."""
-        from threadrun.row import to_row
+        from threadrun.rows.row import to_row
         return _check(to_row(self.client.run(self.body, stream=True)))
 
     def client_poll(self) -> dict:
         """``Client.run(body, stream=False)`` → row."""
-        from threadrun.row import to_row
+        from threadrun.rows.row import to_row
         return _check(to_row(self.client.run(self.body, stream=False)))
 
     def api_run(self, stream: bool = True) -> Any:

@@ -6,7 +6,7 @@ streamed answer of a few chunks plus a usage chunk) is called, interleaved round
 - **direct**: the openai SDK's ``chat.completions.create(..., stream=True,
   stream_options={"include_usage": True})`` consumed to the end;
 - **threadrun**: ``Client(url, token).run(body, stream=True)`` against the embedded runtime
-  (``threadrun.runtime.embedded()``), whose ``bench`` provider (``$THREADRUN_HOME/providers.toml``)
+  (``threadrun.server.embedded.embedded()``), whose ``bench`` provider (``$THREADRUN_HOME/providers.toml``)
   points at the same upstream: the run's engine streams the same request to it;
 - ``threadrun.run(..., log=False, progress=False)`` on the same runtime (reported only).
 
@@ -198,7 +198,7 @@ class Variants:
     def __init__(self, upstream_url: str) -> None:
         import openai
         from threadrun.client import Client
-        from threadrun.runtime import embedded
+        from threadrun.server.embedded import embedded
         self.sdk = openai.OpenAI(base_url=upstream_url, api_key="sk-benchmark-not-a-key")
         url, token = embedded()
         self.client = Client(url, token)

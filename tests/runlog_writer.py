@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from threadrun.runlog import RunLog
+from threadrun.rows.runlog import RunLog
 
 
 def fake_row(run_id: str, i: int) -> dict:

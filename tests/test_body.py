@@ -1,4 +1,4 @@
-"""threadrun.body: request-body validation, the unknown-model warning and option checks."""
+"""threadrun.grid.body: request-body validation, the unknown-model warning and option checks."""
 from __future__ import annotations
 
 import json
@@ -7,7 +7,7 @@ import warnings
 
 import pytest
 
-from threadrun.body import check_temperature, check_top_p, validate_body
+from threadrun.grid.body import check_temperature, check_top_p, validate_body
 from helpers import error_of
 
 HI = {"assistant_id": "asst_1", "thread": {"messages": [{"role": "user", "content": "hi"}]}}

@@ -1,4 +1,4 @@
-"""threadrun.catalog: the spec's model list, packaged prices and their overrides, costs."""
+"""threadrun.providers.catalog: the spec's model list, packaged prices and their overrides, costs."""
 from __future__ import annotations
 
 import json
@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from threadrun import catalog
-from threadrun.catalog import (KNOWN_MODELS, PRICES_TAKEN, cost_usd, is_known_model, price, prices,
+from threadrun.providers import catalog
+from threadrun.providers.catalog import (KNOWN_MODELS, PRICES_TAKEN, cost_usd, is_known_model, price, prices,
                                set_prices)
 from threadrun.errors import ValidationError
 

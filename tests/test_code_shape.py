@@ -17,7 +17,8 @@ def test_dir_of_threadrun_shows_the_lazy_public_api():
 
 
 def test_the_codes_terminal_statuses_are_the_specs():
-    from threadrun import client, spec
+    from threadrun import spec
+    from threadrun.client import runs as client
     from threadrun.server import objects
     assert spec.TERMINAL == TERMINAL and client.TERMINAL is spec.TERMINAL is objects.TERMINAL
 
@@ -51,6 +52,6 @@ def test_a_bad_config_value_fails_when_it_is_set(_shell):
 
 def test_copy_as_cell_writes_the_reasoning_effort_back():
     from threadrun.api import command
-    from threadrun.cell_text import cell_text
+    from threadrun.faces.cell_text import cell_text
     cmd = command("user: hi", model="openai:gpt-5-mini", reasoning_effort="low,high")
     assert cell_text(cmd).splitlines()[0] == "%%threadrun --model openai:gpt-5-mini --reasoning-effort low,high"

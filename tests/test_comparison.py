@@ -13,9 +13,9 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
-from threadrun.comparison import compare, plot  # noqa: E402
+from threadrun.rows.comparison import compare, plot  # noqa: E402
 from threadrun.errors import ValidationError  # noqa: E402
-from threadrun.row import frame  # noqa: E402
+from threadrun.rows.row import frame  # noqa: E402
 
 
 def _row(model, temperature, tokens, latency, cost, status="completed", repeat=0):
@@ -245,6 +245,6 @@ def test_plot_missing_column_is_a_validation_error(runs, figures):
 
 
 def test_importing_compare_does_not_import_matplotlib():
-    code = "import sys, threadrun.comparison; print('matplotlib' in sys.modules)"
+    code = "import sys, threadrun.rows.comparison; print('matplotlib' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

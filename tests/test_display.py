@@ -6,7 +6,7 @@ import math
 import pandas as pd
 import pytest
 
-from threadrun.display import SHOWN_CHARS, cut, dollars, shown
+from threadrun.faces.display import SHOWN_CHARS, cut, dollars, shown
 
 
 @pytest.mark.parametrize("value, text", [
@@ -28,7 +28,8 @@ def test_a_result_leads_with_what_people_compare_and_is_shown_readably(ip):
     assert list(df.columns[:12]) == ["model", "provider", "temperature", "top_p", "reasoning_effort",
                                      "status", "total_tokens", "cost_usd", "latency_s", "ttft_s",
                                      "queue_s", "reply"]  # queue_s: issue 19 point 4
-    assert list(df.columns[-2:]) == ["created_at", "completed_at"]
+    # issue 23 adds its columns (input, score, score_error) after the ids and timestamps
+    assert list(df.columns[-5:]) == ["created_at", "completed_at", "input", "score", "score_error"]
     assert df["cost_usd"].dtype == "float64" and len(df["reply"][0]) > SHOWN_CHARS  # the value is whole
     html = ip.display_formatter.format(df)[0]["text/html"]
     assert "$0.0" in html and "e-0" not in html
@@ -50,8 +51,8 @@ def test_shown_leaves_out_columns_empty_in_every_row_only():
 
 
 def test_headers_carry_no_invisible_characters_and_replies_are_not_typeset_as_math():
-    from threadrun.display import rows_html
-    from threadrun.row import frame
+    from threadrun.faces.display import rows_html
+    from threadrun.rows.row import frame
     df = frame([{"model": "m", "status": "completed", "total_tokens": 3,
                  "reply": "Is it $5 or $10 a month?"}])
     page = rows_html(df)
@@ -61,9 +62,9 @@ def test_headers_carry_no_invisible_characters_and_replies_are_not_typeset_as_ma
 
 
 def test_compare_shows_costs_to_three_significant_digits_not_six_decimals():
-    from threadrun.comparison import compare
-    from threadrun.display import html
-    from threadrun.row import frame
+    from threadrun.rows.comparison import compare
+    from threadrun.faces.display import html
+    from threadrun.rows.row import frame
     df = frame([{"model": "a", "status": "completed", "cost_usd": 0.00000945, "total_tokens": 5},
                 {"model": "b", "status": "completed", "cost_usd": 0.00000885, "total_tokens": 5}])
     table = compare(df)

@@ -6,7 +6,7 @@ import socket
 import requests
 
 import threadrun
-from threadrun import runtime
+from threadrun.server import embedded as runtime
 
 
 def test_without_a_base_url_runs_go_to_one_embedded_runtime_reused_across_calls():

@@ -83,7 +83,7 @@ def test_response_formats_are_valid_in_both_apis_and_responses_spells_them_text_
 
 
 def test_a_provider_that_refuses_stream_options_is_not_sent_them():
-    from threadrun.provider_rules import parse_rules
+    from threadrun.providers.rules import parse_rules
     rules = parse_rules([{"setting": "stream_options", "does": "refuses", "source": "s", "models": "x-*"}])
     provider = Provider(name="p", api="chat", base_url="http://127.0.0.1:9/v1", rules=rules)
     for model, sent in (("x-1", False), ("y-1", True)):

@@ -146,7 +146,7 @@ def test_a_responses_run_gets_text_and_usage(upstream, stream):
 
 def test_cancelling_a_run_aborts_its_upstream_request_at_once(upstream):
     from threadrun.client import Client
-    from threadrun.runtime import embedded
+    from threadrun.server.embedded import embedded
     standin = upstream(mode="hang")
     url, token = embedded()
     client = Client(url, token)
@@ -253,7 +253,8 @@ def test_engines_go_through_the_users_proxy_settings(isolated, monkeypatch):
 
 
 def test_an_oversize_upstream_event_fails_the_run_in_one_line_not_a_server_error(upstream, monkeypatch):
-    from threadrun import runtime, sse
+    from threadrun.server import embedded as runtime
+    from threadrun.http import sse
     monkeypatch.setattr(sse, "MAX_EVENT_BYTES", 8)  # every chunk of the stand-in is larger
     monkeypatch.setattr(sse.iter_events, "__defaults__", (8,))
     upstream()

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from threadrun import assistant, runlog
+from threadrun.client import assistant
+from threadrun.rows import runlog
 from threadrun.client import Client
 from threadrun.errors import APIError, ThreadrunError
 
@@ -82,34 +83,36 @@ def unwritable_home(tmp_path: Path, monkeypatch) -> Path:
     return blocker
 
 
-def cache_warnings(caught: list[warnings.WarningMessage]) -> list[str]:
-    return [str(w.message) for w in caught if "could not cache" in str(w.message)]
+def cache_warnings(caught: list[warnings.WarningMessage], capsys) -> list[str]:
+    """The "could not cache" lines said through threadrun's notices (never a Python warning)."""
+    assert not [w for w in caught if "could not cache" in str(w.message)]
+    return [line for line in capsys.readouterr().err.splitlines() if "could not cache" in line]
 
 
-def test_remember_in_an_unwritable_home_warns_one_line_and_does_not_raise(tmp_path, monkeypatch):
+def test_remember_in_an_unwritable_home_warns_one_line_and_does_not_raise(tmp_path, monkeypatch, capsys):
     unwritable_home(tmp_path, monkeypatch)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         assistant.remember("http://x", "asst_1")
-    [message] = cache_warnings(caught)
+    [message] = cache_warnings(caught, capsys)
     assert "\n" not in message and str(assistant.cache_path()) in message
     assert "Not a directory" in message
     assert assistant.cached("http://x") is None
 
 
-def test_remember_that_cannot_replace_the_file_warns_and_leaves_no_temporary(tmp_path, monkeypatch):
+def test_remember_that_cannot_replace_the_file_warns_and_leaves_no_temporary(tmp_path, monkeypatch, capsys):
     home = tmp_path / "threadrun-home"
     (home / "assistants.json").mkdir(parents=True)  # something in the way of the cache file
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         assistant.remember("http://x", "asst_1")
-    [message] = cache_warnings(caught)
+    [message] = cache_warnings(caught, capsys)
     assert "\n" not in message
     assert [p.name for p in home.iterdir()] == ["assistants.json"]
 
 
 def test_resolve_in_an_unwritable_home_still_gives_the_scratch_assistant(tmp_path, monkeypatch,
-                                                                          server):
+                                                                          server, capsys):
     unwritable_home(tmp_path, monkeypatch)
     client = Client(server.url, None)
     try:
@@ -119,16 +122,16 @@ def test_resolve_in_an_unwritable_home_still_gives_the_scratch_assistant(tmp_pat
     finally:
         client.close()
     assert asst.startswith("asst_")
-    assert len(cache_warnings(caught)) == 1
+    assert len(cache_warnings(caught, capsys)) == 1
 
 
-def test_a_run_in_an_unwritable_home_completes_with_one_warning(ip, server, tmp_path, monkeypatch):
+def test_a_run_in_an_unwritable_home_completes_with_one_warning(ip, server, tmp_path, monkeypatch, capsys):
     unwritable_home(tmp_path, monkeypatch)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         df = ip.run_cell_magic("threadrun", "--no-log -m gpt-4o-mini", "user: hi")
     assert list(df["status"]) == ["completed"]
-    [message] = cache_warnings(caught)
+    [message] = cache_warnings(caught, capsys)
     assert "\n" not in message
 
 

@@ -8,8 +8,8 @@ import warnings
 import pytest
 
 from threadrun import api
-from threadrun.form_app import DEFAULTS, ThreadrunForm, show_form
-from threadrun.form_widgets import expand_range
+from threadrun.faces.form import DEFAULTS, ThreadrunForm, show_form
+from threadrun.faces.form_widgets import expand_range
 
 CREATE = "POST /threads/runs"
 CANCEL = "POST /threads/{thread_id}/runs/{run_id}/cancel"
@@ -106,7 +106,7 @@ def test_message_editor_buttons_add_remove_and_reorder():
 
 def test_threadrun_form_is_the_function_even_after_its_module_is_imported():
     import threadrun
-    import threadrun.form_app  # noqa: F401
+    import threadrun.faces.form  # noqa: F401
     assert isinstance(threadrun.form(), ThreadrunForm)
     assert threadrun.form(models=["gpt-4o"]).value["models"] == ["gpt-4o"]
 
@@ -288,7 +288,7 @@ def test_copy_as_cell_round_trips_through_the_magic(ip, name):
         bodies = run_cell(ip, text)
         expected = form.dry_run()
     assert text == form.cell_text() and form.cell.layout.display is None
-    from threadrun.plan import PENDING_ASSISTANT
+    from threadrun.grid.plan import PENDING_ASSISTANT
     from threadrun.api import SCRATCH
     planned = [{k: (SCRATCH if v == PENDING_ASSISTANT else v) for k, v in job.body.items()}
                for job in form.command().plan()]  # no made-up id shown

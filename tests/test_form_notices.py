@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from threadrun.form_app import show_form
+from threadrun.faces.form import show_form
 
 
 @pytest.fixture

@@ -74,7 +74,7 @@ def test_an_echoed_provider_key_is_masked_whatever_its_variable_is_named(server,
 def test_providers_check_masks_an_echoed_key_and_strips_terminal_escapes(isolated, monkeypatch):
     """Catches: ``threadrun providers --check`` printing a key an upstream lists among its model
     ids, and raw terminal escapes (ESC, CR, bidi controls) from those ids."""
-    from threadrun.provider_list import text
+    from threadrun.faces.provider_list import text
     monkeypatch.setenv("PROBE_LLM_CRED", KEY)
     with StandIn() as standin:
         standin.models = [f"m-{KEY}", "evil\x1b[2J\r\u202ehidden", "m3"]

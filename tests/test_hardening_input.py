@@ -20,11 +20,12 @@ import pytest
 from IPython.core.error import UsageError
 
 import threadrun
-from threadrun import config, plan
+from threadrun import config
+from threadrun.grid import plan
 from threadrun.client import Client
 from threadrun.errors import ValidationError
-from threadrun.plan import make_plan
-from threadrun.thread import parse, parse_cell
+from threadrun.grid.plan import make_plan
+from threadrun.grid.thread import parse, parse_cell
 
 from helpers import error_of
 
@@ -217,7 +218,7 @@ def test_a_lone_surrogate_sends_nothing(server):
     "Use {x} and $HOME", "Use {x}, $HOME, $$y, {{z}}, it's $ {x!r}", "cost: $y {x:>3}"])
 def test_copy_as_cell_escapes_what_ipython_would_expand(ip, instructions):
     """Catches ``{x}`` and ``$HOME`` in option values being expanded when the copied cell runs."""
-    from threadrun.form_app import show_form
+    from threadrun.faces.form import show_form
     form = show_form(instructions=instructions, label="run {x} $HOME",
                      messages=[{"role": "user", "content": "hi {x} $HOME"}])
     ip.user_ns.update(x="EXPANDED", HOME="EXPANDED", y="EXPANDED")

@@ -13,7 +13,7 @@ import pytest
 
 import threadrun
 from helpers import error_of
-from threadrun.thread import parse
+from threadrun.grid.thread import parse
 
 KEY = "sk-proj-KEEPTHISOUT-0123456789abcdef"
 CREATE = "POST /threads/runs"
@@ -121,5 +121,5 @@ def test_a_placeholder_holding_part_of_a_key_is_refused_whatever_the_keys_variab
     (home / "providers.toml").write_text(
         '[providers.probe]\nbase_url = "http://127.0.0.1:9/v1"\nkey_env = "PROBE_LLM_CRED"\n')
     with pytest.raises(ValidationError, match=r"\$PROBE_LLM_CRED, a key") as info:
-        threadrun.run(cell, model="echo:m", namespace={"k": key, "tail": key[20:]}, dry_run=True)
+        threadrun.dry_run(cell, model="echo:m", namespace={"k": key, "tail": key[20:]})
     assert key[:8] not in str(info.value)

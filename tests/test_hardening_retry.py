@@ -9,7 +9,7 @@ from types import SimpleNamespace
 import pytest
 from urllib3.exceptions import MaxRetryError, ProtocolError, ReadTimeoutError
 
-from threadrun.retry import RETRY_AFTER_MAX, make_retry
+from threadrun.http.retry import RETRY_AFTER_MAX, make_retry
 
 
 def answer(status: int, headers: dict[str, str]) -> SimpleNamespace:

@@ -9,8 +9,8 @@ from typing import Iterator
 
 import pytest
 
-from threadrun import client as client_module
-from threadrun.sse import EventTooLarge, iter_events, iter_lines
+from threadrun.client import runs as client_module
+from threadrun.http.sse import EventTooLarge, iter_events, iter_lines
 
 ENDINGS = {"LF": b"\n", "CR": b"\r", "CRLF": b"\r\n"}
 

@@ -166,7 +166,7 @@ def test_a_cancel_the_server_refused_never_makes_a_cancelled_row(standin):
 
 def test_a_cancel_that_stays_cancelling_is_unknown_not_cancelled(standin, monkeypatch):
     """Planted bug: taking the cancel answer's ``cancelling`` as a confirmed cancel."""
-    monkeypatch.setattr("threadrun.cancel.CONFIRM_S", 1.0)
+    monkeypatch.setattr("threadrun.client.cancel.CONFIRM_S", 1.0)
     standin.cancel_mode = "never"
     result, _ = _timed_run(standin.url, stream=False, deadline=0.5)
     assert result.status == "unknown"
@@ -249,7 +249,7 @@ def test_a_second_interrupt_returns_at_once_and_loses_no_row(server, isolated):
 def test_a_poll_after_of_an_hour_is_capped_like_retry_after():
     """Planted bug: ``openai-poll-after-ms: 3600000`` honoured as asked, one poll an hour."""
     import requests
-    from threadrun.client import _poll_after
+    from threadrun.client.endpoints import _poll_after
     answer = requests.Response()
     answer.headers["openai-poll-after-ms"] = "3600000"
     assert _poll_after(answer) == 60

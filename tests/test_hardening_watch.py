@@ -16,9 +16,9 @@ import time
 import types
 
 import threadrun
-from threadrun import watch
+from threadrun.http import watch
 from threadrun.client import Client
-from threadrun.watch import Watch
+from threadrun.http.watch import Watch
 
 from test_hardening_stop import BODY, standin  # noqa: F401 - the stand-in fixture
 
@@ -65,7 +65,7 @@ def test_a_socks_proxy_keeps_its_own_connections(monkeypatch):
     import importlib
     contrib = importlib.import_module("urllib3.contrib.socks")  # as requests would with PySocks
     monkeypatch.setattr("requests.adapters.SOCKSProxyManager", contrib.SOCKSProxyManager)
-    from threadrun.transport import WatchedAdapter
+    from threadrun.http.session import WatchedAdapter
     manager = WatchedAdapter().proxy_manager_for("socks5h://127.0.0.1:1080")
     pool = manager.connection_from_url("http://example.invalid/")
     assert pool.ConnectionCls.__name__ == "SOCKSConnection"
@@ -110,8 +110,8 @@ def test_the_clients_own_key_is_masked_wherever_it_is_echoed(keyed_server, isola
                              "instructions": f"say {FAKE_KEY}"}, stream=False)
     finally:
         client.close()
-    from threadrun.row import to_row
-    from threadrun.runlog import RunLog
+    from threadrun.rows.row import to_row
+    from threadrun.rows.runlog import RunLog
     row = to_row(result)
     assert FAKE_KEY not in repr(row)
     with RunLog(path) as log:

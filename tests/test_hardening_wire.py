@@ -14,7 +14,8 @@ from typing import Callable, Iterable
 
 import pytest
 
-from threadrun.client import Client, message_text
+from threadrun.client import Client
+from threadrun.rows.result import message_text
 from threadrun.server import local_server
 
 CREATE = "POST /threads/runs"

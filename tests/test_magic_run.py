@@ -188,7 +188,7 @@ def test_json_body_cell_is_merged_under_the_options(ip, server):
 
 
 def test_help_lists_the_options(ip):
-    from threadrun.magic import ThreadrunMagics
+    from threadrun.faces.magic import ThreadrunMagics
     doc = ThreadrunMagics.threadrun.__doc__
     for option in ("--model", "--temperature", "--top-p", "--assistant", "--instructions",
                    "--max-prompt-tokens", "--max-completion-tokens", "--tools", "--metadata",

@@ -8,7 +8,8 @@ import pytest
 from IPython.core.error import UsageError
 from traitlets import TraitError
 
-from threadrun import api, options
+from threadrun import api
+from threadrun.grid import options
 from threadrun.errors import ValidationError
 
 FAKE = options.Option("fake_knob", "send", "A knob no code reads.", kind=int, default=3,
@@ -18,16 +19,16 @@ FAKE = options.Option("fake_knob", "send", "A knob no code reads.", kind=int, de
 @pytest.fixture
 def with_fake_option(monkeypatch, _shell):
     """The table with one more option; the magic and the form rebuilt from it, then restored."""
-    import threadrun.form_app
-    import threadrun.magic
+    import threadrun.faces.form
+    import threadrun.faces.magic
     monkeypatch.setattr(options, "OPTIONS", options.OPTIONS + (FAKE,))
-    magic = importlib.reload(threadrun.magic)
-    form_app = importlib.reload(threadrun.form_app)
+    magic = importlib.reload(threadrun.faces.magic)
+    form_app = importlib.reload(threadrun.faces.form)
     magics = magic.ThreadrunMagics(shell=_shell)
     yield magics, form_app
     monkeypatch.undo()
-    importlib.reload(threadrun.magic)
-    importlib.reload(threadrun.form_app)
+    importlib.reload(threadrun.faces.magic)
+    importlib.reload(threadrun.faces.form)
 
 
 def test_a_new_option_in_the_table_reaches_magic_command_checks_config_cell_and_form(with_fake_option):
@@ -40,7 +41,7 @@ def test_a_new_option_in_the_table_reaches_magic_command_checks_config_cell_and_
     assert magics.fake_knob == 3  # a %config trait with the table's default...
     with pytest.raises(TraitError, match="ThreadrunMagics.fake_knob must be 1 or more, got 0"):
         magics.fake_knob = 0  # ...and its check
-    from threadrun.cell_text import cell_text
+    from threadrun.faces.cell_text import cell_text
     assert "--fake-knob 5" in cell_text(cmd).splitlines()[0]
     assert "--fake-knob" not in cell_text(api.command("user: hi")).splitlines()[0]  # the default
     form = form_app.ThreadrunForm()
@@ -50,7 +51,7 @@ def test_a_new_option_in_the_table_reaches_magic_command_checks_config_cell_and_
 
 
 def test_the_table_declares_every_magic_argument_once():
-    from threadrun.magic import ThreadrunMagics
+    from threadrun.faces.magic import ThreadrunMagics
     parser = ThreadrunMagics.threadrun.parser
     flags = [f for action in parser._actions for f in action.option_strings if f.startswith("--")]
     declared = [o.dashed for o in options.OPTIONS if o.flag] + [o.off for o in options.OPTIONS if o.off]
@@ -59,7 +60,7 @@ def test_the_table_declares_every_magic_argument_once():
 
 
 def test_traits_are_exactly_the_tables_trait_options():
-    from threadrun.magic import ThreadrunMagics
+    from threadrun.faces.magic import ThreadrunMagics
     traits = set(ThreadrunMagics.class_traits(config=True))
     assert traits == {o.name for o in options.OPTIONS if o.trait}
 

@@ -13,7 +13,7 @@ import pandas as pd
 
 import threadrun
 from threadrun import api
-from threadrun.row import COLUMNS, frame
+from threadrun.rows.row import COLUMNS, frame
 
 GET_ASSISTANT = "GET /assistants/{assistant_id}"
 

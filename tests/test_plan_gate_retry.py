@@ -6,10 +6,10 @@ from types import SimpleNamespace
 
 import pytest
 
-from threadrun.gate import Gate
-from threadrun.plan import PENDING_ASSISTANT, make_plan, with_assistant
-from threadrun.retry import RETRY_AFTER_MAX, make_retry
-from threadrun.thread import parse
+from threadrun.http.gate import Gate
+from threadrun.grid.plan import PENDING_ASSISTANT, make_plan, with_assistant
+from threadrun.http.retry import RETRY_AFTER_MAX, make_retry
+from threadrun.grid.thread import parse
 
 
 def test_make_plan_is_model_major_then_effort_then_temperature_then_repeat():

@@ -65,7 +65,7 @@ def test_a_users_providers_toml_adds_and_overrides_providers(isolated):
     assert work.prices == {"my-model": (0.10, 0.40)}
     ollama = providers.providers()["ollama"]
     assert ollama.endpoint() == "http://gpu-box:11434/v1" and ollama.token_cap == "max_tokens"
-    from threadrun.catalog import cost_usd
+    from threadrun.providers.catalog import cost_usd
     assert cost_usd("my-model", 1_000_000, 1_000_000, provider="work") == pytest.approx(0.5)
     assert cost_usd("llama3.2", 1000, 1000, provider="ollama") == 0.0  # local: your own hardware
     assert cost_usd("claude-sonnet-4-5", 1_000_000, 0, provider="anthropic") == pytest.approx(3.0)
@@ -116,7 +116,7 @@ def test_the_default_provider_is_openai_with_a_key_else_echo(monkeypatch):
 
 def test_a_provider_whose_key_is_unset_fails_before_anything_is_sent(ip, monkeypatch, server):
     monkeypatch.delenv("THREADRUN_BASE_URL")  # the embedded runtime
-    from threadrun import runtime
+    from threadrun.server import embedded as runtime
     before = server.runs_created
     earlier = list(runtime.running().requests) if runtime.running() else []  # other tests' requests
     with pytest.raises(UsageError, match=r"^provider 'anthropic' needs a key: set \$ANTHROPIC_API_KEY$"):
@@ -134,7 +134,7 @@ def test_an_unknown_provider_in_the_magic_is_a_usage_error_before_sending(ip, se
 
 
 def test_the_row_splits_provider_and_model_and_the_log_and_resume_key_on_both(isolated, capsys, monkeypatch):
-    from threadrun import notices
+    from threadrun.grid import notices
     monkeypatch.setattr(notices, "_told_default", False)
     df = threadrun.run("user: hi", model="echo:gpt-4o-mini,gpt-4o", label="p", progress=False)
     assert list(df["model"]) == ["gpt-4o-mini", "gpt-4o"] and list(df["provider"]) == ["echo", "echo"]
@@ -148,7 +148,7 @@ def test_the_row_splits_provider_and_model_and_the_log_and_resume_key_on_both(is
 
 
 def test_the_default_provider_line_is_printed_once_per_session(capsys, monkeypatch):
-    from threadrun import notices
+    from threadrun.grid import notices
     monkeypatch.setattr(notices, "_told_default", False)
     threadrun.run("user: hi", model="gpt-4o", log=False, progress=False)
     threadrun.run("user: hi", model="gpt-4o", log=False, progress=False)
@@ -158,9 +158,9 @@ def test_the_default_provider_line_is_printed_once_per_session(capsys, monkeypat
 
 
 def test_a_temperature_sent_to_a_reasoning_model_warns_in_one_line_before_sending(capsys):
-    from threadrun.notices import temperature_warnings
-    from threadrun.plan import make_plan
-    from threadrun.thread import parse
+    from threadrun.grid.notices import temperature_warnings
+    from threadrun.grid.plan import make_plan
+    from threadrun.grid.thread import parse
     jobs = make_plan(parse("user: hi"), models=["openai:gpt-5-mini", "openai:gpt-4o", "echo:o3"],
                      temperatures=[0.7])
     assert temperature_warnings(jobs) == [
@@ -239,7 +239,7 @@ def test_a_remote_table_with_a_key_variable_needs_it_and_says_which(isolated):
 
 
 def test_threadrun_providers_names_each_base_url_variable():
-    from threadrun.provider_list import rows
+    from threadrun.faces.provider_list import rows
     table = {r["provider"]: r for r in rows()}
     assert table["llamacpp"]["base_url_env"] == "LLAMACPP_BASE_URL"
     assert table["ollama"]["local"] is True and table["openai"]["local"] is False

@@ -14,9 +14,9 @@ import pytest
 
 import threadrun
 from standin_upstream import StandIn
-from threadrun import sweep as sweep_module
-from threadrun.plan import Job
-from threadrun.result import RunResult
+from threadrun.grid import sweep as sweep_module
+from threadrun.grid.plan import Job
+from threadrun.rows.result import RunResult
 
 DELAY = 0.6  # the stand-in's service time per request, seconds
 

@@ -24,7 +24,7 @@ def test_ci_runs_the_readme_test_command_itself():
 
 
 def test_the_readme_lists_every_magic_option_of_the_table():
-    from threadrun import options
+    from threadrun.grid import options
     text = (ROOT / "README.md").read_text()
     table = text.split("## `%%threadrun` options", 1)[1].split("\n## ", 1)[0]
     flags = [o.dashed for o in options.OPTIONS if o.flag] + [o.off for o in options.OPTIONS if o.off]

@@ -54,7 +54,7 @@ def run(model: str = "rec:m", **options):
 def kept(row) -> tuple[dict, list[dict]]:
     """The run object and its thread's messages, as the embedded runtime serves them."""
     from threadrun.client import Client
-    from threadrun.runtime import embedded
+    from threadrun.server.embedded import embedded
     url, token = embedded()
     client = Client(url, token)
     run_object = client.retrieve_run(row["thread_id"], row["run_id"])[0]

@@ -16,10 +16,12 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from threadrun import row, runlog
-from threadrun.client import Client, RunResult
+from threadrun.rows import row
+from threadrun.rows import runlog
+from threadrun.client import Client
+from threadrun.rows.result import RunResult
 from threadrun.errors import RunLogError, ThreadrunError
-from threadrun.runlog import MIGRATIONS, VERSION, RunLog
+from threadrun.rows.runlog import MIGRATIONS, VERSION, RunLog
 
 FAKE_KEY = "sk-threadrun-FAKE-KEY-0123456789abcdef"  # the same as conftest's keyed_server
 WRITER = Path(__file__).with_name("runlog_writer.py")
@@ -152,7 +154,7 @@ def test_a_version_1_log_is_upgraded_in_place_and_keeps_its_rows(tmp_path):
     conn.executescript(MIGRATIONS[0])
     conn.execute("PRAGMA user_version = 1")
     later = ("repeat", "retries", "request_id", "provider", "reasoning_effort", "reasoning_tokens",
-             "cached_tokens", "ttft_s", "tool_calls", "sent", "queue_s")
+             "cached_tokens", "ttft_s", "tool_calls", "sent", "queue_s", "input", "score", "score_error")
     v1 = {k: v for k, v in row.to_row(result(1), label="old").items() if k not in later}
     names = ", ".join(v1)
     conn.execute(f"INSERT INTO runs ({names}, run_json, logged_at) VALUES "
@@ -160,7 +162,7 @@ def test_a_version_1_log_is_upgraded_in_place_and_keeps_its_rows(tmp_path):
     conn.commit()
     conn.close()
     with RunLog(path) as log:
-        assert log._conn.execute("PRAGMA user_version").fetchone()[0] == VERSION == 5
+        assert log._conn.execute("PRAGMA user_version").fetchone()[0] == VERSION == 6
         df = log.read()
         assert log.run_json("run_1") == {"id": "run_1"}
         log.append(row.to_row(result(2), label="new", repeat=4))

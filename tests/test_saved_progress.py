@@ -32,7 +32,7 @@ def test_a_small_grid_shows_each_runs_text_as_it_streams_then_the_table(tmp_path
     running run while it streams; at the end only the summary line is left, then the table."""
     nb = new_notebook(cells=[
         new_code_cell("%load_ext threadrun"),
-        new_code_cell("import threadrun.progress as p\n"
+        new_code_cell("import threadrun.grid.progress as p\n"
                       "seen = []\n"
                       "class Seeing(p.NotebookProgress):\n"
                       "    def _bundle(self):\n"

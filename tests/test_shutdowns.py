@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import datetime
 
-from threadrun import catalog, notices
-from threadrun.plan import Job
+from threadrun.providers import catalog
+from threadrun.grid import notices
+from threadrun.grid.plan import Job
 
 
 def jobs(*models):

@@ -14,7 +14,7 @@ import pandas as pd
 
 import threadrun
 from threadrun.api import command, execute
-from threadrun.runlog import RunLog
+from threadrun.rows.runlog import RunLog
 
 CREATE = "POST /threads/runs"
 CANCEL = "POST /threads/{thread_id}/runs/{run_id}/cancel"

@@ -1,4 +1,4 @@
-"""threadrun.thread: cell parsing, placeholders, JSON bodies and building request bodies."""
+"""threadrun.grid.thread: cell parsing, placeholders, JSON bodies and building request bodies."""
 from __future__ import annotations
 
 import json
@@ -6,11 +6,11 @@ from types import SimpleNamespace
 
 import pytest
 
-from threadrun import body as body_module
+from threadrun.grid import body as body_module
 from helpers import error_of
 from threadrun.errors import ValidationError
-from threadrun.plan import build_body
-from threadrun.thread import Message, Thread, parse, parse_cell
+from threadrun.grid.plan import build_body
+from threadrun.grid.thread import Message, Thread, parse, parse_cell
 
 
 # --- cells: messages ---------------------------------------------------------------------
@@ -362,10 +362,12 @@ def test_built_body_does_not_share_state_with_the_thread():
 # --- one home per name --------------------------------------------------------------------
 
 def test_thread_parses_plan_builds_body_validates_and_no_module_re_exports_anothers_names():
-    from threadrun import body, plan, thread
+    from threadrun.grid import body
+    from threadrun.grid import plan
+    from threadrun.grid import thread
 
     assert thread.__all__ == ["Message", "Thread", "parse", "parse_cell"]
-    assert plan.build_body.__module__ == "threadrun.plan"
+    assert plan.build_body.__module__ == "threadrun.grid.plan"
     for name in ("validate_body", "check_temperature", "check_top_p", "build_body", "REQUEST_FIELDS"):
         assert not hasattr(thread, name), name
     assert body_module.validate_body is body.validate_body

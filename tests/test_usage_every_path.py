@@ -52,7 +52,7 @@ def run(model: str = "rec:m", **options):
 def run_object(row) -> dict:
     """The run as the embedded runtime keeps it (after the client's cancel, for a tool call)."""
     from threadrun.client import Client
-    from threadrun.runtime import embedded
+    from threadrun.server.embedded import embedded
     url, token = embedded()
     return Client(url, token).retrieve_run(row["thread_id"], row["run_id"])[0]
 

@@ -2,11 +2,16 @@
 
 Public API (imported lazily so ``%load_ext threadrun`` stays fast):
 
-- ``run(thread, model=..., temperature=..., **options) -> pandas.DataFrame``
+- ``run(thread, model=..., temperature=..., **options) -> pandas.DataFrame`` (always)
+- ``dry_run(...)``: the request bodies ``run`` would send with the same arguments; nothing sent
 - ``log(label=None, model=None, since=None)``: every logged run, as the same DataFrame
-- ``compare(df, by=..., values=...)`` and ``plot(df, x=..., y=..., by=...)``
+- ``compare(df, by=..., values=..., baseline=...)`` and ``plot(df, x=..., y=..., by=...)``
+- ``join(results, inputs)``: the inputs' columns beside the rows that ran them (``over=``)
+- ``rescore(df, score=...)``: scores computed again on rows (logged ones too), no run again
 - ``form()``: the ipywidgets form
 - ``local_server(...)``: the Assistants runtime as a server you start (``threadrun serve``)
+- ``Client``: the Assistants v2 client itself (``Client(base_url).run(body)``)
+- ``set_prices({...})``: your own token prices, per million tokens
 - ``load_ipython_extension``: ``%load_ext threadrun`` registers ``%%threadrun``
 - the error types in ``threadrun.errors``
 """
@@ -31,15 +36,20 @@ __version__ = "0.1.0"
 
 _LAZY = {
     "run": ("threadrun.api", "run"),
-    "log": ("threadrun.runlog", "log"),
-    "compare": ("threadrun.comparison", "compare"),
-    "plot": ("threadrun.comparison", "plot"),
-    "form": ("threadrun.form_app", "show_form"),
+    "dry_run": ("threadrun.api", "dry_run"),
+    "Client": ("threadrun.client", "Client"),
+    "set_prices": ("threadrun.providers.catalog", "set_prices"),
+    "log": ("threadrun.rows.runlog", "log"),
+    "compare": ("threadrun.rows.comparison", "compare"),
+    "plot": ("threadrun.rows.comparison", "plot"),
+    "join": ("threadrun.rows.inputs", "join"),
+    "rescore": ("threadrun.rows.scores", "rescore"),
+    "form": ("threadrun.faces.form", "show_form"),
     "local_server": ("threadrun.server", "local_server"),
     "LocalServer": ("threadrun.server", "LocalServer"),
 }
 
-__all__ = ["run", "log", "compare", "plot", "form", "local_server", "LocalServer", "load_ipython_extension", "ThreadrunError",
+__all__ = ["run", "dry_run", "Client", "set_prices", "log", "compare", "plot", "join", "rescore", "form", "local_server", "LocalServer", "load_ipython_extension", "ThreadrunError",
            "ValidationError", "APIError", "AuthenticationError", "BadRequestError",
            "NotFoundError", "RateLimitError", "ServerError", "APIConnectionError", "RunLogError",
            "__version__"]
@@ -60,7 +70,7 @@ def __dir__() -> list[str]:
 
 def load_ipython_extension(ipython: Any) -> None:
     """Register the ``%%threadrun`` / ``%threadrun`` magics (``%load_ext threadrun``)."""
-    from .display import register
-    from .magic import ThreadrunMagics
+    from .faces.display import register
+    from .faces.magic import ThreadrunMagics
     ipython.register_magics(ThreadrunMagics)
     register(ipython)

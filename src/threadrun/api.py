@@ -6,18 +6,18 @@ send them. ``execute`` validates the whole plan before the first request, then r
 from __future__ import annotations
 
 import os
-import sys
 import threading
-import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
 import pandas as pd
 
-from . import assistant, capabilities, config, notices, options, providers, runtime
-from .client import Client
+from . import config, notify, providers
+from .client import Client, assistant
 from .errors import APIConnectionError, APIError, AuthenticationError, NotFoundError, ValidationError
-from .plan import (
+from .grid import capabilities, notices, options
+from .grid import inputs as grid_inputs
+from .grid.plan import (
     PENDING_ASSISTANT,
     Job,
     make_plan,
@@ -26,11 +26,14 @@ from .plan import (
     parse_temperatures,
     with_assistant,
 )
-from .result import RunResult
-from .row import frame, to_row
-from .runlog import RunLog
-from .sweep import Sweep
-from .thread import Thread, parse
+from .grid.sweep import Sweep
+from .grid.thread import Thread, parse
+from .rows import scores
+from .rows.inputs import Table, missing_column
+from .rows.result import RunResult
+from .rows.row import frame, to_row
+from .rows.runlog import RunLog
+from .server import embedded as runtime
 
 
 @dataclass
@@ -49,6 +52,10 @@ class Command:
     repeat: int = 1
     fields: dict[str, Any] = field(default_factory=dict)
     settings: dict[str, Any] = field(default_factory=options.defaults)
+    #: ``--over``: the inputs, and (label, filled-in thread) per input; ``thread`` is the template
+    inputs: Table | None = None
+    threads: list[tuple[Any, Thread]] | None = None
+    scorer: scores.Scorer | None = None
 
     def __getattr__(self, name: str) -> Any:
         """A setting as an attribute: ``cmd.timeout`` is ``cmd.settings["timeout"]``."""
@@ -83,8 +90,16 @@ class Command:
                                   param="reasoning_effort")
         return make_plan(self.thread, models=self.models, temperatures=self.temperatures,
                          repeat=self.repeat, assistant_id=config.assistant_id(self.assistant),
-                         efforts=self.efforts,
+                         efforts=self.efforts, inputs=self.threads,
                          qualify=providers.qualified if self.embedded else None, **self.fields)
+
+    def score_row(self, row: dict, label: Any) -> None:
+        """Score a finished row (before it is logged), with its input's columns beside it."""
+        if self.scorer is not None:
+            if "_by_label" not in self.__dict__:
+                self.__dict__["_by_label"] = (dict(zip(self.inputs.labels, self.inputs.records))
+                                              if self.inputs is not None else {})
+            self.scorer.apply(row, self.__dict__["_by_label"].get(label))
 
 
 def command(thread: Any, *, namespace: Mapping[str, Any] | None = None,
@@ -105,14 +120,32 @@ def command(thread: Any, *, namespace: Mapping[str, Any] | None = None,
                                          if o.name in values}}
     _check_together(settings)
     interpolate = values.get("interpolate", True)
-    return Command(thread=parse(thread, namespace if interpolate else None),
+    found: Table | None = None
+    threads: list[tuple[Any, Thread]] | None = None
+    template: Thread | None = None
+    if values.get("over") is not None:
+        if not interpolate:
+            raise ValidationError("--over fills {column} placeholders; it cannot go with "
+                                  "--no-interpolate", param="over")
+        found = grid_inputs.read(values["over"], namespace)
+        template = parse(thread, None)
+        threads = grid_inputs.threads(template, found, namespace)
+    scorer = scores.make(settings.get("score"), settings.get("expect"), namespace)
+    if scorer is not None and scorer.expect is not None:
+        if found is None:
+            raise ValidationError("--score equals compares with an input column: give the "
+                                  "inputs with --over", param="expect")
+        if scorer.expect not in found.columns:
+            raise ValidationError(missing_column(scorer.expect, found.columns, "--expect"),
+                                  param="expect")
+    return Command(thread=template or parse(thread, namespace if interpolate else None),
                    models=values.get("model") or parse_models(None),
                    temperatures=values.get("temperature") or parse_temperatures(None),
                    efforts=values.get("reasoning_effort") or parse_efforts(None),
                    repeat=values.get("repeat", 1),
                    fields={o.name: values[o.name] for o in options.table("field")
                            if values.get(o.name) is not None},
-                   settings=settings)
+                   settings=settings, inputs=found, threads=threads, scorer=scorer)
 
 
 def _check_together(settings: dict[str, Any]) -> None:
@@ -131,8 +164,8 @@ def _check_together(settings: dict[str, Any]) -> None:
 def execute(cmd: Command, *, api_key: str | None = None,
             on_sweep: Callable[[Sweep], None] | None = None,
             on_row: Callable[[dict], None] | None = None,
-            notify: bool = True) -> pd.DataFrame | list[dict]:
-    """Validate, then run every grid cell; a DataFrame of rows (or the bodies, for a dry run).
+            notify: bool = True) -> pd.DataFrame:
+    """Validate, then run every grid cell; a DataFrame of rows (a dry run is ``bodies``).
 
     With ``notify`` the one-line notices (``notices``) go to stderr before sending; the form
     shows them itself.
@@ -141,12 +174,11 @@ def execute(cmd: Command, *, api_key: str | None = None,
     receives the Sweep before it starts, so another thread can ``cancel()`` it; ``on_row``
     receives each finished row (a dict of row.COLUMNS) as soon as it is logged.
     """
+    if cmd.dry_run:
+        raise ValidationError("a dry run sends nothing and makes no rows: its request bodies come "
+                              "from threadrun.dry_run(), with the same arguments")
     jobs = cmd.plan()
     jobs, held = capabilities.screen(jobs, allow=cmd.allow_ignored, embedded=cmd.embedded)
-    if cmd.dry_run:
-        url = config.base_url(cmd.base_url)
-        known = config.assistant_id(cmd.assistant) or (assistant.cached(url) if url else None)
-        return [_shown_body(job.body, SCRATCH) for job in (with_assistant(jobs, known) if known else jobs)]
     if notify:
         notices.before_sending(cmd, jobs)
     url = config.base_url(cmd.base_url)
@@ -169,6 +201,15 @@ def execute(cmd: Command, *, api_key: str | None = None,
     if any(row["status"] != "completed" for row in rows):  # the usual case filters nothing
         warn_failures(df)
     return df
+
+
+def bodies(cmd: Command) -> list[dict]:
+    """The request bodies a Command would send, one per grid cell (cells a provider would cap or
+    ignore left out, as a run would); nothing is sent."""
+    jobs, _ = capabilities.screen(cmd.plan(), allow=cmd.allow_ignored, embedded=cmd.embedded)
+    url = config.base_url(cmd.base_url)
+    known = config.assistant_id(cmd.assistant) or (assistant.cached(url) if url else None)
+    return [_shown_body(job.body, SCRATCH) for job in (with_assistant(jobs, known) if known else jobs)]
 
 
 _clients: dict[tuple, Client] = {}
@@ -215,6 +256,7 @@ def _run_jobs(client: Client, jobs: list[Job], cmd: Command, runlog: RunLog | No
     sweep = Sweep(client, with_assistant(jobs, asst), stream=cmd.stream,
                   concurrency=cmd.concurrency, label=cmd.label, progress=cmd.progress,
                   runlog=runlog, on_row=on_row, deadline=cmd.deadline,
+                  score=cmd.score_row if cmd.scorer is not None else None,
                   reassign=_reassigner(client, cmd, jobs, asst) if asst else None)
     sweep.rows.update(unsent)  # their places in the grid: run() returns rows by grid index
     if on_sweep is not None:
@@ -246,16 +288,17 @@ def _reassigner(client: Client, cmd: Command, jobs: list[Job],
 
 
 def _still_to_run(jobs: list[Job], runlog: RunLog, label: str) -> list[Job]:
-    """The grid cells of ``label`` without a completed row in the log."""
-    done = runlog.completed_cells(label)
+    """The grid cells of ``label`` without a completed row in the log (the input is part of a
+    cell: with ``--over`` a row of another input does not count)."""
+    done = runlog.completed_cells(label, with_input=True)
     todo = [j for j in jobs if not _is_done(j, done)]
-    print(f"threadrun: resuming {label!r}: {len(jobs) - len(todo)} of {len(jobs)} runs already "
-          f"completed, {len(todo)} to run", file=sys.stderr)
+    notify.warn(f"resuming {label!r}: {len(jobs) - len(todo)} of {len(jobs)} runs already "
+                f"completed, {len(todo)} to run")
     return todo
 
 
 def run(thread: Any, model: Any = None, temperature: Any = None, *, api_key: str | None = None,
-        namespace: Mapping[str, Any] | None = None, **options: Any) -> pd.DataFrame | list[dict]:
+        namespace: Mapping[str, Any] | None = None, **options: Any) -> pd.DataFrame:
     """Run a thread (cell text, a list of messages, or a request body) over a grid → DataFrame.
 
     ``model`` and ``temperature`` take one value, a list, or a comma-separated string; other
@@ -265,13 +308,26 @@ def run(thread: Any, model: Any = None, temperature: Any = None, *, api_key: str
     providers``); ``reasoning_effort`` is a grid dimension too. Runs go to the embedded runtime
     unless ``base_url`` or ``$THREADRUN_BASE_URL`` names another Assistants server, whose key comes
     from ``$THREADRUN_API_KEY`` or ``api_key_env="OTHER_VAR"``; ``api_key="..."`` works but warns,
-    since a key written in a notebook ends up in its file and history.
+    since a key written in a notebook ends up in its file and history. It always returns a
+    DataFrame, one row per run; ``dry_run()`` takes the same arguments and returns the bodies.
     """
+    if options.get("dry_run"):
+        raise ValidationError("run() always returns a DataFrame of runs; for the request bodies "
+                              "without sending them, call threadrun.dry_run() with the same arguments")
     if api_key:
-        warnings.warn("api_key= puts the key in your code (and the notebook's history); prefer "
-                      "$THREADRUN_API_KEY or api_key_env=", UserWarning, stacklevel=2)
+        notify.warn("api_key= puts the key in your code (and the notebook's history); prefer "
+                    "$THREADRUN_API_KEY or api_key_env=")
     return execute(command(thread, namespace=namespace, model=model, temperature=temperature,
                            **options), api_key=api_key)
+
+
+def dry_run(thread: Any, model: Any = None, temperature: Any = None, *,
+            namespace: Mapping[str, Any] | None = None, **options: Any) -> list[dict]:
+    """The request bodies ``run()`` would send with these arguments, one per grid cell, checked
+    as a run checks them; nothing is sent (``%%threadrun --dry-run``)."""
+    options.pop("dry_run", None)
+    return bodies(command(thread, namespace=namespace, model=model, temperature=temperature,
+                          dry_run=True, **options))
 
 
 def warn_failures(df: pd.DataFrame) -> None:
@@ -282,22 +338,22 @@ def warn_failures(df: pd.DataFrame) -> None:
     counts = ", ".join(f"{s}: {n}" for s, n in bad["status"].value_counts().items())
     first = bad.iloc[0]
     who = first["run_id"] if isinstance(first["run_id"], str) else f"row {bad.index[0]}"
-    print(f"threadrun: {len(bad)} of {len(df)} runs did not complete ({counts}); "
-          f"{who}: {first['error']}", file=sys.stderr)
+    notify.warn(f"{len(bad)} of {len(df)} runs did not complete ({counts}); {who}: {first['error']}")
 
 
-def _is_done(job: Job, done: set[tuple[Any, Any, Any, Any, int]]) -> bool:
+def _is_done(job: Job, done: set[tuple]) -> bool:
     """Whether a logged completed row matches the job (an unset model/temperature matches any)."""
     provider, model = providers.split_spec(job.model) if job.model else (None, None)
     return any((model is None or (m == model and provider in (None, p)))
                and (job.temperature is None or t == job.temperature)
-               and e == job.reasoning_effort and r == job.repeat
-               for p, m, t, e, r in done)
+               and e == job.reasoning_effort and r == job.repeat and i == job.input
+               for p, m, t, e, r, i in done)
 
 
 def _failed_row(job: Job, cmd: Command, error: str) -> dict:
     return to_row(RunResult(body=_shown_body(job.body), status="error", error=error),
-                  label=cmd.label, repeat=job.repeat, reasoning_effort=job.reasoning_effort)
+                  label=cmd.label, repeat=job.repeat, reasoning_effort=job.reasoning_effort,
+                  input=job.input)
 
 
 #: What a dry run shows for a scratch assistant that does not exist yet (no made-up id).

@@ -27,6 +27,8 @@ TIMEOUT_HEADER = "X-Threadrun-Timeout"
 #: Seconds one run may take, from its create to its end, before it is cancelled and recorded.
 DEADLINE_S = 600.0
 MAX_RETRIES = 2
+#: Seconds to wait for a TCP (and TLS) connection, for the client and the engines alike.
+CONNECT_TIMEOUT_S = 10.0
 CONCURRENCY = 8
 
 

@@ -77,6 +77,16 @@ class RunLogError(ThreadrunError):
     """The run log cannot be opened, read or written (one line, naming the file)."""
 
 
+def one_line(what: BaseException | str, limit: int = 300) -> str:
+    """The one-line reason of any failure (an OSError's own words, whitespace folded, capped):
+    the one spelling every error text builds on (HTTP failures add theirs in ``http.failures``)."""
+    if isinstance(what, OSError) and what.strerror:
+        text = what.strerror
+    else:
+        text = str(what)
+    return " ".join(text.split())[:limit] or (type(what).__name__ if isinstance(what, BaseException) else "")
+
+
 def error_for_status(status: int) -> type[APIError]:
     """The APIError subclass for an HTTP status code."""
     if status in (401, 403):

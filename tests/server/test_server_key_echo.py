@@ -2,9 +2,9 @@
 
 The local server's ``echo-key`` fault answers 400 with an error message quoting the request's
 ``Authorization`` header (``Bearer <key>``), as a careless server or proxy might.  threadrun's
-client must mask the key (``Client._scrub``) before the error reaches anything kept or shown.
+client must mask the key (``Client.masked``) before the error reaches anything kept or shown.
 
-Planted bug these tests catch (checked in a scratch worktree, never on main): ``Client._scrub``
+Planted bug these tests catch (checked in a scratch worktree, never on main): ``Client.masked``
 returning its error unchanged (key scrubbing switched off).  With it, the rows, the run log file,
 stderr, the client's errors and the magic's output all carry the key, so every test below but
 the first two (which check the fault itself, not the client) fails.

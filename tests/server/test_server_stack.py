@@ -124,7 +124,7 @@ def test_a_client_with_the_token_is_answered_while_256_slow_connections_are_open
 
 def test_loading_the_extension_does_not_import_the_server_stack():
     """Catches: Starlette/Uvicorn imported by ``%load_ext threadrun`` (the stack is for first use)."""
-    code = ("import sys, threadrun, threadrun.magic, threadrun.server; "
+    code = ("import sys, threadrun, threadrun.faces.magic, threadrun.server; "
             "print(sorted({m.split('.')[0] for m in sys.modules} & {'starlette', 'uvicorn', 'h11'}))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr

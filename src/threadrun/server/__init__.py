@@ -4,7 +4,7 @@
 object behind it.  Each run's model names its provider (``openai:gpt-5-mini``, ``echo:gpt-4o``;
 without a prefix, ``default_provider``): ``echo`` runs complete by the clock (``latency`` seconds
 after creation) with the deterministic stand-in; real providers run through their engine
-(``chat`` or ``responses``, see ``engines``).  Faults can be injected (``threadrun.server.faults``).
+(``chat``, ``responses`` or one registered, see ``engines``).  Faults can be injected (``threadrun.server.faults``).
 At most ``max_runs`` runs (with their threads and messages) and about ``max_bytes`` of them are
 kept: the oldest finished ones are evicted.  Connections are capped and timed out (``limits``,
 ``protocol``).  Uvicorn and Starlette are imported when a server starts, not before.

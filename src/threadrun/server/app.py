@@ -14,11 +14,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 
-from ..capabilities import request_settings, run_notice
 from ..config import is_loopback
 from ..errors import ValidationError
+from ..grid.capabilities import request_settings, run_notice
 from ..spec import TERMINAL
-from .engines import Request, UpstreamError, make_engine
+from .engines import UpstreamError, make_engine
 from .engines.calls import budget_s, engine_call
 from .faults import Decision, Faults
 from .limits import Limits, RequestLog, RequestRecord
@@ -249,7 +249,7 @@ class App:
     def run_engine(self, run: Run) -> None:
         """Worker job: once the run holds one of its provider's slots, its engine asks the
         provider for the reply (streamed when the run is); until then the run stays queued."""
-        provider = run.params["provider"]
+        provider = run.params.provider
         if not self.slots.acquire(provider, lambda: run.cancel_mono is not None):
             self.store.finish_engine(run, None)
             return
@@ -261,16 +261,8 @@ class App:
 
     def call_engine(self, run: Run, provider: Any) -> None:
         """The upstream call of a started run, and its result recorded on the run."""
-        p = run.params
-        request = Request(
-            model=p["model"], messages=run.engine_messages, instructions=p["instructions"] or None,
-            temperature=p["temperature"] if "temperature" in p["explicit"] else None,
-            top_p=p["top_p"] if "top_p" in p["explicit"] else None,
-            max_tokens=p["max_completion_tokens"], tools=list(p["tools"] or []),
-            tool_choice=p["tool_choice"], parallel_tool_calls=p["parallel_tool_calls"],
-            reasoning_effort=p["reasoning_effort"], response_format=p["response_format"],
-            stream=p["stream"], timeout=read_timeout(provider, run.client_timeout))
-        engine = make_engine(provider)
+        request = run.params.request(run.engine_messages, read_timeout(provider, run.client_timeout))
+        engine, run.engine = run.engine or make_engine(provider), None
         reply, failure = None, None
         deadline_s, retries = run.call_limits
         watch = lambda close: self.store.watch(run, close)  # noqa: E731
@@ -288,8 +280,8 @@ class App:
         emit.flush()
         run.sent = getattr(engine, "sent", None)  # what went upstream, even when the call failed
         if reply is not None:
-            notes = [run_notice(provider, p["model"], request_settings(request), run.sent,
-                                reply.completion_tokens), unlisted_notice(provider, p["model"])]
+            notes = [run_notice(provider, request.model, request_settings(request), run.sent,
+                                reply.completion_tokens), unlisted_notice(provider, request.model)]
             run.notice = "; ".join(n for n in notes if n) or None
         self.store.finish_engine(run, reply, *(failure or ()))
 
@@ -381,7 +373,7 @@ def parse_body(raw: bytes) -> Any:
                             "expects a JSON payload.)", None, None) from None
 
 
-#: What the client tells the runtime of its own limits for a run (``threadrun.client``).
+#: What the client tells the runtime of its own limits for a run (``threadrun.client.endpoints``).
 DEADLINE_HEADER = "x-threadrun-deadline-s"
 RETRIES_HEADER = "x-threadrun-max-retries"
 

@@ -76,9 +76,9 @@ def serve_from_args(args: argparse.Namespace) -> int:
         return 2
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _raise_interrupt)
-    print(server.url, flush=True)  # stdout: the URL alone, for scripts
-    print(_banner(server, args), file=sys.stderr, flush=True)
-    try:
+    try:  # a SIGTERM from here on stops the server cleanly, even one sent as the URL is read
+        print(_banner(server, args), file=sys.stderr, flush=True)  # before the URL: a script
+        print(server.url, flush=True)  # that waits for the URL (stdout, alone) has both
         threading.Event().wait()
     except KeyboardInterrupt:
         pass

@@ -18,7 +18,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..providers import Provider
 from ..spec import TERMINAL
+from .engines import Request
 
 EXPIRY_S = 600
 PLACEHOLDER_TOOL = "lookup"
@@ -85,6 +87,45 @@ class Thread:
                 "tool_resources": self.tool_resources or {}, "metadata": self.metadata or {}}
 
 
+@dataclass(frozen=True)
+class RunParams:
+    """A run's settings as it echoes them, built once (``params.resolve_params``) and read by attribute.
+
+    ``spec`` is the model as the run echoes it (``provider:model``), ``model`` the name the
+    provider knows; ``explicit`` names the sampling settings the request or assistant chose
+    (only those are sent to a real model: reasoning models refuse some).
+    """
+
+    provider: Provider
+    model: str
+    spec: str
+    explicit: frozenset[str]
+    stream: bool
+    reasoning_effort: str | None
+    instructions: str
+    tools: list[dict]
+    metadata: dict
+    temperature: float
+    top_p: float
+    max_prompt_tokens: int | None
+    max_completion_tokens: int | None
+    truncation_strategy: dict
+    tool_choice: Any  # "auto", "none", "required" or a named tool
+    parallel_tool_calls: bool
+    response_format: Any  # "auto" or a format object
+
+    def request(self, messages: list[dict], timeout: float | None = None) -> Request:
+        """What the run's engine is asked (sampling settings only where chosen)."""
+        return Request(
+            model=self.model, messages=messages, instructions=self.instructions or None,
+            temperature=self.temperature if "temperature" in self.explicit else None,
+            top_p=self.top_p if "top_p" in self.explicit else None,
+            max_tokens=self.max_completion_tokens, tools=list(self.tools or []),
+            tool_choice=self.tool_choice, parallel_tool_calls=self.parallel_tool_calls,
+            reasoning_effort=self.reasoning_effort, response_format=self.response_format,
+            stream=self.stream, timeout=timeout)
+
+
 @dataclass
 class Run:
     """A run; its status and timestamps derive from the clock (see the module docstring)."""
@@ -92,7 +133,7 @@ class Run:
     id: str
     thread_id: str
     assistant_id: str
-    params: dict
+    params: RunParams
     created_wall: float
     created_mono: float
     start_mono: float
@@ -108,6 +149,7 @@ class Run:
     total_tokens: int | None = None  # the upstream's own total, when it reported one
     tool_calls: list[dict] = field(default_factory=list)
     live: bool = False
+    engine: Any = None  # a live run's engine until a worker calls it (engines.make_engine)
     pieces: list[str] = field(default_factory=list)
     closers: list[Any] = field(default_factory=list)
     call_limits: tuple[float | None, int | None] = (None, None)  # the client's deadline (s), retries
@@ -211,13 +253,13 @@ class Run:
             "incomplete_at": ended if status == "incomplete" else None,
             "expired_at": ended if status == "expired" else None,
             "incomplete_details": self.incomplete_details() if status == "incomplete" else None,
-            "model": p["spec"], "instructions": p["instructions"], "tools": p["tools"],
-            "metadata": p["metadata"], "usage": self.usage(status),
-            "temperature": p["temperature"], "top_p": p["top_p"],
-            "max_prompt_tokens": p["max_prompt_tokens"],
-            "max_completion_tokens": p["max_completion_tokens"],
-            "truncation_strategy": p["truncation_strategy"], "tool_choice": p["tool_choice"],
-            "parallel_tool_calls": p["parallel_tool_calls"], "response_format": p["response_format"],
+            "model": p.spec, "instructions": p.instructions, "tools": p.tools,
+            "metadata": p.metadata, "usage": self.usage(status),
+            "temperature": p.temperature, "top_p": p.top_p,
+            "max_prompt_tokens": p.max_prompt_tokens,
+            "max_completion_tokens": p.max_completion_tokens,
+            "truncation_strategy": p.truncation_strategy, "tool_choice": p.tool_choice,
+            "parallel_tool_calls": p.parallel_tool_calls, "response_format": p.response_format,
             EXTENSION: {"sent": self.sent, "notice": self.notice},
         }
 
@@ -237,7 +279,7 @@ class Run:
 
     def tool_call(self) -> dict:
         """The placeholder call of an injected ``requires_action``: the first function tool's name."""
-        names = [t["function"]["name"] for t in self.params["tools"] or []
+        names = [t["function"]["name"] for t in self.params.tools or []
                  if isinstance(t, dict) and t.get("type") == "function" and t.get("function")]
         last = self.engine_messages[-1]["content"] if self.engine_messages else ""
         return {"id": self.call_id, "type": "function",

@@ -20,9 +20,8 @@ from collections import OrderedDict
 from typing import Any, ContextManager
 
 from .endings import last_error, why_incomplete
-from .engines import EngineReply
+from .engines import Engine, EngineReply, UpstreamError, is_offline, make_engine
 from .engines.calls import abort_soon
-from .engines.echo import echo_reply
 from .faults import RunFault
 from .keys import KeyMap
 from .objects import TERMINAL, Message, Run, Thread, assistant_dict, new_id
@@ -98,23 +97,20 @@ class Store:
                                            input_content(m["content"]), None, None,
                                            m.get("attachments") or [], m.get("metadata") or {}))
         params = resolve_params(body, assistant, default_provider)
-        plain = engine_messages(thread.messages, params["truncation_strategy"])
-        prompt = count_tokens(params["instructions"]) + sum(count_tokens(m["content"]) for m in plain)
+        plain = engine_messages(thread.messages, params.truncation_strategy)
+        prompt = count_tokens(params.instructions) + sum(count_tokens(m["content"]) for m in plain)
         latency = max(0.0, float(latency))
         run = Run(new_id("run_"), thread.id, assistant["id"], params, now_wall, now,
                   now + min(QUEUE_S, latency / 10), now + latency, prompt, plain, forced=forced)
         thread.run_ids.append(run.id)
         run.min_end = run.end_mono or now
-        if self._decide_early(run) is None:
-            if params["provider"].api == "echo":
-                reply = echo_reply(plain, params["instructions"], params["model"], params["temperature"])
-                self._apply_reply(run, EngineReply(reply, exact_usage=False))
-                run.sent = {"model": params["model"], "temperature": params["temperature"],
-                            **({"max_completion_tokens": params["max_completion_tokens"]}
-                               if params["max_completion_tokens"] is not None else {})}
-            else:  # a real model: queued until a worker holds a provider slot (App.run_engine)
-                run.end_mono, run.live, run.prompt_tokens = None, True, None
-                run.start_mono = math.inf
+        engine = self._engine(run) if self._decide_early(run) is None else None
+        if engine is not None and is_offline(engine):  # answered now; the run ends by its clock
+            self._reply_offline(run, engine)
+        elif engine is not None:  # queued until a worker holds a provider slot (App.run_engine)
+            run.engine, run.live = engine, True
+            run.end_mono, run.prompt_tokens = None, None
+            run.start_mono = math.inf
         run.size = (len(json.dumps(body)) if size is None else size) + len(run.reply or "")
         with self.lock:
             self.threads[thread.id] = thread
@@ -196,14 +192,37 @@ class Store:
         for wake in run.wakers:
             wake()
 
+    @staticmethod
+    def _engine(run: Run) -> Engine | None:
+        """The run's engine (``make_engine``); None, the run failed in one line, when it cannot be made."""
+        try:
+            return make_engine(run.params.provider)
+        except Exception as error:  # noqa: BLE001 - a registered engine that does not load fails its run
+            reason = " ".join(str(error).split())[:300]
+            run.outcome, run.last_error = "failed", last_error(
+                "server_error", f"{run.params.provider.name}: its {run.params.provider.api!r} engine "
+                                f"could not be made ({type(error).__name__}: {reason})")
+            return None
+
+    def _reply_offline(self, run: Run, engine: Engine) -> None:
+        """An offline engine's reply (echo), asked when the run is created; its failure fails the run."""
+        try:
+            reply = engine.reply(run.params.request(run.engine_messages), lambda piece: None,
+                                 lambda close: None)
+        except UpstreamError as error:
+            run.outcome, run.last_error = "failed", last_error(error.code, str(error))
+        else:
+            self._apply_reply(run, reply)
+        run.sent = engine.sent
+
     def _decide_early(self, run: Run) -> str | None:
         """Set the outcome when no reply is needed (forced failure or tool call, prompt over its limit)."""
-        forced, limit = run.forced, run.params["max_prompt_tokens"]
+        forced, limit = run.forced, run.params.max_prompt_tokens
         if forced is not None and forced.kind in ("failed", "expired", "requires_action"):
             run.outcome = forced.kind
             run.last_error = {"code": "server_error", "message": FAULT_ERROR} if forced.kind == "failed" else None
         elif forced is not None and forced.reason == "max_prompt_tokens" or (
-                limit is not None and run.prompt_tokens > limit):
+                limit is not None and (run.prompt_tokens or 0) > limit):
             run.outcome, run.incomplete_reason = "incomplete", "max_prompt_tokens"
         else:
             return None
@@ -214,7 +233,7 @@ class Store:
         if run.live:
             self._apply_model_reply(run, reply)
             return
-        text, cap = reply.text, run.params["max_completion_tokens"]
+        text, cap = reply.text, run.params.max_completion_tokens
         count, truncated = count_tokens(text), False
         if run.forced is not None and run.forced.kind == "incomplete":
             text, truncated = truncate_tokens(text, max(1, count // 2)), True
@@ -239,7 +258,7 @@ class Store:
         elif reply.finish_reason in ("length", "content_filter"):
             run.outcome = "incomplete"
             run.incomplete_reason, run.incomplete_note, run.message_reason = why_incomplete(
-                reply, run.params["max_completion_tokens"])
+                reply, run.params.max_completion_tokens)
         else:
             run.outcome = "completed"
 
@@ -248,6 +267,7 @@ class Store:
         """Record an engine's result (or its failure) and wake streams waiting on the run."""
         with self.lock:
             run.closers.clear()
+            run.engine = None
             if error is not None:
                 run.outcome, run.last_error = "failed", last_error(code, error)
             elif reply is not None:

@@ -13,8 +13,8 @@ import threading
 from contextlib import contextmanager
 from typing import Callable, Iterator
 
-from ... import watch
-from ...watch import Watch
+from ...http import watch
+from ...http.watch import Watch
 
 #: The longest one engine call may take (connect + retries + read) when the client gave no deadline.
 CALL_BUDGET_S = 900.0

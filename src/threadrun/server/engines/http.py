@@ -3,30 +3,31 @@
 Keys are read from the provider's variable for each call and sent only to that provider's base
 URL. ``requests`` keeps honouring ``HTTPS_PROXY``/``NO_PROXY`` and CA bundles, but never takes
 credentials from ``~/.netrc``. 429, 5xx and connection failures before the upstream answered
-are retried with the client's policy (``threadrun.retry``); a POST that may have reached the
+are retried with the client's policy (``threadrun.http.retry``); a POST that may have reached the
 upstream is never sent twice. Each call runs under its own clock (``calls``): the retry count
 is the client's, and a cancel or the call's budget ends every wait and read at once.
 """
 from __future__ import annotations
 
 import json
-import re
 import threading
 import zlib
 from typing import Any, Callable, Iterator
 
 import requests
 
-from ... import watch as clock
+from ... import config
+from ...http import failures
+from ...http import watch as clock
+from ...http.retry import make_retry, retries_used
+from ...http.session import WatchedAdapter, make_session
+from ...http.sse import EventTooLarge, iter_events
+from ...http.watch import Stopped
 from ...providers import Provider
-from ...retry import make_retry, retries_used
-from ...sse import EventTooLarge, iter_events
-from ...transport import WatchedAdapter
-from ...watch import Stopped
+from ...scrub import mask
 from . import Emit, EngineReply, Request, UpstreamError, Watch, calls, sent_settings
 from .reading import ACCEPT_ENCODING, CappedEmit, body_chunks, check_reply, read_body
 
-CONNECT_TIMEOUT_S = 10.0
 READ_TIMEOUT_S = 300.0
 MODELS_CAP = 4 << 20  # bytes of a GET /models answer read at most
 _sessions: dict[str, requests.Session] = {}
@@ -45,22 +46,12 @@ class EngineAdapter(WatchedAdapter):
         pass  # per call, see the getter
 
 
-def _no_auth(request: requests.PreparedRequest) -> requests.PreparedRequest:
-    """An auth hook that changes nothing: it stops requests from reading ~/.netrc."""
-    return request
-
-
 def session_for(provider: Provider) -> requests.Session:
     """One pooled session per provider (connections are reused across runs)."""
     with _lock:
         if provider.name not in _sessions:
-            session = requests.Session()
-            session.auth = _no_auth
-            session.max_redirects = 0
-            adapter = EngineAdapter(pool_connections=2, pool_maxsize=32)
-            session.mount("http://", adapter)
-            session.mount("https://", adapter)
-            _sessions[provider.name] = session
+            _sessions[provider.name] = make_session(EngineAdapter(pool_connections=2, pool_maxsize=32),
+                                                    follow_redirects=False)
         return _sessions[provider.name]
 
 
@@ -90,7 +81,7 @@ def post(provider: Provider, path: str, body: dict, *, stream: bool,
         clock.check()  # cancelled or out of budget before sending: nothing goes out
         response = session_for(provider).post(
             url, data=json.dumps(body), headers=headers_for(provider, key), stream=True,
-            timeout=(CONNECT_TIMEOUT_S, bound), allow_redirects=False)
+            timeout=(config.CONNECT_TIMEOUT_S, bound), allow_redirects=False)
     except Stopped as stopped:
         raise stopped_error(provider.name, stopped.why) from None
     except requests.exceptions.TooManyRedirects as exc:  # max_redirects = 0: never followed
@@ -100,9 +91,9 @@ def post(provider: Provider, path: str, body: dict, *, stream: bool,
     except requests.exceptions.RequestException as exc:
         if (why := _why_stopped()) is not None:
             raise stopped_error(provider.name, why) from None
-        if timed_out(exc) and not isinstance(exc, requests.exceptions.ConnectTimeout):
+        if failures.timed_out(exc) and not isinstance(exc, requests.exceptions.ConnectTimeout):
             raise UpstreamError(silent(provider.name, bound)) from None
-        raise UpstreamError(scrub(f"{provider.name}: {_reason(exc)} ({url})", key), _code(exc)) from None
+        raise UpstreamError(mask(f"{provider.name}: {failures.reason(exc)} ({url})", key), failures.code(exc)) from None
     if response.status_code >= 300:
         raise upstream_error(provider, response, key)
     return response
@@ -114,10 +105,7 @@ def silent(name: str, bound: float) -> str:
             "timeout in providers.toml)")
 
 
-def timed_out(exc: BaseException) -> bool:
-    """Whether a failed read was a read timeout (requests wraps urllib3's in a ConnectionError)."""
-    text = str(exc).lower()
-    return isinstance(exc, (requests.exceptions.Timeout, TimeoutError)) or "timed out" in text
+
 def _why_stopped() -> str | None:
     """``"stop"``/``"deadline"`` when this thread's engine call was ended, else None."""
     current = clock.current()
@@ -148,7 +136,7 @@ def upstream_error(provider: Provider, response: requests.Response, key: str | N
         where = " ".join(response.headers.get("location", "").split())[:200] or "no Location"
         message = f"redirected to {where}, not followed (is base_url current?)"
     text = f"{provider.name} {status}: {message or response.reason or 'error'}{tail}"
-    return UpstreamError(scrub(text, key), code)
+    return UpstreamError(mask(text, key), code)
 
 
 def read_some(response: requests.Response, limit: int = 1 << 16) -> bytes:
@@ -230,36 +218,6 @@ def drain(response: requests.Response, limit: int = 1 << 16) -> None:
         pass
 
 
-def scrub(text: str, key: str | None) -> str:
-    """The text with the key masked, should an upstream ever echo it."""
-    return text.replace(key, "***") if key and len(key) >= 4 else text
-
-
-def _code(exc: BaseException) -> str:
-    """``connection_error`` when the connection failed (DNS, refused, reset, dropped mid-stream,
-    connect timeout); ``server_error`` otherwise (a read timeout: it was reached, then silent)."""
-    if isinstance(exc, requests.exceptions.ConnectTimeout):
-        return "connection_error"
-    if isinstance(exc, (requests.exceptions.Timeout, TimeoutError)):
-        return "server_error"
-    broken = (requests.exceptions.ConnectionError, requests.exceptions.ChunkedEncodingError, OSError)
-    return "connection_error" if isinstance(exc, broken) else "server_error"
-
-
-def _reason(exc: BaseException) -> str:
-    """A short reason for a failed connection."""
-    text = str(getattr(exc.args[0], "reason", None) or exc) if exc.args else str(exc)
-    host = re.search(r"Failed to resolve '([^']+)'", text)
-    if host or "NameResolutionError" in text or "Name or service not known" in text:
-        return f"could not resolve the host{f' {host.group(1)}' if host else ''} (DNS)"
-    if "Connection refused" in text:
-        return "connection refused (is the server running?)"
-    if "timed out" in text.lower():
-        return "timed out"
-    if isinstance(exc, requests.exceptions.RetryError):
-        return "gave up after retries"
-    return " ".join(text.split())[:200]
-
 
 def not_a_stream(response: requests.Response) -> bool:
     """Whether a streamed request was answered with a JSON or HTML body, not an event stream."""
@@ -273,17 +231,17 @@ def list_models(provider: Provider, timeout: float = 5.0) -> list[str]:
     url = provider.endpoint() + "/models"
     try:
         response = session_for(provider).get(url, headers=headers_for(provider, key),
-                                              timeout=(CONNECT_TIMEOUT_S, timeout),
+                                              timeout=(config.CONNECT_TIMEOUT_S, timeout),
                                               allow_redirects=False, stream=True)
     except requests.exceptions.RequestException as exc:
-        raise UpstreamError(scrub(f"{provider.name}: {_reason(exc)} ({url})", key)) from None
+        raise UpstreamError(mask(f"{provider.name}: {failures.reason(exc)} ({url})", key)) from None
     if response.status_code >= 300:
         raise upstream_error(provider, response, key)
     try:
         with response:
             data = json.loads(read_body(response, provider.name, MODELS_CAP)).get("data") or []
     except (requests.exceptions.RequestException, OSError, zlib.error) as exc:
-        raise UpstreamError(scrub(f"{provider.name}: GET /models broke off ({_reason(exc)})", key)) from None
+        raise UpstreamError(mask(f"{provider.name}: GET /models broke off ({failures.reason(exc)})", key)) from None
     except (ValueError, AttributeError):
         raise UpstreamError(f"{provider.name}: GET /models answered a body that is not a model list") from None
     return [str(m["id"]) for m in data if isinstance(m, dict) and isinstance(m.get("id"), str)]
@@ -332,10 +290,10 @@ class HTTPEngine:
             except (requests.exceptions.RequestException, OSError, zlib.error) as exc:
                 if (why := _why_stopped()) is not None:
                     raise stopped_error(name, why) from None
-                if timed_out(exc):
+                if failures.timed_out(exc):
                     raise UpstreamError(silent(name, bound)) from None
                 raise UpstreamError(f"{name}: the {'stream' if request.stream else 'answer'} broke "
-                                    f"off ({_reason(exc)})", _code(exc)) from None
+                                    f"off ({failures.reason(exc)})", failures.code(exc)) from None
         return check_reply(type(self).parse(payload, name), name)
 
     def whole_answer(self, response: requests.Response, emit: Emit) -> EngineReply:
