@@ -127,3 +127,28 @@ def test_a_secret_with_a_quote_is_masked_in_the_stored_json_too(server, isolated
                   progress=False, interpolate=False)
     stored = b"".join(p.read_bytes() for p in isolated.glob("runs.sqlite*"))
     assert b"secretpw" not in stored
+
+
+def test_the_watchdog_is_woken_only_for_an_earlier_first_deadline_and_still_trips_on_time(monkeypatch):
+    """Issue 25 point 5: every run's deadline (600 s away, later than those before it) woke the
+    watchdog thread, a thread switch per run and per engine call; it need wake only when the
+    earliest deadline moves up. An earlier deadline still trips at its time."""
+    dog = watch._Watchdog()
+    woken = []
+    notify = dog._cond.notify
+    monkeypatch.setattr(dog._cond, "notify", lambda *a: (woken.append(1), notify(*a))[1])
+    now = time.monotonic()
+    watches = [Watch(deadline_s=600) for _ in range(4)]
+    for w in watches:
+        dog.track(w)
+    dog.arm(watches[0], now + 600)  # starts the thread: it reads the heap itself
+    dog.arm(watches[1], now + 700)  # later than the first: nobody needs waking
+    dog.arm(watches[2], now + 650)
+    assert woken == []
+    started = time.monotonic()
+    dog.arm(watches[3], started + 0.3)  # the new first deadline: the thread must wake for it
+    assert woken == [1]
+    while watches[3].tripped is None and time.monotonic() - started < 5:
+        time.sleep(0.01)
+    assert watches[3].tripped == "deadline" and 0.25 <= time.monotonic() - started < 2
+    assert all(w.tripped is None for w in watches[:3])

@@ -206,12 +206,14 @@ class _Watchdog:
         with self._cond:
             if watch not in self._live:
                 return
-            heapq.heappush(self._heap, (at, next(self._ids), watch, why))
+            entry = (at, next(self._ids), watch, why)
+            heapq.heappush(self._heap, entry)
             if self._thread is None:
                 self._thread = threading.Thread(target=self._loop, name="threadrun-watchdog",
                                                 daemon=True)
                 self._thread.start()
-            self._cond.notify()
+            elif self._heap[0] is entry:  # only an earlier first deadline needs the thread awake
+                self._cond.notify()
 
     def forget(self, watch: Watch) -> None:
         with self._cond:

@@ -147,10 +147,18 @@ class Exchange:
         """The stream's frames, read on the loop: those ready at once go out as one chunk; at a
         pause, the loop waits for the run to change (the engine's thread wakes it) or the time."""
         loop, wake = asyncio.get_running_loop(), asyncio.Event()
+        pending = [False]  # a wake is on its way to the loop: later pokes ride on it
+
+        def woken() -> None:  # on the loop: the reader will see every change made before this
+            pending[0] = False
+            wake.set()
 
         def poke() -> None:  # from the engine's thread, under the store's lock
+            if pending[0]:  # one wake per burst of pieces: each call_soon_threadsafe writes to
+                return  # the loop's self-pipe, a syscall that hands the GIL to another thread
+            pending[0] = True
             try:
-                loop.call_soon_threadsafe(wake.set)
+                loop.call_soon_threadsafe(woken)
             except RuntimeError:  # the loop is closed: the server stopped
                 pass
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import os
 import socket
 import threading
 import time
@@ -16,12 +17,25 @@ import uvicorn
 
 from .app import App
 from .asgi import RuntimeASGI
-from .protocol import HEAD_BYTES, RESERVE, Guard, GuardedProtocol
+from .protocol import HEAD_BYTES, RESERVE, Bounds, Guard, GuardedProtocol
 
 SHUTDOWN_GRACE_S = 1.0
 START_TIMEOUT_S = 10.0
 LOG_LEVEL = logging.CRITICAL + 1  # quiet: bugs go to App.server_errors, bad requests get answers
+PARSER_ENV = "THREADRUN_HTTP_PARSER"  # "h11" picks the pure-Python parser even with httptools
 
+
+def protocol_class() -> type[Bounds]:
+    """Uvicorn's protocol with our bounds: on httptools when it is installed (a request's head
+    parsed and its answer's written in microseconds), else on h11; ``$THREADRUN_HTTP_PARSER=h11``
+    picks h11 (tests run the bounds over both)."""
+    if os.environ.get(PARSER_ENV, "").strip().lower() != "h11":
+        try:
+            from .protocol_httptools import GuardedHttpToolsProtocol
+            return GuardedHttpToolsProtocol
+        except ImportError:
+            pass
+    return GuardedProtocol
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -41,12 +55,13 @@ def bind(host: str, port: int) -> socket.socket:
 
 def make_server(app: App) -> uvicorn.Server:
     """A Uvicorn server for ``app``: its keep-alive, head-size, concurrency and shutdown bounds
-    from ``app.limits``, our protocol subclass for the rest; quiet (no logging config)."""
+    from ``app.limits``, our protocol subclass for the rest; quiet (no logging config); no
+    WebSocket upgrades (the runtime has none to offer)."""
     limits = app.limits
     config = uvicorn.Config(
         RuntimeASGI(app, limits.max_connections + RESERVE),
-        http=functools.partial(GuardedProtocol, guard=Guard(limits)),  # type: ignore[arg-type]  # a protocol class, bound
-        loop="asyncio", lifespan="off", log_config=None, log_level=LOG_LEVEL, access_log=False,
+        http=functools.partial(protocol_class(), guard=Guard(limits)),  # type: ignore[arg-type]  # a protocol class, bound
+        loop="asyncio", lifespan="off", ws="none", log_config=None, log_level=LOG_LEVEL, access_log=False,
         timeout_keep_alive=limits.idle_s,  # type: ignore[arg-type]  # seconds: a float works
         h11_max_incomplete_event_size=HEAD_BYTES,
         limit_concurrency=limits.max_connections + RESERVE + 1,
