@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Callable, Iterable, Sequence
 
 from ..errors import ValidationError
-from ..spec import REASONING_EFFORTS
+from ..spec import REASONING_EFFORTS, SERVICE_TIERS
 from .body import check_temperature, check_top_p, validate_body
 from .thread import Thread
 
@@ -32,6 +32,7 @@ class Job:
     repeat: int
     body: dict
     reasoning_effort: str | None = None
+    service_tier: str | None = None
 
 
 
@@ -93,6 +94,18 @@ def parse_efforts(value: str | Iterable[str] | None) -> list[str | None]:
     return list(dict.fromkeys(efforts)) or [None]
 
 
+def parse_tiers(value: str | Iterable[str] | None) -> list[str | None]:
+    """Service tiers of the grid (``flex,priority``); none given means the provider's default."""
+    tiers = split_items(value, "--service-tier")
+    for tier in tiers:
+        if tier not in SERVICE_TIERS:
+            close = difflib.get_close_matches(str(tier), SERVICE_TIERS, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ValidationError(f"--service-tier {tier!r} is not one of "
+                                  f"{', '.join(SERVICE_TIERS)}{hint}", param="service_tier")
+    return list(dict.fromkeys(tiers)) or [None]
+
+
 def parse_top_p(value: Any) -> float | None:
     """One top_p within 0–1, or None."""
     return None if value is None else check_top_p(_number(value, "--top-p"))
@@ -149,32 +162,38 @@ def _tools(value: Any) -> Any:
 def make_plan(thread: Thread, *, models: Sequence[str | None] = (None,),
               temperatures: Sequence[float | None] = (None,), repeat: int = 1,
               assistant_id: str | None = None, efforts: Sequence[str | None] = (None,),
-              qualify: Callable[[str], str] | None = None, **fields: Any) -> list[Job]:
-    """Every grid cell's validated body: model-major, then effort, then temperature, then repeat.
+              qualify: Callable[[str], str] | None = None,
+              tiers: Sequence[str | None] = (None,), **fields: Any) -> list[Job]:
+    """Every grid cell's validated body: model-major, then effort, then temperature, then
+    service tier, then repeat. A tier travels as ``x_threadrun.service_tier`` (threadrun's own
+    field: the Assistants spec has none; the runtime's engines send it upstream).
 
     A grid over ``MAX_RUNS`` runs is a one-line ValidationError before any body is built.
 
     ``qualify`` writes each model's provider out (``gpt-4o`` → ``echo:gpt-4o``), for the
     embedded runtime; a JSON body's own model is qualified too.
     """
-    size = len(models) * len(efforts) * len(temperatures) * repeat
+    size = len(models) * len(efforts) * len(temperatures) * len(tiers) * repeat
     if size > MAX_RUNS:
+        tiered = f"{len(tiers)} service tier × " if len(tiers) > 1 else ""
         raise ValidationError(
             f"the grid has {size:,} runs ({len(models)} model × {len(efforts)} effort × "
-            f"{len(temperatures)} temperature × {repeat:,} repeat), over the limit of "
+            f"{len(temperatures)} temperature × {tiered}{repeat:,} repeat), over the limit of "
             f"{MAX_RUNS:,} runs per cell; split it into several cells", param="repeat")
     jobs: list[Job] = []
     for model in models:
         for effort in efforts:
             for temperature in temperatures:
-                body = build_body(thread, assistant_id=assistant_id or thread.body.get("assistant_id")
-                                  or PENDING_ASSISTANT,
-                                  model=model, temperature=temperature, **fields)
-                if qualify is not None and isinstance(body.get("model"), str):
-                    body["model"] = qualify(body["model"])
-                for rep in range(repeat):
-                    jobs.append(Job(len(jobs), body.get("model") if model else model, temperature,
-                                    rep, dict(body), effort))
+                for tier in tiers:
+                    extension = {"x_threadrun": {"service_tier": tier}} if tier else {}
+                    body = build_body(thread, assistant_id=assistant_id or thread.body.get("assistant_id")
+                                      or PENDING_ASSISTANT,
+                                      model=model, temperature=temperature, **fields, **extension)
+                    if qualify is not None and isinstance(body.get("model"), str):
+                        body["model"] = qualify(body["model"])
+                    for rep in range(repeat):
+                        jobs.append(Job(len(jobs), body.get("model") if model else model, temperature,
+                                        rep, dict(body), effort, tier))
     return jobs
 
 
