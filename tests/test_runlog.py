@@ -154,15 +154,16 @@ def test_a_version_1_log_is_upgraded_in_place_and_keeps_its_rows(tmp_path):
     conn.executescript(MIGRATIONS[0])
     conn.execute("PRAGMA user_version = 1")
     later = ("repeat", "retries", "request_id", "provider", "reasoning_effort", "reasoning_tokens",
-             "cached_tokens", "ttft_s", "tool_calls", "sent", "queue_s")
-    v1 = {k: v for k, v in row.to_row(result(1), label="old").items() if k not in later}
+             "cached_tokens", "ttft_s", "tool_calls", "sent", "queue_s", "service_tier")
+    v1 = {k: v for k, v in row.to_row(result(1), label="old").items()
+          if k not in later and k != "cached"}
     names = ", ".join(v1)
     conn.execute(f"INSERT INTO runs ({names}, run_json, logged_at) VALUES "
                  f"({', '.join('?' * len(v1))}, ?, ?)", [*v1.values(), '{"id": "run_1"}', 1.0])
     conn.commit()
     conn.close()
     with RunLog(path) as log:
-        assert log._conn.execute("PRAGMA user_version").fetchone()[0] == VERSION == 5
+        assert log._conn.execute("PRAGMA user_version").fetchone()[0] == VERSION == 6
         df = log.read()
         assert log.run_json("run_1") == {"id": "run_1"}
         log.append(row.to_row(result(2), label="new", repeat=4))
@@ -171,6 +172,7 @@ def test_a_version_1_log_is_upgraded_in_place_and_keeps_its_rows(tmp_path):
         assert "runs_label_model" in indexes
     pd.testing.assert_frame_equal(df, row.frame([v1]))
     assert df[list(later)].isna().all().all()
+    assert not df["cached"].any()  # a row logged before the column existed ran fresh
 
 
 def test_a_failing_migration_leaves_the_file_at_its_old_version(tmp_path, monkeypatch):

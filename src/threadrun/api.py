@@ -166,7 +166,7 @@ def execute(cmd: Command, *, api_key: str | None = None,
         if cmd.resume is not None:
             assert runlog is not None  # --resume with --no-log is refused when the Command is made
             jobs = _still_to_run(jobs, runlog, cmd.resume)
-        keys = cache.keys(jobs, None if cmd.embedded else url) if runlog is not None else {}
+        keys = cache.keys(jobs, None if cmd.embedded else url, cmd.stream) if runlog is not None else {}
         total = len(jobs) + len(held)
         replayed: dict[int, dict] = {}
         if not cmd.fresh:

@@ -1,15 +1,15 @@
 """Free re-runs: a grid cell whose request already completed is replayed from the run log.
 
 A request's identity (``request_hash``) is what decides its answer: the provider and model, the
-full body sent and the repeat index, plus the reasoning effort (it travels on the scratch
-assistant, not in the body) and, for an Assistants server other than the embedded runtime, its
-base URL. Left out, because they differ from one run of the same request to the next:
+full body sent (``stream`` included: streamed and polled runs are two requests) and the repeat
+index, plus the reasoning effort (it travels on the scratch assistant, not in the body) and, for
+an Assistants server other than the embedded runtime, its base URL. Left out, because they
+differ from one run of the same request to the next:
 
 - the id of a **scratch assistant** (a new one per process or runtime; an assistant the user
   named with ``--assistant`` stays in: its instructions and model are part of the request);
 - the ``Idempotency-Key`` header (one per create, never in the body);
-- ``stream`` (how the run is followed, not what is asked) and the embedded runtime's URL (a
-  random port per process).
+- the embedded runtime's URL (a random port per process).
 
 A replayed row is the logged one: its run id, tokens, cost and timings, ``cached`` set, the
 current label. It is not appended to the log again, so every sum over the log counts a run's
@@ -23,8 +23,6 @@ from typing import Any, Callable
 
 from .plan import PENDING_ASSISTANT, Job
 
-#: Body fields that do not change a run's answer (see the module's docstring).
-_NOT_IDENTITY = ("stream",)
 #: What decides a run's prompt tokens (with the model): the forecast's "same thread".
 _THREAD_FIELDS = ("thread", "instructions", "tools", "response_format", "model")
 
@@ -34,13 +32,15 @@ def _digest(value: Any) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
 
 
-def request_hash(job: Job, scope: str | None = None) -> str:
+def request_hash(job: Job, scope: str | None = None, stream: bool = True) -> str:
     """The identity of one grid cell's request (see the module's docstring).
 
-    ``scope``: the base URL of an Assistants server other than the embedded runtime (None for it).
+    ``scope``: the base URL of an Assistants server other than the embedded runtime (None for
+    it); ``stream``: whether the body is sent with ``stream: true`` (the client adds it).
     """
-    body = {k: v for k, v in job.body.items() if k not in _NOT_IDENTITY
-            and not (k == "assistant_id" and v == PENDING_ASSISTANT)}
+    body = {k: v for k, v in job.body.items()
+            if not (k == "assistant_id" and v == PENDING_ASSISTANT)}
+    body["stream"] = bool(body.get("stream", stream))
     return _digest([scope, job.reasoning_effort, job.repeat, body])
 
 
@@ -49,7 +49,7 @@ def thread_hash(body: dict) -> str:
     return _digest([body.get(k) for k in _THREAD_FIELDS])
 
 
-def keys(jobs: list[Job], scope: str | None) -> dict[int, tuple[str, str]]:
+def keys(jobs: list[Job], scope: str | None, stream: bool = True) -> dict[int, tuple[str, str]]:
     """``(request_hash, thread_hash)`` of each job, by grid index (a thread hashed once per body)."""
     threads: dict[int, str] = {}
     out = {}
@@ -57,7 +57,7 @@ def keys(jobs: list[Job], scope: str | None) -> dict[int, tuple[str, str]]:
         seen = id(job.body.get("thread"))
         if seen not in threads:
             threads[seen] = thread_hash(job.body)
-        out[job.index] = (request_hash(job, scope), threads[seen])
+        out[job.index] = (request_hash(job, scope, stream), threads[seen])
     return out
 
 

@@ -269,7 +269,8 @@ class App:
             max_tokens=p["max_completion_tokens"], tools=list(p["tools"] or []),
             tool_choice=p["tool_choice"], parallel_tool_calls=p["parallel_tool_calls"],
             reasoning_effort=p["reasoning_effort"], response_format=p["response_format"],
-            stream=p["stream"], timeout=read_timeout(provider, run.client_timeout))
+            stream=p["stream"], service_tier=p["service_tier"],
+            timeout=read_timeout(provider, run.client_timeout))
         engine = make_engine(provider)
         reply, failure = None, None
         deadline_s, retries = run.call_limits

@@ -125,6 +125,7 @@ class Run:
     size: int = 0  # approximate bytes kept for this run (its request and reply), for max_bytes
     sent: dict | None = None  # the settings its engine sent upstream (see engines.sent_settings)
     notice: str | None = None  # what the provider did that the settings do not say (one line)
+    service_tier: str | None = None  # the tier the provider reports the run ran on
     client_timeout: float | None = None  # the client's read bound (X-Threadrun-Timeout), seconds
 
     def status(self, now: float | None = None) -> str:
@@ -218,7 +219,7 @@ class Run:
             "max_completion_tokens": p["max_completion_tokens"],
             "truncation_strategy": p["truncation_strategy"], "tool_choice": p["tool_choice"],
             "parallel_tool_calls": p["parallel_tool_calls"], "response_format": p["response_format"],
-            EXTENSION: {"sent": self.sent, "notice": self.notice},
+            EXTENSION: {"sent": self.sent, "notice": self.notice, "service_tier": self.service_tier},
         }
 
     def reply_message(self, status: str, text: str | None = None, reason: str | None = None) -> Message:

@@ -112,6 +112,8 @@ class Store:
                 run.sent = {"model": params["model"], "temperature": params["temperature"],
                             **({"max_completion_tokens": params["max_completion_tokens"]}
                                if params["max_completion_tokens"] is not None else {})}
+                if params["provider"].offers_tier(params["service_tier"]):  # as OpenAI reports it
+                    run.service_tier = run.sent["service_tier"] = params["service_tier"]
             else:  # a real model: queued until a worker holds a provider slot (App.run_engine)
                 run.end_mono, run.live, run.prompt_tokens = None, True, None
                 run.start_mono = math.inf
@@ -234,6 +236,7 @@ class Store:
         run.prompt_tokens, run.completion_tokens = reply.prompt_tokens, reply.completion_tokens
         run.reasoning_tokens, run.cached_tokens = reply.reasoning_tokens, reply.cached_tokens
         run.total_tokens = reply.total_tokens
+        run.service_tier = reply.service_tier
         if reply.tool_calls:
             run.outcome, run.tool_calls = "requires_action", list(reply.tool_calls)
         elif reply.finish_reason in ("length", "content_filter"):
