@@ -79,7 +79,8 @@ class Budget:
     limit: float
     worst: dict[int, float]  #: each job's worst case, by grid index
     spent: float = 0.0
-    in_flight: float = 0.0
+    in_flight: float = 0.0  #: the worst cases of the runs in flight
+    flying: int = 0  #: how many runs are in flight (a count: a float sum may not return to 0)
     refused: int = 0  #: jobs not sent because their worst case did not fit
     exhausted: bool = False
     _cond: threading.Condition = field(default_factory=threading.Condition)
@@ -91,8 +92,9 @@ class Budget:
             while not self.exhausted:
                 if self.spent + self.in_flight + need <= self.limit:
                     self.in_flight += need
+                    self.flying += 1
                     return True
-                if self.in_flight <= 0 or (stop is not None and stop.is_set()):
+                if self.flying == 0 or (stop is not None and stop.is_set()):
                     self.exhausted = True  # nothing in flight can free room: the sweep stops here
                     break
                 self._cond.wait(0.1)
@@ -104,7 +106,8 @@ class Budget:
         need = self.worst.get(job.index, 0.0)
         actual = need if cost is None or not math.isfinite(cost) else cost
         with self._cond:
-            self.in_flight -= need
+            self.flying -= 1
+            self.in_flight = self.in_flight - need if self.flying else 0.0
             self.spent += actual
             self._cond.notify_all()
 
