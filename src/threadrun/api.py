@@ -14,7 +14,6 @@ import pandas as pd
 
 from . import config, notify, providers
 from .client import Client, assistant
-from .notify import info as _info
 from .errors import APIConnectionError, APIError, AuthenticationError, NotFoundError, ValidationError
 from .grid import cache, capabilities, forecast, notices, options
 from .grid.plan import (
@@ -29,6 +28,7 @@ from .grid.plan import (
 )
 from .grid.sweep import Sweep
 from .grid.thread import Thread, parse
+from .notify import info as _info
 from .rows.result import RunResult
 from .rows.row import frame, to_row
 from .rows.runlog import RunLog

@@ -169,6 +169,8 @@ def _add(entry: ModelForecast, job: Job, prompt: float | None, model: tuple | No
         prompt = 0.0
     entry.input_tokens += prompt
     cap = job.body.get("max_completion_tokens")
+    expected: float | None
+    bound: float | None
     if model is not None:
         _, mean_out, max_out, latency = model
         expected, bound = float(mean_out), float(cap if cap is not None else max_out)

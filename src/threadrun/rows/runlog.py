@@ -222,7 +222,7 @@ class RunLog:
                f'AVG(latency_s) FROM {TABLE} WHERE status = ? AND completion_tokens IS NOT NULL '
                f'GROUP BY provider, model')
         with self._lock:
-            models = {(p, m): rest for p, m, *rest in self._query(sql, ("completed",), "could not read")}
+            models = {(p, m): tuple(rest) for p, m, *rest in self._query(sql, ("completed",), "could not read")}
         return prompts, models
 
     def run_json(self, run_id: str) -> dict | None:
