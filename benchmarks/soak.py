@@ -76,8 +76,8 @@ def server_runs(srv: Any, timeout: float = 10.0) -> list[dict]:
     deadline = time.monotonic() + timeout
     while True:
         with store.lock:
-            runs = [{"run_id": r.id, "thread_id": r.thread_id, "model": r.params["model"],
-                     "temperature": r.params["temperature"], "status": store.settle(r)}
+            runs = [{"run_id": r.id, "thread_id": r.thread_id, "model": r.params.model,
+                     "temperature": r.params.temperature, "status": store.settle(r)}
                     for r in store.runs.values()]
         if all(r["status"] in TERMINAL for r in runs) or time.monotonic() > deadline:
             return runs

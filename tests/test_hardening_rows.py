@@ -35,7 +35,7 @@ def odd_server(server, monkeypatch):
 
     def altered(self, *args, **kwargs):
         run = original(self, *args, **kwargs)
-        change = ODD.get(self.params.get("temperature"))
+        change = ODD.get(self.params.temperature)
         if change is not None:
             change(run)
         return run
@@ -139,7 +139,7 @@ def test_absurd_token_counts_leave_the_tokens_empty_with_a_note_and_lose_no_row(
 
     def altered(self, *args, **kwargs):
         run = original(self, *args, **kwargs)
-        bad = HUGE.get(self.params.get("temperature"))
+        bad = HUGE.get(self.params.temperature)
         if bad is not None and run.get("usage"):
             run["usage"]["completion_tokens"] = bad
         return run

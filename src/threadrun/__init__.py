@@ -5,7 +5,9 @@ Public API (imported lazily so ``%load_ext threadrun`` stays fast):
 - ``run(thread, model=..., temperature=..., **options) -> pandas.DataFrame`` (always)
 - ``dry_run(...)``: the request bodies ``run`` would send with the same arguments; nothing sent
 - ``log(label=None, model=None, since=None)``: every logged run, as the same DataFrame
-- ``compare(df, by=..., values=...)`` and ``plot(df, x=..., y=..., by=...)``
+- ``compare(df, by=..., values=..., baseline=...)`` and ``plot(df, x=..., y=..., by=...)``
+- ``join(results, inputs)``: the inputs' columns beside the rows that ran them (``over=``)
+- ``rescore(df, score=...)``: scores computed again on rows (logged ones too), no run again
 - ``form()``: the ipywidgets form
 - ``local_server(...)``: the Assistants runtime as a server you start (``threadrun serve``)
 - ``Client``: the Assistants v2 client itself (``Client(base_url).run(body)``)
@@ -40,12 +42,14 @@ _LAZY = {
     "log": ("threadrun.rows.runlog", "log"),
     "compare": ("threadrun.rows.comparison", "compare"),
     "plot": ("threadrun.rows.comparison", "plot"),
+    "join": ("threadrun.rows.inputs", "join"),
+    "rescore": ("threadrun.rows.scores", "rescore"),
     "form": ("threadrun.faces.form", "show_form"),
     "local_server": ("threadrun.server", "local_server"),
     "LocalServer": ("threadrun.server", "LocalServer"),
 }
 
-__all__ = ["run", "dry_run", "Client", "set_prices", "log", "compare", "plot", "form", "local_server", "LocalServer", "load_ipython_extension", "ThreadrunError",
+__all__ = ["run", "dry_run", "Client", "set_prices", "log", "compare", "plot", "join", "rescore", "form", "local_server", "LocalServer", "load_ipython_extension", "ThreadrunError",
            "ValidationError", "APIError", "AuthenticationError", "BadRequestError",
            "NotFoundError", "RateLimitError", "ServerError", "APIConnectionError", "RunLogError",
            "__version__"]

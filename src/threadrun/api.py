@@ -14,8 +14,10 @@ import pandas as pd
 
 from . import config, notify, providers
 from .client import Client, assistant
+from .client.runs import Turn
 from .errors import APIConnectionError, APIError, AuthenticationError, NotFoundError, ValidationError
-from .grid import cache, capabilities, forecast, notices, options
+from .grid import cache, capabilities, continuation, forecast, notices, options, tools
+from .grid import inputs as grid_inputs
 from .grid.plan import (
     PENDING_ASSISTANT,
     Job,
@@ -29,6 +31,8 @@ from .grid.plan import (
 from .grid.sweep import Sweep
 from .grid.thread import Thread, parse
 from .notify import info as _info
+from .rows import scores
+from .rows.inputs import Table, missing_column
 from .rows.result import RunResult
 from .rows.row import frame, to_row
 from .rows.runlog import RunLog
@@ -52,6 +56,10 @@ class Command:
     fields: dict[str, Any] = field(default_factory=dict)
     tiers: list[str | None] = field(default_factory=lambda: [None])
     settings: dict[str, Any] = field(default_factory=options.defaults)
+    #: ``--over``: the inputs, and (label, filled-in thread) per input; ``thread`` is the template
+    inputs: Table | None = None
+    threads: list[tuple[Any, Thread]] | None = None
+    scorer: scores.Scorer | None = None
 
     def __getattr__(self, name: str) -> Any:
         """A setting as an attribute: ``cmd.timeout`` is ``cmd.settings["timeout"]``."""
@@ -84,10 +92,36 @@ class Command:
             raise ValidationError("--reasoning-effort runs one scratch assistant per effort; "
                                   "drop --assistant (and $THREADRUN_ASSISTANT_ID)",
                                   param="reasoning_effort")
+        if self.continue_from is not None:
+            return self._continuation()
         return make_plan(self.thread, models=self.models, temperatures=self.temperatures,
                          repeat=self.repeat, assistant_id=config.assistant_id(self.assistant),
-                         efforts=self.efforts, tiers=self.tiers,
+                         efforts=self.efforts, inputs=self.threads, tiers=self.tiers,
                          qualify=providers.qualified if self.embedded else None, **self.fields)
+
+    def score_row(self, row: dict, label: Any) -> None:
+        """Score a finished row (before it is logged), with its input's columns beside it."""
+        if self.scorer is not None:
+            if "_by_label" not in self.__dict__:
+                self.__dict__["_by_label"] = (dict(zip(self.inputs.labels, self.inputs.records))
+                                              if self.inputs is not None else {})
+            self.scorer.apply(row, self.__dict__["_by_label"].get(label))
+
+    def _continuation(self) -> list[Job]:
+        """The plan of ``--continue``: each earlier row's thread runs again (``continuation``)."""
+        jobs, skipped = continuation.plan(self.thread, self.continue_from,
+                                          assistant_id=config.assistant_id(self.assistant),
+                                          qualify=providers.qualified if self.embedded else None,
+                                          **self.fields)
+        for job in jobs:
+            if job.model:
+                provider, _ = providers.resolve(job.model)
+                if self.embedded:
+                    provider.check_ready()
+        if skipped:
+            notify.warn(f"--continue: {skipped} of {skipped + len(jobs)} rows have no thread "
+                        "(their run was never created); they are not continued")
+        return jobs
 
 
 def command(thread: Any, *, namespace: Mapping[str, Any] | None = None,
@@ -102,13 +136,34 @@ def command(thread: Any, *, namespace: Mapping[str, Any] | None = None,
     for name in given:
         if name not in names:
             raise options.unknown(name, names)
+    given = {**given, **tools.from_names(given, namespace)}
     values = {o.name: o.check(given[o.name]) for o in table
               if given.get(o.name) is not None or (o.role == "grid" and o.name in given)}
     settings = {**options.defaults(), **{o.name: values[o.name] for o in options.table("send")
                                          if o.name in values}}
     _check_together(settings)
+    if settings.get("continue_from") is not None:
+        _check_continuation(values)
     interpolate = values.get("interpolate", True)
-    return Command(thread=parse(thread, namespace if interpolate else None),
+    found: Table | None = None
+    threads: list[tuple[Any, Thread]] | None = None
+    template: Thread | None = None
+    if values.get("over") is not None:
+        if not interpolate:
+            raise ValidationError("--over fills {column} placeholders; it cannot go with "
+                                  "--no-interpolate", param="over")
+        found = grid_inputs.read(values["over"], namespace)
+        template = parse(thread, None)
+        threads = grid_inputs.threads(template, found, namespace)
+    scorer = scores.make(settings.get("score"), settings.get("expect"), namespace)
+    if scorer is not None and scorer.expect is not None:
+        if found is None:
+            raise ValidationError("--score equals compares with an input column: give the "
+                                  "inputs with --over", param="expect")
+        if scorer.expect not in found.columns:
+            raise ValidationError(missing_column(scorer.expect, found.columns, "--expect"),
+                                  param="expect")
+    return Command(thread=template or parse(thread, namespace if interpolate else None),
                    models=values.get("model") or parse_models(None),
                    temperatures=values.get("temperature") or parse_temperatures(None),
                    efforts=values.get("reasoning_effort") or parse_efforts(None),
@@ -116,7 +171,16 @@ def command(thread: Any, *, namespace: Mapping[str, Any] | None = None,
                    tiers=values.get("service_tier") or parse_tiers(None),
                    fields={o.name: values[o.name] for o in options.table("field")
                            if values.get(o.name) is not None},
-                   settings=settings)
+                   settings=settings, inputs=found, threads=threads, scorer=scorer)
+
+
+def _check_continuation(values: dict[str, Any]) -> None:
+    """``--continue`` runs each thread on its own model and settings: no grid of its own."""
+    own = [options.find(n).dashed for n in ("model", "temperature", "reasoning_effort", "repeat", "resume")
+           if values.get(n) not in (None, [None], 1)]
+    if own:
+        raise ValidationError(f"--continue runs each thread again on its own model and settings; "
+                              f"drop {', '.join(own)}", param="continue_from")
 
 
 def _check_together(settings: dict[str, Any]) -> None:
@@ -170,7 +234,8 @@ def execute(cmd: Command, *, api_key: str | None = None,
         total = len(jobs) + len(held)
         replayed: dict[int, dict] = {}
         if not cmd.fresh:
-            jobs, replayed = cache.replay(jobs, keys, runlog, cmd.label, on_row)
+            jobs, replayed = cache.replay(jobs, keys, runlog, cmd.label, on_row,
+                                          cmd.score_row if cmd.scorer is not None else None)
         budget = forecast.budget(cmd, jobs, runlog) if cmd.budget is not None else None
         unsent = capabilities.unsent_rows(held, label=cmd.label, runlog=runlog, on_row=on_row)
         rows = _run_jobs(client, jobs, cmd, runlog, on_sweep, on_row, {**unsent, **replayed},
@@ -245,12 +310,23 @@ def _run_jobs(client: Client, jobs: list[Job], cmd: Command, runlog: RunLog | No
     sweep = Sweep(client, with_assistant(jobs, asst), stream=cmd.stream,
                   concurrency=cmd.concurrency, label=cmd.label, progress=cmd.progress,
                   runlog=runlog, on_row=on_row, deadline=cmd.deadline,
+                  score=cmd.score_row if cmd.scorer is not None else None,
                   reassign=_reassigner(client, cmd, jobs, asst) if asst else None,
-                  keys=keys, budget=budget)
+                  turn=_turn(cmd), keys=keys, budget=budget)
     sweep.rows.update(unsent)  # their places in the grid: run() returns rows by grid index
     if on_sweep is not None:
         on_sweep(sweep)
     return sweep.run()
+
+
+def _turn(cmd: Command) -> Callable[[Job], Turn] | None:
+    """What each run does beyond one create: continue its thread, answer its tool calls."""
+    box = cmd.fields.get("tools")
+    answer = tools.answerer(box) if isinstance(box, tools.Toolbox) else None
+    if answer is None and cmd.continue_from is None:
+        return None
+    return lambda job: Turn(thread_id=job.thread_id, tools=answer, max_steps=cmd.max_steps,
+                            parent_run_id=job.parent_run_id)
 
 
 def _reassigner(client: Client, cmd: Command, jobs: list[Job],
@@ -277,8 +353,9 @@ def _reassigner(client: Client, cmd: Command, jobs: list[Job],
 
 
 def _still_to_run(jobs: list[Job], runlog: RunLog, label: str) -> list[Job]:
-    """The grid cells of ``label`` without a completed row in the log."""
-    done = runlog.completed_cells(label)
+    """The grid cells of ``label`` without a completed row in the log (the input is part of a
+    cell: with ``--over`` a row of another input does not count)."""
+    done = runlog.completed_cells(label, with_input=True)
     todo = [j for j in jobs if not _is_done(j, done)]
     notify.warn(f"resuming {label!r}: {len(jobs) - len(todo)} of {len(jobs)} runs already "
                 f"completed, {len(todo)} to run")
@@ -329,18 +406,19 @@ def warn_failures(df: pd.DataFrame) -> None:
     notify.warn(f"{len(bad)} of {len(df)} runs did not complete ({counts}); {who}: {first['error']}")
 
 
-def _is_done(job: Job, done: set[tuple[Any, Any, Any, Any, int]]) -> bool:
+def _is_done(job: Job, done: set[tuple]) -> bool:
     """Whether a logged completed row matches the job (an unset model/temperature matches any)."""
     provider, model = providers.split_spec(job.model) if job.model else (None, None)
     return any((model is None or (m == model and provider in (None, p)))
                and (job.temperature is None or t == job.temperature)
-               and e == job.reasoning_effort and r == job.repeat
-               for p, m, t, e, r in done)
+               and e == job.reasoning_effort and r == job.repeat and i == job.input
+               for p, m, t, e, r, i in done)
 
 
 def _failed_row(job: Job, cmd: Command, error: str) -> dict:
     return to_row(RunResult(body=_shown_body(job.body), status="error", error=error),
-                  label=cmd.label, repeat=job.repeat, reasoning_effort=job.reasoning_effort)
+                  label=cmd.label, repeat=job.repeat, reasoning_effort=job.reasoning_effort,
+                  input=job.input)
 
 
 #: What a dry run shows for a scratch assistant that does not exist yet (no made-up id).

@@ -7,9 +7,12 @@ escaped), since run objects and bodies are stored as JSON text.
 """
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import json
 import os
 import re
+from typing import Iterator
 
 from .errors import ValidationError
 
@@ -18,6 +21,21 @@ SECRET_NAME = re.compile(r"KEY|TOKEN|SECRET|PASSWORD|PASSWD", re.IGNORECASE)
 MIN_LEN = 8
 MASK = "***"
 _remembered: dict[str, str] = {}
+#: Inside ``snapshot()``: the secrets looked up once (known, and with every provider's key).
+_snapshot: contextvars.ContextVar[tuple[dict[str, str], dict[str, str]] | None] = \
+    contextvars.ContextVar("threadrun_secrets", default=None)
+
+
+@contextlib.contextmanager
+def snapshot() -> Iterator[None]:
+    """Look the secrets up once for the block (filling 10,000 inputs' placeholders would
+    otherwise scan the environment and the providers for every value)."""
+    token = _snapshot.set(None)
+    _snapshot.set((known(), {**provider_keys(), **known()}))
+    try:
+        yield
+    finally:
+        _snapshot.reset(token)
 
 
 def remember(secret: str, name: str) -> None:
@@ -28,6 +46,9 @@ def remember(secret: str, name: str) -> None:
 
 def known() -> dict[str, str]:
     """Secret (and its JSON-escaped spellings) → what holds it, longest first."""
+    taken = _snapshot.get()
+    if taken is not None:
+        return taken[0]
     found = {value.strip(): f"${name}" for name, value in os.environ.items()
              if SECRET_NAME.search(name) and len(value.strip()) >= MIN_LEN}
     found.update(_remembered)
@@ -59,7 +80,8 @@ def provider_keys() -> dict[str, str]:
 def part_holder(text: str) -> str | None:
     """What holds a key of which ``text`` contains any run of ``MIN_LEN`` characters or more
     (``{k:.30}``, or ``{k[0]}{k[1]}...`` joined): known secrets and every provider's key."""
-    secrets = {**provider_keys(), **known()}
+    taken = _snapshot.get()
+    secrets = taken[1] if taken is not None else {**provider_keys(), **known()}
     for secret, name in secrets.items():
         if any(secret[i:i + MIN_LEN] in text for i in range(len(secret) - MIN_LEN + 1)):
             return name

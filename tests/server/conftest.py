@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
 import time
 from typing import Any, Iterator
 
@@ -11,6 +14,29 @@ import requests
 from threadrun.server import LocalServer, local_server
 
 from helpers import TERMINAL
+
+#: ``threadrun serve`` as a subprocess of this interpreter (the code under test, not an install).
+SERVE = ("import argparse, sys; from threadrun.server.cli import add_serve_arguments, serve_from_args; "
+         "p = argparse.ArgumentParser(); add_serve_arguments(p); sys.exit(serve_from_args(p.parse_args()))")
+
+
+def serve(*args: str, env: dict | None = None) -> tuple[subprocess.Popen, str]:
+    """``threadrun serve --port 0 ARGS`` and the base URL it printed."""
+    proc = subprocess.Popen([sys.executable, "-c", SERVE, "--port", "0", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env)
+    return proc, proc.stdout.readline().strip()
+
+
+def stop(proc: subprocess.Popen) -> None:
+    """SIGTERM, as Ctrl-C; it exits 0."""
+    proc.send_signal(signal.SIGTERM)
+    try:
+        assert proc.wait(timeout=10) == 0, proc.stderr.read()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.stdout.close()
+        proc.stderr.close()
 
 
 class Api:

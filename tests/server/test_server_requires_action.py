@@ -111,15 +111,18 @@ def test_stream_ends_with_requires_action_then_done(api, srv):
     names = [name for name, _ in events]
     assert names == ["thread.created", "thread.run.created", "thread.run.queued",
                      "thread.run.in_progress", "thread.run.step.created",
-                     "thread.run.step.in_progress", "thread.run.requires_action", "done"]
+                     "thread.run.step.in_progress", "thread.run.step.delta",
+                     "thread.run.requires_action", "done"]
     assert events[-1][1] == "[DONE]"
     run = events[-2][1]
     assert run["status"] == "requires_action" and run["usage"] is None
     call = run["required_action"]["submit_tool_outputs"]["tool_calls"][0]
     assert call["function"]["name"] == "get_weather"
-    step = events[-3][1]
+    step = events[-4][1]  # as the API streams it: no calls yet, then one delta per call
     assert step["type"] == "tool_calls" and step["status"] == "in_progress"
-    assert step["step_details"]["tool_calls"][0]["id"] == call["id"]
+    assert step["step_details"]["tool_calls"] == []
+    (delta,) = events[-3][1]["delta"]["step_details"]["tool_calls"]
+    assert delta["index"] == 0 and delta["id"] == call["id"] and delta["function"]["output"] is None
     for name, data in events:
         check("AssistantStreamEvent", {"event": name, "data": data})
     assert api.get(api.run_path(run)).json()["status"] == "requires_action"

@@ -120,9 +120,10 @@ def test_path_outside_v1_is_404(api, session):
     assert session.get(api.srv.url[:-3] + "/threads/runs").status_code == 404
 
 
-@pytest.mark.parametrize("method,path", [("POST", "/threads/thread_x"), ("DELETE", "/assistants/asst_x"),
+@pytest.mark.parametrize("method,path", [("PUT", "/threads/thread_x"), ("PATCH", "/assistants/asst_x"),
                                          ("PUT", "/threads/thread_x/messages"),
-                                         ("GET", "/threads/t/runs/r/cancel")])
+                                         ("GET", "/threads/t/runs/r/cancel"), ("GET", "/threads/runs"),
+                                         ("DELETE", "/threads/runs")])
 def test_known_path_with_wrong_method_is_405(api, method, path):
     response = api.session.request(method, api.srv.url + path, timeout=5)
     assert response.status_code == 405 and response.json()["error"]["message"]

@@ -19,8 +19,8 @@ class Client(Endpoints):
 
     def run(self, body: dict, *, stream: bool = True, on_started: runs.OnStarted | None = None,
             stop: threading.Event | None = None, deadline: float | None = None,
-            on_text: runs.OnText | None = None) -> RunResult:
+            on_text: runs.OnText | None = None, turn: runs.Turn | None = None) -> RunResult:
         """Create the thread and run, wait for its end, read the reply; never raises APIError
         (see ``runs.run``: the row says what became of the run)."""
         return runs.run(self, body, stream=stream, on_started=on_started, stop=stop,
-                        deadline=deadline, on_text=on_text)
+                        deadline=deadline, on_text=on_text, turn=turn)

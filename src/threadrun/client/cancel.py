@@ -79,8 +79,9 @@ def record_stopped(client: "Endpoints", result: RunResult, why: str, sent: bool)
         result.error = "; ".join(filter(None, [result.error, f"reply not read: {why}"]))
 
 
-def refuse_tool_call(client: "Endpoints", result: RunResult) -> None:
-    """A run waiting for tool outputs: threadrun sends none, so cancel it and say why.
+def refuse_tool_call(client: "Endpoints", result: RunResult, why: str | None = None) -> None:
+    """A run waiting for tool outputs that will not be answered (no ``--tools``, or ``why``: a
+    limit was reached): cancel it and say why.
 
     The row keeps the calls asked for, and the ended run's usage: a run waiting for outputs
     has none yet (the spec's usage is null until a run is terminal), but the model's call that
@@ -88,9 +89,10 @@ def refuse_tool_call(client: "Endpoints", result: RunResult) -> None:
     """
     run = result.run or {}
     result.status = "requires_action"
-    result.tool_calls = tool_calls(run)
-    result.error = ("the run asked for tool outputs (function tools), which threadrun does "
-                    "not submit; it was cancelled")
+    result.tool_calls = result.tool_calls + tool_calls(run)
+    result.error = (f"{why}; it was cancelled" if why else
+                    "the run asked for tool outputs (function tools) and no --tools were given "
+                    "to answer them; it was cancelled")
     confirmed, failure = cancel_confirmed(client, run["thread_id"], run["id"])
     if failure:
         result.error += f" ({failure})"

@@ -174,6 +174,27 @@ class Endpoints:
         return self._request("POST", CREATE_PATH, body={**body, "stream": stream}, stream=stream,
                              gated=True, headers=headers)
 
+    def create_run_on(self, thread_id: str, body: dict, key: dict[str, str],
+                      stream: bool) -> requests.Response:
+        """POST createRun on an existing thread (a continued conversation), like ``create_run``."""
+        headers = {**key, config.TIMEOUT_HEADER: f"{self.timeout:g}"}
+        return self._request("POST", f"/threads/{quote(thread_id, safe='')}/runs",
+                             body={**body, "stream": stream}, stream=stream, gated=True,
+                             headers=headers)
+
+    def add_message(self, thread_id: str, message: dict) -> dict:
+        """POST createMessage: one message added to an existing thread."""
+        return self.post_json(f"/threads/{quote(thread_id, safe='')}/messages", message)
+
+    def submit_tool_outputs(self, thread_id: str, run_id: str, outputs: list[dict],
+                            stream: bool) -> requests.Response:
+        """POST submitToolOutputs: every output of the calls a run asked for, in one request; the
+        response unread (a stream of the run's events, or the run object)."""
+        path = f"/threads/{quote(thread_id, safe='')}/runs/{quote(run_id, safe='')}/submit_tool_outputs"
+        return self._request("POST", path, body={"tool_outputs": outputs, "stream": stream},
+                             stream=stream, gated=True,
+                             headers={config.TIMEOUT_HEADER: f"{self.timeout:g}"})
+
     def reply_text(self, thread_id: str, run_id: str) -> str:
         """The text of this run's assistant messages, oldest first, parts joined."""
         # The query string written out: requests' encoding of a params dict cost ~7% of a polled run.

@@ -9,6 +9,7 @@ import logging
 import threading
 import time
 import uuid
+from dataclasses import dataclass, field
 from typing import Callable
 
 import requests
@@ -32,26 +33,48 @@ log = logging.getLogger(__package__)
 #: Called with ``(thread_id, run_id)`` as soon as a run's ids are known (so it can be cancelled).
 OnStarted = Callable[[str, str], None]
 OnText = Callable[[str], None]
+#: Given a ``requires_action`` run: the tool outputs to submit, and the calls as the row keeps them.
+ToolAnswer = Callable[[dict], tuple[list[dict], list[dict]]]
+
+
+@dataclass
+class Turn:
+    """What a run does beyond one createThreadAndRun: continue a thread, answer its tool calls.
+
+    ``thread_id``: the run is created on that existing thread (createRun; the body is a createRun
+    body), after ``messages`` are added to it. ``tools``: each ``requires_action`` is answered and
+    the outputs submitted, for at most ``max_steps`` model steps (1 + the tool rounds).
+    """
+
+    thread_id: str | None = None
+    messages: list[dict] = field(default_factory=list)
+    tools: ToolAnswer | None = None
+    max_steps: int = 8
+    parent_run_id: str | None = None  #: the row this run continues (kept in its row)
 
 WAIT_ENDS = TERMINAL | {"requires_action"}  # no point polling on: nothing changes by itself
 
 
 def run(client: Endpoints, body: dict, *, stream: bool = True, on_started: OnStarted | None = None,
         stop: threading.Event | None = None, deadline: float | None = None,
-        on_text: OnText | None = None) -> RunResult:
+        on_text: OnText | None = None, turn: Turn | None = None) -> RunResult:
     """Create the thread and run, wait for its end, read the reply; never raises APIError.
 
     ``on_started(thread_id, run_id)`` is called as soon as the run's ids are known;
     ``on_text(text_so_far)`` as text streams in (streamed runs only).
     ``stop`` (set by another thread) or ``deadline`` seconds after the create ends every
     wait of the run; a run whose ids are known is then cancelled, and its row says what the
-    server confirmed. Stopped before anything was sent: ``extra["not_sent"]``.
+    server confirmed. Stopped before anything was sent: ``extra["not_sent"]``. ``turn``: continue
+    a thread, answer tool calls (``Turn``).
     """
     result = RunResult(body=body)
     clock = Watch(stop, deadline)
     before = watch.use(clock)
     try:
-        _run_watched(client, body, result, stream, on_started, clock, on_text)
+        turn = turn or Turn()
+        if turn.parent_run_id:
+            result.extra["parent_run_id"] = turn.parent_run_id
+        _run_watched(client, body, result, stream, on_started, clock, on_text, turn)
     finally:
         clock.close()
         watch.use(before)
@@ -59,7 +82,8 @@ def run(client: Endpoints, body: dict, *, stream: bool = True, on_started: OnSta
 
 
 def _run_watched(client: Endpoints, body: dict, result: RunResult, stream: bool,
-                 on_started: OnStarted | None, clock: Watch, on_text: OnText | None) -> None:
+                 on_started: OnStarted | None, clock: Watch, on_text: OnText | None,
+                 turn: Turn) -> None:
     def started(thread_id: str, run_id: str) -> None:
         clock.run_known = True
         if on_started is not None:
@@ -78,13 +102,13 @@ def _run_watched(client: Endpoints, body: dict, result: RunResult, stream: bool,
         key["X-Threadrun-Deadline-S"] = f"{clock.deadline_s:g}"
     try:
         try:
-            if stream:
-                _run_streaming(client, body, result, started, clock.stop, key, on_text)
-            else:
-                _run_polling(client, body, result, started, key)
+            sent = time.monotonic()
+            response = _create(client, body, key, stream, turn)
+            _follow(client, response, result, stream, started, clock.stop, on_text, sent)
+            limit = _answer_tools(client, result, stream, started, clock.stop, on_text, turn)
             _timings(result, started_at)
             if (result.run or {}).get("status") == "requires_action":
-                cancel.refuse_tool_call(client, result)
+                cancel.refuse_tool_call(client, result, limit)
             else:
                 read_reply(client, result)
         except Stopped as stopped:
@@ -95,15 +119,49 @@ def _run_watched(client: Endpoints, body: dict, result: RunResult, stream: bool,
         record_failure(result, client.masked(exc))
 
 
-def _run_polling(client: Endpoints, body: dict, result: RunResult, on_started: OnStarted | None,
-                 key: dict[str, str]) -> None:
-    response = client.create_run(body, key, stream=False)
+def _create(client: Endpoints, body: dict, key: dict[str, str], stream: bool,
+            turn: Turn) -> requests.Response:
+    """createThreadAndRun; or, continuing a thread, its new messages then createRun on it."""
+    if turn.thread_id is None:
+        return client.create_run(body, key, stream)
+    for message in turn.messages:
+        client.add_message(turn.thread_id, message)
+    return client.create_run_on(turn.thread_id, body, key, stream)
+
+
+def _follow(client: Endpoints, response: requests.Response, result: RunResult, stream: bool,
+            on_started: OnStarted | None, stop: threading.Event | None,
+            on_text: OnText | None, sent: float) -> None:
+    """Follow a run from the answer that started (or resumed) it, to its end or a tool call."""
     result.retries += retries_used(response)
-    result.request_id = response.headers.get("x-request-id")
+    result.request_id = result.request_id or response.headers.get("x-request-id")
+    if stream:
+        _read_stream(client, response, result, on_started, stop, on_text, sent)
+        return
     result.run = json_object(response)  # unreadable: an APIError with a 2xx status, so `unknown`
     mark_started(result)
     _started(on_started, result.run)
     wait(client, result)
+
+
+def _answer_tools(client: Endpoints, result: RunResult, stream: bool, on_started: OnStarted | None,
+                  stop: threading.Event | None, on_text: OnText | None, turn: Turn) -> str | None:
+    """Answer each tool call with ``turn.tools`` and follow the run on, up to ``max_steps`` model
+    steps; the reason it stopped answering, if a limit did. ``extra["steps"]``: model steps."""
+    rounds = 0
+    while (run_ := result.run or {}).get("status") == "requires_action" and turn.tools is not None:
+        if rounds + 1 >= turn.max_steps:
+            result.extra["steps"] = rounds + 1
+            return (f"the run asked for tool outputs again after {rounds} rounds; --max-steps "
+                    f"{turn.max_steps} allows {turn.max_steps - 1}")
+        outputs, calls = turn.tools(run_)
+        result.tool_calls = result.tool_calls + calls
+        rounds += 1
+        log.info("run %s: %d tool outputs submitted (round %d)", run_.get("id"), len(outputs), rounds)
+        response = client.submit_tool_outputs(run_["thread_id"], run_["id"], outputs, stream)
+        _follow(client, response, result, stream, on_started, stop, on_text, time.monotonic())
+    result.extra["steps"] = rounds + 1
+    return None
 
 
 def wait(client: Endpoints, result: RunResult) -> None:
@@ -118,13 +176,10 @@ def wait(client: Endpoints, result: RunResult) -> None:
         delay = poll_after if poll_after is not None else client.poll_interval
 
 
-def _run_streaming(client: Endpoints, body: dict, result: RunResult, on_started: OnStarted | None,
-                   stop: threading.Event | None, key: dict[str, str],
-                   on_text: OnText | None = None) -> None:
-    sent = time.monotonic()
-    response = client.create_run(body, key, stream=True)
-    result.retries += retries_used(response)
-    result.request_id = response.headers.get("x-request-id")
+def _read_stream(client: Endpoints, response: requests.Response, result: RunResult,
+                 on_started: OnStarted | None, stop: threading.Event | None,
+                 on_text: OnText | None, sent: float) -> None:
+    """Fold a run's event stream into ``result``; poll on if it breaks off."""
     texts: list[str] = []
     live: list[str] = []  # the text so far, for on_text
     try:

@@ -56,8 +56,8 @@ def _escape(text: str) -> str:
     return text.replace("{", "{{").replace("}", "}}")
 
 
-def _entry(role: str, content: str) -> str:
-    return f"{role}: {_escape(content)}"
+def _entry(role: str, content: str, escape: bool = True) -> str:
+    return f"{role}: {_escape(content) if escape else content}"
 
 
 def _same(parsed: Thread, thread: Thread, instructions: str | None) -> bool:
@@ -67,16 +67,19 @@ def _same(parsed: Thread, thread: Thread, instructions: str | None) -> bool:
             == [(m.role, m.content) for m in thread.messages])
 
 
-def thread_text(thread: Thread, instructions: str | None = None) -> str:
-    """The cell body for ``thread`` (and ``instructions``, when given): role lines, else JSON."""
+def thread_text(thread: Thread, instructions: str | None = None, escape: bool = True) -> str:
+    """The cell body for ``thread`` (and ``instructions``, when given): role lines, else JSON.
+
+    ``escape=False``: the thread is a template (``--over``) whose braces are placeholders already.
+    """
     simple = not thread.body and all(isinstance(m.content, str) and not m.extra
                                      for m in thread.messages)
     if simple:
-        entries = [_entry("system", instructions)] if instructions is not None else []
-        entries += [_entry(m.role, str(m.content)) for m in thread.messages]
+        entries = [_entry("system", instructions, escape)] if instructions is not None else []
+        entries += [_entry(m.role, str(m.content), escape) for m in thread.messages]
         text = "\n".join(entries)
         try:
-            if _same(parse_cell(text, {}), thread, instructions):
+            if _same(parse_cell(text, {} if escape else None), thread, instructions):
                 return text
         except ValidationError:
             pass
@@ -122,6 +125,9 @@ def _tool_names(tools: list) -> str:
 
 def _words(cmd: Command, option: Option, value: Any) -> list[str]:
     """The option's words on the cell's first line ([] when it is left at its default)."""
+    if callable(value):
+        raise ValidationError(f"cannot copy as a cell: {option.dashed} is a Python function",
+                              param=option.name)
     if value is None or value == option.default or (value == [] and option.role != "send"):
         return []
     if value is False and option.off:
@@ -144,7 +150,8 @@ def cell_text(cmd: Command) -> str:
         raise ValidationError(f"cannot copy as a cell: no option for {unknown[0]!r}",
                               param=unknown[0])
     instructions = cmd.fields.get("instructions", cmd.thread.instructions)
-    in_option = instructions is not None and "\n" not in instructions and "\r" not in instructions
+    in_option = (instructions is not None and "\n" not in instructions and "\r" not in instructions
+                 and cmd.inputs is None)  # with --over the instructions are a template too
     opts: list[str] = []
     for option in options.OPTIONS:
         if option.role in ("cell", "input") or not option.copy:
@@ -153,5 +160,11 @@ def cell_text(cmd: Command) -> str:
         if option.name == "instructions":
             value = instructions if in_option else None
         opts += _words(cmd, option, value)
+    if cmd.inputs is not None:
+        if cmd.inputs.name is None:
+            raise ValidationError("cannot copy as a cell: the inputs (over=) are not a notebook "
+                                  "variable; assign them to one and use --over NAME", param="over")
+        opts.append(_option("over", cmd.inputs.name))
     head = " ".join(["%%threadrun", *opts])
-    return head + "\n" + thread_text(cmd.thread, None if in_option else instructions)
+    return head + "\n" + thread_text(cmd.thread, None if in_option else instructions,
+                                      escape=cmd.inputs is None)

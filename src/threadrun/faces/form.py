@@ -27,11 +27,13 @@ from ..rows.row import frame
 from . import display
 from .cell_text import cell_text
 from .form_widgets import (
+    InputPicker,
     MessageEditor,
     ModelPicker,
     TemperaturePicker,
     form_picture,
     labelled,
+    notebook_namespace,
     option_widget,
     read_field,
     write_field,
@@ -60,6 +62,8 @@ DEFAULTS: dict[str, Any] = {
     **{o.name: o.default for o in _simple_fields()},
     "messages": [{"role": "user", "content": ""}],  # type your question here
 }
+#: Fields ``form.value`` has only when set: ``over``, a notebook DataFrame's name (``--over``).
+OPTIONAL = {"over": ""}
 #: Columns shown under the form (``form.results`` keeps them all).
 SHOWN_COLUMNS = ["model", "provider", "temperature", "top_p", "status", "total_tokens",
                  "cost_usd", "latency_s", "ttft_s", "reply", "error", "label"]
@@ -78,6 +82,7 @@ class ThreadrunForm(W.VBox):
         for name, widget in self.fields.items():
             setattr(self, name, widget)
         self.messages = MessageEditor()
+        self.over = InputPicker()
         self.run_button = W.Button(description="Run", icon="play", button_style="primary")
         self.stop_button = W.Button(description="Stop", icon="stop", button_style="danger",
                                     disabled=True)
@@ -103,7 +108,7 @@ class ThreadrunForm(W.VBox):
         self.clear_button.on_click(lambda _: self.clear())
         super().__init__([
             self.models, self.temperature,
-            *self._field_rows(), self.messages,
+            *self._field_rows(), self.over, self.messages,
             W.HBox([self.run_button, self.stop_button, self.copy_button, self.clear_button]),
             W.HBox([self.progress, self.status]), self.notes_area, self.error_area, self.cell,
             self.output])
@@ -130,12 +135,13 @@ class ThreadrunForm(W.VBox):
 
     @property
     def value(self) -> dict[str, Any]:
-        """The form's fields as a plain dict (keys of ``DEFAULTS``)."""
+        """The form's fields as a plain dict (keys of ``DEFAULTS``; ``over`` too when one is picked)."""
         return {
             "models": self.models.value,
             "temperature": self.temperature.value,
             **{o.name: read_field(o, self.fields[o.name]) for o in self._options},
             "messages": self.messages.value,
+            **({"over": self.over.value} if self.over.value else {}),
         }
 
     @value.setter
@@ -143,7 +149,7 @@ class ThreadrunForm(W.VBox):
         """Set some or all fields; unknown keys are a ValueError (nothing is changed then)."""
         if not isinstance(value, dict):
             raise ValueError(f"form.value must be a dict, got {type(value).__name__}")
-        unknown = sorted(set(value) - set(DEFAULTS))
+        unknown = sorted(set(value) - set(DEFAULTS) - set(OPTIONAL))
         if unknown:
             raise ValueError(f"unknown form field {unknown[0]!r}; the fields are "
                              f"{', '.join(DEFAULTS)}")
@@ -171,8 +177,9 @@ class ThreadrunForm(W.VBox):
         """The form as a ``Command``, through ``api.command`` (raises ValidationError)."""
         v = self.value
         fields = {name: v[name] for name in self.fields}
+        over = {"over": v["over"], "namespace": notebook_namespace()} if v.get("over") else {}
         return api.command(v["messages"], model=v["models"], temperature=self.temperature.grid(),
-                           base_url=self.base_url, dry_run=dry_run, progress=False, **fields)
+                           base_url=self.base_url, dry_run=dry_run, progress=False, **over, **fields)
 
     def dry_run(self) -> list[dict]:
         """The request bodies the form would send (``api.execute`` of a dry-run Command)."""

@@ -272,3 +272,51 @@ def form_picture(value: dict[str, Any]) -> str:
             'padding:6px;display:inline-block"><div style="font-weight:bold">threadrun form '
             '<span style="font-weight:normal;color:#666">(a picture: run this cell in a live '
             f'kernel to use the form)</span></div><table>{"".join(rows)}</table></div>')
+
+
+def notebook_namespace() -> dict[str, Any] | None:
+    """The running notebook's variables (None outside IPython)."""
+    from IPython import get_ipython
+    shell = get_ipython()
+    return None if shell is None else shell.user_ns
+
+
+class InputPicker(W.HBox):
+    """``--over``: a dropdown of the notebook's DataFrames (none: one run per grid cell)."""
+
+    def __init__(self) -> None:
+        self.dropdown = W.Dropdown(options=[("none", "")], value="", description="Inputs",
+                                   style=_LABEL, layout=W.Layout(width="340px"))
+        self.refresh_button = W.Button(icon="refresh", tooltip="List the notebook's DataFrames again",
+                                       layout=W.Layout(width="36px"))
+        self.hint = W.HTML('<small style="color:#666">each row fills the messages\' '
+                           '<code>{column}</code> placeholders</small>')
+        self.refresh_button.on_click(lambda _: self.refresh())
+        super().__init__([self.dropdown, self.refresh_button, self.hint])
+        self.add_class("threadrun-over")
+        self.refresh()
+
+    @property
+    def options(self) -> list[str]:
+        """The DataFrame variables listed (without "none")."""
+        return [value for _, value in self.dropdown.options if value]
+
+    def refresh(self, keep: str | None = None) -> None:
+        """List the notebook's DataFrame variables again (and ``keep``, so a set name stays)."""
+        import pandas as pd
+        namespace = notebook_namespace() or {}
+        names = sorted(k for k, v in namespace.items()
+                       if isinstance(v, pd.DataFrame) and not k.startswith("_"))
+        current = self.dropdown.value if keep is None else keep
+        if current and current not in names:
+            names.append(current)  # gone or never there: api.command names the problem
+        self.dropdown.options = [("none", "")] + [(n, n) for n in names]
+        self.dropdown.value = current or ""
+
+    @property
+    def value(self) -> str:
+        return str(self.dropdown.value or "")
+
+    @value.setter
+    def value(self, name: Any) -> None:
+        self.refresh(keep=str(name or ""))

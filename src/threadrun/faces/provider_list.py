@@ -17,7 +17,7 @@ def rows(check: bool = False) -> list[dict[str, Any]]:
     out = []
     for name, provider in providers.providers().items():
         try:
-            url = provider.endpoint() if provider.api != "echo" else "(in process)"
+            url = provider.endpoint() if not provider.offline else "(in process)"
         except ValidationError:
             url = f"(set ${provider.base_url_env})"
         key_set = bool(provider.key_env and os.environ.get(provider.key_env, "").strip())
@@ -33,7 +33,7 @@ def rows(check: bool = False) -> list[dict[str, Any]]:
 
 def _check(provider: providers.Provider) -> str:
     """``ok: N models`` or the one-line reason the provider could not be asked."""
-    if provider.api == "echo":
+    if provider.offline:
         return "ok: offline stand-in"
     from ..server.engines import UpstreamError
     from ..server.engines.http import list_models

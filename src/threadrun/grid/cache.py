@@ -62,8 +62,10 @@ def keys(jobs: list[Job], scope: str | None, stream: bool = True) -> dict[int, t
 
 
 def replay(jobs: list[Job], hashes: dict[int, tuple[str, str]], runlog: Any, label: str | None,
-           on_row: Callable[[dict], None] | None = None) -> tuple[list[Job], dict[int, dict]]:
-    """The jobs still to run, and the rows replayed from the log by grid index (``cached``)."""
+           on_row: Callable[[dict], None] | None = None,
+           score: Callable[[dict, Any], None] | None = None) -> tuple[list[Job], dict[int, dict]]:
+    """The jobs still to run, and the rows replayed from the log by grid index (``cached``);
+    ``score(row, input)`` scores a replayed row again (a scorer may have changed)."""
     if runlog is None or not jobs:
         return jobs, {}
     found = runlog.replays(list(dict.fromkeys(hashes[j.index][0] for j in jobs)))
@@ -74,7 +76,9 @@ def replay(jobs: list[Job], hashes: dict[int, tuple[str, str]], runlog: Any, lab
         if logged is None:
             todo.append(job)
             continue
-        row = dict(logged, cached=True, label=label, repeat=job.repeat)
+        row = dict(logged, cached=True, label=label, repeat=job.repeat, input=job.input)
+        if score is not None:
+            score(row, job.input)
         if on_row is not None:
             on_row(row)
         rows[job.index] = row

@@ -157,7 +157,7 @@ def unsent_rows(held: list[tuple[Job, str]], *, label: str | None, runlog: Any,
     for job, reason in held:
         body = {k: v for k, v in job.body.items() if not (k == "assistant_id" and v == PENDING_ASSISTANT)}
         row = to_row(RunResult(body=body, status=NOT_SENT, error=reason), label=label,
-                     repeat=job.repeat, reasoning_effort=job.reasoning_effort)
+                     repeat=job.repeat, reasoning_effort=job.reasoning_effort, input=job.input)
         row["cost_usd"] = 0.0  # nothing was sent: no token was used
         if runlog is not None:
             try:

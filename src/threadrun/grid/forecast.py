@@ -60,6 +60,9 @@ def _rate(job: Job) -> tuple[float, float] | None:
 
 def worst_case(job: Job) -> float:
     """The most a job can cost (USD); ValidationError naming why there is no bound."""
+    if job.thread_id is not None:
+        raise ValidationError("--budget cannot bound a continued thread's prompt (--continue): its "
+                              "earlier messages are on the server, not in the request", param="budget")
     rate = _rate(job)
     model = job.body.get("model") or "the assistant's model"
     if rate is None:

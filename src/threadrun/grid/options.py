@@ -7,10 +7,11 @@ fields (``form_app``). A new option is one ``Option(...)`` line here, plus the c
 
 An option's *role* says where its value goes:
 
-- ``grid``: a dimension of the grid (models × efforts × temperatures × repeats);
+- ``grid``: a dimension of the grid (models × efforts × temperatures × repeats; ``--over``'s
+  inputs, role ``input``, come first);
 - ``field``: a field of every request body (``instructions``, ``top_p``...);
 - ``send``: how the runs are sent (timeouts, concurrency, label, log...): ``Command.settings``;
-- ``input``: how the cell is read (``interpolate``);
+- ``input``: how the cell is read (``interpolate``, ``over``);
 - ``cell``: the magic's own (``--out``, ``--compare``): never reaches a Command.
 
 Stdlib and ``plan`` only: the magic reads this table at ``%load_ext``.
@@ -19,7 +20,7 @@ from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Literal
+from typing import Any, Callable, Iterable, Literal, Mapping
 
 from .. import config
 from ..errors import ValidationError
@@ -33,6 +34,7 @@ from .plan import (
     parse_top_p,
     split_list,
 )
+from .tools import Toolbox, toolbox
 
 Role = Literal["grid", "field", "send", "input", "cell"]
 Widget = Literal["text", "number", "count", "int", "area"]
@@ -61,11 +63,12 @@ class Option:
     copy: bool = True  #: Copy-as-cell writes it when it differs from the default
     widget: Widget | None = None  #: the form shows it as this simple field
     placeholder: str = ""  #: the form field's hint
+    spelled: str | None = None  #: the magic's flag when it is not the name (``--continue``)
 
     @property
     def dashed(self) -> str:
         """``--max-retries``: how the magic and the errors spell it."""
-        return "--" + self.name.replace("_", "-")
+        return self.spelled or "--" + self.name.replace("_", "-")
 
     def check(self, value: Any, who: str | None = None) -> Any:
         """``value`` parsed and within bounds, else a one-line ValidationError."""
@@ -84,8 +87,27 @@ class Option:
         return value
 
 
-def _tools(value: Any) -> list | None:
-    return split_list(value) or None
+def _tools(value: Any) -> Any:
+    """Built-in tool names or tool dicts (a list); Python functions (one, a list, a dict) →
+    a ``Toolbox`` whose definitions go in the body and whose functions answer the calls."""
+    if isinstance(value, Toolbox) or callable(value) or isinstance(value, Mapping):
+        return value if isinstance(value, Toolbox) else toolbox(value)
+    items = split_list(value)
+    if items and any(callable(v) for v in items):
+        return toolbox(items)
+    return items or None
+
+
+def _continue_from(value: Any) -> Any:
+    """The rows whose threads continue: a DataFrame (or a list of row dicts) with thread ids."""
+    rows = value.to_dict("records") if hasattr(value, "to_dict") else value
+    if not isinstance(rows, list) or not all(isinstance(r, Mapping) for r in rows):
+        raise ValidationError("--continue takes the DataFrame of an earlier run (its rows' "
+                              f"threads continue), not {type(value).__name__}", param="continue_from")
+    if rows and "thread_id" not in rows[0]:
+        raise ValidationError("--continue: these rows have no thread_id column; give the DataFrame "
+                              "threadrun returned", param="continue_from")
+    return rows
 
 
 OPTIONS: tuple[Option, ...] = (
@@ -105,7 +127,14 @@ OPTIONS: tuple[Option, ...] = (
     Option("max_prompt_tokens", "field", "Cap on prompt tokens (≥ 256).", kind=int),
     Option("max_completion_tokens", "field", "Cap on completion tokens (≥ 256).", kind=int,
            widget="count", placeholder="≥ 256 (blank: no cap)"),
-    Option("tools", "field", "Tools, comma-separated: code_interpreter,file_search.", parse=_tools),
+    Option("tools", "field", "Tools, comma-separated: Python functions (a function, list or dict of "
+           "them, by variable name), whose calls run here, or code_interpreter,file_search.",
+           parse=_tools, copy=False),
+    Option("max_steps", "send", "Model steps a run may take answering tool calls (1 + the tool "
+           "rounds).", kind=int, default=8, minimum=1),
+    Option("continue_from", "send", "Continue each row's thread of this DataFrame (a variable): "
+           "the cell's messages are added and the thread runs again on its own model and settings.",
+           spelled="--continue", metavar="VAR", parse=_continue_from, copy=False),
     Option("metadata", "field", "Metadata pair (repeatable).", action="append",
            metavar="KEY=VALUE", parse=parse_metadata),
     Option("truncation_strategy", "field", "The request's truncation_strategy.", flag=False),
@@ -150,8 +179,17 @@ OPTIONS: tuple[Option, ...] = (
            metavar="LABEL"),
     Option("progress", "send", "Show a progress bar for grids.", kind=bool, default=True,
            flag=False, trait=True, copy=False),
-    Option("compare", "cell", "Also show the comparison table under the rows.", kind=bool,
+    Option("compare", "cell", "Also show the comparison table under the rows (compare's "
+           "stats='ci': means with their intervals, p50/p95, completion, distinct replies).", kind=bool,
            action="store_true"),
+    # issue 23: inputs from a DataFrame and scores
+    Option("over", "input", "Run the thread once per row of this DataFrame (or list of dicts), "
+           "each row filling the {column} placeholders.", metavar="VAR"),
+    Option("score", "send", "Score each completed reply: contains:TEXT, icontains:TEXT, "
+           "regex:PATTERN, equals (with --expect), json, json:SCHEMA_VAR, length.",
+           metavar="SCORER"),
+    Option("expect", "send", "The input column --score equals compares the reply with.",
+           metavar="COLUMN"),
     # issue #23: free re-runs, a budget, service tiers.
     Option("fresh", "send", "Run again the grid cells whose request already completed in the run "
            "log (by default their rows come from the log, cached, at no cost).", kind=bool,

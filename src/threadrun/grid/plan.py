@@ -1,4 +1,4 @@
-"""The plan: one validated request body per grid cell (model × effort × temperature × repeat).
+"""The plan: one validated request body per grid cell (input × model × effort × temperature × repeat).
 
 The magic, the form and ``threadrun.run`` all come through ``make_plan``: request bodies are
 built once, here, from a parsed ``Thread`` and validated by ``body.validate_body``.
@@ -14,6 +14,7 @@ from ..errors import ValidationError
 from ..spec import REASONING_EFFORTS, SERVICE_TIERS
 from .body import check_temperature, check_top_p, validate_body
 from .thread import Thread
+from .tools import Toolbox
 
 #: Stands in for the assistant id until the real one is known (dry runs, validation).
 PENDING_ASSISTANT = "asst_threadrun_scratch"
@@ -32,8 +33,11 @@ class Job:
     repeat: int
     body: dict
     reasoning_effort: str | None = None
-    service_tier: str | None = None
-
+    input: Any = None  #: the input's index label (``--over``), None without inputs
+    #: Continuing a thread: the body is a createRun body for this thread (``continuation``).
+    thread_id: str | None = None
+    parent_run_id: str | None = None
+    service_tier: str | None = None  #: the tier asked (``--service-tier``), in x_threadrun
 
 
 def split_list(value: str | Iterable[Any] | None) -> list[Any]:
@@ -152,7 +156,10 @@ def build_body(thread: Thread, **fields: Any) -> dict:
 
 
 def _tools(value: Any) -> Any:
-    """Tool names (``"code_interpreter"``) as ``{"type": name}``; dicts kept."""
+    """Tool names (``"code_interpreter"``) as ``{"type": name}``; dicts kept; Python functions
+    (a ``Toolbox``) as their function tool definitions."""
+    if isinstance(value, Toolbox):
+        return copy.deepcopy(value.definitions)
     items = [value] if isinstance(value, str) else value
     if not isinstance(items, (list, tuple)):
         return value
@@ -163,37 +170,47 @@ def make_plan(thread: Thread, *, models: Sequence[str | None] = (None,),
               temperatures: Sequence[float | None] = (None,), repeat: int = 1,
               assistant_id: str | None = None, efforts: Sequence[str | None] = (None,),
               qualify: Callable[[str], str] | None = None,
+              inputs: Sequence[tuple[Any, Thread]] | None = None,
               tiers: Sequence[str | None] = (None,), **fields: Any) -> list[Job]:
-    """Every grid cell's validated body: model-major, then effort, then temperature, then
-    service tier, then repeat. A tier travels as ``x_threadrun.service_tier`` (threadrun's own
-    field: the Assistants spec has none; the runtime's engines send it upstream).
+    """Every grid cell's validated body: input-major, then model, effort, temperature, service
+    tier, repeat. A tier travels as ``x_threadrun.service_tier`` (threadrun's own field: the
+    Assistants spec has none; the runtime's engines send it upstream).
 
-    A grid over ``MAX_RUNS`` runs is a one-line ValidationError before any body is built.
+    ``inputs``: (index label, that input's filled-in thread) per input (``--over``); without
+    it the grid has one input, ``thread``. A grid over ``MAX_RUNS`` runs is a one-line
+    ValidationError before any body is built.
 
     ``qualify`` writes each model's provider out (``gpt-4o`` → ``echo:gpt-4o``), for the
     embedded runtime; a JSON body's own model is qualified too.
     """
-    size = len(models) * len(efforts) * len(temperatures) * len(tiers) * repeat
+    cells: Sequence[tuple[Any, Thread]] = [(None, thread)] if inputs is None else inputs
+    size = len(cells) * len(models) * len(efforts) * len(temperatures) * len(tiers) * repeat
     if size > MAX_RUNS:
+        counted = f"{len(cells):,} input × " if inputs is not None else ""
         tiered = f"{len(tiers)} service tier × " if len(tiers) > 1 else ""
         raise ValidationError(
-            f"the grid has {size:,} runs ({len(models)} model × {len(efforts)} effort × "
+            f"the grid has {size:,} runs ({counted}{len(models)} model × {len(efforts)} effort × "
             f"{len(temperatures)} temperature × {tiered}{repeat:,} repeat), over the limit of "
             f"{MAX_RUNS:,} runs per cell; split it into several cells", param="repeat")
     jobs: list[Job] = []
-    for model in models:
-        for effort in efforts:
-            for temperature in temperatures:
-                for tier in tiers:
-                    extension = {"x_threadrun": {"service_tier": tier}} if tier else {}
-                    body = build_body(thread, assistant_id=assistant_id or thread.body.get("assistant_id")
-                                      or PENDING_ASSISTANT,
-                                      model=model, temperature=temperature, **fields, **extension)
-                    if qualify is not None and isinstance(body.get("model"), str):
-                        body["model"] = qualify(body["model"])
-                    for rep in range(repeat):
-                        jobs.append(Job(len(jobs), body.get("model") if model else model, temperature,
-                                        rep, dict(body), effort, tier))
+    qualified: dict[str, str] = {}
+    for label, cell in cells:
+        for model in models:
+            for effort in efforts:
+                for temperature in temperatures:
+                    for tier in tiers:
+                        extension = {"x_threadrun": {"service_tier": tier}} if tier else {}
+                        body = build_body(cell, assistant_id=assistant_id or cell.body.get("assistant_id")
+                                          or PENDING_ASSISTANT,
+                                          model=model, temperature=temperature, **fields, **extension)
+                        if qualify is not None and isinstance(body.get("model"), str):
+                            if body["model"] not in qualified:  # once per model, not per input
+                                qualified[body["model"]] = qualify(body["model"])
+                            body["model"] = qualified[body["model"]]
+                        for rep in range(repeat):
+                            jobs.append(Job(len(jobs), body.get("model") if model else model,
+                                            temperature, rep, dict(body), effort, label,
+                                            service_tier=tier))
     return jobs
 
 

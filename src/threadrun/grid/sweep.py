@@ -19,6 +19,7 @@ from typing import Any, Callable
 
 from .. import config, notify, scrub
 from ..client import Client
+from ..client.runs import Turn
 from ..http import watch
 from ..rows.result import RunResult
 from ..rows.row import to_row
@@ -41,8 +42,14 @@ class Sweep:
                  runlog: RunLog | None = None,
                  reassign: Callable[[str], str | None] | None = None,
                  deadline: float | None = config.DEADLINE_S,
+                 turn: Callable[[Job], Turn] | None = None,
+                 score: Callable[[Row, Any], None] | None = None,
                  keys: dict[int, tuple[str, str]] | None = None, budget: Any = None):
         self.client = client
+        #: ``turn(job)``: what a run does beyond one create (continue a thread, answer tools).
+        self.turn = turn
+        #: ``score(row, input label)`` sets the row's score before it is logged (``--score``).
+        self.score = score
         self.deadline = deadline
         #: ``reassign(assistant_id)`` → another id when a create answered 404 (the assistant is
         #: gone), or None; the run is then sent once more with it (no run was created).
@@ -216,7 +223,8 @@ class Sweep:
             return self.client.run(job.body, stream=self.stream, stop=self.stop,
                                    deadline=self.deadline,
                                    on_started=lambda tid, rid: self._started(job, tid, rid),
-                                   on_text=self._live(job))
+                                   on_text=self._live(job),
+                                   turn=self.turn(job) if self.turn is not None else None)
         except Exception as exc:  # noqa: BLE001 - a bug must still leave its row, not vanish
             return RunResult(body=job.body, status="error",
                              error=f"unexpected {type(exc).__name__}: {' '.join(str(exc).split())}")
@@ -239,7 +247,9 @@ class Sweep:
         return, is never held across the log's write or ``on_row``.
         """
         row = to_row(result, label=self.label, repeat=job.repeat,
-                     reasoning_effort=job.reasoning_effort, secrets=self._secrets)
+                     reasoning_effort=job.reasoning_effort, secrets=self._secrets, input=job.input)
+        if self.score is not None:
+            self.score(row, job.input)
         with self._log_lock:
             if self.runlog is not None:
                 try:

@@ -130,7 +130,12 @@ def _trim(lines: list[tuple[int, str]]) -> list[tuple[int, str]]:
 _FORMATTER = string.Formatter()
 
 
-def _substitute(text: str, namespace: Mapping[str, Any], lineno: int) -> str:
+def substitute(text: str, namespace: Mapping[str, Any], lineno: int | None) -> str:
+    """``text`` with its ``{...}`` placeholders filled from ``namespace``, with every guard below."""
+    return _substitute(text, namespace, lineno)
+
+
+def _substitute(text: str, namespace: Mapping[str, Any], lineno: int | None) -> str:
     """``text`` with its ``{...}`` placeholders filled from ``namespace``."""
     try:
         pieces = list(_FORMATTER.parse(text))
@@ -149,7 +154,7 @@ def _substitute(text: str, namespace: Mapping[str, Any], lineno: int) -> str:
     return "".join(out)
 
 
-def _path(name: str, shown: str, lineno: int) -> tuple[str, list[tuple[bool, Any]]]:
+def _path(name: str, shown: str, lineno: int | None) -> tuple[str, list[tuple[bool, Any]]]:
     """A placeholder's first name and its ``.attr`` / ``[key]`` steps; none may start with ``_``.
 
     So ``{f.__globals__[x]}`` or ``{obj._private}`` cannot walk to other modules or internals.
@@ -169,7 +174,7 @@ def _path(name: str, shown: str, lineno: int) -> tuple[str, list[tuple[bool, Any
 
 
 def _fill(name: str, spec: str, conversion: str | None, namespace: Mapping[str, Any],
-          lineno: int) -> str:
+          lineno: int | None) -> str:
     """One placeholder's formatted value, or a ValidationError quoting the placeholder.
 
     The error quotes only what was typed (the placeholder, its name, attribute or key), never

@@ -2,15 +2,17 @@
 
 What is retried: 429, 500, 502, 503 and 504 answers, and connection failures that happen before
 the request was sent. A request that may have reached the server (a read timeout or a connection
-dropped after sending) is retried only when it is idempotent: never for createThreadAndRun,
-which could otherwise start the same run twice. The policy itself tells a createThreadAndRun by
-its method and path (``POST .../threads/runs``), however its URL is spelled.
+dropped after sending) is retried only when it is idempotent: never a POST that starts a run or
+adds to a thread (createThreadAndRun, createRun, submit_tool_outputs, createMessage), which could
+otherwise run twice or say the same thing twice. The policy itself tells them by method and path,
+however their URL is spelled.
 """
 from __future__ import annotations
 
 import logging
 import posixpath
 import random
+import re
 from typing import Any, Callable, TypeVar
 from urllib.parse import unquote, urlsplit
 
@@ -31,14 +33,18 @@ BACKOFF_MAX = 8.0
 RETRY_AFTER_MAX = 60
 #: The path createThreadAndRun ends with (after the base URL's own path).
 CREATE_PATH = "/threads/runs"
+#: POSTs that must never be sent twice: a run started, tool outputs given, a message added.
+_ONCE = re.compile(r"/threads(/[^/]+)?/runs$|/threads/[^/]+/runs/[^/]+/submit_tool_outputs$"
+                   r"|/threads/[^/]+/messages$")
 
 
 def is_create(method: str | None, url: str | None) -> bool:
-    """Whether a request is createThreadAndRun (``POST .../threads/runs``), however it is spelled."""
+    """Whether a request starts a run or adds to a thread (``POST .../threads/runs``,
+    ``.../threads/ID/runs``, ``.../submit_tool_outputs``, ``.../messages``), however spelled."""
     if (method or "").upper() != "POST" or not url:
         return False
     path = posixpath.normpath(unquote(urlsplit(url).path) or "/")
-    return path.endswith(CREATE_PATH)
+    return _ONCE.search(path) is not None
 
 
 class OpenAIRetry(Retry):

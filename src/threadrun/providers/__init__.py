@@ -2,7 +2,8 @@
 
 The built-in presets are ``data/providers.toml``; ``$THREADRUN_HOME/providers.toml`` is merged
 over them, table by table and field by field. ``resolve("openai:gpt-5-mini")`` splits a model
-spec into its Provider and the name the provider knows. Pure stdlib: both the client (to check a
+spec into its Provider and the name the provider knows; a table's ``api`` is one of the shapes an
+engine is registered for (``apis``). Pure stdlib: both the client (to check a
 plan before sending it) and the server's engines (to run it) read this module.
 """
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any
 
 from .. import config
 from ..errors import ValidationError
+from . import apis
 from .rules import Rule, first_rule, parse_rules
 
 if sys.version_info >= (3, 11):
@@ -26,7 +28,6 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - exercised on 3.10 only
     import tomli as tomllib
 
-APIS = ("echo", "chat", "responses")
 TOKEN_CAPS = ("max_completion_tokens", "max_tokens", "max_output_tokens")
 AUTHS = ("bearer", "api-key")
 FIELDS = {"base_url": str, "base_url_env": str, "api": str, "key_env": str, "key_required": bool,
@@ -94,16 +95,21 @@ class Provider:
     def key(self) -> str | None:
         """The provider's key from its variable, read now; None when unset (and not required)."""
         value = os.environ.get(self.key_env, "").strip() if self.key_env else ""
-        if not value and self.key_required and self.key_env and self.api != "echo":
+        if not value and self.key_required and self.key_env and not self.offline:
             raise ValidationError(f"provider {self.name!r} needs a key: set ${self.key_env}",
                                   param="model")
         return value or None
 
     def check_ready(self) -> None:
         """Fail before sending anything when the key or the base URL is missing."""
-        if self.api != "echo":
+        if not self.offline:
             self.key()
             self.endpoint()
+
+    @property
+    def offline(self) -> bool:
+        """Whether its engine calls no upstream (echo, or an api registered ``offline``)."""
+        return apis.offline(self.api)
 
 
 def user_file() -> Path:
@@ -223,9 +229,11 @@ def _check_table(name: str, table: Any, text: str, where: str) -> dict[str, Any]
                            f"got {value!r}")
         if key in BOUNDS and not BOUNDS[key][0] <= value <= BOUNDS[key][1]:
             raise bad(key, f"{value!r} is not between {BOUNDS[key][0]:g} and {BOUNDS[key][1]:g}")
-    for key, allowed in (("api", APIS), ("token_cap", TOKEN_CAPS), ("auth", AUTHS)):
+    for key, allowed in (("api", apis.names()), ("token_cap", TOKEN_CAPS), ("auth", AUTHS)):
         if key in table and table[key] not in allowed:
-            raise bad(key, f"{table[key]!r} is not one of {', '.join(allowed)}")
+            close = difflib.get_close_matches(table[key], allowed, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise bad(key, f"{table[key]!r} is not one of {', '.join(allowed)}{hint}")
     if table.get("base_url") and not usable_url(table["base_url"]):
         raise bad("base_url", f"{table['base_url']!r} is not an http(s) URL without user, query "
                               "or fragment, with a port up to 65535")

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 import pandas as pd
 
 from ..errors import ValidationError
+from . import stats as _intervals
 
 if TYPE_CHECKING:  # pragma: no cover
     import matplotlib.figure
@@ -22,14 +23,35 @@ _STATS: dict[str, Callable[[Any], Any]] = {
     "std": lambda g: g.std(),
     "min": lambda g: g.min(),
     "max": lambda g: g.max(),
+    "n": lambda g: g.count(),
+    "ci_low": lambda g: g.agg(lambda v: _intervals.interval(v.tolist())[0]),
+    "ci_high": lambda g: g.agg(lambda v: _intervals.interval(v.tolist())[1]),
 }
+#: ``stats="ci"``: per value n, mean and its 95% interval, p50, p95; then per group the runs,
+#: the completion rate (Wilson interval) and the distinct replies of n.
+CI_STATS = ("n", "mean", "ci_low", "ci_high", "p50", "p95")
+DEFAULT_VALUES = ("total_tokens", "latency_s", "cost_usd")
+_DIFFS = ("diff", "diff_low", "diff_high", "pairs")
 
 
 def compare(df: pd.DataFrame, by: str | Sequence[str] | None = None,
-            values: str | Sequence[str] = ("total_tokens", "latency_s", "cost_usd"),
-            stats: Sequence[str] = ("count", "mean", "median", "p95"),
-            completed_only: bool = True) -> pd.DataFrame:
+            values: str | Sequence[str] | None = None,
+            stats: str | Sequence[str] = ("count", "mean", "median", "p95"),
+            completed_only: bool = True, *, baseline: str | None = None) -> pd.DataFrame:
     """One row per group of ``by`` (sorted), columns ``(value, stat)`` in the order given.
+
+    ``values`` defaults to ``total_tokens``, ``latency_s``, ``cost_usd``, after ``score`` when
+    some row has one. ``stats="ci"`` shows per value ``n``, ``mean``, ``ci_low``/``ci_high``
+    (its 95% interval: Student's t, or Wilson when every value is 0 or 1, a rate; see
+    ``threadrun.rows.stats``), ``p50``, ``p95``; then per group ``(runs, n)`` (every row,
+    whatever its status), ``(runs, completion_rate)`` with its Wilson interval
+    ``completion_low``/``completion_high``, and ``(reply, distinct)`` of ``(reply, n)``: how
+    many different replies the completed runs gave. ``ci_low`` and ``ci_high`` also work alone.
+
+    ``baseline`` (``"openai:gpt-5-mini"``, or a model name) adds per value ``diff``, the mean of
+    the paired differences group − baseline, its 95% t interval ``diff_low``/``diff_high`` and
+    ``pairs``: rows pair when they have the same ``input`` and ``repeat`` (and the same other
+    ``by`` columns, such as the temperature); several rows of one pair are averaged first.
 
     ``count`` is the number of non-missing values of that column in the group; ``pNN`` is the
     NN-th percentile with linear interpolation (numpy's default), e.g. ``p95``. Other stats:
@@ -46,12 +68,18 @@ def compare(df: pd.DataFrame, by: str | Sequence[str] | None = None,
     if by is None:
         has_provider = "provider" in df.columns and df["provider"].notna().any()
         by = ("provider", "model", "temperature") if has_provider else ("model", "temperature")
+    if values is None:
+        scored = "score" in df.columns and df["score"].notna().any()
+        values = (("score",) if scored else ()) + DEFAULT_VALUES
+    preset = isinstance(stats, str) and stats == "ci"
+    stats = list(CI_STATS) if preset else _names(stats)
     keys, cols = _names(by), _names(values)
     funcs = [_stat(name) for name in stats]
-    _require(df, keys + cols + (["status"] if completed_only else []))
+    _require(df, keys + cols + (["status"] if completed_only or preset else [])
+             + (["reply"] if preset else []) + (["model"] if baseline else []))
     data = _completed(df, completed_only)
     columns = pd.MultiIndex.from_product([cols, list(stats)], names=["value", "stat"])
-    if data.empty:
+    if data.empty and not preset:
         return pd.DataFrame(index=_empty_index(data, keys), columns=columns, dtype="float64")
     numeric = data[keys].copy()
     for col in cols:
@@ -59,21 +87,100 @@ def compare(df: pd.DataFrame, by: str | Sequence[str] | None = None,
     grouped = numeric.groupby(keys if len(keys) > 1 else keys[0], sort=True, dropna=False)
     parts = [func(grouped[col]).rename((col, name))
              for col in cols for name, func in zip(stats, funcs)]
+    if preset:
+        parts += _run_columns(df, keys)
+    if baseline is not None:
+        parts += _paired(data, keys, cols, baseline)
     out = pd.concat(parts, axis=1)
-    out.columns = columns
+    if preset or baseline is not None:
+        order = [(c, st) for c in cols for st in [*stats, *_DIFFS] if (c, st) in out.columns]
+        out = out[order + [c for c in out.columns if c[0] not in cols]].sort_index()
+        out.index.names = keys
+        out.columns = pd.MultiIndex.from_tuples(list(out.columns), names=["value", "stat"])
+    else:
+        out.columns = columns
     out.attrs["threadrun"] = "compare"  # shown with costs as dollars (display.compare_view)
     return out
 
 
+def _run_columns(df: pd.DataFrame, keys: list[str]) -> list[pd.Series]:
+    """Per group of every row: runs, completion rate and its Wilson interval, distinct replies."""
+    done = (df["status"] == "completed").fillna(False).astype(bool)
+    frame = df[keys].copy()
+    frame["_done"] = done.astype(float)
+    frame["_reply"] = df["reply"].where(done)
+    grouped = frame.groupby(keys if len(keys) > 1 else keys[0], sort=True, dropna=False)
+    runs = grouped["_done"].size()
+    done_n = grouped["_done"].sum()
+    wilson = [_intervals.wilson_interval(k, int(n)) for k, n in zip(done_n, runs)]
+    return [runs.astype("float64").rename(("runs", "n")),
+            (done_n / runs).rename(("runs", "completion_rate")),
+            pd.Series([w[0] for w in wilson], index=runs.index, name=("runs", "completion_low")),
+            pd.Series([w[1] for w in wilson], index=runs.index, name=("runs", "completion_high")),
+            grouped["_reply"].nunique().astype("float64").rename(("reply", "distinct")),
+            grouped["_reply"].count().astype("float64").rename(("reply", "n"))]
+
+
+def _paired(data: pd.DataFrame, keys: list[str], cols: list[str], baseline: str) -> list[pd.Series]:
+    """Per group and value: the mean paired difference against the baseline, its t interval, pairs."""
+    is_base = _baseline_rows(data, baseline)
+    pair = [k for k in ("input", "repeat") if k in data.columns]
+    pair += [k for k in keys if k not in ("provider", "model") and k not in pair]
+    if not pair:
+        raise ValidationError("compare(baseline=...) pairs rows by input and repeat; the rows "
+                              "have neither column", param="baseline")
+    frame = data[list(dict.fromkeys(keys + pair))].copy()
+    for col in cols:
+        frame[col] = _floats(data[col])
+    frame = frame.astype({k: object for k in pair})
+    frame[pair] = frame[pair].where(frame[pair].notna(), "∅")  # a missing input pairs with missing
+    base = frame[is_base].groupby(pair, dropna=False)[cols].mean()
+    out: dict[tuple[str, str], dict[Any, float]] = {}
+    for key, group in frame.groupby(keys if len(keys) > 1 else keys[0], sort=True, dropna=False):
+        mine = group.groupby(pair, dropna=False)[cols].mean()
+        joined = mine.merge(base, left_index=True, right_index=True, suffixes=("", "_base"))
+        for col in cols:
+            diffs = (joined[col] - joined[f"{col}_base"]).dropna().tolist()
+            low, high = _intervals.mean_interval(diffs)
+            mean = sum(diffs) / len(diffs) if diffs else float("nan")
+            for stat, value in zip(_DIFFS, (mean, low, high, float(len(diffs)))):
+                out.setdefault((col, stat), {})[key] = value
+    return [pd.Series(values, name=name, dtype="float64") for name, values in out.items()]
+
+
+def _baseline_rows(data: pd.DataFrame, baseline: str) -> pd.Series:
+    """Which rows are the baseline's: ``provider:model`` or a model name; else a one-line error."""
+    from ..providers import split_spec
+    provider, model = split_spec(baseline) if ":" in baseline else (None, baseline)
+    rows = data["model"] == model
+    if provider is not None and "provider" in data.columns:
+        rows &= data["provider"] == provider
+    rows = rows.fillna(False).astype(bool)
+    if not rows.any():
+        import difflib
+        specs = sorted({f"{p}:{m}" if isinstance(p, str) else str(m) for p, m in
+                        zip(data.get("provider", pd.Series([None] * len(data), index=data.index)),
+                            data["model"])})
+        close = difflib.get_close_matches(baseline, specs, n=1, cutoff=0.6)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise ValidationError(f"compare: no completed rows of the baseline {baseline!r}{hint}; "
+                              f"the models: {', '.join(specs) or 'none'}", param="baseline")
+    return rows
+
+
 def plot(df: pd.DataFrame, x: str = "temperature", y: str = "total_tokens", by: str | None = "model",
-         *, ax: Any = None, completed_only: bool = True) -> "matplotlib.figure.Figure":
+         *, ax: Any = None, completed_only: bool = True, error: str = "std") -> "matplotlib.figure.Figure":
     """Mean of ``y`` at each ``x``, one line with markers per ``by`` group, on ``ax`` or a new figure.
 
-    Error bars are the sample standard deviation of ``y`` over the rows (repeats) at that point,
-    0 when there is a single value. Error bars have no caps, so ``ax.lines`` holds exactly one
+    Error bars are, with ``error="std"``, the sample standard deviation of ``y`` over the rows
+    (repeats) at that point, 0 when there is a single value; with ``error="ci"``, the mean's 95%
+    interval as ``compare(stats="ci")`` has it (t, or Wilson for a 0/1 column; none for a single
+    value). Error bars have no caps, so ``ax.lines`` holds exactly one
     line per group. ``completed_only`` filters as in :func:`compare`. Returns the Figure (that of
     ``ax`` when given); never calls ``plt.show()`` and closes nothing.
     """
+    if error not in ("std", "ci"):
+        raise ValidationError(f"error= is 'std' or 'ci', got {error!r}", param="error")
     _require(df, [x, y] + ([by] if by else []) + (["status"] if completed_only else []))
     if ax is None:
         import matplotlib.pyplot as plt
@@ -82,8 +189,11 @@ def plot(df: pd.DataFrame, x: str = "temperature", y: str = "total_tokens", by: 
     data = _completed(df, completed_only)
     for label, group in _groups(data, by):
         points = _points(group, x, y)
+        yerr = points["std"].to_numpy() if error == "std" else \
+            [(points["mean"] - points["low"]).fillna(0).clip(lower=0).to_numpy(),  # rounding at 0/n
+             (points["high"] - points["mean"]).fillna(0).clip(lower=0).to_numpy()]
         ax.errorbar(points.index.to_numpy(), points["mean"].to_numpy(),
-                    yerr=points["std"].to_numpy(), marker="o", capsize=0, label=label)
+                    yerr=yerr, marker="o", capsize=0, label=label)
     ax.set_xlabel(x)
     ax.set_ylabel(y)
     ax.set_title(f"{y} by {x} and {by}" if by else f"{y} by {x}")
@@ -106,8 +216,12 @@ def _points(group: pd.DataFrame, x: str, y: str) -> pd.DataFrame:
     """
     xs = _floats(group[x]) if pd.api.types.is_numeric_dtype(group[x]) else group[x].astype(object)
     values = pd.DataFrame({x: xs, y: _floats(group[y])}).dropna()
-    points = values.groupby(x, sort=True)[y].agg(["mean", "std"])
+    grouped = values.groupby(x, sort=True)[y]
+    points = grouped.agg(["mean", "std"])
     points["std"] = points["std"].fillna(0.0)
+    intervals = grouped.agg(lambda v: _intervals.interval(v.tolist()))
+    points["low"] = [i[0] for i in intervals]
+    points["high"] = [i[1] for i in intervals]
     return points
 
 

@@ -20,7 +20,7 @@ UTC = "datetime64[ns, UTC]"
 
 #: The columns, in order, with their dtypes: what people compare first (model, provider, the
 #: settings, status, total tokens, cost, times, the reply), then the token details,
-#: bookkeeping, ids and timestamps last.
+#: bookkeeping, ids and timestamps; then the columns added later, in blocks (inputs and scores).
 COLUMNS: dict[str, str] = {
     "model": STR, "provider": STR, "temperature": "float64", "top_p": "float64",
     "reasoning_effort": STR, "status": STR, "total_tokens": "Int64",
@@ -31,6 +31,10 @@ COLUMNS: dict[str, str] = {
     "repeat": "Int64", "retries": "Int64",
     "run_id": STR, "thread_id": STR, "assistant_id": STR, "request_id": STR,
     "created_at": UTC, "completed_at": UTC,
+    # inputs and scores (issue 23): the input's index label, the score, the scorer's error
+    "input": "object", "score": "float64", "score_error": STR,
+    # tools answered here and continued threads (--tools, --continue)
+    "steps": "Int64", "parent_run_id": STR,
     # issue #23 (free re-runs, service tiers): a row replayed from the run log, not re-run; the
     # service tier the provider reports it ran on (None: it said nothing).
     "cached": "bool", "service_tier": STR,
@@ -41,7 +45,7 @@ _ENDED_AT = ("completed_at", "failed_at", "cancelled_at", "incomplete_at", "expi
 
 def to_row(result: RunResult, *, label: str | None = None, repeat: int | None = None,
            reasoning_effort: str | None = None,
-           secrets: dict[str, str] | None = None) -> dict[str, Any]:
+           secrets: dict[str, str] | None = None, input: Any = None) -> dict[str, Any]:
     """Flatten a RunResult into a dict with exactly the keys of COLUMNS; never raises.
 
     ``model`` is split into the name the provider knows and ``provider`` (None when the server
@@ -50,6 +54,7 @@ def to_row(result: RunResult, *, label: str | None = None, repeat: int | None = 
     fractional token count, a temperature that is not a number, a ``created_at`` that is not a
     time) is left empty and named in the row's ``error``; every value has its column's type.
     Known keys (``scrub``; ``secrets`` when the caller looked them up already) are masked.
+    ``input`` is the input's index label (``--over``); ``score`` is filled in by the sweep.
     """
     problems: list[str] = []
     try:
@@ -63,6 +68,7 @@ def to_row(result: RunResult, *, label: str | None = None, repeat: int | None = 
                    cost_usd=math.nan, latency_s=math.nan, ttft_s=math.nan, queue_s=math.nan,
                    temperature=None, cached=False,
                    error=_text(getattr(result, "error", None), "error", []))
+    row["input"] = input
     if problems:
         note = "run object unreadable: " + "; ".join(problems)
         row["error"] = f"{row['error']}; {note}" if row["error"] else note
@@ -131,14 +137,27 @@ def _row(result: RunResult, problems: list[str], label: str | None, repeat: int 
         "tool_calls": json.dumps(result.tool_calls, default=str) if result.tool_calls else None,
         "sent": json.dumps(sent, default=str) if isinstance(sent, dict) else None,
         "error": "; ".join(filter(None, [_text(result.error, "error", problems),
-                                         _text(notice, "x_threadrun.notice", problems)])) or None,
+                                         _text(notice, "x_threadrun.notice", problems),
+                                         _tools_raised(result.tool_calls)])) or None,
         "label": label,
         "repeat": _int_or_none(repeat),
         "retries": _int_or_none(result.retries),
         "request_id": _text(result.request_id, "request_id", problems),
+        "score": None,
+        "score_error": None,
+        "steps": _int_or_none(result.extra.get("steps")),
+        "parent_run_id": _text(result.extra.get("parent_run_id"), "parent_run_id", problems),
         "cached": False,
         "service_tier": tier,
     }
+
+
+def _tools_raised(calls: list[dict]) -> str | None:
+    """One line naming the tool calls that raised (their error text went to the model)."""
+    raised = [f"{c.get('name')}: {c['error']}" for c in calls if isinstance(c, dict) and c.get("error")]
+    if not raised:
+        return None
+    return f"{len(raised)} tool call(s) raised, the model was given the error: {'; '.join(raised)}"[:500]
 
 
 def frame(rows: Iterable[dict[str, Any]] | pd.DataFrame) -> pd.DataFrame:

@@ -72,10 +72,21 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE runs ADD COLUMN queue_s REAL;
     """,
-    # 6 (issue #23; the brief asked for 7, but this runner applies MIGRATIONS by position and
-    # takes no gap): the service tier the provider reported; whether a row was replayed from
-    # the log (never stored as 1: a replay is not appended again, so sums of the log count each
-    # run once); the request's identity (``grid.cache``) and its thread's (same thread, same
+    # 6: inputs and scores (--over, --score): the input's index label (no type: an int label
+    # stays an int), the score and the scorer's one-line error.
+    """
+    ALTER TABLE runs ADD COLUMN input;
+    ALTER TABLE runs ADD COLUMN score REAL;
+    ALTER TABLE runs ADD COLUMN score_error TEXT;
+    """,
+    # 7: tool calls answered by the client (model steps) and continued threads (the parent run).
+    """
+    ALTER TABLE runs ADD COLUMN steps INTEGER;
+    ALTER TABLE runs ADD COLUMN parent_run_id TEXT;
+    """,
+    # 8: free re-runs and service tiers (issue 23): the service tier the provider reported;
+    # whether a row was replayed from the log (never stored as 1: a replay is not appended
+    # again, so sums of the log count each run once); the request's identity (``grid.cache``) and its thread's (same thread, same
     # model: the forecast's prompt tokens), indexed so a replay or a forecast is one lookup.
     """
     ALTER TABLE runs ADD COLUMN service_tier TEXT;
@@ -188,9 +199,11 @@ class RunLog:
             records = self._query(sql, params, "could not read")
         return _frame(records)
 
-    def completed_cells(self, label: str) -> set[tuple[str | None, str | None, float | None, str | None, int]]:
-        """The (provider, model, temperature, reasoning_effort, repeat) of each completed row of a label."""
-        sql = (f'SELECT provider, model, temperature, reasoning_effort, "repeat" FROM {TABLE} '
+    def completed_cells(self, label: str, with_input: bool = False) -> set[tuple]:
+        """The (provider, model, temperature, reasoning_effort, repeat) of each completed row of a
+        label; ``with_input``: and its input label last (``--over``: the input is part of a cell)."""
+        extra = ", input" if with_input else ""
+        sql = (f'SELECT provider, model, temperature, reasoning_effort, "repeat"{extra} FROM {TABLE} '
                f'WHERE label = ? AND status = ?')
         with self._lock:
             return set(self._query(sql, (label, "completed"), "could not read"))
@@ -361,6 +374,8 @@ def _to_sql(value: Any, dtype: str) -> Any:
         return None
     if dtype == row.UTC and isinstance(value, (_dt.datetime, pd.Timestamp)):
         return _seconds(value)
+    if dtype == "object" and isinstance(value, int) and not isinstance(value, bool):
+        return int(value)  # an input's int label stays an int (its column has no type)
     kind = _SQL_TYPE.get(dtype, "TEXT")
     if kind == "INTEGER":
         return int(value)

@@ -4,13 +4,14 @@
 object behind it.  Each run's model names its provider (``openai:gpt-5-mini``, ``echo:gpt-4o``;
 without a prefix, ``default_provider``): ``echo`` runs complete by the clock (``latency`` seconds
 after creation) with the deterministic stand-in; real providers run through their engine
-(``chat`` or ``responses``, see ``engines``).  Faults can be injected (``threadrun.server.faults``).
+(``chat``, ``responses`` or one registered, see ``engines``).  Faults can be injected (``threadrun.server.faults``).
 At most ``max_runs`` runs (with their threads and messages) and about ``max_bytes`` of them are
 kept: the oldest finished ones are evicted.  Connections are capped and timed out (``limits``,
 ``protocol``).  Uvicorn and Starlette are imported when a server starts, not before.
 """
 from __future__ import annotations
 
+import os
 import socket
 import threading
 from typing import Any
@@ -20,6 +21,7 @@ from .app import App
 from .engines.echo import echo_reply
 from .faults import Faults
 from .limits import Limits, RequestRecord
+from .rounds import MAX_ROUNDS
 from .tokens import count_tokens
 
 __all__ = ["LocalServer", "local_server", "echo_reply", "count_tokens", "Limits", "RequestRecord"]
@@ -33,13 +35,18 @@ class LocalServer:
                  poll_after_ms: int | None = None, max_runs: int = 10_000,
                  default_provider: str | None = None, *, max_bytes: int = 512 << 20,
                  max_connections: int = 256, idle_timeout: float = 30.0, read_timeout: float = 10.0,
-                 request_timeout: float = 60.0) -> None:
+                 request_timeout: float = 60.0, db: str | os.PathLike | None = None,
+                 max_steps: int = MAX_ROUNDS) -> None:
         """Check the settings (ValueError when unsafe or inconsistent); nothing is bound yet.
 
         ``default_provider`` runs models written without a ``provider:`` prefix (default: openai
         when ``$OPENAI_API_KEY`` is set, else echo, decided per run).  ``max_bytes`` bounds the
         runs kept (see ``store``); the connection bounds are ``limits.Limits`` (``srv.limits``).
+        ``db``: an SQLite file keeping assistants, threads, messages and runs across restarts
+        (``persist``; None: memory only). ``max_steps``: tool rounds one run may take (``rounds``).
         """
+        if max_steps < 1:
+            raise ValueError("max_steps must be >= 1")
         if not is_loopback(host) and not api_key:
             raise ValueError(f"refusing to listen on non-loopback host {host!r} without an api_key")
         if latency < 0:
@@ -55,7 +62,8 @@ class LocalServer:
         limits.check()
         self.host, self.port = host, port
         self.app = App(latency, api_key, fault, poll_after_ms, max_runs, default_provider,
-                       loopback_only=is_loopback(host), max_bytes=max_bytes, limits=limits)
+                       loopback_only=is_loopback(host), max_bytes=max_bytes, limits=limits, db=db,
+                       max_steps=max_steps)
         self._server: Any = None  # uvicorn.Server while serving
         self._socket: socket.socket | None = None
         self._thread: threading.Thread | None = None
@@ -167,6 +175,7 @@ def local_server(host: str = "127.0.0.1", port: int = 0, latency: float = 0.0,
                  poll_after_ms: int | None = None, max_runs: int = 10_000,
                  default_provider: str | None = None, **bounds: Any) -> LocalServer:
     """A LocalServer to use as ``with local_server(...) as srv:`` (or ``local_server(...).start()``);
-    ``bounds``: LocalServer's keyword-only ``max_bytes``, ``max_connections`` and timeouts."""
+    ``bounds``: LocalServer's keyword-only ``max_bytes``, ``max_connections``, timeouts, ``db``
+    (an SQLite file that keeps the state across restarts) and ``max_steps``."""
     return LocalServer(host, port, latency, api_key, fault, poll_after_ms, max_runs,
                        default_provider, **bounds)

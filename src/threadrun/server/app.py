@@ -5,87 +5,36 @@ import hashlib
 import hmac
 import json
 import math
-import re
+import os
 import threading
 import time
 import traceback
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 from ..config import is_loopback
 from ..errors import ValidationError
 from ..grid.capabilities import request_settings, run_notice
 from ..spec import TERMINAL
-from .engines import Request, UpstreamError, make_engine
+from .engines import UpstreamError, make_engine
 from .engines.calls import budget_s, engine_call
 from .faults import Decision, Faults
 from .limits import Limits, RequestLog, RequestRecord
 from .masking import PieceMasker, mask, masked_reply, secrets
 from .model_check import unlisted_notice
 from .objects import Run
+from .persist import Database
+from .rounds import MAX_ROUNDS
+from .routes import Match, Reply, StreamReply, match_route, route_error  # noqa: F401 - asgi's imports
 from .slots import Slots, client_timeout, read_timeout
 from .store import Store
 from .stream import run_events
+from .surface import Surface
 from .validate import ErrorAnswer, validate_assistant, validate_thread_and_run
 
-PREFIX = "/v1"
-ROUTES = (
-    ("POST", "/assistants", "create_assistant"),
-    ("GET", "/assistants/{assistant_id}", "get_assistant"),
-    ("POST", "/threads/runs", "create_run"),
-    ("GET", "/threads/{thread_id}", "get_thread"),
-    ("GET", "/threads/{thread_id}/runs/{run_id}", "get_run"),
-    ("POST", "/threads/{thread_id}/runs/{run_id}/cancel", "cancel_run"),
-    ("GET", "/threads/{thread_id}/messages", "list_messages"),
-)
-COMPILED = [(method, template, name, re.compile(
-    "^" + re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", template) + "$")) for method, template, name in ROUTES]
 MAX_KEY_CHARS = 255
 SERVER_ERROR = "The server had an error while processing your request. Sorry about that!"
-
-
-@dataclass
-class Reply:
-    """A JSON answer."""
-
-    status: int
-    body: Any
-    headers: dict[str, str] = field(default_factory=dict)
-    close: bool = False
-
-
-@dataclass
-class StreamReply:
-    """An SSE answer: ``(event, data)`` pairs produced lazily (and paced) by ``events``, which
-    pauses (``stream.PAUSE``) until ``run`` changes or its clock says."""
-
-    events: Iterator[tuple[str, Any]]
-    run: Run
-
-
-@dataclass
-class Match:
-    """A routed request: its count key, endpoint name and path parameters, or an error status."""
-
-    route: str
-    endpoint: str | None
-    params: dict[str, str]
-    status: int | None = None
-
-
-def match_route(method: str, path: str) -> Match:
-    """Route ``METHOD /v1/...``: the endpoint, or status 404 (unknown path) / 405 (wrong method)."""
-    if not path.startswith(PREFIX + "/"):
-        return Match("unknown", None, {}, 404)
-    sub, known_path = path[len(PREFIX):], False
-    for route_method, template, name, regex in COMPILED:
-        found = regex.match(sub)
-        if found and route_method == method:
-            return Match(f"{method} {template}", name, found.groupdict())
-        known_path = known_path or bool(found)
-    return Match("unknown", None, {}, 405 if known_path else 404)
 
 
 def error_reply(error: ErrorAnswer) -> Reply:
@@ -93,19 +42,25 @@ def error_reply(error: ErrorAnswer) -> Reply:
     return Reply(error.status, error.body(), dict(error.headers), close=error.status == 413)
 
 
-class App:
+class App(Surface):
     """Everything one LocalServer knows: settings, state, faults, counts and the request log."""
 
     def __init__(self, latency: float = 0.0, api_key: str | None = None, fault: str | None = None,
                  poll_after_ms: int | None = None, max_runs: int = 10_000,
                  default_provider: str | None = None, loopback_only: bool = True,
-                 workers: int = 64, max_bytes: int = 512 << 20, limits: Limits | None = None) -> None:
-        """Settings are validated by LocalServer; ``workers`` bounds the engines' thread pool."""
+                 workers: int = 64, max_bytes: int = 512 << 20, limits: Limits | None = None,
+                 db: str | os.PathLike | None = None, max_steps: int = MAX_ROUNDS) -> None:
+        """Settings are validated by LocalServer; ``workers`` bounds the engines' thread pool;
+        ``db``: the SQLite file the state is kept in (loaded now), None: memory only."""
         self.latency, self.api_key = float(latency), api_key
         self.default_provider, self.loopback_only = default_provider, loopback_only
         self.verbose = False  # one stderr line per answer (``threadrun serve --verbose``)
         self.poll_after_ms = poll_after_ms
         self.store = Store(max_runs, max_bytes)
+        self.store.max_rounds = max_steps
+        if db is not None:
+            self.store.db = Database(db)
+            self.store.db.load(self.store)
         self.faults = Faults(fault)
         self.limits = limits or Limits()
         self.lock = threading.Lock()
@@ -232,9 +187,13 @@ class App:
         run.call_limits = limits
         with self.lock:
             self.runs_created += 1
+        self.start_engine(run)
+        return run
+
+    def start_engine(self, run: Run) -> None:
+        """Hand a real model's round to an engine worker (echo rounds need none)."""
         if self.store.needs_engine(run):
             self.pool.submit(self.run_engine, run)
-        return run
 
     def answer_run(self, run: Run, body: dict, replay: bool) -> Reply | StreamReply:
         """The answer to a create: the run's stream, or its RunObject (queued when just created)."""
@@ -249,7 +208,7 @@ class App:
     def run_engine(self, run: Run) -> None:
         """Worker job: once the run holds one of its provider's slots, its engine asks the
         provider for the reply (streamed when the run is); until then the run stays queued."""
-        provider = run.params["provider"]
+        provider = run.params.provider
         if not self.slots.acquire(provider, lambda: run.cancel_mono is not None):
             self.store.finish_engine(run, None)
             return
@@ -261,17 +220,8 @@ class App:
 
     def call_engine(self, run: Run, provider: Any) -> None:
         """The upstream call of a started run, and its result recorded on the run."""
-        p = run.params
-        request = Request(
-            model=p["model"], messages=run.engine_messages, instructions=p["instructions"] or None,
-            temperature=p["temperature"] if "temperature" in p["explicit"] else None,
-            top_p=p["top_p"] if "top_p" in p["explicit"] else None,
-            max_tokens=p["max_completion_tokens"], tools=list(p["tools"] or []),
-            tool_choice=p["tool_choice"], parallel_tool_calls=p["parallel_tool_calls"],
-            reasoning_effort=p["reasoning_effort"], response_format=p["response_format"],
-            stream=p["stream"], service_tier=p["service_tier"],
-            timeout=read_timeout(provider, run.client_timeout))
-        engine = make_engine(provider)
+        request = run.params.request(run.engine_messages + run.transcript, read_timeout(provider, run.client_timeout))
+        engine, run.engine = run.engine or make_engine(provider), None
         reply, failure = None, None
         deadline_s, retries = run.call_limits
         watch = lambda close: self.store.watch(run, close)  # noqa: E731
@@ -289,8 +239,8 @@ class App:
         emit.flush()
         run.sent = getattr(engine, "sent", None)  # what went upstream, even when the call failed
         if reply is not None:
-            notes = [run_notice(provider, p["model"], request_settings(request), run.sent,
-                                reply.completion_tokens), unlisted_notice(provider, p["model"])]
+            notes = [run_notice(provider, request.model, request_settings(request), run.sent,
+                                reply.completion_tokens), unlisted_notice(provider, request.model)]
             run.notice = "; ".join(n for n in notes if n) or None
         self.store.finish_engine(run, reply, *(failure or ()))
 
@@ -340,8 +290,10 @@ class App:
         return error_reply(ErrorAnswer(int(kind), message, None, None, "server_error"))
 
     def close(self) -> None:
-        """Stop the engine workers (pending calls are dropped)."""
+        """Stop the engine workers (pending calls are dropped); close the database."""
         self.pool.shutdown(wait=False, cancel_futures=True)
+        if self.store.db is not None:
+            self.store.db.close()
 
 
 def echo_key_reply(headers: dict[str, str]) -> Reply:
@@ -350,13 +302,6 @@ def echo_key_reply(headers: dict[str, str]) -> Reply:
     value = headers.get("authorization", "")
     return error_reply(ErrorAnswer(400, f"Invalid Authorization header '{value}' (injected fault).",
                                    None, "invalid_api_key"))
-
-
-def route_error(match: Match) -> ErrorAnswer:
-    """The 404/405 error of an unrouted request."""
-    if match.status == 405:
-        return ErrorAnswer(405, "Method not allowed for this URL.", None, None)
-    return ErrorAnswer(404, "Invalid URL: unknown route.", None, None)
 
 
 def idempotency_key(headers: dict[str, str]) -> str | None:

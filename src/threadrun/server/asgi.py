@@ -116,7 +116,7 @@ class Exchange:
         data = json.dumps(reply.body).encode("utf-8")
         headers = {"content-type": "application/json", **self.common_headers(), **reply.headers}
         if reply.status == 405:
-            headers["allow"] = "GET, POST"
+            headers["allow"] = "GET, POST, DELETE"
         if reply.close or cut:
             headers["connection"] = "close"
         self.log(reply.status)

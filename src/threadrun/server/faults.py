@@ -22,10 +22,10 @@ Run kinds: ``failed`` (``last_error`` server_error), ``expired`` and ``incomplet
 created+latency.  ``requires_action`` goes queued -> in_progress -> ``requires_action`` at
 created+latency with ``required_action`` asking for one ``submit_tool_outputs`` function call
 (the first function tool of the run's ``tools``, else ``lookup``), ``usage`` null and no assistant
-message; it is not terminal (polls get ``openai-poll-after-ms``) and stays so until cancelled
-(-> cancelling/cancelled) or until ``expires_at`` (-> ``expired``).  Tool outputs are never
-accepted (the server has no submit_tool_outputs route).  A streamed one ends with its tool_calls
-step (in progress), ``thread.run.requires_action`` and ``done``.
+message; it is not terminal (polls get ``openai-poll-after-ms``) and stays so until its tool
+outputs are submitted (the run goes on, see ``rounds``), it is cancelled (-> cancelling/cancelled)
+or ``expires_at`` passes (-> ``expired``).  A streamed one ends with its tool_calls step (in
+progress), a step delta per call, ``thread.run.requires_action`` and ``done``.
 
 Scripts: each request matching the route takes the next item; a run kind at the head of the
 script is only taken by a ``POST /threads/runs`` request and applies to the run it creates

@@ -37,7 +37,7 @@ def listed(provider: Provider) -> list[str] | None:
 def unlisted_notice(provider: Provider, model: str) -> str | None:
     """``llamacpp does not list 'x' at /models (it lists: tiny); ...`` for a local provider."""
     wanted = provider.local if provider.check_models is None else provider.check_models
-    if not wanted or provider.api == "echo":
+    if not wanted or provider.offline:
         return None
     models = listed(provider)
     if not models or model in models:

@@ -3,8 +3,8 @@
 A run's status is computed lazily from the monotonic clock: ``queued`` until ``start_mono``,
 ``in_progress`` until ``end_mono`` (unknown = None while a bridge call is pending), then its
 ``outcome``; a cancel request makes it ``cancelled`` at once.  No thread is spent per run.
-The ``requires_action`` outcome is not terminal: the run waits for tool outputs (never accepted
-here) until it is cancelled or ``expires_at`` passes (then ``expired``).
+The ``requires_action`` outcome is not terminal: the run waits for tool outputs (then its next
+round starts, see ``rounds``) until it is cancelled or ``expires_at`` passes (then ``expired``).
 
 Beside the spec's fields a run says when it ended in every terminal status (``incomplete_at``
 and ``expired_at``, named as on messages and run steps, which the spec's RunObject lacks), and
@@ -18,7 +18,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..providers import Provider
 from ..spec import TERMINAL
+from .engines import Request
 
 EXPIRY_S = 600
 PLACEHOLDER_TOOL = "lookup"
@@ -78,11 +80,53 @@ class Thread:
     tool_resources: dict | None = None
     messages: list[Message] = field(default_factory=list)
     run_ids: list[str] = field(default_factory=list)
+    kept: bool = False  # made by ``POST /threads``: never evicted with its runs (bounded by count)
+    size: int = 0  # bytes of its messages added on their own (``Store.message_bytes``)
 
     def to_dict(self) -> dict:
         """The ThreadObject JSON."""
         return {"id": self.id, "object": "thread", "created_at": self.created_at,
                 "tool_resources": self.tool_resources or {}, "metadata": self.metadata or {}}
+
+
+@dataclass(frozen=True)
+class RunParams:
+    """A run's settings as it echoes them, built once (``params.resolve_params``) and read by attribute.
+
+    ``spec`` is the model as the run echoes it (``provider:model``), ``model`` the name the
+    provider knows; ``explicit`` names the sampling settings the request or assistant chose
+    (only those are sent to a real model: reasoning models refuse some).
+    """
+
+    provider: Provider
+    model: str
+    spec: str
+    explicit: frozenset[str]
+    stream: bool
+    reasoning_effort: str | None
+    instructions: str
+    tools: list[dict]
+    metadata: dict
+    temperature: float
+    top_p: float
+    max_prompt_tokens: int | None
+    max_completion_tokens: int | None
+    truncation_strategy: dict
+    tool_choice: Any  # "auto", "none", "required" or a named tool
+    parallel_tool_calls: bool
+    response_format: Any  # "auto" or a format object
+    service_tier: str | None = None  # the tier asked (x_threadrun.service_tier); sent if offered
+
+    def request(self, messages: list[dict], timeout: float | None = None) -> Request:
+        """What the run's engine is asked (sampling settings only where chosen)."""
+        return Request(
+            model=self.model, messages=messages, instructions=self.instructions or None,
+            temperature=self.temperature if "temperature" in self.explicit else None,
+            top_p=self.top_p if "top_p" in self.explicit else None,
+            max_tokens=self.max_completion_tokens, tools=list(self.tools or []),
+            tool_choice=self.tool_choice, parallel_tool_calls=self.parallel_tool_calls,
+            reasoning_effort=self.reasoning_effort, response_format=self.response_format,
+            stream=self.stream, service_tier=self.service_tier, timeout=timeout)
 
 
 @dataclass
@@ -92,7 +136,7 @@ class Run:
     id: str
     thread_id: str
     assistant_id: str
-    params: dict
+    params: RunParams
     created_wall: float
     created_mono: float
     start_mono: float
@@ -108,6 +152,7 @@ class Run:
     total_tokens: int | None = None  # the upstream's own total, when it reported one
     tool_calls: list[dict] = field(default_factory=list)
     live: bool = False
+    engine: Any = None  # a live run's engine until a worker calls it (engines.make_engine)
     pieces: list[str] = field(default_factory=list)
     closers: list[Any] = field(default_factory=list)
     call_limits: tuple[float | None, int | None] = (None, None)  # the client's deadline (s), retries
@@ -127,6 +172,10 @@ class Run:
     notice: str | None = None  # what the provider did that the settings do not say (one line)
     service_tier: str | None = None  # the tier the provider reports the run ran on
     client_timeout: float | None = None  # the client's read bound (X-Threadrun-Timeout), seconds
+    transcript: list[dict] = field(default_factory=list)  # the tool loop's turns (see ``rounds``)
+    history: list[dict] = field(default_factory=list)  # finished steps of earlier rounds
+    used: dict | None = None  # the usage of earlier rounds, summed (RunCompletionUsage)
+    max_rounds: int = 10  # tool rounds a run may take; the model asking for more ends it incomplete
 
     def status(self, now: float | None = None) -> str:
         """The status at monotonic time ``now``."""
@@ -161,7 +210,14 @@ class Run:
         return None
 
     def usage(self, status: str) -> dict | None:
-        """RunCompletionUsage once terminal (None too when the engine's upstream reported none).
+        """RunCompletionUsage once terminal: this round's plus the earlier rounds' (``used``)."""
+        current = self.round_usage(status)
+        if self.used is None or status not in TERMINAL:
+            return current
+        return add_usage(self.used, current)
+
+    def round_usage(self, status: str) -> dict | None:
+        """This round's RunCompletionUsage once terminal (None too when the engine's upstream reported none).
 
         A real model's usage is what its upstream reported, whatever the run's end: a run that
         asked for tool outputs and was then cancelled or expired still used those tokens. An
@@ -212,13 +268,13 @@ class Run:
             "incomplete_at": ended if status == "incomplete" else None,
             "expired_at": ended if status == "expired" else None,
             "incomplete_details": self.incomplete_details() if status == "incomplete" else None,
-            "model": p["spec"], "instructions": p["instructions"], "tools": p["tools"],
-            "metadata": p["metadata"], "usage": self.usage(status),
-            "temperature": p["temperature"], "top_p": p["top_p"],
-            "max_prompt_tokens": p["max_prompt_tokens"],
-            "max_completion_tokens": p["max_completion_tokens"],
-            "truncation_strategy": p["truncation_strategy"], "tool_choice": p["tool_choice"],
-            "parallel_tool_calls": p["parallel_tool_calls"], "response_format": p["response_format"],
+            "model": p.spec, "instructions": p.instructions, "tools": p.tools,
+            "metadata": p.metadata, "usage": self.usage(status),
+            "temperature": p.temperature, "top_p": p.top_p,
+            "max_prompt_tokens": p.max_prompt_tokens,
+            "max_completion_tokens": p.max_completion_tokens,
+            "truncation_strategy": p.truncation_strategy, "tool_choice": p.tool_choice,
+            "parallel_tool_calls": p.parallel_tool_calls, "response_format": p.response_format,
             EXTENSION: {"sent": self.sent, "notice": self.notice, "service_tier": self.service_tier},
         }
 
@@ -238,7 +294,7 @@ class Run:
 
     def tool_call(self) -> dict:
         """The placeholder call of an injected ``requires_action``: the first function tool's name."""
-        names = [t["function"]["name"] for t in self.params["tools"] or []
+        names = [t["function"]["name"] for t in self.params.tools or []
                  if isinstance(t, dict) and t.get("type") == "function" and t.get("function")]
         last = self.engine_messages[-1]["content"] if self.engine_messages else ""
         return {"id": self.call_id, "type": "function",
@@ -249,19 +305,20 @@ class Run:
         """The RunObject ``required_action`` of a run waiting for tool outputs."""
         return {"type": "submit_tool_outputs", "submit_tool_outputs": {"tool_calls": self.calls()}}
 
-    def step_details(self) -> dict:
-        """The step's details: message creation, or the pending tool call (``requires_action``)."""
+    def step_details(self, calls_shown: bool = True) -> dict:
+        """The step's details: message creation, or the pending tool call (``requires_action``);
+        ``calls_shown`` False: none yet (a stream's ``step.created``; its deltas bring them)."""
         if self.outcome == "requires_action":
-            calls = self.calls()
+            calls = self.calls() if calls_shown else []
             for call in calls:
                 call["function"] = {**call["function"], "output": None}
             return {"type": "tool_calls", "tool_calls": calls}
         return {"type": "message_creation", "message_creation": {"message_id": self.message_id}}
 
-    def step_dict(self, status: str) -> dict:
-        """The RunStepObject (message_creation or tool_calls) of this run in ``status``."""
+    def step_dict(self, status: str, calls_shown: bool = True) -> dict:
+        """The RunStepObject (message_creation or tool_calls) of this run's round in ``status``."""
         ended = self._ended_at(status)
-        details = self.step_details()
+        details = self.step_details(calls_shown)
         return {"id": self.step_id, "object": "thread.run.step", "created_at": self.wall(self.start_mono),
                 "assistant_id": self.assistant_id, "thread_id": self.thread_id, "run_id": self.id,
                 "type": details["type"],
@@ -272,7 +329,20 @@ class Run:
                 "cancelled_at": ended if status == "cancelled" else None,
                 "failed_at": ended if status == "failed" else None,
                 "completed_at": ended if status == "completed" else None,
-                "metadata": {}, "usage": self.usage(status)}
+                "metadata": {}, "usage": self.round_usage(status)}
+
+
+def add_usage(one: dict | None, other: dict | None) -> dict | None:
+    """Two RunCompletionUsages summed (details too, where either has them)."""
+    if one is None or other is None:
+        return one or other
+    total = {k: one[k] + other[k] for k in ("prompt_tokens", "completion_tokens", "total_tokens")}
+    for outer, inner in (("completion_tokens_details", "reasoning_tokens"),
+                         ("prompt_tokens_details", "cached_tokens")):
+        if outer in one or outer in other:
+            total[outer] = {inner: sum((u.get(outer) or {}).get(inner, 0) for u in (one, other))}
+    return total
+
 
 
 def assistant_dict(assistant_id: str, created_at: int, body: dict) -> dict:

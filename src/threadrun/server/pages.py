@@ -1,7 +1,8 @@
-"""Pages of a thread's message list: the ``limit`` query value and the after/before cursors."""
+"""Pages of a list (messages, assistants, runs, run steps): ``limit``, ``order`` and the cursors."""
 from __future__ import annotations
 
-from .objects import Message
+from typing import Any, Callable
+
 from .validate import fail
 
 
@@ -18,12 +19,13 @@ def parse_limit(raw: str) -> int:
     return limit
 
 
-def page(items: list[Message], limit: int, after: str | None, before: str | None) -> tuple[list[Message], bool]:
-    """Cut one page out of ordered messages using the after/before cursors."""
-    ids = [m.id for m in items]
+def page(items: list[Any], limit: int, after: str | None, before: str | None,
+         kind: str = "message") -> tuple[list[Any], bool]:
+    """Cut one page out of ordered objects (``.id`` or ``["id"]``) using the after/before cursors."""
+    ids = [m["id"] if isinstance(m, dict) else m.id for m in items]
     for name, cursor in (("after", after), ("before", before)):
         if cursor is not None and cursor not in ids:
-            fail(name, f"Invalid '{name}': no message with id '{cursor[:80]}' in this list.")
+            fail(name, f"Invalid '{name}': no {kind} with id '{cursor[:80]}' in this list.")
     if after is not None:
         items = items[ids.index(after) + 1:]
         ids = ids[ids.index(after) + 1:]
@@ -31,3 +33,18 @@ def page(items: list[Message], limit: int, after: str | None, before: str | None
         items = items[:ids.index(before)]
         return items[-limit:], len(items) > limit
     return items[:limit], len(items) > limit
+
+
+def list_page(items: list[Any], query: dict[str, str], kind: str,
+              as_dict: Callable[[Any], dict] = lambda item: item) -> dict:
+    """A list answer (``object: list``, ``data``, ``first_id``, ``last_id``, ``has_more``) of
+    ``items`` oldest first, as ``query`` asks: ``order`` (default desc), ``limit``, cursors."""
+    order = query.get("order", "desc")
+    if order not in ("asc", "desc"):
+        fail("order", f"Invalid value: '{order[:20]}'. Supported values are: 'asc' and 'desc'.")
+    limit = parse_limit(query.get("limit", "20"))
+    items = list(reversed(items)) if order == "desc" else list(items)
+    items, has_more = page(items, limit, query.get("after"), query.get("before"), kind)
+    data = [as_dict(item) for item in items]
+    return {"object": "list", "data": data, "first_id": data[0]["id"] if data else None,
+            "last_id": data[-1]["id"] if data else None, "has_more": has_more}

@@ -1,12 +1,13 @@
-"""A run's parameters from its request body and its assistant: the provider and model a spec
-names, the messages an engine is sent, and the texts of message contents."""
+"""A run's parameters from its request body and its assistant (``objects.RunParams``, built once
+by ``resolve_params``): the provider and model a spec names, the messages an engine is sent,
+and the texts of message contents."""
 from __future__ import annotations
 
 from typing import Any
 
 from ..errors import ValidationError
 from ..providers import Provider, resolve
-from .objects import Message, text_part
+from .objects import Message, RunParams, text_part
 from .validate import ErrorAnswer
 
 
@@ -43,34 +44,28 @@ def input_content(content: Any) -> list[dict]:
     return parts
 
 
-def resolve_params(body: dict, assistant: dict, default_provider: str | None = None) -> dict:
-    """The run's echoed settings: body values, else the assistant's, else API defaults.
-
-    ``spec`` is the model as the run echoes it (``provider:model``), ``model`` the name the
-    provider knows; ``explicit`` lists the sampling settings the request or assistant chose
-    (only those are sent to a real model: reasoning models refuse some).
-    """
+def resolve_params(body: dict, assistant: dict, default_provider: str | None = None) -> RunParams:
+    """The run's settings: body values, else the assistant's, else API defaults."""
     def pick(key: str, default: Any) -> Any:
         return body[key] if body.get(key) is not None else default
     provider, model = provider_of(pick("model", assistant["model"]), default_provider)
-    explicit = {k for k in ("temperature", "top_p")
-                if body.get(k) is not None or assistant.get(k) not in (None, 1.0)}
-    return {"model": model, "spec": f"{provider.name}:{model}", "provider": provider,
-            "explicit": explicit, "stream": bool(body.get("stream")),
-            "reasoning_effort": assistant.get("reasoning_effort"),
-            "instructions": pick("instructions", assistant.get("instructions") or ""),
-            "tools": pick("tools", assistant.get("tools") or []),
-            "metadata": body.get("metadata") or {},
-            "temperature": pick("temperature", assistant.get("temperature") if
-                                assistant.get("temperature") is not None else 1.0),
-            "top_p": pick("top_p", assistant.get("top_p") if assistant.get("top_p") is not None else 1.0),
-            "max_prompt_tokens": body.get("max_prompt_tokens"),
-            "max_completion_tokens": body.get("max_completion_tokens"),
-            "truncation_strategy": pick("truncation_strategy", {"type": "auto", "last_messages": None}),
-            "tool_choice": pick("tool_choice", "auto"),
-            "parallel_tool_calls": pick("parallel_tool_calls", True),
-            "response_format": pick("response_format", assistant.get("response_format") or "auto"),
-            "service_tier": (body.get("x_threadrun") or {}).get("service_tier")}
+    explicit = frozenset(k for k in ("temperature", "top_p")
+                         if body.get(k) is not None or assistant.get(k) not in (None, 1.0))
+    return RunParams(
+        provider=provider, model=model, spec=f"{provider.name}:{model}", explicit=explicit,
+        stream=bool(body.get("stream")), reasoning_effort=assistant.get("reasoning_effort"),
+        instructions=pick("instructions", assistant.get("instructions") or ""),
+        tools=pick("tools", assistant.get("tools") or []), metadata=body.get("metadata") or {},
+        temperature=pick("temperature", assistant["temperature"]
+                         if assistant.get("temperature") is not None else 1.0),
+        top_p=pick("top_p", assistant["top_p"] if assistant.get("top_p") is not None else 1.0),
+        max_prompt_tokens=body.get("max_prompt_tokens"),
+        max_completion_tokens=body.get("max_completion_tokens"),
+        truncation_strategy=pick("truncation_strategy", {"type": "auto", "last_messages": None}),
+        tool_choice=pick("tool_choice", "auto"),
+        parallel_tool_calls=pick("parallel_tool_calls", True),
+        response_format=pick("response_format", assistant.get("response_format") or "auto"),
+        service_tier=(body.get("x_threadrun") or {}).get("service_tier"))
 
 
 def engine_messages(messages: list[Message], truncation: dict) -> list[dict]:

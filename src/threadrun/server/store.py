@@ -20,22 +20,23 @@ from collections import OrderedDict
 from typing import Any, ContextManager
 
 from .endings import last_error, why_incomplete
-from .engines import EngineReply
+from .engines import Engine, EngineReply, UpstreamError, is_offline, make_engine
 from .engines.calls import abort_soon
-from .engines.echo import echo_reply
 from .faults import RunFault
 from .keys import KeyMap
-from .objects import TERMINAL, Message, Run, Thread, assistant_dict, new_id
-from .pages import page, parse_limit
-from .params import engine_messages, input_content, not_found, resolve_params
+from .objects import TERMINAL, Run, RunParams, Thread, assistant_dict, new_id
+from .params import engine_messages, not_found, resolve_params
+from .resources import Resources, new_thread
+from .rounds import MAX_ROUNDS, over_cap, split_text, stop_at_cap
+from .runs import Runs, check_tools_runnable
 from .tokens import count_tokens, truncate_tokens
-from .validate import ErrorAnswer, fail
+from .validate import ErrorAnswer
 
 QUEUE_S = 0.05
 FAULT_ERROR = "The server had an error while processing your request. (injected fault)"
 
 
-class Store:
+class Store(Resources, Runs):
     """Assistants, threads and runs of one server."""
 
     def __init__(self, max_runs: int = 10_000, max_bytes: int = 512 << 20) -> None:
@@ -52,6 +53,9 @@ class Store:
         self.threads: dict[str, Thread] = {}
         self.runs: OrderedDict[str, Run] = OrderedDict()
         self.idempotency = KeyMap(max_runs)
+        self.max_rounds = MAX_ROUNDS
+        self.message_bytes = 0  # threads and messages made on their own (see ``resources``)
+        self.db: Any = None  # a ``persist.Database`` when the server keeps its state on disk
 
     @property
     def keys(self) -> OrderedDict[str, tuple[str, str]]:
@@ -73,7 +77,9 @@ class Store:
             while len(self.assistants) > 1 and (len(self.assistants) > self.max_runs
                                                 or self.assistant_bytes > self.max_bytes // 8):
                 gone, _ = self.assistants.popitem(last=False)
+                self.forget(gone)
                 self.assistant_bytes -= sizes.pop(gone, 0)
+        self.saved(assistant)
         return assistant
 
     def get_assistant(self, assistant_id: str) -> dict:
@@ -90,40 +96,46 @@ class Store:
         ``size``: the body's length as JSON when the caller has it (else measured here).
         """
         assistant = self.get_assistant(body["assistant_id"])
-        now_wall, now = time.time(), time.monotonic()
-        spec = body.get("thread") or {}
-        thread = Thread(new_id("thread_"), int(now_wall), spec.get("metadata"), spec.get("tool_resources"))
-        for m in spec.get("messages") or []:
-            thread.messages.append(Message(new_id("msg_"), thread.id, int(now_wall), m["role"],
-                                           input_content(m["content"]), None, None,
-                                           m.get("attachments") or [], m.get("metadata") or {}))
+        thread = new_thread(body.get("thread") or {})
         params = resolve_params(body, assistant, default_provider)
-        plain = engine_messages(thread.messages, params["truncation_strategy"])
-        prompt = count_tokens(params["instructions"]) + sum(count_tokens(m["content"]) for m in plain)
-        latency = max(0.0, float(latency))
-        run = Run(new_id("run_"), thread.id, assistant["id"], params, now_wall, now,
-                  now + min(QUEUE_S, latency / 10), now + latency, prompt, plain, forced=forced)
-        thread.run_ids.append(run.id)
-        run.min_end = run.end_mono or now
-        if self._decide_early(run) is None:
-            if params["provider"].api == "echo":
-                reply = echo_reply(plain, params["instructions"], params["model"], params["temperature"])
-                self._apply_reply(run, EngineReply(reply, exact_usage=False))
-                run.sent = {"model": params["model"], "temperature": params["temperature"],
-                            **({"max_completion_tokens": params["max_completion_tokens"]}
-                               if params["max_completion_tokens"] is not None else {})}
-                if params["provider"].offers_tier(params["service_tier"]):  # as OpenAI reports it
-                    run.service_tier = run.sent["service_tier"] = params["service_tier"]
-            else:  # a real model: queued until a worker holds a provider slot (App.run_engine)
-                run.end_mono, run.live, run.prompt_tokens = None, True, None
-                run.start_mono = math.inf
+        check_tools_runnable(params)
+        run = self.begin_run(thread, assistant["id"], params, latency, forced)
         run.size = (len(json.dumps(body)) if size is None else size) + len(run.reply or "")
         with self.lock:
             self.threads[thread.id] = thread
             self.runs[run.id] = run
             self.bytes_kept += run.size
-            self._evict(now, keep=run)
+            self._evict(time.monotonic(), keep=run)
+        self.saved(thread, run)
         return run
+
+    def begin_run(self, thread: Thread, assistant_id: str, params: RunParams, latency: float,
+                  forced: RunFault | None) -> Run:
+        """A new run on ``thread`` (its messages now, after the truncation strategy), planned."""
+        now_wall, now = time.time(), time.monotonic()
+        plain = engine_messages(thread.messages, params.truncation_strategy)
+        run = Run(new_id("run_"), thread.id, assistant_id, params, now_wall, now, math.inf, None,
+                  None, plain, forced=forced, max_rounds=self.max_rounds)
+        thread.run_ids.append(run.id)
+        self.plan_round(run, latency)
+        return run
+
+    def plan_round(self, run: Run, latency: float) -> None:
+        """Schedule the run's current round: an offline engine's reply (echo) at once, due
+        ``latency`` ahead, or a real model's call, queued until a worker holds a provider slot
+        (``App.run_engine``)."""
+        now, latency = time.monotonic(), max(0.0, float(latency))
+        run.start_mono, run.end_mono = now + min(QUEUE_S, latency / 10), now + latency
+        run.min_end = run.end_mono or now
+        run.prompt_tokens = count_tokens(run.params.instructions) + sum(
+            count_tokens(m["content"] or "") for m in run.engine_messages + run.transcript)
+        engine = self._engine(run) if self._decide_early(run) is None else None
+        if engine is not None and is_offline(engine):  # answered now; the run ends by its clock
+            self._reply_offline(run, engine)
+        elif engine is not None:  # queued until a worker holds a provider slot (App.run_engine)
+            run.engine, run.live = engine, True
+            run.end_mono, run.prompt_tokens = None, None
+            run.start_mono = math.inf
 
     def key_lock(self, key: str | None) -> ContextManager[Any]:
         """Held while a keyed create looks its key up and creates: one run per key, even at once."""
@@ -156,6 +168,7 @@ class Store:
         with self.lock:
             run.start_mono = time.monotonic()
             self.wake(run)
+        self.saved(run)
 
     def add_piece(self, run: Run, piece: str) -> None:
         """A piece of a live run's reply as the model wrote it; wakes its stream."""
@@ -198,14 +211,38 @@ class Store:
         for wake in run.wakers:
             wake()
 
+    @staticmethod
+    def _engine(run: Run) -> Engine | None:
+        """The run's engine (``make_engine``); None, the run failed in one line, when it cannot be made."""
+        try:
+            return make_engine(run.params.provider)
+        except Exception as error:  # noqa: BLE001 - a registered engine that does not load fails its run
+            reason = " ".join(str(error).split())[:300]
+            run.outcome, run.last_error = "failed", last_error(
+                "server_error", f"{run.params.provider.name}: its {run.params.provider.api!r} engine "
+                                f"could not be made ({type(error).__name__}: {reason})")
+            return None
+
+    def _reply_offline(self, run: Run, engine: Engine) -> None:
+        """An offline engine's reply (echo), asked when the run is created; its failure fails the run."""
+        try:
+            reply = engine.reply(run.params.request(run.engine_messages + run.transcript), lambda piece: None,
+                                 lambda close: None)
+        except UpstreamError as error:
+            run.outcome, run.last_error = "failed", last_error(error.code, str(error))
+        else:
+            self._apply_reply(run, reply)
+            run.service_tier = reply.service_tier
+        run.sent = engine.sent
+
     def _decide_early(self, run: Run) -> str | None:
         """Set the outcome when no reply is needed (forced failure or tool call, prompt over its limit)."""
-        forced, limit = run.forced, run.params["max_prompt_tokens"]
+        forced, limit = run.forced, run.params.max_prompt_tokens
         if forced is not None and forced.kind in ("failed", "expired", "requires_action"):
             run.outcome = forced.kind
             run.last_error = {"code": "server_error", "message": FAULT_ERROR} if forced.kind == "failed" else None
         elif forced is not None and forced.reason == "max_prompt_tokens" or (
-                limit is not None and run.prompt_tokens > limit):
+                limit is not None and (run.prompt_tokens or 0) > limit):
             run.outcome, run.incomplete_reason = "incomplete", "max_prompt_tokens"
         else:
             return None
@@ -216,7 +253,14 @@ class Store:
         if run.live:
             self._apply_model_reply(run, reply)
             return
-        text, cap = reply.text, run.params["max_completion_tokens"]
+        if reply.tool_calls:  # echo asked for a tool (see engines.echo_tools)
+            if over_cap(run):
+                stop_at_cap(run)
+            else:
+                run.outcome, run.tool_calls = "requires_action", list(reply.tool_calls)
+            run.completion_tokens = count_tokens(json.dumps(reply.tool_calls))
+            return
+        text, cap = reply.text, run.params.max_completion_tokens
         count, truncated = count_tokens(text), False
         if run.forced is not None and run.forced.kind == "incomplete":
             text, truncated = truncate_tokens(text, max(1, count // 2)), True
@@ -237,12 +281,14 @@ class Store:
         run.reasoning_tokens, run.cached_tokens = reply.reasoning_tokens, reply.cached_tokens
         run.total_tokens = reply.total_tokens
         run.service_tier = reply.service_tier
-        if reply.tool_calls:
+        if reply.tool_calls and over_cap(run):
+            stop_at_cap(run)
+        elif reply.tool_calls:
             run.outcome, run.tool_calls = "requires_action", list(reply.tool_calls)
         elif reply.finish_reason in ("length", "content_filter"):
             run.outcome = "incomplete"
             run.incomplete_reason, run.incomplete_note, run.message_reason = why_incomplete(
-                reply, run.params["max_completion_tokens"])
+                reply, run.params.max_completion_tokens)
         else:
             run.outcome = "completed"
 
@@ -251,6 +297,7 @@ class Store:
         """Record an engine's result (or its failure) and wake streams waiting on the run."""
         with self.lock:
             run.closers.clear()
+            run.engine = None
             if error is not None:
                 run.outcome, run.last_error = "failed", last_error(code, error)
             elif reply is not None:
@@ -258,12 +305,16 @@ class Store:
             if math.isinf(run.start_mono):  # ended before it started (cancelled in the queue)
                 run.start_mono = time.monotonic()
             run.end_mono = max(time.monotonic(), run.min_end, run.start_mono)
+            thread = self.threads.get(run.thread_id)
+            if run.outcome == "requires_action" and run.reply and not run.message_added:
+                split_text(run, thread)  # text, then tool calls: two steps, as the API has them
             grown = len(run.reply or "") + sum(len(piece) for piece in run.pieces)
             run.size += grown
             if self.runs.get(run.id) is run:
                 self.bytes_kept += grown
                 self._evict(time.monotonic(), keep=run)
             self.wake(run)
+        self.saved(*([thread] if thread is not None else []), run)
 
     def get_thread(self, thread_id: str) -> Thread:
         """The Thread, or a 404 ErrorAnswer."""
@@ -293,6 +344,7 @@ class Store:
                     thread.messages.append(run.reply_message(
                         "incomplete" if reason else "completed", run.reply, reason))
                 run.message_added = True
+                self.saved(*([thread] if thread is not None else []), run)
             return status
 
     def cancel(self, thread_id: str, run_id: str) -> dict:
@@ -306,6 +358,7 @@ class Store:
             run.cancel_mono = time.monotonic()
             closers, run.closers = run.closers, []
             self.wake(run)
+        self.saved(run)
         abort_soon(closers)  # the upstream call, at once, off this request's thread
         return answer
 
@@ -320,26 +373,6 @@ class Store:
             left = until - time.monotonic()
             return None if left <= 0 else min(max_wait, left)
 
-    def list_messages(self, thread_id: str, query: dict[str, str]) -> dict:
-        """A ListMessagesResponse page of the thread (query: order, limit, after, before, run_id)."""
-        order = query.get("order", "desc")
-        if order not in ("asc", "desc"):
-            fail("order", f"Invalid value: '{order[:20]}'. Supported values are: 'asc' and 'desc'.")
-        limit = parse_limit(query.get("limit", "20"))
-        with self.lock:
-            thread = self.get_thread(thread_id)
-            for run_id in thread.run_ids:
-                if run_id in self.runs:
-                    self.settle(self.runs[run_id])
-            items = [m for m in thread.messages
-                     if "run_id" not in query or m.run_id == query["run_id"]]
-        if order == "desc":
-            items.reverse()
-        items, has_more = page(items, limit, query.get("after"), query.get("before"))
-        data = [m.to_dict() for m in items]
-        return {"object": "list", "data": data, "first_id": data[0]["id"] if data else None,
-                "last_id": data[-1]["id"] if data else None, "has_more": has_more}
-
     def _evict(self, now: float, keep: Run) -> None:
         """Drop the oldest terminal runs (and their threads) beyond ``max_runs`` or ``max_bytes``."""
         count, size = len(self.runs), self.bytes_kept
@@ -353,7 +386,4 @@ class Store:
                 victims.append(run)
                 count, size = count - 1, size - run.size
         for run in victims:
-            thread = self.threads.pop(run.thread_id, None)
-            for other in {run.id, *(thread.run_ids if thread else [])}:
-                gone = self.runs.pop(other, None)
-                self.bytes_kept -= gone.size if gone is not None else 0
+            self._drop(run, now)

@@ -8,10 +8,11 @@ server's event loop, woken by the engine's thread directly, without a thread of 
 from __future__ import annotations
 
 import time
-from typing import Any, Generator, Iterator
+from typing import Any, Generator, Iterable, Iterator
 
 from ..spec import TERMINAL
 from .objects import Run
+from .rounds import delta_events
 from .store import Store
 
 Event = tuple[str, Any]
@@ -56,16 +57,24 @@ def wait_piece(store: Store, run: Run, seen: int) -> Iterator[Event]:
         yield PAUSE, left
 
 
-def run_events(store: Store, run: Run, thread: dict) -> Iterator[Event]:
-    """All events of a run from ``thread.created`` to ``done``; pauses between paced events.
+def run_events(store: Store, run: Run, thread: dict | None,
+               opening: Iterable[Event] | None = None) -> Iterator[Event]:
+    """All events of a run's round from ``thread.created`` (when a thread was made) to ``done``;
+    pauses between paced events. ``opening``: the events before the round (default: the run
+    created and queued; after tool outputs, their step completed and the run queued again).
 
-    A ``requires_action`` run sends its tool_calls step (in progress), then
-    ``thread.run.requires_action`` and ``done``: no message events. A real model's run (``live``)
-    sends each piece of text as its engine receives it.
+    A ``requires_action`` round sends its tool_calls step (in progress), one step delta per
+    call (the SDK's ``on_tool_call_created``), then ``thread.run.requires_action`` and ``done``:
+    no message events. A real model's run (``live``) sends each piece of text as its engine
+    receives it.
     """
-    yield "thread.created", thread
-    yield "thread.run.created", run.to_dict(status="queued")
-    yield "thread.run.queued", run.to_dict(status="queued")
+    if thread is not None:
+        yield "thread.created", thread
+    if opening is None:
+        yield "thread.run.created", run.to_dict(status="queued")
+        yield "thread.run.queued", run.to_dict(status="queued")
+    else:
+        yield from opening
     yield from wait_start(store, run)
     started, sent = False, None
     if run.cancel_mono is None:
@@ -74,10 +83,11 @@ def run_events(store: Store, run: Run, thread: dict) -> Iterator[Event]:
         if run.live:
             yield from wait_piece(store, run, 0)  # the first text, or the end (a tool call, a failure)
         if run.outcome == "requires_action" and not run.pieces:
-            yield "thread.run.step.created", run.step_dict("in_progress")
-            yield "thread.run.step.in_progress", run.step_dict("in_progress")
+            yield "thread.run.step.created", run.step_dict("in_progress", calls_shown=False)
+            yield "thread.run.step.in_progress", run.step_dict("in_progress", calls_shown=False)
             yield from wait(store, run, run.end_mono)
             if store.settle(run) == "requires_action":  # the stream stops here, the run waits on
+                yield from delta_events(run)
                 yield "thread.run.requires_action", run.to_dict(status="requires_action")
                 yield "done", "[DONE]"
                 return
@@ -90,10 +100,25 @@ def run_events(store: Store, run: Run, thread: dict) -> Iterator[Event]:
                 yield from wait(store, run, None)
                 sent = yield from message_events(store, run)
             if store.settle(run) == "requires_action":  # text, then a tool call
-                yield "thread.run.requires_action", run.to_dict(status="requires_action")
-                yield "done", "[DONE]"
+                yield from text_then_calls(run, sent)
                 return
     yield from ending_events(store, run, started, sent)
+
+
+def text_then_calls(run: Run, sent: str | None) -> Iterator[Event]:
+    """The end of a round that wrote text, then asked for tools: its message and step completed
+    (see ``rounds.split_text``), the tool_calls step with a delta per call, requires_action."""
+    if sent is not None and run.history and run.history[-1]["type"] == "message_creation":
+        step = run.history[-1]
+        message = run.reply_message("completed", run.reply)
+        message.id = step["step_details"]["message_creation"]["message_id"]
+        yield "thread.message.completed", message.to_dict()
+        yield "thread.run.step.completed", step
+    yield "thread.run.step.created", run.step_dict("in_progress", calls_shown=False)
+    yield "thread.run.step.in_progress", run.step_dict("in_progress", calls_shown=False)
+    yield from delta_events(run)
+    yield "thread.run.requires_action", run.to_dict(status="requires_action")
+    yield "done", "[DONE]"
 
 
 def live_message_events(store: Store, run: Run) -> Generator[Event, None, str | None]:

@@ -279,7 +279,7 @@ ASSISTANT_FIELDS: dict[str, Callable[[Any, str], Any]] = {
 }
 
 
-def _validate(body: Any, fields: dict[str, Callable[[Any, str], None]], required: tuple[str, ...]) -> None:
+def validate_fields(body: Any, fields: dict[str, Callable[[Any, str], None]], required: tuple[str, ...]) -> None:
     """Check a request body against a field table (unknown fields rejected)."""
     if not isinstance(body, dict):
         fail(None, f"Invalid body: expected an object, but got {_type_name(body)} instead.",
@@ -292,9 +292,9 @@ def _validate(body: Any, fields: dict[str, Callable[[Any, str], None]], required
 
 def validate_thread_and_run(body: Any) -> None:
     """Validate a CreateThreadAndRunRequest body; raise ErrorAnswer(400) naming the bad field."""
-    _validate(body, RUN_FIELDS, ("assistant_id",))
+    validate_fields(body, RUN_FIELDS, ("assistant_id",))
 
 
 def validate_assistant(body: Any) -> None:
     """Validate a CreateAssistantRequest body; raise ErrorAnswer(400) naming the bad field."""
-    _validate(body, ASSISTANT_FIELDS, ("model",))
+    validate_fields(body, ASSISTANT_FIELDS, ("model",))

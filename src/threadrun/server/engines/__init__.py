@@ -4,14 +4,19 @@ An engine has one job: take a ``Request`` (the thread as text messages, the run'
 call its upstream, pass text pieces to ``emit`` as they arrive, and return an ``EngineReply``
 with the upstream's own usage (None where it reported none). A failure is an ``UpstreamError``
 carrying the upstream's status and message in one line. ``make_engine(provider)`` is the one
-place an engine is chosen; the run state machine (``store``) never branches on engine names.
+place an engine is chosen, from the registry (``register``; the names live in
+``threadrun.providers.apis``, so a providers table may name any registered shape); the run state
+machine (``store``) never branches on engine names. An engine that needs no upstream sets
+``offline = True`` (echo): the store asks it when the run is created, and the run ends by its
+clock, counted by the runtime's tokenizer; every other engine is called by a worker holding one
+of its provider's slots.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any, Callable, Protocol
 
-from ...providers import Provider
+from ...providers import Provider, apis
 
 
 class UpstreamError(Exception):
@@ -89,26 +94,25 @@ class Engine(Protocol):
     def reply(self, request: Request, emit: Emit, watch: Watch) -> EngineReply: ...
 
 
-_REGISTRY: dict[str, Callable[[Provider], Engine]] = {}
-
-
-def register(api: str, factory: Callable[[Provider], Engine]) -> None:
-    """Make ``factory(provider)`` the engine of providers whose ``api`` is ``api``."""
-    _REGISTRY[api] = factory
+def register(api: str, engine: str | Callable[[Provider], Engine], *,
+             offline: bool | None = None) -> None:
+    """Make ``engine`` run the providers whose ``api`` is ``api``: a class (or any
+    ``factory(provider)``), or ``"module:Class"`` to import it only when a run needs it. A
+    providers table may name ``api`` from then on (``threadrun.providers.apis``); ``offline``:
+    the engine calls no upstream, so its providers need neither a base URL nor a key."""
+    apis.register(api, engine, offline=offline)
 
 
 def make_engine(provider: Provider) -> Engine:
-    """The engine that runs this provider's models."""
-    if provider.api not in _REGISTRY:
-        raise ValueError(f"no engine for api {provider.api!r} (provider {provider.name!r})")
-    return _REGISTRY[provider.api](provider)
+    """The engine that runs this provider's models (the registry's, see ``register``)."""
+    try:
+        factory = apis.factory(provider.api)
+    except KeyError:
+        raise ValueError(f"no engine for api {provider.api!r} (provider {provider.name!r}); "
+                         f"registered: {', '.join(apis.names())}") from None
+    return factory(provider)
 
 
-def _register_builtins() -> None:
-    from .chat import ChatEngine
-    from .responses import ResponsesEngine
-    register("chat", ChatEngine)
-    register("responses", ResponsesEngine)
-
-
-_register_builtins()
+def is_offline(engine: Engine) -> bool:
+    """Whether the engine answers at once without an upstream (``offline = True``, as echo)."""
+    return bool(getattr(engine, "offline", False))

@@ -14,11 +14,14 @@ from . import Emit, EngineReply, Request, UpstreamError
 from .http import HTTPEngine, error_message
 from .reading import MAX_REPLY_CHARS, over_cap
 
+#: A turn's keys in the chat shape: text turns, the tool loop's calls and outputs (``rounds``).
+TURN_KEYS = ("role", "content", "tool_calls", "tool_call_id")
+
 
 def chat_messages(request: Request, system_role: str = "system") -> list[dict]:
-    """The conversation: the instructions as a system message, then the thread."""
+    """The conversation: the instructions as a system message, then the thread and tool turns."""
     head = [{"role": system_role, "content": request.instructions}] if request.instructions else []
-    return head + [{"role": m["role"], "content": m["content"]} for m in request.messages]
+    return head + [{k: v for k, v in m.items() if k in TURN_KEYS} for m in request.messages]
 
 
 def function_tools(tools: list[dict], provider: str) -> list[dict]:

@@ -1,11 +1,14 @@
 """The ``echo`` engine: a deterministic, offline stand-in for a model (not a model).
 
-Its reply is computed when the run is created, so echo runs cost no thread and finish by the
-run's clock (``--latency``); the store calls ``echo_reply`` directly.
+Registered like the others (``api = "echo"``), but ``offline``: the store asks it when the run
+is created, so echo runs cost no thread and finish by the run's clock (``--latency``).
 """
 from __future__ import annotations
 
 import zlib
+from typing import Any
+
+from . import EngineReply, Request
 
 FILLER = ("alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel", "india",
           "juliett", "kilo", "lima", "mike", "november", "oscar", "papa")
@@ -33,3 +36,29 @@ def echo_reply(messages: list[dict], instructions: str | None, model: str,
     n = 2 + key % 6 + round(4 * t)
     words = [FILLER[(key + i) % len(FILLER)] for i in range(n)]
     return "echo: " + last + " " + " ".join(words)
+
+
+class EchoEngine:
+    """The ``echo`` API shape: ``echo_reply`` of the run, or a tool call when the thread names a
+    function tool (``echo_tools``), no upstream (``offline``)."""
+
+    offline = True
+
+    def __init__(self, provider: Any) -> None:
+        self.provider = provider
+        self.sent: dict | None = None
+
+    def reply(self, request: Request, emit: Any, watch: Any) -> EngineReply:
+        """The echo reply; ``sent`` is the model, the temperature and the cap it was run with."""
+        temperature = 1.0 if request.temperature is None else request.temperature  # the API default
+        tier = request.service_tier if self.provider.offers_tier(request.service_tier) else None
+        self.sent = {"model": request.model, "temperature": temperature,
+                     **({"max_completion_tokens": request.max_tokens} if request.max_tokens is not None else {}),
+                     **({"service_tier": tier} if tier else {})}
+        from .echo_tools import echo_calls, echo_text  # they build on echo_reply
+        calls = echo_calls(request.messages, request.tools, request.tool_choice)
+        if calls:  # the thread names one of the run's function tools
+            return EngineReply("", finish_reason="tool_calls", tool_calls=calls, exact_usage=False,
+                               service_tier=tier)
+        text = echo_text(request.messages, request.instructions, request.model, temperature)
+        return EngineReply(text, exact_usage=False, service_tier=tier)  # the tier, as OpenAI reports it

@@ -20,8 +20,7 @@ from .http import HTTPEngine, error_message
 def responses_body(request: Request, provider: Provider) -> dict:
     """The ``CreateResponse`` body of a run (only explicit settings are sent)."""
     body: dict[str, Any] = {"model": request.model, "store": False,
-                            "input": [{"role": m["role"], "content": m["content"]}
-                                      for m in request.messages]}
+                            "input": [item for m in request.messages for item in input_items(m)]}
     if request.instructions:
         body["instructions"] = request.instructions
     for name in ("temperature", "top_p"):
@@ -50,6 +49,19 @@ def responses_body(request: Request, provider: Provider) -> dict:
     if request.stream:
         body["stream"] = True
     return body
+
+
+def input_items(turn: dict) -> list[dict]:
+    """A chat-shaped turn as Responses input items: a message, the assistant's ``function_call``
+    items (after its text, if any), or a tool's ``function_call_output`` (responses.openapi.yaml,
+    ``FunctionToolCall`` and ``FunctionCallOutputItemParam``)."""
+    if turn["role"] == "tool":
+        return [{"type": "function_call_output", "call_id": turn["tool_call_id"],
+                 "output": turn["content"]}]
+    keep = turn.get("content") or not turn.get("tool_calls")
+    items = [{"role": turn["role"], "content": turn["content"]}] if keep else []
+    return items + [{"type": "function_call", "call_id": call["id"], "name": call["function"]["name"],
+                     "arguments": call["function"]["arguments"]} for call in turn.get("tool_calls") or []]
 
 
 def text_format(response_format: dict) -> dict:
