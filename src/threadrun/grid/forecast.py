@@ -149,22 +149,39 @@ class ModelForecast:
     seconds: float | None = 0.0  #: run-seconds (divided by the concurrency for the ETA)
 
 
-def forecast(jobs: Iterable[Job], history: tuple[dict, dict] | None = None) -> list[ModelForecast]:
-    """The forecast of each model of a plan (grid order), from the log's ``history``."""
+def forecast(jobs: Iterable[Job], history: tuple[dict, dict] | None = None,
+             threads: dict[int, str] | None = None) -> list[ModelForecast]:
+    """The forecast of each model of a plan (grid order), from the log's ``history``;
+    ``threads``: the thread hashes already computed (``thread_hashes``)."""
     prompts, models = history or ({}, {})
     out: dict[str, ModelForecast] = {}
-    threads: dict[int, str] = {}
+    threads = {} if threads is None else threads
+    rates: dict[tuple, tuple[float, float] | None] = {}  # a price looked up once per model and tier
     for job in jobs:
         spec = job.body.get("model") or "(the assistant's model)"
         entry = out.setdefault(spec, ModelForecast(spec))
         seen = id(job.body.get("thread"))
         if seen not in threads:
             threads[seen] = thread_hash(job.body)
-        _add(entry, job, prompts.get(threads[seen]), models.get(_spec(job)))
+        if (spec, job.service_tier) not in rates:
+            rates[(spec, job.service_tier)] = _rate(job)
+        _add(entry, job, prompts.get(threads[seen]), models.get(_spec(job)),
+             rates[(spec, job.service_tier)])
     return list(out.values())
 
 
-def _add(entry: ModelForecast, job: Job, prompt: float | None, model: tuple | None) -> None:
+def thread_hashes(jobs: list[Job]) -> dict[int, str]:
+    """Each distinct request thread's hash, by the thread object's id (repeats share it)."""
+    out: dict[int, str] = {}
+    for job in jobs:
+        seen = id(job.body.get("thread"))
+        if seen not in out:
+            out[seen] = thread_hash(job.body)
+    return out
+
+
+def _add(entry: ModelForecast, job: Job, prompt: float | None, model: tuple | None,
+         rate: tuple[float, float] | None) -> None:
     """Add one job to its model's forecast."""
     entry.runs += 1
     if prompt is None:
@@ -184,7 +201,6 @@ def _add(entry: ModelForecast, job: Job, prompt: float | None, model: tuple | No
         entry.seconds = None
     entry.output_expected = _plus(entry.output_expected, expected)
     entry.output_bound = _plus(entry.output_bound, bound)
-    rate = _rate(job)
     low = None if rate is None else prompt * rate[0] + (expected or 0.0) * rate[1]
     high = None if rate is None or bound is None else prompt * rate[0] + bound * rate[1]
     entry.cost_low, entry.cost_high = _plus(entry.cost_low, low), _plus(entry.cost_high, high)
@@ -237,30 +253,22 @@ def _line(head: str, f: ModelForecast, concurrency: int) -> str:
     return f"{head}: {f.runs:,} runs; {tokens}; {output}; {cost}; {eta}"
 
 
-def history_of(log: Any, jobs: list[Job]) -> tuple[dict, dict] | None:
-    """The log's history for these jobs, without creating a log that is not there."""
+def history_of(log: Any, threads: Iterable[str]) -> tuple[dict, dict] | None:
+    """The log's history for these thread hashes, without creating a log that is not there."""
     if log is False:
         return None
     path = Path(log) if isinstance(log, str) else config.log_path()
     if not path.exists():
         return None
     from ..rows.runlog import RunLog
-    threads = list(dict.fromkeys(thread_hash(j.body) for j in _distinct(jobs)))
     with RunLog(path) as runlog:
-        return runlog.history(threads)
-
-
-def _distinct(jobs: list[Job]) -> list[Job]:
-    """One job per request thread object (repeats share their body's thread)."""
-    seen: dict[int, Job] = {}
-    for job in jobs:
-        seen.setdefault(id(job.body.get("thread")), job)
-    return list(seen.values())
+        return runlog.history(list(dict.fromkeys(threads)))
 
 
 def say(jobs: list[Job], log: Any, concurrency: int) -> list[ModelForecast]:
     """Print the forecast of a plan (``notify.info``, one line per model and the total)."""
-    forecasts = forecast(jobs, history_of(log, jobs))
+    threads = thread_hashes(jobs)
+    forecasts = forecast(jobs, history_of(log, threads.values()), threads)
     for line in lines(forecasts, concurrency):
         notify.info(line)
     return forecasts
