@@ -86,8 +86,20 @@ def test_the_identity_leaves_out_only_what_differs_per_run():
     assert cache.request_hash(Job(0, "echo:gpt-4o", None, 0, body, "low")) != same
     assert cache.request_hash(job, "http://other:8000/v1") != same
     assert cache.request_hash(Job(0, "echo:gpt-4o", None, 0, {**body, "metadata": {"k": "v"}})) != same
-    # the grid index is not identity (the same request at another place of a grid)
+    # the grid index is not identity (the same request at another place of a grid)...
     assert cache.request_hash(Job(7, "echo:gpt-4o", None, 0, body)) == same
+    # ...but an input's label is: two inputs with the same text each replay their own run
+    assert cache.request_hash(Job(0, "echo:gpt-4o", None, 0, body, None, 3)) != same
+    assert cache.request_hash(Job(0, "echo:gpt-4o", None, 0, body, None, 3)) != \
+        cache.request_hash(Job(0, "echo:gpt-4o", None, 0, body, None, "3"))
+
+
+def test_inputs_with_the_same_text_replay_their_own_runs():
+    tickets = pd.DataFrame({"text": ["Refund me", "Refund me", "Where is it?"]})
+    first = threadrun.run("user: {text}", model="echo:gpt-4o", over=tickets, progress=False)
+    again = threadrun.run("user: {text}", model="echo:gpt-4o", over=tickets, progress=False)
+    assert again["cached"].all() and list(again["run_id"]) == list(first["run_id"])
+    assert list(again["input"]) == [0, 1, 2]
 
 
 def test_only_completed_runs_are_replayed():

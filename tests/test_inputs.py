@@ -100,10 +100,7 @@ def test_the_input_label_survives_the_run_log_int_and_str(tmp_path):
     path = str(tmp_path / "log.sqlite")
     threadrun.run("user: {text}", model="echo:a", over=TICKETS, log=path, label="ints", progress=False)
     named = TICKETS.set_axis(["t1", "t2", "t3"])
-    # the same requests again: fresh=True runs them (by default they are replayed from the log,
-    # issue 23 point 4, and a replay is not logged a second time)
-    threadrun.run("user: {text}", model="echo:a", over=named, log=path, label="strs", progress=False,
-                  fresh=True)
+    threadrun.run("user: {text}", model="echo:a", over=named, log=path, label="strs", progress=False)
     assert sorted(threadrun.log(label="ints", path=path)["input"]) == [10, 11, 12]  # log order:
     assert sorted(threadrun.log(label="strs", path=path)["input"]) == ["t1", "t2", "t3"]  # finished
     logged = threadrun.log(label="ints", path=path)

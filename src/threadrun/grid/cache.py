@@ -2,8 +2,10 @@
 
 A request's identity (``request_hash``) is what decides its answer: the provider and model, the
 full body sent (``stream`` included: streamed and polled runs are two requests) and the repeat
-index, plus the reasoning effort (it travels on the scratch assistant, not in the body) and, for
-an Assistants server other than the embedded runtime, its base URL. Left out, because they
+index, plus the reasoning effort (it travels on the scratch assistant, not in the body), the
+input's index label with ``--over`` (two inputs whose text is the same are two cells: each
+replays its own run, so a re-run shows the same numbers row for row) and, for an Assistants
+server other than the embedded runtime, its base URL. Left out, because they
 differ from one run of the same request to the next:
 
 - the id of a **scratch assistant** (a new one per process or runtime; an assistant the user
@@ -41,7 +43,8 @@ def request_hash(job: Job, scope: str | None = None, stream: bool = True) -> str
     body = {k: v for k, v in job.body.items()
             if not (k == "assistant_id" and v == PENDING_ASSISTANT)}
     body["stream"] = bool(body.get("stream", stream))
-    return _digest([scope, job.reasoning_effort, job.repeat, body])
+    return _digest([scope, job.reasoning_effort, job.repeat, body]
+                   + ([] if job.input is None else [repr(job.input)]))
 
 
 def thread_hash(body: dict) -> str:
