@@ -312,3 +312,28 @@ def test_an_injected_requires_action_run_goes_on_after_its_outputs(api, srv):
     reply = api.messages(done["thread_id"])["data"][0]["content"][0]["text"]["value"]
     assert done["status"] == "completed"
     assert reply == echo_reply([{"role": "user", "content": "from the fault"}], None, "gpt-4o", 1.0)
+
+
+@pytest.mark.parametrize("choice", ["required", {"type": "function", "function": {"name": "get_weather"}}],
+                         ids=["required", "named"])
+def test_a_forced_tool_choice_holds_for_the_first_round_only(api, isolated, monkeypatch, choice):
+    # The reference: "required means the model must call one or more tools before responding to
+    # the user"; a choice forced on every round would make the model call again until the cap.
+    monkeypatch.setenv("STANDIN_KEY", "sk-standin-0123456789")
+    with StandIn(tool_call=True) as standin:
+        home = isolated / "threadrun-home"
+        home.mkdir(parents=True, exist_ok=True)
+        (home / "providers.toml").write_text(f'[providers.standin]\nbase_url = "{standin.url}"\napi = "chat"\n'
+                                             'key_env = "STANDIN_KEY"\n')
+        assistant = api.assistant(model="standin:m", tools=[TOOL])
+        tid = api.post("/threads", {"messages": [{"role": "user", "content": ASK}]}).json()["id"]
+        run = api.post(f"/threads/{tid}/runs", {"assistant_id": assistant["id"], "tool_choice": choice}).json()
+        waiting = until(api, run, ("requires_action", "completed", "failed"))
+        assert waiting["status"] == "requires_action", waiting
+        standin.tool_call = False
+        submit(api, waiting, ["sunny"])
+        done = until(api, waiting, ("completed", "failed"))
+    assert done["status"] == "completed" and done["tool_choice"] == choice  # the run keeps its setting
+    first, second = [r["body"] for r in standin.requests if r["path"].endswith("/chat/completions")]
+    assert first["tool_choice"] == choice
+    assert "tool_choice" not in second and second["tools"] == first["tools"]  # auto: the model may answer

@@ -15,7 +15,15 @@ Properties tests can rely on:
   reply runs to ``max_tokens`` (``finish_reason == "length"``), one token is always one
   printable piece, the text is always ASCII and it never contains ``<`` or ``>`` (so never a
   stop string such as ``</s>`` or ``<|im_end|>``, which llama-cpp-python would stop at).
-* ``tokenizer.chat_template`` is ChatML.
+* ``tokenizer.chat_template`` is ChatML. With ``tools=True`` it is ChatML with a tool syntax
+  instead (``TOOLS_TEMPLATE``: the tools listed in the system turn, a call written
+  ``<function=NAME>{arguments}</function>``, a result in a ``tool`` turn), from which
+  llama.cpp's auto-parser builds the grammar that forces a call under
+  ``tool_choice: "required"``; that variant also has no SentencePiece space prefix, without
+  which llama.cpp (xllamacpp 2026.10) fails to start that grammar ("Failed to initialize
+  samplers"). A call so written has no marker before it, so llama.cpp then parses every reply
+  of this model as tool calls only: a text reply (``tool_choice: "auto"``) is its 500 "The model
+  produced output that does not match the expected peg-native format".
 """
 
 from __future__ import annotations
@@ -31,6 +39,23 @@ CHATML_TEMPLATE = (
     "{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n' }}"
     "{% endfor %}"
     "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
+)
+
+TOOLS_TEMPLATE = (
+    "{%- if messages[0]['role'] == 'system' %}<|im_start|>system\n{{ messages[0]['content'] }}"
+    "{% if tools %}\n{% endif %}{% elif tools %}<|im_start|>system\n{% endif %}"
+    "{%- if tools %}Tools:{% for tool in tools %}\n{{ tool | tojson }}{% endfor %}{% endif %}"
+    "{% if tools or messages[0]['role'] == 'system' %}<|im_end|>\n{% endif %}"
+    "{%- for message in messages %}"
+    "{%- if message['role'] == 'system' %}"
+    "{%- elif message['role'] == 'assistant' and message.tool_calls %}<|im_start|>assistant\n"
+    "{% if message['content'] %}{{ message['content'] }}{% endif %}"
+    "{%- for call in message.tool_calls %}{%- if call.function is defined %}{%- set call = call.function %}"
+    "{%- endif %}<function={{ call.name }}>{% if call.arguments is string %}{{ call.arguments }}"
+    "{% else %}{{ call.arguments | tojson }}{% endif %}</function>{%- endfor %}<|im_end|>\n"
+    "{% else %}<|im_start|>{{ message['role'] }}\n{{ message['content'] }}<|im_end|>\n{% endif %}"
+    "{%- endfor %}"
+    "{%- if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
 )
 
 _WORDS = (
@@ -73,8 +98,10 @@ def write_tiny_model(
     n_ff: int = 128,
     n_ctx: int = 2048,
     seed: int = 0,
+    tools: bool = False,
 ) -> str:
-    """Write the tiny model to ``path`` (about 0.4 MB, F32) and return ``str(path)``."""
+    """Write the tiny model to ``path`` (about 0.4 MB, F32) and return ``str(path)``; with
+    ``tools``, the variant with a tool syntax (see the module docstring)."""
     path = os.fspath(path)
     tokens, scores, types = _vocab()
     n_vocab = len(tokens)
@@ -107,7 +134,9 @@ def write_tiny_model(
     w.add_eos_token_id(2)
     w.add_add_bos_token(True)
     w.add_add_eos_token(False)
-    w.add_chat_template(CHATML_TEMPLATE)
+    w.add_chat_template(TOOLS_TEMPLATE if tools else CHATML_TEMPLATE)
+    if tools:
+        w.add_add_space_prefix(False)
 
     # numpy shape is (rows, cols) = ggml's (ne1, ne0): weights are (n_out, n_in).
     emb = rand(n_vocab, n_embd, std=1.0)

@@ -1,6 +1,7 @@
 """The server's logic behind HTTP: routing, auth, endpoints, request log and counts, faults."""
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import hmac
 import json
@@ -25,7 +26,7 @@ from .masking import PieceMasker, mask, masked_reply, secrets
 from .model_check import unlisted_notice
 from .objects import Run
 from .persist import Database
-from .rounds import MAX_ROUNDS
+from .rounds import MAX_ROUNDS, round_tool_choice
 from .routes import Match, Reply, StreamReply, match_route, route_error  # noqa: F401 - asgi's imports
 from .slots import Slots, client_timeout, read_timeout
 from .store import Store
@@ -220,7 +221,9 @@ class App(Surface):
 
     def call_engine(self, run: Run, provider: Any) -> None:
         """The upstream call of a started run, and its result recorded on the run."""
-        request = run.params.request(run.engine_messages + run.transcript, read_timeout(provider, run.client_timeout))
+        request = dataclasses.replace(
+            run.params.request(run.engine_messages + run.transcript, read_timeout(provider, run.client_timeout)),
+            tool_choice=round_tool_choice(run))
         engine, run.engine = run.engine or make_engine(provider), None
         reply, failure = None, None
         deadline_s, retries = run.call_limits

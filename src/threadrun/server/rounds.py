@@ -55,6 +55,15 @@ def check_waiting(run: Run, status: str) -> None:
                                f"{run.id} does not require action.", None, None)
 
 
+def round_tool_choice(run: Run) -> Any:
+    """The ``tool_choice`` sent for this round: a forced one (``"required"``, a named function)
+    holds until the model has called tools once, then ``"auto"``. The reference: "required means
+    the model must call one or more tools before responding to the user"; forced on every round,
+    the model could only call again until the step cap."""
+    choice = run.params.tool_choice
+    return "auto" if run.history and choice not in (None, "auto", "none") else choice
+
+
 def tool_turns(run: Run, answered: list[dict]) -> list[dict]:
     """The round's turns in the chat shape: the assistant's calls, then each call's output."""
     calls = [{"id": a["call"]["id"], "type": "function",
