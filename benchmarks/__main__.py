@@ -13,7 +13,7 @@ import time
 import traceback
 from dataclasses import dataclass
 
-from . import memory, overhead, peers, runlog, runtime, scale, startup, sweep, ttr
+from . import cache, memory, overhead, peers, runlog, runtime, scale, startup, sweep, ttr
 from .common import FOOTNOTES, Result, ServerProcess, load_average, machine, table
 from .runners import Runners
 
@@ -35,16 +35,18 @@ class Sizes:
     saturation_runs: int
     saturation_concurrency: tuple[int, ...]
     scale_runs: tuple[int, ...]
+    cache_rounds: int
 
 
 FULL = Sizes(ttr_rounds=20, overhead_runs=200, sweep_repeat=10, sweep_rounds=3, startup_rounds=7,
              memory_runs=10_000, log_rows=100_000, log_loads=5, log_appends=300, runtime_rounds=300,
              peer_runs=(200, 1_000), peer_concurrency=(8, 16, 32, 64), saturation_runs=1_000,
-             saturation_concurrency=(16, 64), scale_runs=(100, 1_000, 10_000, 100_000))
+             saturation_concurrency=(16, 64), scale_runs=(100, 1_000, 10_000, 100_000),
+             cache_rounds=5)
 QUICK = Sizes(ttr_rounds=5, overhead_runs=30, sweep_repeat=1, sweep_rounds=1, startup_rounds=3,
               memory_runs=1_000, log_rows=5_000, log_loads=3, log_appends=100, runtime_rounds=30,
               peer_runs=(40,), peer_concurrency=(8, 32), saturation_runs=100,
-              saturation_concurrency=(16,), scale_runs=(100, 1_000))
+              saturation_concurrency=(16,), scale_runs=(100, 1_000), cache_rounds=1)
 
 SECTIONS = {
     "1": "time-to-row (200 ms run)",
@@ -56,6 +58,7 @@ SECTIONS = {
     "7": "runtime overhead over a direct upstream call",
     "8": "sweeps beside AsyncOpenAI + gather and the SDK in a thread pool",
     "9": "client CPU per run against sweep size",
+    "10": "free re-runs and the dry-run forecast",
 }
 
 
@@ -144,6 +147,8 @@ def _section(section: str, sizes: Sizes, server: ServerProcess, runners: Runners
         return runlog.measure(server, runners, sizes.log_rows, sizes.log_loads, sizes.log_appends)
     if section == "9":
         return scale.measure(server, sizes.scale_runs)
+    if section == "10":
+        return cache.measure(sizes.cache_rounds)
     if section == "8":
         return peers.measure(server, runners, sizes.peer_runs, sizes.peer_concurrency,
                              sizes.saturation_runs, sizes.saturation_concurrency)

@@ -35,7 +35,7 @@ def _fill(path: Path, rows: int, sample: tuple[dict, dict, dict]) -> None:
         for i in range(rows):
             v = list(base)
             v[i_run], v[i_thread], v[i_repeat] = f"run_{i:024d}", f"thread_{i:024d}", i
-            yield v + [run_json, body_json, now]
+            yield v + [run_json, body_json, now, None, None]
 
     with RunLog(path) as log:
         conn = log._conn

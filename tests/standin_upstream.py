@@ -51,12 +51,16 @@ class StandIn:
                  tool_call: bool = False, fail_first: int = 0, retry_after: str | None = None,
                  recorded: Recorded | None = None, strict: bool = False,
                  cap_field: str | None = None, completion_tokens: int = 5,
-                 delay: float = 0.0) -> None:
+                 delay: float = 0.0, served_tier: str | None = None) -> None:
         self.mode, self.text, self.usage, self.tool_call = mode, text, usage, tool_call
         self.recorded = recorded
         self.delay, self.active, self.peak = delay, 0, 0
         self.fail_first, self.retry_after = fail_first, retry_after
         self.strict, self.cap_field, self.completion_tokens = strict, cap_field, completion_tokens
+        #: The service tier it answers it ran on when asked for one (None: the one asked), as
+        #: OpenAI does: "the response body will include the service_tier value based on the
+        #: processing mode actually used" (chat-completions.openapi.yaml, service_tier).
+        self.served_tier = served_tier
         self.requests: list[dict[str, Any]] = []
         self.models: list[str] | None = None  # what GET /models lists (default: what it was asked)
         self.aborted = threading.Event()
@@ -156,6 +160,7 @@ def _handler(standin: StandIn) -> type[BaseHTTPRequestHandler]:
                      "prompt_tokens_details": {"cached_tokens": 3}}
             call = {"index": 0, "id": "call_1", "type": "function",
                     "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'}}
+            tier = self.tier(body)
             if not body.get("stream"):
                 message = {"role": "assistant", "content": None if standin.tool_call else standin.text}
                 if standin.tool_call:
@@ -164,13 +169,14 @@ def _handler(standin: StandIn) -> type[BaseHTTPRequestHandler]:
                                 "choices": [{"index": 0, "message": message, "logprobs": None,
                                              "finish_reason": "tool_calls" if standin.tool_call
                                              else "length" if capped else "stop"}],
-                                "usage": usage if standin.usage else None})
+                                "usage": usage if standin.usage else None, **tier})
                 return
             self.start_stream()
             self.send(": ping\n\n")
             if standin.mode == "late":  # the first text comes 1.5 s after the headers
                 time.sleep(1.5)
-            head = {"id": "c1", "object": "chat.completion.chunk", "created": 1, "model": body["model"]}
+            head = {"id": "c1", "object": "chat.completion.chunk", "created": 1, "model": body["model"],
+                    **tier}
             if standin.tool_call:
                 for piece in ({**call, "function": {"name": "get_weather", "arguments": '{"city": '}},
                               {"index": 0, "function": {"arguments": '"Paris"}'}}):
@@ -217,7 +223,8 @@ def _handler(standin: StandIn) -> type[BaseHTTPRequestHandler]:
                         "incomplete_details": None, "instructions": body.get("instructions"),
                         "tools": body.get("tools") or [], "parallel_tool_calls": True, "metadata": {},
                         "tool_choice": body.get("tool_choice") or "auto",
-                        "temperature": body.get("temperature"), "top_p": body.get("top_p")}
+                        "temperature": body.get("temperature"), "top_p": body.get("top_p"),
+                        **self.tier(body)}
             if not body.get("stream"):
                 self.json(200, response)
                 return
@@ -232,6 +239,12 @@ def _handler(standin: StandIn) -> type[BaseHTTPRequestHandler]:
             self.send("event: response.completed\ndata: " + json.dumps(
                 {"type": "response.completed", "response": response, "sequence_number": seq}) + "\n\n")
             self.end_stream()
+
+        def tier(self, body: dict) -> dict:
+            """``{"service_tier": ...}`` when the request asked for one (the tier it ran on)."""
+            if not body.get("service_tier"):
+                return {}
+            return {"service_tier": standin.served_tier or body["service_tier"]}
 
         def play(self, recorded: Recorded, stream: bool) -> None:
             """Answer with a recorded answer: its events when streamed (and it has some), else its body."""

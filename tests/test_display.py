@@ -29,9 +29,9 @@ def test_a_result_leads_with_what_people_compare_and_is_shown_readably(ip):
                                      "status", "total_tokens", "cost_usd", "latency_s", "ttft_s",
                                      "queue_s", "reply"]  # queue_s: issue 19 point 4
     # later issues add their columns in blocks after the ids and timestamps: issue 23 (input,
-    # score, score_error), issue 24 (steps, parent_run_id)
-    assert list(df.columns[-7:]) == ["created_at", "completed_at", "input", "score", "score_error",
-                                     "steps", "parent_run_id"]
+    # score, score_error), issue 24 (steps, parent_run_id), issue 23 again (cached, service_tier)
+    assert list(df.columns[-9:]) == ["created_at", "completed_at", "input", "score", "score_error",
+                                     "steps", "parent_run_id", "cached", "service_tier"]
     assert df["cost_usd"].dtype == "float64" and len(df["reply"][0]) > SHOWN_CHARS  # the value is whole
     html = ip.display_formatter.format(df)[0]["text/html"]
     assert "$0.0" in html and "e-0" not in html

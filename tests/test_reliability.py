@@ -91,7 +91,7 @@ import sys, threading, threadrun
 from threadrun.api import command, execute
 cmd = command("user: hi", model="gpt-4o,gpt-4o-mini", temperature="0,0.5,1", repeat=10,
               concurrency=8, base_url=sys.argv[1], log=sys.argv[2], progress=False,
-              label=sys.argv[3])
+              label=sys.argv[3], fresh=True)  # every sweep sends its runs (issue 23: not replayed)
 lock = threading.Lock()
 def say(word):  # on_row may run on several workers at once: one whole line per write
     with lock:

@@ -27,12 +27,13 @@ def test_key_appears_nowhere_across_success_failure_retry_and_dry_run(
 
     keyed_server.set_fault("retry_after=0.01")
     keyed_server.faults.script(["429", "500", "ok"], route="create")
-    retried = ip.run_cell_magic("threadrun", "-m gpt-4o --max-retries 2", "user: hi")
+    # --fresh: the same request as above would come from the run log (issue 23 point 4)
+    retried = ip.run_cell_magic("threadrun", "-m gpt-4o --max-retries 2 --fresh", "user: hi")
     assert retried.loc[0, "status"] == "completed"
     seen.append(retried.to_string())
 
     keyed_server.faults.script(["failed"], route="create")
-    failed = ip.run_cell_magic("threadrun", "-m gpt-4o", "user: hi")
+    failed = ip.run_cell_magic("threadrun", "-m gpt-4o --fresh", "user: hi")
     assert failed.loc[0, "status"] == "failed"
     seen.append(failed.to_string())
 

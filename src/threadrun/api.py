@@ -16,7 +16,7 @@ from . import config, notify, providers
 from .client import Client, assistant
 from .client.runs import Turn
 from .errors import APIConnectionError, APIError, AuthenticationError, NotFoundError, ValidationError
-from .grid import capabilities, continuation, notices, options, tools
+from .grid import cache, capabilities, continuation, forecast, notices, options, tools
 from .grid import inputs as grid_inputs
 from .grid.plan import (
     PENDING_ASSISTANT,
@@ -25,10 +25,12 @@ from .grid.plan import (
     parse_efforts,
     parse_models,
     parse_temperatures,
+    parse_tiers,
     with_assistant,
 )
 from .grid.sweep import Sweep
 from .grid.thread import Thread, parse
+from .notify import info as _info
 from .rows import scores
 from .rows.inputs import Table, missing_column
 from .rows.result import RunResult
@@ -52,6 +54,7 @@ class Command:
     efforts: list[str | None] = field(default_factory=lambda: [None])
     repeat: int = 1
     fields: dict[str, Any] = field(default_factory=dict)
+    tiers: list[str | None] = field(default_factory=lambda: [None])
     settings: dict[str, Any] = field(default_factory=options.defaults)
     #: ``--over``: the inputs, and (label, filled-in thread) per input; ``thread`` is the template
     inputs: Table | None = None
@@ -93,7 +96,7 @@ class Command:
             return self._continuation()
         return make_plan(self.thread, models=self.models, temperatures=self.temperatures,
                          repeat=self.repeat, assistant_id=config.assistant_id(self.assistant),
-                         efforts=self.efforts, inputs=self.threads,
+                         efforts=self.efforts, inputs=self.threads, tiers=self.tiers,
                          qualify=providers.qualified if self.embedded else None, **self.fields)
 
     def score_row(self, row: dict, label: Any) -> None:
@@ -165,6 +168,7 @@ def command(thread: Any, *, namespace: Mapping[str, Any] | None = None,
                    temperatures=values.get("temperature") or parse_temperatures(None),
                    efforts=values.get("reasoning_effort") or parse_efforts(None),
                    repeat=values.get("repeat", 1),
+                   tiers=values.get("service_tier") or parse_tiers(None),
                    fields={o.name: values[o.name] for o in options.table("field")
                            if values.get(o.name) is not None},
                    settings=settings, inputs=found, threads=threads, scorer=scorer)
@@ -190,6 +194,9 @@ def _check_together(settings: dict[str, Any]) -> None:
         if settings.get("log") is False:
             raise ValidationError("--resume reads the run log; it cannot go with --no-log")
         settings["label"] = settings["resume"]
+    if settings.get("fresh") and settings.get("log") is False:
+        raise ValidationError("--fresh re-runs what the run log holds; with --no-log every run is "
+                              "fresh already: drop one of them", param="fresh")
 
 
 def execute(cmd: Command, *, api_key: str | None = None,
@@ -223,11 +230,21 @@ def execute(cmd: Command, *, api_key: str | None = None,
         if cmd.resume is not None:
             assert runlog is not None  # --resume with --no-log is refused when the Command is made
             jobs = _still_to_run(jobs, runlog, cmd.resume)
+        keys = cache.keys(jobs, None if cmd.embedded else url, cmd.stream) if runlog is not None else {}
+        total = len(jobs) + len(held)
+        replayed: dict[int, dict] = {}
+        if not cmd.fresh:
+            jobs, replayed = cache.replay(jobs, keys, runlog, cmd.label, on_row,
+                                          cmd.score_row if cmd.scorer is not None else None)
+        budget = forecast.budget(cmd, jobs, runlog) if cmd.budget is not None else None
         unsent = capabilities.unsent_rows(held, label=cmd.label, runlog=runlog, on_row=on_row)
-        rows = _run_jobs(client, jobs, cmd, runlog, on_sweep, on_row, unsent)
+        rows = _run_jobs(client, jobs, cmd, runlog, on_sweep, on_row, {**unsent, **replayed},
+                         keys, budget)
     finally:
         if runlog is not None:
             runlog.close()
+    if replayed:
+        _info(cache.replayed_line(replayed, total))
     df = frame(rows)
     if any(row["status"] != "completed" for row in rows):  # the usual case filters nothing
         warn_failures(df)
@@ -236,8 +253,10 @@ def execute(cmd: Command, *, api_key: str | None = None,
 
 def bodies(cmd: Command) -> list[dict]:
     """The request bodies a Command would send, one per grid cell (cells a provider would cap or
-    ignore left out, as a run would); nothing is sent."""
+    ignore left out, as a run would), and the forecast of their cost and time, printed
+    (``forecast.say``); nothing is sent."""
     jobs, _ = capabilities.screen(cmd.plan(), allow=cmd.allow_ignored, embedded=cmd.embedded)
+    forecast.say(jobs, cmd.log, cmd.concurrency)
     url = config.base_url(cmd.base_url)
     known = config.assistant_id(cmd.assistant) or (assistant.cached(url) if url else None)
     return [_shown_body(job.body, SCRATCH) for job in (with_assistant(jobs, known) if known else jobs)]
@@ -262,11 +281,15 @@ def _client(url: str, cmd: Command, api_key: str) -> Client:
 
 def _run_jobs(client: Client, jobs: list[Job], cmd: Command, runlog: RunLog | None,
               on_sweep: Callable[[Sweep], None] | None,
-              on_row: Callable[[dict], None] | None, unsent: dict[int, dict]) -> list[dict]:
+              on_row: Callable[[dict], None] | None, unsent: dict[int, dict],
+              keys: dict[int, tuple[str, str]] | None = None,
+              budget: forecast.Budget | None = None) -> list[dict]:
     """Get an assistant, then sweep; without an assistant every job gets a row with the error.
 
-    ``unsent``: the rows of cells not sent (``capabilities``), by grid index, kept in grid order.
+    ``unsent``: the rows of cells not sent (``capabilities``) or replayed from the log
+    (``cache``), by grid index, kept in grid order. ``keys``: each job's identities for the log.
     """
+    keys = keys or {}
     if not jobs:
         return [unsent[i] for i in sorted(unsent)]
     try:
@@ -281,7 +304,7 @@ def _run_jobs(client: Client, jobs: list[Job], cmd: Command, runlog: RunLog | No
         rows = [_failed_row(job, cmd, reason) for job in jobs]
         for row, job in zip(rows, jobs):
             if runlog is not None:
-                runlog.append(row, body=job.body)
+                runlog.append(row, body=job.body, keys=keys.get(job.index, (None, None)))
         by_index = {**unsent, **{job.index: row for job, row in zip(jobs, rows)}}
         return [by_index[i] for i in sorted(by_index)]
     sweep = Sweep(client, with_assistant(jobs, asst), stream=cmd.stream,
@@ -289,7 +312,7 @@ def _run_jobs(client: Client, jobs: list[Job], cmd: Command, runlog: RunLog | No
                   runlog=runlog, on_row=on_row, deadline=cmd.deadline,
                   score=cmd.score_row if cmd.scorer is not None else None,
                   reassign=_reassigner(client, cmd, jobs, asst) if asst else None,
-                  turn=_turn(cmd))
+                  turn=_turn(cmd), keys=keys, budget=budget)
     sweep.rows.update(unsent)  # their places in the grid: run() returns rows by grid index
     if on_sweep is not None:
         on_sweep(sweep)

@@ -16,7 +16,12 @@ REASONING_EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh", "max")
 REQUEST_FIELDS = ("assistant_id", "thread", "model", "instructions", "tools", "tool_resources",
                   "metadata", "temperature", "top_p", "stream", "max_prompt_tokens",
                   "max_completion_tokens", "truncation_strategy", "tool_choice",
-                  "parallel_tool_calls", "response_format")
+                  "parallel_tool_calls", "response_format", "x_threadrun")
+#: ``x_threadrun`` in a request body: threadrun's own settings for its runtime, which the
+#: Assistants spec has no field for (the run object answers with an ``x_threadrun`` too).
+EXTENSION_FIELDS = ("service_tier",)
+#: The service tiers the upstream APIs name (chat completions and responses, ``service_tier``).
+SERVICE_TIERS = ("auto", "default", "flex", "scale", "priority", "fast")
 THREAD_FIELDS = ("messages", "tool_resources", "metadata")
 MESSAGE_FIELDS = ("role", "content", "attachments", "metadata")
 

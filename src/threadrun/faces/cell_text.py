@@ -99,7 +99,8 @@ def _value(cmd: Command, option: Option) -> Any:
     """What ``cmd`` holds for ``option`` (grid options as their list of items)."""
     if option.role == "grid":
         grid: Any = {"model": cmd.models, "temperature": cmd.temperatures,
-                "reasoning_effort": cmd.efforts, "repeat": cmd.repeat}[option.name]
+                "reasoning_effort": cmd.efforts, "repeat": cmd.repeat,
+                "service_tier": cmd.tiers}[option.name]
         return grid if option.name == "repeat" else [v for v in grid if v is not None] or None
     if option.role == "field":
         return cmd.fields.get(option.name)

@@ -15,10 +15,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..spec import (
+    EXTENSION_FIELDS,
     FUNCTION_NAME_CHARS,
     MESSAGE_FIELDS,
     MIN_TOKEN_CAP,
     REQUEST_FIELDS,
+    SERVICE_TIERS,
     THREAD_FIELDS,
     TOOL_TYPES,
 )
@@ -298,8 +300,18 @@ _CHECKS = {
     "tool_choice": _check_tool_choice,
     "parallel_tool_calls": is_type(bool, "a boolean"),
     "response_format": _check_response_format,
+    "x_threadrun": lambda value, param: _check_extension(value, param),
 }
 _NOT_NULL = ("assistant_id", "thread", "parallel_tool_calls")
+
+
+def _check_extension(value: Any, param: str) -> None:
+    """threadrun's own run settings (``{"service_tier": "flex"}``), for its runtime."""
+    if not isinstance(value, Mapping):
+        fail(param, f"{param} must be an object, got {show(value)}")
+    check_unknown_keys(value, EXTENSION_FIELDS, param, f"{param}.")
+    if value.get("service_tier") is not None:
+        check_enum(value["service_tier"], f"{param}.service_tier", SERVICE_TIERS)
 
 
 def check_encodable(value: Any, param: str) -> None:

@@ -23,7 +23,8 @@ NOT_SENT = "not_sent"
 #: What a user sets, as the fix names it.
 _OPTION = {"temperature": "-t/--temperature", "top_p": "--top-p",
            "max_completion_tokens": "--max-completion-tokens",
-           "reasoning_effort": "--reasoning-effort", "response_format": "response_format"}
+           "reasoning_effort": "--reasoning-effort", "response_format": "response_format",
+           "service_tier": "--service-tier"}
 
 
 @dataclass(frozen=True)
@@ -79,9 +80,18 @@ def findings(provider: providers.Provider, model: str, settings: dict[str, Any])
         if value is None or (setting == "response_format" and not isinstance(value, dict)):
             continue  # "auto" is no choice
         rule = provider.rule(setting, model)
+        if rule is None and setting == "service_tier" and not provider.offers_tier(value):
+            rule = _tier_rule(provider)
         if rule is not None and rule.applies(value):
             out.append(Finding(provider.name, model, setting, value, rule))
     return out
+
+
+def _tier_rule(provider: providers.Provider) -> Rule:
+    """A provider's service tiers as a rule: a tier it does not list is ignored (not sent)."""
+    offered = ", ".join(provider.service_tiers) or "none"
+    return Rule(("service_tier",), "ignores", note=f"its service tiers: {offered}",
+                source=f"service_tiers of [providers.{provider.name}] in providers.toml")
 
 
 def job_settings(job: Job) -> dict[str, Any]:
@@ -89,7 +99,8 @@ def job_settings(job: Job) -> dict[str, Any]:
     body = job.body
     return {"temperature": body.get("temperature"), "top_p": body.get("top_p"),
             "max_completion_tokens": body.get("max_completion_tokens"),
-            "reasoning_effort": job.reasoning_effort, "response_format": body.get("response_format")}
+            "reasoning_effort": job.reasoning_effort, "response_format": body.get("response_format"),
+            "service_tier": job.service_tier}
 
 
 def screen(jobs: list[Job], *, allow: bool, embedded: bool) -> tuple[list[Job], list[tuple[Job, str]]]:
@@ -163,7 +174,8 @@ def request_settings(request: Any) -> dict[str, Any]:
     """The settings an engine request carries, named as rules name them."""
     return {"temperature": request.temperature, "top_p": request.top_p,
             "max_completion_tokens": request.max_tokens,
-            "reasoning_effort": request.reasoning_effort, "response_format": request.response_format}
+            "reasoning_effort": request.reasoning_effort, "response_format": request.response_format,
+            "service_tier": request.service_tier}
 
 
 def run_notice(provider: providers.Provider, model: str, settings: dict[str, Any],

@@ -30,6 +30,7 @@ from .plan import (
     parse_models,
     parse_repeat,
     parse_temperatures,
+    parse_tiers,
     parse_top_p,
     split_list,
 )
@@ -189,6 +190,16 @@ OPTIONS: tuple[Option, ...] = (
            metavar="SCORER"),
     Option("expect", "send", "The input column --score equals compares the reply with.",
            metavar="COLUMN"),
+    # issue #23: free re-runs, a budget, service tiers.
+    Option("fresh", "send", "Run again the grid cells whose request already completed in the run "
+           "log (by default their rows come from the log, cached, at no cost).", kind=bool,
+           default=False, action="store_true"),
+    Option("budget", "send", "Send no run whose worst-case cost (caps × prices) could take the "
+           "sweep's spend past USD; the rest are not sent (--resume LABEL runs them).",
+           kind=float, metavar="USD", minimum=0, above=True, unit="USD"),
+    Option("service_tier", "grid", "Service tier(s), comma-separated: flex,priority (OpenAI, "
+           "Gemini; priced per tier); the row's service_tier is the one the provider reports.",
+           parse=parse_tiers),
 )
 
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Callable, Iterable, Sequence
 
 from ..errors import ValidationError
-from ..spec import REASONING_EFFORTS
+from ..spec import REASONING_EFFORTS, SERVICE_TIERS
 from .body import check_temperature, check_top_p, validate_body
 from .thread import Thread
 from .tools import Toolbox
@@ -37,6 +37,7 @@ class Job:
     #: Continuing a thread: the body is a createRun body for this thread (``continuation``).
     thread_id: str | None = None
     parent_run_id: str | None = None
+    service_tier: str | None = None  #: the tier asked (``--service-tier``), in x_threadrun
 
 
 def split_list(value: str | Iterable[Any] | None) -> list[Any]:
@@ -95,6 +96,18 @@ def parse_efforts(value: str | Iterable[str] | None) -> list[str | None]:
             raise ValidationError(f"--reasoning-effort {effort!r} is not one of "
                                   f"{', '.join(REASONING_EFFORTS)}{hint}", param="reasoning_effort")
     return list(dict.fromkeys(efforts)) or [None]
+
+
+def parse_tiers(value: str | Iterable[str] | None) -> list[str | None]:
+    """Service tiers of the grid (``flex,priority``); none given means the provider's default."""
+    tiers = split_items(value, "--service-tier")
+    for tier in tiers:
+        if tier not in SERVICE_TIERS:
+            close = difflib.get_close_matches(str(tier), SERVICE_TIERS, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ValidationError(f"--service-tier {tier!r} is not one of "
+                                  f"{', '.join(SERVICE_TIERS)}{hint}", param="service_tier")
+    return list(dict.fromkeys(tiers)) or [None]
 
 
 def parse_top_p(value: Any) -> float | None:
@@ -157,8 +170,11 @@ def make_plan(thread: Thread, *, models: Sequence[str | None] = (None,),
               temperatures: Sequence[float | None] = (None,), repeat: int = 1,
               assistant_id: str | None = None, efforts: Sequence[str | None] = (None,),
               qualify: Callable[[str], str] | None = None,
-              inputs: Sequence[tuple[Any, Thread]] | None = None, **fields: Any) -> list[Job]:
-    """Every grid cell's validated body: input-major, then model, effort, temperature, repeat.
+              inputs: Sequence[tuple[Any, Thread]] | None = None,
+              tiers: Sequence[str | None] = (None,), **fields: Any) -> list[Job]:
+    """Every grid cell's validated body: input-major, then model, effort, temperature, service
+    tier, repeat. A tier travels as ``x_threadrun.service_tier`` (threadrun's own field: the
+    Assistants spec has none; the runtime's engines send it upstream).
 
     ``inputs``: (index label, that input's filled-in thread) per input (``--over``); without
     it the grid has one input, ``thread``. A grid over ``MAX_RUNS`` runs is a one-line
@@ -168,12 +184,13 @@ def make_plan(thread: Thread, *, models: Sequence[str | None] = (None,),
     embedded runtime; a JSON body's own model is qualified too.
     """
     cells: Sequence[tuple[Any, Thread]] = [(None, thread)] if inputs is None else inputs
-    size = len(cells) * len(models) * len(efforts) * len(temperatures) * repeat
+    size = len(cells) * len(models) * len(efforts) * len(temperatures) * len(tiers) * repeat
     if size > MAX_RUNS:
         counted = f"{len(cells):,} input × " if inputs is not None else ""
+        tiered = f"{len(tiers)} service tier × " if len(tiers) > 1 else ""
         raise ValidationError(
             f"the grid has {size:,} runs ({counted}{len(models)} model × {len(efforts)} effort × "
-            f"{len(temperatures)} temperature × {repeat:,} repeat), over the limit of "
+            f"{len(temperatures)} temperature × {tiered}{repeat:,} repeat), over the limit of "
             f"{MAX_RUNS:,} runs per cell; split it into several cells", param="repeat")
     jobs: list[Job] = []
     qualified: dict[str, str] = {}
@@ -181,16 +198,19 @@ def make_plan(thread: Thread, *, models: Sequence[str | None] = (None,),
         for model in models:
             for effort in efforts:
                 for temperature in temperatures:
-                    body = build_body(cell, assistant_id=assistant_id or cell.body.get("assistant_id")
-                                      or PENDING_ASSISTANT,
-                                      model=model, temperature=temperature, **fields)
-                    if qualify is not None and isinstance(body.get("model"), str):
-                        if body["model"] not in qualified:  # once per model, not per input
-                            qualified[body["model"]] = qualify(body["model"])
-                        body["model"] = qualified[body["model"]]
-                    for rep in range(repeat):
-                        jobs.append(Job(len(jobs), body.get("model") if model else model,
-                                        temperature, rep, dict(body), effort, label))
+                    for tier in tiers:
+                        extension = {"x_threadrun": {"service_tier": tier}} if tier else {}
+                        body = build_body(cell, assistant_id=assistant_id or cell.body.get("assistant_id")
+                                          or PENDING_ASSISTANT,
+                                          model=model, temperature=temperature, **fields, **extension)
+                        if qualify is not None and isinstance(body.get("model"), str):
+                            if body["model"] not in qualified:  # once per model, not per input
+                                qualified[body["model"]] = qualify(body["model"])
+                            body["model"] = qualified[body["model"]]
+                        for rep in range(repeat):
+                            jobs.append(Job(len(jobs), body.get("model") if model else model,
+                                            temperature, rep, dict(body), effort, label,
+                                            service_tier=tier))
     return jobs
 
 

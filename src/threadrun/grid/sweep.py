@@ -43,7 +43,8 @@ class Sweep:
                  reassign: Callable[[str], str | None] | None = None,
                  deadline: float | None = config.DEADLINE_S,
                  turn: Callable[[Job], Turn] | None = None,
-                 score: Callable[[Row, Any], None] | None = None):
+                 score: Callable[[Row, Any], None] | None = None,
+                 keys: dict[int, tuple[str, str]] | None = None, budget: Any = None):
         self.client = client
         #: ``turn(job)``: what a run does beyond one create (continue a thread, answer tools).
         self.turn = turn
@@ -54,6 +55,10 @@ class Sweep:
         #: gone), or None; the run is then sent once more with it (no run was created).
         self.reassign = reassign
         self.jobs = jobs
+        #: Each job's request and thread identities (``cache.keys``), logged with its row.
+        self.keys = keys or {}
+        #: A ``forecast.Budget``: a job is sent only when its worst case fits (``admit``).
+        self.budget = budget
         self.stream = stream
         self.concurrency = max(1, min(int(concurrency), len(jobs) or 1))
         self.label = label
@@ -97,6 +102,8 @@ class Sweep:
                 self._bar.close()
         if self.stop.is_set():
             self._say_what_was_not_sent()
+        if self.budget is not None and self.budget.refused:
+            notify.warn(self.budget.line(len(self.jobs), self.label))
         if self.not_logged:
             notify.warn(f"{self.not_logged} rows could not be written to the run log "
                         "(see their error column)")
@@ -179,6 +186,18 @@ class Sweep:
             with self._lock:
                 self._not_sent += 1
             return
+        if self.budget is not None and not self.budget.admit(job, self.stop):
+            return  # its worst case could pass the budget: never sent, no row (--resume runs it)
+        cost: float | None = None
+        try:
+            cost = self._send_and_record(job)
+        finally:
+            if self.budget is not None:
+                self.budget.settle(job, cost)
+
+    def _send_and_record(self, job: Job) -> float | None:
+        """Send one job (again with another assistant if its own is gone) and record its row;
+        the row's cost (0 when it was never sent)."""
         result = self._send(job)
         gone = job.body.get("assistant_id")
         if (self.reassign is not None and result.run is None and isinstance(gone, str)
@@ -195,8 +214,8 @@ class Sweep:
             with self._lock:
                 self.in_flight.pop(job.index, None)
                 self._not_sent += 1
-            return  # never sent: no row; --resume runs it
-        self._record(job, result)
+            return 0.0  # never sent: no row; --resume runs it
+        return self._record(job, result)
 
     def _send(self, job: Job) -> RunResult:
         """``Client.run`` for one job; never raises."""
@@ -221,7 +240,7 @@ class Sweep:
         with self._lock:
             self.in_flight[job.index] = (thread_id, run_id)
 
-    def _record(self, job: Job, result: RunResult) -> None:
+    def _record(self, job: Job, result: RunResult) -> float | None:
         """Keep one job's row: the run log first, then progress, then ``on_row``.
 
         Rows are logged one at a time (``_log_lock``); ``_lock``, which ``run()`` needs to
@@ -234,7 +253,8 @@ class Sweep:
         with self._log_lock:
             if self.runlog is not None:
                 try:
-                    self.runlog.append(row, run=result.run, body=job.body, secrets=self._secrets)
+                    self.runlog.append(row, run=result.run, body=job.body, secrets=self._secrets,
+                                       keys=self.keys.get(job.index, (None, None)))
                 except Exception as exc:  # noqa: BLE001 - keep the row; say it is not logged
                     row["error"] = "; ".join(filter(None, [row["error"], f"not in the run log: {exc}"]))
                     self.not_logged += 1
@@ -251,6 +271,7 @@ class Sweep:
                 self._bar.update(1)
             if self.on_row is not None:  # one at a time, in the order rows are logged
                 self.on_row(row)
+        return row["cost_usd"]
 
 
 _shared: ThreadPoolExecutor | None = None

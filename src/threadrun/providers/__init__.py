@@ -32,7 +32,7 @@ TOKEN_CAPS = ("max_completion_tokens", "max_tokens", "max_output_tokens")
 AUTHS = ("bearer", "api-key")
 FIELDS = {"base_url": str, "base_url_env": str, "api": str, "key_env": str, "key_required": bool,
           "auth": str, "token_cap": str, "local": bool, "prices": dict, "rules": list,
-          "check_models": bool, "concurrency": int, "timeout": float}
+          "check_models": bool, "concurrency": int, "timeout": float, "service_tiers": list}
 #: Bounds of the numeric fields: runs a provider serves at once, seconds each upstream read waits.
 BOUNDS = {"concurrency": (1, 1024), "timeout": (0.5, 3600.0)}
 #: The token-cap field of a table that names none: the one most OpenAI-compatible chat servers
@@ -63,10 +63,15 @@ class Provider:
     check_models: bool | None = None  #: ask GET /models once and note unlisted models (None: if local)
     concurrency: int | None = None  # runs served at once; None: no limit of the provider's
     timeout: float | None = None  # seconds each upstream read may wait; None: the client's bound
+    service_tiers: tuple[str, ...] = ()  #: the ``service_tier`` values it takes (OpenAI: flex...)
 
     def rule(self, setting: str, model: str) -> Rule | None:
         """The documented rule for ``setting`` on ``model`` (see ``provider_rules``), if any."""
         return first_rule(self.rules, setting, model)
+
+    def offers_tier(self, tier: str | None) -> bool:
+        """Whether a run may ask this provider for ``tier`` (its ``service_tiers``)."""
+        return tier is not None and tier in self.service_tiers
 
     def refuses(self, setting: str, model: str) -> bool:
         """Whether the provider refuses ``setting`` on ``model`` whatever its value."""
@@ -240,6 +245,12 @@ def _check_table(name: str, table: Any, text: str, where: str) -> dict[str, Any]
             table = {**table, "prices": {m: _price(m, v) for m, v in table["prices"].items()}}
         except ValueError as exc:
             raise bad("prices", str(exc)) from None
+    if "service_tiers" in table:
+        from ..spec import SERVICE_TIERS
+        bad_tier = next((t for t in table["service_tiers"] if t not in SERVICE_TIERS), None)
+        if bad_tier is not None:
+            raise bad("service_tiers", f"{bad_tier!r} is not one of {', '.join(SERVICE_TIERS)}")
+        table = {**table, "service_tiers": tuple(table["service_tiers"])}
     if "rules" in table:
         try:
             table = {**table, "rules": parse_rules(table["rules"])}

@@ -191,17 +191,51 @@ def provider_price(model: str, provider: str | None) -> Price | None:
     return price(model)
 
 
+#: Service tiers billed at the standard price (what a run without a tier reports).
+STANDARD_TIERS = (None, "default", "auto", "standard")
+#: Service tiers priced as a factor of the standard price (``tiers`` of data/prices.json, each
+#: with its date and source); a model's own ``tiers`` entry in the ``models`` table wins.
+TIERS: dict[str, dict[str, Any]] = dict(_PACKAGED.get("tiers", {}))
+_MODEL_TIERS: dict[tuple[str, str], Price] = {
+    (m, tier): (float(p["input"]), float(p["output"]))
+    for m, v in _PACKAGED["models"].items() if isinstance(v, dict)
+    for tier, p in (v.get("tiers") or {}).items()}
+
+
+def tier_price(model: str, provider: str | None, tier: str | None) -> tuple[Price, float] | None:
+    """``((input, output), factor)`` USD per 1M tokens on ``tier``: the factor scales the
+    cached rate too (1 for the standard tier, or when the model has its own tier price);
+    None when the model or the tier has no price."""
+    rate = provider_price(model, provider)
+    if rate is None:
+        return None
+    if tier in STANDARD_TIERS:
+        return rate, 1.0
+    assert tier is not None
+    own = _MODEL_TIERS.get((model, tier)) or _MODEL_TIERS.get((_alias(model) or "", tier))
+    if own is not None:
+        return own, own[0] / rate[0] if rate[0] else 1.0
+    factor = TIERS.get(tier, {}).get("factor")
+    if not isinstance(factor, (int, float)):
+        return None
+    return (rate[0] * factor, rate[1] * factor), float(factor)
+
+
 def cost_usd(model: str, prompt_tokens: int | None, completion_tokens: int | None, *,
-             provider: str | None = None, cached: int | None = None) -> float:
+             provider: str | None = None, cached: int | None = None,
+             tier: str | None = None) -> float:
     """The run's cost in USD; NaN when the model has no price or a token count is None.
 
     Cached prompt tokens are billed at the model's cached rate where the table has one,
-    else at the input rate (an upper bound).
+    else at the input rate (an upper bound). ``tier``: the service tier the provider reported
+    (``flex``, ``priority``...), priced by ``tier_price``; NaN for a tier with no price.
     """
-    rate = provider_price(model, provider)
-    if rate is None or prompt_tokens is None or completion_tokens is None:
+    priced = tier_price(model, provider, tier)
+    if priced is None or prompt_tokens is None or completion_tokens is None:
         return math.nan
+    rate, factor = priced
     cached_rate = _CACHED.get(model) if provider in OPENAI_PRICED else None
+    cached_rate = cached_rate * factor if cached_rate is not None else None
     if cached and cached_rate is not None:
         cheap = min(cached, prompt_tokens)
         return ((prompt_tokens - cheap) * rate[0] + cheap * cached_rate

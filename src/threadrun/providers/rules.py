@@ -24,7 +24,7 @@ from typing import Any
 #: Settings a rule can name: the run settings a user chooses, and ``stream_options``, the
 #: field the chat engine adds to streamed requests (a provider that refuses it is not sent it).
 NUMERIC = ("temperature", "top_p", "max_completion_tokens")
-SETTINGS = (*NUMERIC, "reasoning_effort", "response_format", "stream_options")
+SETTINGS = (*NUMERIC, "reasoning_effort", "response_format", "stream_options", "service_tier")
 VERBS = ("caps", "ignores", "refuses", "honours")
 FIELDS = ("setting", "does", "min", "max", "models", "source", "note")
 

@@ -35,6 +35,9 @@ COLUMNS: dict[str, str] = {
     "input": "object", "score": "float64", "score_error": STR,
     # tools answered here and continued threads (--tools, --continue)
     "steps": "Int64", "parent_run_id": STR,
+    # issue #23 (free re-runs, service tiers): a row replayed from the run log, not re-run; the
+    # service tier the provider reports it ran on (None: it said nothing).
+    "cached": "bool", "service_tier": STR,
 }
 
 _ENDED_AT = ("completed_at", "failed_at", "cancelled_at", "incomplete_at", "expired_at")
@@ -63,7 +66,7 @@ def to_row(result: RunResult, *, label: str | None = None, repeat: int | None = 
                    label=label if isinstance(label, str) else None, repeat=_int_or_none(repeat),
                    reasoning_effort=reasoning_effort if isinstance(reasoning_effort, str) else None,
                    cost_usd=math.nan, latency_s=math.nan, ttft_s=math.nan, queue_s=math.nan,
-                   temperature=None,
+                   temperature=None, cached=False,
                    error=_text(getattr(result, "error", None), "error", []))
     row["input"] = input
     if problems:
@@ -102,8 +105,9 @@ def _row(result: RunResult, problems: list[str], label: str | None, repeat: int 
     found = run.get("x_threadrun")
     extension: dict = found if isinstance(found, dict) else {}
     sent, notice = extension.get("sent"), extension.get("notice")
+    tier = _text(extension.get("service_tier"), "x_threadrun.service_tier", problems)
     try:
-        cost = (cost_usd(model, prompt, completion, provider=provider, cached=cached)
+        cost = (cost_usd(model, prompt, completion, provider=provider, cached=cached, tier=tier)
                 if isinstance(model, str) else math.nan)
     except Exception:  # noqa: BLE001 - an unknown price is NaN, as for an unknown model
         cost = math.nan
@@ -143,6 +147,8 @@ def _row(result: RunResult, problems: list[str], label: str | None, repeat: int 
         "score_error": None,
         "steps": _int_or_none(result.extra.get("steps")),
         "parent_run_id": _text(result.extra.get("parent_run_id"), "parent_run_id", problems),
+        "cached": False,
+        "service_tier": tier,
     }
 
 
@@ -205,6 +211,9 @@ _STR_DTYPE = pd.array([], dtype=STR).dtype if STR == "str" else None
 
 def _typed(values: list[Any], dtype: str) -> Any:
     """The fast path: arrays built directly (a one-row frame is built on every ``threadrun.run``)."""
+    if dtype == "bool":
+        return np.array([bool(v) if v is not None and v is not pd.NA else False for v in values],
+                        dtype=bool)
     if dtype == "float64":
         return np.array([np.nan if v is None else v for v in values], dtype="float64")
     if dtype == "Int64":
@@ -238,6 +247,8 @@ def _as(series: pd.Series, dtype: str) -> pd.Series:
         return pd.to_datetime(pd.to_numeric(series, errors="coerce"), unit="s", utc=True).astype(UTC)
     if dtype == "object":
         return series.astype(object).where(series.notna(), None)
+    if dtype == "bool":  # the log's 0/1/NULL: a row logged before the column existed ran fresh
+        return series.astype(object).where(series.notna(), False).astype(bool)
     if dtype in ("float64", "Int64"):
         return pd.to_numeric(series, errors="coerce").astype(dtype)
     return series.astype(dtype)

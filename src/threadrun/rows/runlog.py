@@ -84,13 +84,27 @@ MIGRATIONS: list[str] = [
     ALTER TABLE runs ADD COLUMN steps INTEGER;
     ALTER TABLE runs ADD COLUMN parent_run_id TEXT;
     """,
+    # 8: free re-runs and service tiers (issue 23): the service tier the provider reported;
+    # whether a row was replayed from the log (never stored as 1: a replay is not appended
+    # again, so sums of the log count each run once); the request's identity (``grid.cache``) and its thread's (same thread, same
+    # model: the forecast's prompt tokens), indexed so a replay or a forecast is one lookup.
+    """
+    ALTER TABLE runs ADD COLUMN service_tier TEXT;
+    ALTER TABLE runs ADD COLUMN cached INTEGER;
+    ALTER TABLE runs ADD COLUMN request_hash TEXT;
+    ALTER TABLE runs ADD COLUMN thread_hash TEXT;
+    CREATE INDEX runs_request_hash ON runs (request_hash, status);
+    CREATE INDEX runs_thread_hash ON runs (thread_hash);
+    """,
 ]
 VERSION = len(MIGRATIONS)
 
-_SQL_TYPE = {row.UTC: "REAL", "float64": "REAL", "Int64": "INTEGER"}  # anything else: TEXT
+_SQL_TYPE = {row.UTC: "REAL", "float64": "REAL", "Int64": "INTEGER", "bool": "INTEGER"}  # else TEXT
 _SELECT = ", ".join(f'"{name}"' for name in row.COLUMNS)
-_INSERT = (f'INSERT INTO {TABLE} ({_SELECT}, run_json, body_json, logged_at) '
-           f'VALUES ({", ".join("?" * (len(row.COLUMNS) + 3))})')
+_INSERT = (f'INSERT INTO {TABLE} ({_SELECT}, run_json, body_json, logged_at, request_hash, '
+           f'thread_hash) VALUES ({", ".join("?" * (len(row.COLUMNS) + 5))})')
+#: SQLite's default cap on a statement's parameters is 999 (older builds): lookups go in chunks.
+_CHUNK = 900
 
 
 def default_path() -> Path:
@@ -150,15 +164,19 @@ class RunLog:
                 self._conn = None
 
     def append(self, row_: dict, *, run: dict | None = None, body: dict | None = None,
-               secrets: dict[str, str] | None = None) -> None:
+               secrets: dict[str, str] | None = None,
+               keys: tuple[str | None, str | None] = (None, None)) -> None:
         """Insert one row (and its run JSON and body) in its own committed transaction.
 
         Known keys (``scrub``; ``secrets`` when the caller looked them up already) are masked.
+        ``keys``: the request's and its thread's identities (``grid.cache``), for replays and
+        forecasts.
         """
         secrets = scrub.known() if secrets is None else secrets  # an echoed key is never stored
         values = [_to_sql(row_.get(name), dtype) for name, dtype in row.COLUMNS.items()]
         values = [scrub.scrub(v, secrets) if isinstance(v, str) else v for v in values]
-        values += [scrub.scrub(_dumps(run), secrets), scrub.scrub(_dumps(body), secrets), time.time()]
+        values += [scrub.scrub(_dumps(run), secrets), scrub.scrub(_dumps(body), secrets), time.time(),
+                   *keys]
         with self._lock:
             conn = self._connection()
             try:
@@ -189,6 +207,36 @@ class RunLog:
                f'WHERE label = ? AND status = ?')
         with self._lock:
             return set(self._query(sql, (label, "completed"), "could not read"))
+
+    def replays(self, hashes: list[str]) -> dict[str, dict[str, Any]]:
+        """The latest completed row of each request identity found, as a row dict (by hash)."""
+        found: dict[str, tuple] = {}
+        for start in range(0, len(hashes), _CHUNK):
+            part = hashes[start:start + _CHUNK]
+            sql = (f'SELECT request_hash, {_SELECT} FROM {TABLE} WHERE status = ? AND request_hash '
+                   f'IN ({", ".join("?" * len(part))}) ORDER BY seq')
+            with self._lock:
+                for record in self._query(sql, ("completed", *part), "could not read"):
+                    found[record[0]] = record[1:]  # ordered by seq: the latest wins
+        return _row_dicts(found)
+
+    def history(self, thread_hashes: list[str]) -> tuple[dict[str, float], dict[tuple, tuple]]:
+        """What the log knows for a forecast: the mean prompt tokens of each thread identity
+        found, and per (provider, model): completed runs, mean and max completion tokens, mean
+        latency."""
+        prompts: dict[str, float] = {}
+        for start in range(0, len(thread_hashes), _CHUNK):
+            part = thread_hashes[start:start + _CHUNK]
+            sql = (f'SELECT thread_hash, AVG(prompt_tokens) FROM {TABLE} WHERE prompt_tokens IS NOT '
+                   f'NULL AND thread_hash IN ({", ".join("?" * len(part))}) GROUP BY thread_hash')
+            with self._lock:
+                prompts.update(self._query(sql, part, "could not read"))
+        sql = (f'SELECT provider, model, COUNT(*), AVG(completion_tokens), MAX(completion_tokens), '
+               f'AVG(latency_s) FROM {TABLE} WHERE status = ? AND completion_tokens IS NOT NULL '
+               f'GROUP BY provider, model')
+        with self._lock:
+            models = {(p, m): tuple(rest) for p, m, *rest in self._query(sql, ("completed",), "could not read")}
+        return prompts, models
 
     def run_json(self, run_id: str) -> dict | None:
         """The run object logged with this run id (the latest if several), else None."""
@@ -373,6 +421,17 @@ def _filters(label: str | None, model: str | None, since: Any) -> tuple[str, lis
                                   f"2026-11-25T14:00, got {since!r}", param="since") from None
         clauses.append("created_at >= ?")
     return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
+
+
+def _row_dicts(records: dict[str, tuple]) -> dict[str, dict[str, Any]]:
+    """Logged records (by key) as row dicts with their columns' Python values (times in seconds)."""
+    names = list(row.COLUMNS)
+    out = {}
+    for key, record in records.items():
+        values = dict(zip(names, record))
+        values["cached"] = bool(values["cached"])
+        out[key] = values
+    return out
 
 
 def _frame(records: list[tuple]) -> pd.DataFrame:

@@ -115,6 +115,7 @@ class RunParams:
     tool_choice: Any  # "auto", "none", "required" or a named tool
     parallel_tool_calls: bool
     response_format: Any  # "auto" or a format object
+    service_tier: str | None = None  # the tier asked (x_threadrun.service_tier); sent if offered
 
     def request(self, messages: list[dict], timeout: float | None = None) -> Request:
         """What the run's engine is asked (sampling settings only where chosen)."""
@@ -125,7 +126,7 @@ class RunParams:
             max_tokens=self.max_completion_tokens, tools=list(self.tools or []),
             tool_choice=self.tool_choice, parallel_tool_calls=self.parallel_tool_calls,
             reasoning_effort=self.reasoning_effort, response_format=self.response_format,
-            stream=self.stream, timeout=timeout)
+            stream=self.stream, service_tier=self.service_tier, timeout=timeout)
 
 
 @dataclass
@@ -169,6 +170,7 @@ class Run:
     size: int = 0  # approximate bytes kept for this run (its request and reply), for max_bytes
     sent: dict | None = None  # the settings its engine sent upstream (see engines.sent_settings)
     notice: str | None = None  # what the provider did that the settings do not say (one line)
+    service_tier: str | None = None  # the tier the provider reports the run ran on
     client_timeout: float | None = None  # the client's read bound (X-Threadrun-Timeout), seconds
     transcript: list[dict] = field(default_factory=list)  # the tool loop's turns (see ``rounds``)
     history: list[dict] = field(default_factory=list)  # finished steps of earlier rounds
@@ -273,7 +275,7 @@ class Run:
             "max_completion_tokens": p.max_completion_tokens,
             "truncation_strategy": p.truncation_strategy, "tool_choice": p.tool_choice,
             "parallel_tool_calls": p.parallel_tool_calls, "response_format": p.response_format,
-            EXTENSION: {"sent": self.sent, "notice": self.notice},
+            EXTENSION: {"sent": self.sent, "notice": self.notice, "service_tier": self.service_tier},
         }
 
     def reply_message(self, status: str, text: str | None = None, reason: str | None = None) -> Message:

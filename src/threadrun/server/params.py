@@ -64,7 +64,8 @@ def resolve_params(body: dict, assistant: dict, default_provider: str | None = N
         truncation_strategy=pick("truncation_strategy", {"type": "auto", "last_messages": None}),
         tool_choice=pick("tool_choice", "auto"),
         parallel_tool_calls=pick("parallel_tool_calls", True),
-        response_format=pick("response_format", assistant.get("response_format") or "auto"))
+        response_format=pick("response_format", assistant.get("response_format") or "auto"),
+        service_tier=(body.get("x_threadrun") or {}).get("service_tier"))
 
 
 def engine_messages(messages: list[Message], truncation: dict) -> list[dict]:

@@ -240,6 +240,7 @@ class Store(Resources, Runs):
             run.outcome, run.last_error = "failed", last_error(error.code, str(error))
         else:
             self._apply_reply(run, reply)
+            run.service_tier = reply.service_tier
         run.sent = engine.sent
 
     def _decide_early(self, run: Run) -> str | None:
@@ -287,6 +288,7 @@ class Store(Resources, Runs):
         run.prompt_tokens, run.completion_tokens = reply.prompt_tokens, reply.completion_tokens
         run.reasoning_tokens, run.cached_tokens = reply.reasoning_tokens, reply.cached_tokens
         run.total_tokens = reply.total_tokens
+        run.service_tier = reply.service_tier
         if reply.tool_calls and over_cap(run):
             stop_at_cap(run)
         elif reply.tool_calls:

@@ -4,12 +4,14 @@ from __future__ import annotations
 from typing import Any, Callable, Iterable
 
 from ..spec import (
+    EXTENSION_FIELDS,
     FUNCTION_NAME_CHARS,
     METADATA_KEY_CHARS,
     METADATA_PAIRS,
     METADATA_VALUE_CHARS,
     MIN_TOKEN_CAP,
     REASONING_EFFORTS,
+    SERVICE_TIERS,
     TOOL_TYPES,
 )
 
@@ -252,7 +254,15 @@ RUN_FIELDS: dict[str, Callable[[Any, str], Any]] = {  # each raises ErrorAnswer;
     "tool_choice": check_tool_choice,
     "parallel_tool_calls": lambda v, p: check_type(v, p, (bool,), nullable=False),
     "response_format": check_response_format,
+    "x_threadrun": lambda v, p: check_extension(v, p),
 }
+
+
+def check_extension(value: Any, param: str) -> None:
+    """threadrun's own run settings (``spec.EXTENSION_FIELDS``): a service tier."""
+    if check_object(value, param, EXTENSION_FIELDS, nullable=True) and value.get("service_tier") is not None:
+        check_enum(value["service_tier"], f"{param}.service_tier", SERVICE_TIERS)
+
 
 ASSISTANT_FIELDS: dict[str, Callable[[Any, str], Any]] = {
     "model": lambda v, p: check_string(v, p, nullable=False, min_len=1),

@@ -48,6 +48,7 @@ class Request:
     reasoning_effort: str | None = None
     response_format: Any = None
     stream: bool = False
+    service_tier: str | None = None  # the tier asked (x_threadrun.service_tier); sent if offered
     timeout: float | None = None  # seconds each upstream read may wait (None: the engine's default)
 
 
@@ -65,6 +66,7 @@ class EngineReply:
     exact_usage: bool = True
     total_tokens: int | None = None  # the upstream's own total (Gemini's counts thinking tokens too)
     finish_said: str | None = None  # how the upstream said why it stopped: "finish_reason 'length'"
+    service_tier: str | None = None  # the tier the upstream says it ran on (None: it said nothing)
 
 
 #: Request fields that carry the conversation, not a setting: left out of what ``sent`` reports.

@@ -52,6 +52,8 @@ def chat_body(request: Request, provider: Provider) -> dict:
             body["parallel_tool_calls"] = False
     if isinstance(request.response_format, dict):
         body["response_format"] = request.response_format
+    if provider.offers_tier(request.service_tier):
+        body["service_tier"] = request.service_tier
     if request.stream:
         body["stream"] = True
         if not provider.refuses("stream_options", request.model):  # Mistral: a 422 (providers.toml)
@@ -114,14 +116,14 @@ def parse_completion(payload: Any, provider: str) -> EngineReply:
     calls = [_call(c.get("function") or {}) for c in message.get("tool_calls") or [] if isinstance(c, dict)]
     finish = choice.get("finish_reason")
     return EngineReply(text, finish_reason=finish, tool_calls=calls, finish_said=finish_words(finish),
-                       **usage_fields(payload.get("usage")))
+                       service_tier=tier_of(payload), **usage_fields(payload.get("usage")))
 
 
 def read_stream(stream: Any, emit: Emit, provider: str) -> EngineReply:
     """Fold ``chat.completion.chunk`` events: text to ``emit``, tool-call pieces, the usage chunk."""
     text: list[str] = []
     calls: list[dict] = []
-    finish, usage = None, None
+    finish, usage, tier = None, None, None
     for _, data in stream:
         if data == "[DONE]":
             break
@@ -135,6 +137,7 @@ def read_stream(stream: Any, emit: Emit, provider: str) -> EngineReply:
             raise UpstreamError(f"{provider}: {error_message(chunk)}")
         if chunk.get("usage"):
             usage = chunk["usage"]
+        tier = tier_of(chunk) or tier
         for choice in chunk.get("choices") or []:
             if not isinstance(choice, dict) or choice.get("index", 0) != 0:
                 continue
@@ -152,7 +155,13 @@ def read_stream(stream: Any, emit: Emit, provider: str) -> EngineReply:
         raise UpstreamError(f"{provider}: the stream ended before the reply did")
     tool_calls = [_call(c) for c in calls]
     return EngineReply("".join(text), finish_reason=finish or "stop", tool_calls=tool_calls,
-                       finish_said=finish_words(finish), **usage_fields(usage))
+                       finish_said=finish_words(finish), service_tier=tier, **usage_fields(usage))
+
+
+def tier_of(answer: dict) -> str | None:
+    """The service tier an answer (or a chunk) says the request ran on, if it says one."""
+    tier = answer.get("service_tier")
+    return tier if isinstance(tier, str) and tier else None
 
 
 def _fold_call(calls: list[dict], part: Any, provider: str = "") -> None:

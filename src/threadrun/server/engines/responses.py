@@ -44,6 +44,8 @@ def responses_body(request: Request, provider: Provider) -> dict:
             body["parallel_tool_calls"] = False
     if isinstance(request.response_format, dict):
         body["text"] = {"format": text_format(request.response_format)}
+    if provider.offers_tier(request.service_tier):
+        body["service_tier"] = request.service_tier
     if request.stream:
         body["stream"] = True
     return body
@@ -89,7 +91,9 @@ def parse_response(payload: Any, provider: str, streamed_text: str | None = None
             args = item.get("arguments")
             calls.append({"name": str(item.get("name") or ""),
                           "arguments": args if isinstance(args, str) else json.dumps(args or {})})
+    tier = payload.get("service_tier")
     return EngineReply(streamed_text if streamed_text is not None else "".join(texts), tool_calls=calls,
+                       service_tier=tier if isinstance(tier, str) and tier else None,
                        **finish_fields(payload, calls), **usage_fields(payload.get("usage")))
 
 

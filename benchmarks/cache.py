@@ -1,0 +1,94 @@
+"""10. Free re-runs and the forecast (issue #23): replaying 10,000 logged runs, and a
+``--dry-run`` forecast of 30,000 grid cells, each one whole ``threadrun`` call.
+
+(a) A run log holds 10,000 completed runs of one cell × 10,000 repeats (rows written as
+``RunLog.append`` writes them, with their request identities, in one transaction: the set-up is
+not timed); ``threadrun.run(..., repeat=10_000)`` then returns every row from the log — parsing,
+the plan of 10,000 bodies, their identities, one indexed lookup, the DataFrame. (b)
+``threadrun.dry_run`` of 10,000 inputs (``over=`` a DataFrame) × 3 models = 30,000 cells with
+that log as history: the bodies and the forecast lines (10,000 distinct threads to look up).
+Both on the embedded runtime's echo models, which neither call sends anything to.
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+import tempfile
+import time
+from pathlib import Path
+
+from .common import THREAD, Result, median
+
+REPLAY_RUNS = 10_000
+REPLAY_TARGET_S = 1.0
+FORECAST_MODELS = ["echo:gpt-4o", "echo:gpt-4o-mini", "echo:gpt-4.1"]
+FORECAST_INPUTS = 10_000
+FORECAST_TARGET_S = 2.0
+
+
+def _fill(path: Path, runs: int) -> None:
+    """``runs`` completed rows of one cell's repeats, as a sweep would have logged them."""
+    import threadrun
+    from threadrun import api
+    from threadrun.grid import cache
+    from threadrun.rows import row as row_mod
+    from threadrun.rows.runlog import _INSERT, RunLog, _dumps, _to_sql
+    sample = threadrun.run(THREAD, model="echo:gpt-4o", log=False, progress=False)
+    sample_row = {k: (None if v != v else v) if isinstance(v, float) else v
+                  for k, v in sample.iloc[0].to_dict().items()}
+    sample_row["created_at"] = sample_row["completed_at"] = time.time()
+    jobs = api.command(THREAD, model="echo:gpt-4o", repeat=runs).plan()
+    keys = cache.keys(jobs, None, True)
+    base = [_to_sql(sample_row.get(name), dtype) for name, dtype in row_mod.COLUMNS.items()]
+    names = list(row_mod.COLUMNS)
+    i_run, i_repeat = names.index("run_id"), names.index("repeat")
+
+    def values():
+        for job in jobs:
+            v = list(base)
+            v[i_run], v[i_repeat] = f"run_{job.index:024d}", job.repeat
+            yield v + [None, _dumps(job.body), time.time(), *keys[job.index]]
+
+    with RunLog(path) as log:
+        conn = log._conn
+        conn.execute("BEGIN IMMEDIATE")
+        conn.executemany(_INSERT, values())
+        conn.execute("COMMIT")
+
+
+def measure(rounds: int) -> list[Result]:
+    import pandas as pd
+
+    import threadrun
+    tickets = pd.DataFrame({"text": [f"Where is parcel {i}?" for i in range(FORECAST_INPUTS)]})
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "cached.sqlite"
+        _fill(path, REPLAY_RUNS)
+        replay, dry = [], []
+        for _ in range(rounds):
+            quiet = io.StringIO()
+            with contextlib.redirect_stdout(quiet):
+                t0 = time.perf_counter()
+                df = threadrun.run(THREAD, model="echo:gpt-4o", repeat=REPLAY_RUNS, log=str(path),
+                                   progress=False)
+                replay.append(time.perf_counter() - t0)
+            if len(df) != REPLAY_RUNS or not df["cached"].all():
+                raise RuntimeError("replay: not every row came from the log")
+            with contextlib.redirect_stdout(quiet):
+                t0 = time.perf_counter()
+                bodies = threadrun.dry_run("user: {text}", model=FORECAST_MODELS, over=tickets,
+                                           max_completion_tokens=256, log=str(path))
+                dry.append(time.perf_counter() - t0)
+            cells = len(FORECAST_MODELS) * FORECAST_INPUTS
+            if len(bodies) != cells or "forecast total" not in quiet.getvalue():
+                raise RuntimeError("forecast: the bodies or the forecast lines are missing")
+    m_replay, m_dry = median(replay), median(dry)
+    return [
+        Result("10", f"replay {REPLAY_RUNS:,} logged runs: one `threadrun.run()` call, every row cached",
+               m_replay, "s", len(replay), f"{m_replay / REPLAY_RUNS * 1e6:.0f} µs/row",
+               f"≤ {REPLAY_TARGET_S:g} s", m_replay <= REPLAY_TARGET_S),
+        Result("10", f"`--dry-run` forecast of {FORECAST_INPUTS:,} inputs × 3 models = {cells:,} "
+                     "cells, log history on", m_dry, "s", len(dry),
+               f"{m_dry / cells * 1e6:.0f} µs/cell", f"≤ {FORECAST_TARGET_S:g} s",
+               m_dry <= FORECAST_TARGET_S),
+    ]

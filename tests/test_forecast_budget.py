@@ -1,0 +1,123 @@
+"""A cost forecast on --dry-run and a budget that stops a sweep (issue #23 point 5)."""
+from __future__ import annotations
+
+import re
+import threading
+
+import pytest
+
+import threadrun
+from threadrun import api
+from threadrun.grid import forecast
+from threadrun.providers.catalog import price
+
+THREAD = "user: Say hello."
+MODEL = "echo:gpt-4o"
+
+
+def lines(out: str) -> list[str]:
+    return [line for line in out.splitlines() if line.startswith("threadrun: forecast")]
+
+
+def test_a_dry_run_without_history_flags_the_input_unknown_and_bounds_the_output_by_the_cap(capsys):
+    bodies = threadrun.dry_run(THREAD, model=f"{MODEL},echo:gpt-4o-mini", repeat=3,
+                               max_completion_tokens=300)
+    assert len(bodies) == 6  # the bodies, as before
+    found = lines(capsys.readouterr().out)
+    assert len(found) == 3 and found[2].startswith("threadrun: forecast total: 6 runs")
+    first = found[0]
+    assert first.startswith(f"threadrun: forecast {MODEL}: 3 runs; input unknown for 3 of 3 runs")
+    assert "output ≤ 900 tokens (the cap; no history)" in first
+    high = 3 * 300 * price("gpt-4o")[1] / 1e6  # input unknown: the range is the output's
+    assert f"cost $0–${high:.4g} + the unknown input" in first and "ETA unknown" in first
+
+
+def test_a_dry_run_with_history_uses_the_logs_tokens_and_latency(capsys):
+    done = threadrun.run(THREAD, model=MODEL, repeat=2, progress=False)
+    capsys.readouterr()
+    threadrun.dry_run(THREAD, model=MODEL, repeat=4, concurrency=2, max_completion_tokens=500)
+    line = lines(capsys.readouterr().out)[0]
+    prompt, completion = int(done["prompt_tokens"][0]), int(done["completion_tokens"][0])
+    assert f"input {4 * prompt:,} tokens;" in line
+    assert f"output ≈ {4 * completion:,} tokens (log history)" in line
+    rate_in, rate_out = (p / 1e6 for p in price("gpt-4o"))
+    low = 4 * (prompt * rate_in + completion * rate_out)
+    high = 4 * (prompt * rate_in + 500 * rate_out)
+    assert f"cost ${low:.4g}–${high:.4g};" in line
+    eta = float(re.search(r"ETA ([\d.,]+) s at concurrency 2", line).group(1))
+    latency = done["latency_s"].mean()
+    assert eta == pytest.approx(4 * latency / 2, abs=0.051)  # printed to 0.1 s
+    assert len(threadrun.log()) == 2  # a dry run sends nothing and logs nothing
+
+
+def test_a_dry_run_with_no_log_has_no_history_and_creates_no_log(tmp_path, capsys):
+    path = tmp_path / "none.sqlite"
+    threadrun.dry_run(THREAD, model=MODEL, log=str(path))
+    assert not path.exists() and "input unknown" in lines(capsys.readouterr().out)[0]
+
+
+def worst_and_actual() -> tuple[float, float]:
+    job = api.command(THREAD, model=MODEL, max_completion_tokens=256).plan()[0]
+    worst = forecast.worst_case(job)
+    actual = threadrun.run(THREAD, model=MODEL, max_completion_tokens=256, progress=False,
+                           log=False)["cost_usd"][0]
+    return worst, actual
+
+
+def test_the_worst_case_is_an_upper_bound_of_what_a_run_costs():
+    worst, actual = worst_and_actual()
+    assert 0 < actual < worst
+    job = api.command(THREAD, model=MODEL, max_completion_tokens=256).plan()[0]
+    assert forecast.prompt_bound(job.body) >= len("Say hello.".encode()) + forecast.PER_MESSAGE
+
+
+def test_a_budget_stops_the_sweep_before_its_spend_could_pass_it(capsys):
+    worst, actual = worst_and_actual()
+    budget = worst + 2 * actual + actual / 2  # room for exactly three runs, one at a time
+    df = threadrun.run(THREAD, model=MODEL, repeat=6, max_completion_tokens=256, budget=budget,
+                       concurrency=1, label="b", progress=False)
+    err = capsys.readouterr().err
+    assert len(df) == 3 and list(df["repeat"]) == [0, 1, 2]  # rows not sent are not invented
+    assert df["cost_usd"].sum() <= budget
+    assert len(threadrun.log(label="b")) == 3
+    line = [x for x in err.splitlines() if "budget" in x]
+    assert len(line) == 1 and "3 of 6 runs were not sent" in line[0]
+    assert "`--resume b --budget MORE` runs them" in line[0]
+    rest = threadrun.run(THREAD, model=MODEL, repeat=6, max_completion_tokens=256, budget=1.0,
+                         resume="b", progress=False)
+    assert list(rest["repeat"]) == [3, 4, 5] and len(threadrun.log(label="b")) == 6
+
+
+def test_a_budget_counts_the_worst_case_of_the_runs_in_flight():
+    worst, actual = worst_and_actual()
+    budget = 2 * worst + 2 * actual  # two in flight at most, whatever the concurrency
+    cmd = api.command(THREAD, model=MODEL, repeat=8, max_completion_tokens=256, budget=budget)
+    gate = forecast.budget(cmd, cmd.plan())
+    jobs = cmd.plan()
+    assert gate.admit(jobs[0]) and gate.admit(jobs[1])
+    assert gate.spent + gate.in_flight <= budget
+    stop = threading.Event()
+    stop.set()  # a third would wait for one of the two to end; a stopped sweep does not wait
+    assert not gate.admit(jobs[2], stop) and gate.refused == 1
+    gate.exhausted, gate.refused = False, 0
+    threading.Timer(0.2, gate.settle, (jobs[0], actual)).start()  # one ends meanwhile:
+    assert gate.admit(jobs[2])  # its actual cost replaced its worst case, so the third fits
+    assert gate.spent + gate.in_flight <= budget
+    gate.settle(jobs[1], actual)
+    gate.settle(jobs[2], actual)
+    assert gate.admit(jobs[3])
+    gate.settle(jobs[3], None)  # a cost that is not known counts as its worst case
+    assert gate.spent == pytest.approx(3 * actual + worst)
+    assert not gate.admit(jobs[4]) and gate.exhausted and gate.refused == 1
+    assert not gate.admit(jobs[5]) and gate.refused == 2  # once stopped, it stays stopped
+
+
+def test_a_budget_needs_a_cap_and_a_price_before_anything_is_sent():
+    with pytest.raises(threadrun.ValidationError, match="--budget needs --max-completion-tokens"):
+        threadrun.run(THREAD, model=MODEL, budget=1, progress=False)
+    with pytest.raises(threadrun.ValidationError, match="--budget needs a price for every model"):
+        threadrun.run(THREAD, model="echo:no-such-model", budget=1, max_completion_tokens=256,
+                      progress=False)
+    assert threadrun.log().empty
+    with pytest.raises(threadrun.ValidationError, match="--budget must be more than 0 USD"):
+        threadrun.run(THREAD, model=MODEL, budget=0, progress=False)
