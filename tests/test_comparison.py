@@ -17,6 +17,10 @@ from threadrun.rows.comparison import compare, plot  # noqa: E402
 from threadrun.errors import ValidationError  # noqa: E402
 from threadrun.rows.row import frame  # noqa: E402
 
+#: The plain pivot compare() showed by default before issue 23 made the intervals the default.
+PIVOT = ("count", "mean", "median", "p95")
+CI = ("n", "mean", "ci_low", "ci_high", "p50", "p95")
+
 
 def _row(model, temperature, tokens, latency, cost, status="completed", repeat=0):
     return {"model": model, "temperature": temperature, "status": status, "total_tokens": tokens,
@@ -65,14 +69,46 @@ def test_compare_columns_are_value_stat_pairs_in_the_given_order(runs):
     assert out.columns.names == ["value", "stat"]
 
 
-def test_compare_default_columns(runs):
+def test_compare_default_columns_are_the_intervals_table(runs):
     out = compare(runs)
-    assert list(out.columns) == [(v, s) for v in ("total_tokens", "latency_s", "cost_usd")
-                                 for s in ("count", "mean", "median", "p95")]
+    assert list(out.columns) == [(v, s) for v in ("total_tokens", "latency_s", "cost_usd") for s in CI] + [
+        ("runs", "n"), ("runs", "completion_rate"), ("runs", "completion_low"), ("runs", "completion_high"),
+        ("reply", "distinct"), ("reply", "n")]
+
+
+def test_compare_default_shows_n_mean_interval_percentiles_and_completion_per_group(runs):
+    row = compare(runs).loc[("a", 0.0)]
+    xs = [10, 20, 30, 40]
+    assert row[("total_tokens", "n")] == 4 and row[("total_tokens", "mean")] == pytest.approx(25.0)
+    assert row[("total_tokens", "ci_low")] < 25.0 < row[("total_tokens", "ci_high")]
+    assert row[("total_tokens", "p50")] == pytest.approx(np.percentile(xs, 50))
+    assert row[("total_tokens", "p95")] == pytest.approx(np.percentile(xs, 95))
+    assert row[("runs", "n")] == 5 and row[("runs", "completion_rate")] == pytest.approx(0.8)
+
+
+def test_compare_default_counts_distinct_replies_of_n(runs):
+    runs = runs.assign(reply=["x", "y", "y", "x", "z", "w", None, "y", "x", "q"])
+    out = compare(runs)
+    assert out.loc[("a", 0.0), ("reply", "distinct")] == 2  # y, w, y, y on 4 completed runs
+    assert out.loc[("a", 0.0), ("reply", "n")] == 4
+    assert out.loc[("b", 0.5), ("reply", "distinct")] == 1 and out.loc[("b", 0.5), ("reply", "n")] == 3
+
+
+def test_compare_says_which_interval_each_value_got(runs):
+    note = compare(runs.assign(score=[1.0, 0, 1, 1, 0, 1, 0, 1, 1, 0])).attrs["intervals"]
+    assert note == ("95% intervals: Wilson score for score, completion_rate; "
+                    "Student's t for total_tokens, latency_s, cost_usd")
+    assert "intervals" not in compare(runs, stats=PIVOT).attrs
+
+
+def test_compare_old_pivot_is_still_reachable_by_name_and_by_its_stats(runs):
+    by_name = compare(runs, stats="pivot")
+    assert list(by_name.columns) == [(v, s) for v in ("total_tokens", "latency_s", "cost_usd") for s in PIVOT]
+    pd.testing.assert_frame_equal(by_name, compare(runs, stats=PIVOT))
 
 
 def test_compare_exact_token_stats_per_group(runs):
-    tokens = compare(runs)["total_tokens"]
+    tokens = compare(runs, stats=PIVOT)["total_tokens"]
     assert tokens.loc[("a", 0.0)].tolist() == pytest.approx([4, 25.0, 25.0, 38.5])
     assert tokens.loc[("a", 1.0)].tolist() == pytest.approx([1, 5.0, 5.0, 5.0])
     assert tokens.loc[("b", 0.5)].tolist() == pytest.approx([2, 150.0, 150.0, 195.0])
@@ -85,7 +121,7 @@ def test_compare_p95_is_numpy_linear_percentile(runs):
 
 
 def test_compare_count_is_non_missing_values_of_each_column(runs):
-    out = compare(runs)
+    out = compare(runs, stats=PIVOT)
     row = out.loc[("b", 0.5)]
     assert row[("total_tokens", "count")] == 2  # one completed run has no token count
     assert row[("latency_s", "count")] == 3
@@ -95,20 +131,20 @@ def test_compare_count_is_non_missing_values_of_each_column(runs):
 
 
 def test_compare_int64_tokens_become_float_stats(runs):
-    out = compare(runs)
+    out = compare(runs, stats=PIVOT)
     assert out[("total_tokens", "mean")].dtype == "float64"
     assert out[("total_tokens", "median")].dtype == "float64"
 
 
 def test_compare_completed_only_drops_failed_and_cancelled_runs(runs):
-    out = compare(runs)
+    out = compare(runs, stats=PIVOT)
     assert out.loc[("a", 0.0), ("total_tokens", "count")] == 4
     assert out.loc[("a", 0.0), ("latency_s", "mean")] == pytest.approx(2.5)
     assert out.loc[("b", 0.5), ("total_tokens", "count")] == 2
 
 
 def test_compare_completed_only_false_keeps_every_row(runs):
-    out = compare(runs, completed_only=False)
+    out = compare(runs, stats=PIVOT, completed_only=False)
     assert out.loc[("a", 0.0), ("total_tokens", "count")] == 5
     assert out.loc[("a", 0.0), ("total_tokens", "mean")] == pytest.approx(220.0)
     assert out.loc[("b", 0.5), ("total_tokens", "count")] == 3
@@ -116,7 +152,7 @@ def test_compare_completed_only_false_keeps_every_row(runs):
 
 
 def test_compare_single_string_by_and_values(runs):
-    out = compare(runs, by="model", values="total_tokens")
+    out = compare(runs, by="model", values="total_tokens", stats=PIVOT)
     assert out.index.name == "model"
     assert list(out.index) == ["a", "b"]
     assert list(out.columns) == [("total_tokens", s) for s in ("count", "mean", "median", "p95")]
@@ -143,8 +179,10 @@ def test_compare_missing_status_column_only_matters_when_filtering(runs):
     slim = runs[["model", "temperature", "total_tokens"]]
     with pytest.raises(ValidationError, match="'status'"):
         compare(slim, values="total_tokens")
-    out = compare(slim, values="total_tokens", completed_only=False)
+    out = compare(slim, values="total_tokens", stats=PIVOT, completed_only=False)
     assert out.loc[("a", 0.0), ("total_tokens", "count")] == 5
+    ci = compare(slim, values="total_tokens", completed_only=False)  # no status, no runs columns
+    assert list(ci.columns) == [("total_tokens", s) for s in CI] and ci.loc[("a", 0.0), ("total_tokens", "n")] == 5
 
 
 def test_compare_unknown_stat_is_a_validation_error(runs):
@@ -160,9 +198,13 @@ def test_compare_other_stats_and_percentiles(runs):
 def test_compare_empty_frame_has_the_right_columns_and_index_names():
     out = compare(frame([]))
     assert out.empty
-    assert list(out.columns) == [(v, s) for v in ("total_tokens", "latency_s", "cost_usd")
-                                 for s in ("count", "mean", "median", "p95")]
+    assert list(out.columns) == [(v, s) for v in ("total_tokens", "latency_s", "cost_usd") for s in CI] + [
+        ("runs", "n"), ("runs", "completion_rate"), ("runs", "completion_low"), ("runs", "completion_high"),
+        ("reply", "distinct"), ("reply", "n")]
     assert list(out.index.names) == ["model", "temperature"]
+    pivot = compare(frame([]), stats=PIVOT)
+    assert pivot.empty
+    assert list(pivot.columns) == [(v, s) for v in ("total_tokens", "latency_s", "cost_usd") for s in PIVOT]
 
 
 def test_compare_no_completed_runs_gives_an_empty_frame(runs):

@@ -73,3 +73,25 @@ def test_compare_shows_costs_to_three_significant_digits_not_six_decimals():
     page = html(table)
     assert "$0.00000945" in page and "$0.00000885" in page and "0.000009<" not in page
     assert table[("cost_usd", "mean")].tolist() == [0.00000945, 0.00000885]  # the values stay numbers
+    assert "$1.00" not in page and "$0.00000945" in page  # (cost_usd, n) is a count of runs, not dollars
+
+
+def test_a_compare_table_says_under_it_which_interval_each_value_got():
+    from threadrun.faces.display import html, text
+    from threadrun.rows.comparison import compare
+    from threadrun.rows.row import frame
+    df = frame([{"model": "a", "status": "completed", "total_tokens": t, "score": s, "reply": "r"}
+                for t, s in ((5, 1.0), (7, 0.0), (9, 1.0))])
+    table = compare(df, values=("score", "total_tokens"))
+    note = "95% intervals: Wilson score for score, completion_rate; Student&#x27;s t for total_tokens"
+    assert note in html(table)
+
+    class Printer:
+        said = ""
+
+        def text(self, part):
+            self.said += part
+    printer = Printer()
+    text(table, printer, False)
+    assert printer.said.endswith("\n95% intervals: Wilson score for score, completion_rate; "
+                                 "Student's t for total_tokens")

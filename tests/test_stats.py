@@ -97,7 +97,8 @@ def test_paired_differences_against_the_baseline_are_scipys_paired_t_interval():
         pytest.approx((interval.low, interval.high), rel=1e-9)
     assert row[("latency_s", "diff")] > 0  # other is slower by construction
     assert out.loc[("echo", "base"), ("latency_s", "diff")] == 0.0
-    assert list(out.columns[:4]) == [("latency_s", s) for s in ("count", "mean", "median", "p95")]
+    assert list(out.columns[:6]) == [("latency_s", s) for s in ("n", "mean", "ci_low", "ci_high", "p50", "p95")]
+    assert list(out.columns[6:10]) == [("latency_s", s) for s in ("diff", "diff_low", "diff_high", "pairs")]
 
 
 def test_an_unknown_baseline_is_one_line_with_the_models():
@@ -108,9 +109,9 @@ def test_an_unknown_baseline_is_one_line_with_the_models():
 
 def test_a_scored_frame_compares_its_score_first_by_default():
     out = threadrun.compare(_rows(), by="model")
-    assert out.columns[0] == ("score", "count")
+    assert out.columns[0] == ("score", "n")
     unscored = _rows().assign(score=np.nan)
-    assert threadrun.compare(unscored, by="model").columns[0] == ("total_tokens", "count")
+    assert threadrun.compare(unscored, by="model").columns[0] == ("total_tokens", "n")
 
 
 def test_plot_draws_the_95_percent_intervals_as_error_bars():

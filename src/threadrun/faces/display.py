@@ -69,7 +69,7 @@ def compare_view(df: Any) -> Any:
     out.attrs = {}
     for column in out.columns:
         name, stat = column if isinstance(column, tuple) else (column, "")
-        if stat == "count":
+        if stat in ("count", "n", "pairs"):  # counts of runs, not dollars or seconds
             continue
         if name == "cost_usd":
             out[column] = out[column].map(dollars).astype(object)
@@ -88,8 +88,10 @@ def html(df: Any) -> str | None:
         if _kind(df) == "rows":
             return rows_html(df)
         if _kind(df) == "compare":
+            note = df.attrs.get("intervals")
+            below = f'<p style="font-size:smaller">{escape(note)}</p>' if note else ""
             return (f'<div class="tex2jax_ignore mathjax_ignore">'
-                    f"{compare_view(df)._repr_html_()}</div>")
+                    f"{compare_view(df)._repr_html_()}{below}</div>")
     except Exception:  # noqa: BLE001 - never let a display nicety hide the data: show it as pandas does
         pass
     return df._repr_html_()
@@ -153,6 +155,8 @@ def text(df: Any, printer: Any, cycle: bool) -> None:
         kind = _kind(df)
         printer.text(repr(shown(df) if kind == "rows" else compare_view(df) if kind == "compare"
                           else df))
+        if kind == "compare" and df.attrs.get("intervals"):
+            printer.text("\n" + df.attrs["intervals"])
     except Exception:  # noqa: BLE001 - a display must never raise: pandas shows it
         printer.text(repr(df))
 

@@ -151,7 +151,7 @@ class ThreadrunMagics(Magics, _settings(options.OPTIONS)):  # type: ignore[misc]
             from IPython.display import display
 
             from ..rows.comparison import compare
-            display(result, compare(result, stats="ci"))  # means with intervals, completion
+            display(result, compare(result))  # means with intervals, completion (the default)
             return None
         return result
 

@@ -180,7 +180,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("progress", "send", "Show a progress bar for grids.", kind=bool, default=True,
            flag=False, trait=True, copy=False),
     Option("compare", "cell", "Also show the comparison table under the rows (compare's "
-           "stats='ci': means with their intervals, p50/p95, completion, distinct replies).", kind=bool,
+           "default: means with their intervals, p50/p95, completion, distinct replies).", kind=bool,
            action="store_true"),
     # issue 23: inputs from a DataFrame and scores
     Option("over", "input", "Run the thread once per row of this DataFrame (or list of dicts), "

@@ -27,26 +27,31 @@ _STATS: dict[str, Callable[[Any], Any]] = {
     "ci_low": lambda g: g.agg(lambda v: _intervals.interval(v.tolist())[0]),
     "ci_high": lambda g: g.agg(lambda v: _intervals.interval(v.tolist())[1]),
 }
-#: ``stats="ci"``: per value n, mean and its 95% interval, p50, p95; then per group the runs,
-#: the completion rate (Wilson interval) and the distinct replies of n.
+#: ``stats="ci"`` (the default): per value n, mean and its 95% interval, p50, p95; then per group
+#: the runs, the completion rate (Wilson interval) and the distinct replies of n.
 CI_STATS = ("n", "mean", "ci_low", "ci_high", "p50", "p95")
+#: ``stats="pivot"``: the plain pivot ``compare`` showed by default before the intervals.
+PIVOT_STATS = ("count", "mean", "median", "p95")
 DEFAULT_VALUES = ("total_tokens", "latency_s", "cost_usd")
 _DIFFS = ("diff", "diff_low", "diff_high", "pairs")
 
 
 def compare(df: pd.DataFrame, by: str | Sequence[str] | None = None,
             values: str | Sequence[str] | None = None,
-            stats: str | Sequence[str] = ("count", "mean", "median", "p95"),
+            stats: str | Sequence[str] = "ci",
             completed_only: bool = True, *, baseline: str | None = None) -> pd.DataFrame:
     """One row per group of ``by`` (sorted), columns ``(value, stat)`` in the order given.
 
     ``values`` defaults to ``total_tokens``, ``latency_s``, ``cost_usd``, after ``score`` when
-    some row has one. ``stats="ci"`` shows per value ``n``, ``mean``, ``ci_low``/``ci_high``
-    (its 95% interval: Student's t, or Wilson when every value is 0 or 1, a rate; see
-    ``threadrun.rows.stats``), ``p50``, ``p95``; then per group ``(runs, n)`` (every row,
-    whatever its status), ``(runs, completion_rate)`` with its Wilson interval
+    some row has one. By default (``stats="ci"``) it shows per value ``n``, ``mean``,
+    ``ci_low``/``ci_high`` (its 95% interval: Student's t, or Wilson when every value is 0 or 1,
+    a rate; see ``threadrun.rows.stats``), ``p50``, ``p95``; then per group ``(runs, n)`` (every
+    row, whatever its status), ``(runs, completion_rate)`` with its Wilson interval
     ``completion_low``/``completion_high``, and ``(reply, distinct)`` of ``(reply, n)``: how
-    many different replies the completed runs gave. ``ci_low`` and ``ci_high`` also work alone.
+    many different replies the completed runs gave. ``attrs["intervals"]`` says which interval
+    each value got (the notebook shows it under the table). ``stats="pivot"`` (or
+    ``("count", "mean", "median", "p95")``) is the plain pivot; any list of stat names picks
+    its own columns (``ci_low`` and ``ci_high`` also work alone).
 
     ``baseline`` (``"openai:gpt-5-mini"``, or a model name) adds per value ``diff``, the mean of
     the paired differences group − baseline, its 95% t interval ``diff_low``/``diff_high`` and
@@ -72,11 +77,12 @@ def compare(df: pd.DataFrame, by: str | Sequence[str] | None = None,
         scored = "score" in df.columns and df["score"].notna().any()
         values = (("score",) if scored else ()) + DEFAULT_VALUES
     preset = isinstance(stats, str) and stats == "ci"
+    if isinstance(stats, str) and stats == "pivot":
+        stats = PIVOT_STATS
     stats = list(CI_STATS) if preset else _names(stats)
     keys, cols = _names(by), _names(values)
     funcs = [_stat(name) for name in stats]
-    _require(df, keys + cols + (["status"] if completed_only or preset else [])
-             + (["reply"] if preset else []) + (["model"] if baseline else []))
+    _require(df, keys + cols + (["status"] if completed_only else []) + (["model"] if baseline else []))
     data = _completed(df, completed_only)
     columns = pd.MultiIndex.from_product([cols, list(stats)], names=["value", "stat"])
     if data.empty and not preset:
@@ -87,7 +93,7 @@ def compare(df: pd.DataFrame, by: str | Sequence[str] | None = None,
     grouped = numeric.groupby(keys if len(keys) > 1 else keys[0], sort=True, dropna=False)
     parts = [func(grouped[col]).rename((col, name))
              for col in cols for name, func in zip(stats, funcs)]
-    if preset:
+    if preset and "status" in df.columns:  # a frame of rows has both; another, what it has
         parts += _run_columns(df, keys)
     if baseline is not None:
         parts += _paired(data, keys, cols, baseline)
@@ -100,7 +106,24 @@ def compare(df: pd.DataFrame, by: str | Sequence[str] | None = None,
     else:
         out.columns = columns
     out.attrs["threadrun"] = "compare"  # shown with costs as dollars (display.compare_view)
+    if preset or "ci_low" in stats or "ci_high" in stats:
+        out.attrs["intervals"] = _interval_note(numeric, keys, cols, preset and "status" in df.columns)
     return out
+
+
+def _interval_note(numeric: pd.DataFrame, keys: list[str], cols: list[str], runs: bool) -> str:
+    """One line saying which 95% interval each value got: t for means, Wilson for 0/1 rates."""
+    grouped = numeric.groupby(keys if len(keys) > 1 else keys[0], sort=True, dropna=False)
+    kinds: dict[str, list[str]] = {}
+    for col in cols:
+        rates = [_intervals.is_rate(xs) for _, g in grouped[col] if (xs := g.dropna().tolist())]
+        kind = "Wilson" if rates and all(rates) else "t or Wilson" if any(rates) else "t"
+        kinds.setdefault(kind, []).append(col)
+    if runs:
+        kinds.setdefault("Wilson", []).append("completion_rate")
+    said = {"t": "Student's t", "Wilson": "Wilson score",
+            "t or Wilson": "t, or Wilson in groups of 0/1 values"}
+    return "95% intervals: " + "; ".join(f"{said[k]} for {', '.join(v)}" for k, v in kinds.items())
 
 
 def _run_columns(df: pd.DataFrame, keys: list[str]) -> list[pd.Series]:
@@ -108,7 +131,7 @@ def _run_columns(df: pd.DataFrame, keys: list[str]) -> list[pd.Series]:
     done = (df["status"] == "completed").fillna(False).astype(bool)
     frame = df[keys].copy()
     frame["_done"] = done.astype(float)
-    frame["_reply"] = df["reply"].where(done)
+    frame["_reply"] = df["reply"].where(done) if "reply" in df.columns else None
     grouped = frame.groupby(keys if len(keys) > 1 else keys[0], sort=True, dropna=False)
     runs = grouped["_done"].size()
     done_n = grouped["_done"].sum()
@@ -116,9 +139,10 @@ def _run_columns(df: pd.DataFrame, keys: list[str]) -> list[pd.Series]:
     return [runs.astype("float64").rename(("runs", "n")),
             (done_n / runs).rename(("runs", "completion_rate")),
             pd.Series([w[0] for w in wilson], index=runs.index, name=("runs", "completion_low")),
-            pd.Series([w[1] for w in wilson], index=runs.index, name=("runs", "completion_high")),
-            grouped["_reply"].nunique().astype("float64").rename(("reply", "distinct")),
-            grouped["_reply"].count().astype("float64").rename(("reply", "n"))]
+            pd.Series([w[1] for w in wilson], index=runs.index, name=("runs", "completion_high"))] + \
+        ([grouped["_reply"].nunique().astype("float64").rename(("reply", "distinct")),
+          grouped["_reply"].count().astype("float64").rename(("reply", "n"))]
+         if "reply" in df.columns else [])
 
 
 def _paired(data: pd.DataFrame, keys: list[str], cols: list[str], baseline: str) -> list[pd.Series]:
@@ -174,7 +198,7 @@ def plot(df: pd.DataFrame, x: str = "temperature", y: str = "total_tokens", by: 
 
     Error bars are, with ``error="std"``, the sample standard deviation of ``y`` over the rows
     (repeats) at that point, 0 when there is a single value; with ``error="ci"``, the mean's 95%
-    interval as ``compare(stats="ci")`` has it (t, or Wilson for a 0/1 column; none for a single
+    interval as ``compare`` shows it by default (t, or Wilson for a 0/1 column; none for a single
     value). Error bars have no caps, so ``ax.lines`` holds exactly one
     line per group. ``completed_only`` filters as in :func:`compare`. Returns the Figure (that of
     ``ax`` when given); never calls ``plt.show()`` and closes nothing.
