@@ -98,3 +98,37 @@ def test_frame_keeps_its_dtypes_for_one_row_many_rows_and_none():
     df = frame([full])
     assert df["created_at"].iloc[0] == pd.Timestamp(1700000000.5, unit="s", tz="UTC")
     assert df["total_tokens"].iloc[0] == 3 and df["error"].iloc[0] == "e"
+
+
+def test_the_secrets_kept_between_calls_follow_the_environment_and_are_a_new_dict(monkeypatch):
+    from threadrun import scrub
+    monkeypatch.setenv("SOME_SERVICE_TOKEN", "tok-0123456789")
+    first = scrub.known()
+    assert first["tok-0123456789"] == "$SOME_SERVICE_TOKEN"
+    first["mutated"] = "by a caller"  # server/masking adds every provider's key to its copy
+    assert "mutated" not in scrub.known()
+    monkeypatch.setenv("SOME_SERVICE_TOKEN", "tok-9876543210")  # the same name, a new value
+    assert "tok-9876543210" in scrub.known() and "tok-0123456789" not in scrub.known()
+    monkeypatch.setenv("OTHER_PASSWORD", "pw-0123456789")
+    assert scrub.known()["pw-0123456789"] == "$OTHER_PASSWORD"
+    monkeypatch.delenv("SOME_SERVICE_TOKEN")
+    assert "tok-9876543210" not in scrub.known()
+
+
+def test_the_scratch_assistant_cache_is_read_again_when_its_file_changes(isolated):
+    import json
+    import os
+
+    from threadrun.client import assistant
+    path = assistant.cache_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"http://a/v1": "asst_1"}))
+    assert assistant.cached("http://a/v1") == "asst_1"
+    assistant.remember("http://a/v1", "asst_2")  # a replace: another inode
+    assert assistant.cached("http://a/v1") == "asst_2"
+    stat = path.stat()
+    path.write_text(json.dumps({"http://a/v1": "asst_3"}))  # in place, the same size
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))
+    assert assistant.cached("http://a/v1") == "asst_3"
+    path.unlink()
+    assert assistant.cached("http://a/v1") is None

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import functools
 import json
 import os
 import re
@@ -45,13 +46,33 @@ def remember(secret: str, name: str) -> None:
 
 
 def known() -> dict[str, str]:
-    """Secret (and its JSON-escaped spellings) → what holds it, longest first."""
+    """Secret (and its JSON-escaped spellings) → what holds it, longest first (a new dict)."""
     taken = _snapshot.get()
     if taken is not None:
         return taken[0]
-    found = {value.strip(): f"${name}" for name, value in os.environ.items()
-             if SECRET_NAME.search(name) and len(value.strip()) >= MIN_LEN}
-    found.update(_remembered)
+    global _last
+    # the environment is read on every call (a key set a moment ago counts); only the work
+    # done from what it holds is kept, while the secret variables and remembered keys stay the same
+    state = (tuple((name, os.environ.get(name, "")) for name in os.environ if _secret_name(name)),
+             tuple(_remembered.items()))
+    if _last is None or _last[0] != state:
+        _last = state, _spellings(state)
+    return dict(_last[1])
+
+
+_last: tuple[tuple, dict[str, str]] | None = None
+
+
+@functools.lru_cache(maxsize=4096)
+def _secret_name(name: str) -> bool:
+    return SECRET_NAME.search(name) is not None
+
+
+def _spellings(state: tuple) -> dict[str, str]:
+    """The secrets of (secret variables, remembered keys) and their JSON spellings, longest first."""
+    variables, remembered = state
+    found = {value.strip(): f"${name}" for name, value in variables if len(value.strip()) >= MIN_LEN}
+    found.update(remembered)
     for secret, name in list(found.items()):
         for spelling in (json.dumps(secret)[1:-1], json.dumps(secret, ensure_ascii=False)[1:-1]):
             found.setdefault(spelling, name)

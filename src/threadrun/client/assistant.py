@@ -15,6 +15,7 @@ import tempfile
 import threading
 import weakref
 from pathlib import Path
+from typing import Any
 
 from .. import config, notify
 from ..errors import APIError, NotFoundError
@@ -30,9 +31,23 @@ def cache_path() -> Path:
 def cached(base_url: str) -> str | None:
     """The scratch assistant id remembered for this base URL, if any."""
     try:
-        return json.loads(cache_path().read_text()).get(base_url)
+        return _read_cache(cache_path()).get(base_url)
     except (OSError, ValueError, AttributeError):
         return None
+
+
+_read: tuple[tuple, Any] | None = None
+
+
+def _read_cache(path: Path) -> Any:
+    """The cache file's JSON, parsed again only when the file changed (another path, inode,
+    size or modification time): every ``threadrun.run`` call looks its assistant up here."""
+    global _read
+    info = path.stat()
+    stamp = (str(path), info.st_ino, info.st_size, info.st_mtime_ns)
+    if _read is None or _read[0] != stamp:
+        _read = stamp, json.loads(path.read_text())
+    return _read[1]
 
 
 def remember(base_url: str, assistant_id: str) -> None:

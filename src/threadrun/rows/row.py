@@ -175,7 +175,23 @@ def frame(rows: Iterable[dict[str, Any]] | pd.DataFrame) -> pd.DataFrame:
     extra = [k for k in dict.fromkeys(k for r in rows for k in r) if k not in COLUMNS]
     typed = {name: _column([r.get(name) for r in rows], dtype) for name, dtype in COLUMNS.items()}
     typed.update({name: _column([r.get(name) for r in rows], "object") for name in extra})
-    return _mark(pd.DataFrame(typed, copy=False))
+    return _mark(_from_columns(typed, len(rows)))
+
+
+def _from_columns(columns: dict[str, Any], n: int) -> pd.DataFrame:
+    """A frame of columns already typed: pandas' own constructor from arrays, which does not
+    sanitise them again (half the time of a one-row frame, built on every ``threadrun.run``);
+    ``pd.DataFrame`` when lengths differ or a pandas lacks it."""
+    arrays = [c.array if isinstance(c, pd.Series) else c for c in columns.values()]
+    if all(len(a) == n for a in arrays):
+        try:
+            return pd.DataFrame._from_arrays(arrays, columns=list(columns), index=pd.RangeIndex(n),
+                                             verify_integrity=False)
+        except (AttributeError, TypeError):
+            pass
+    return pd.DataFrame({name: pd.Series(c, dtype=object, copy=False)
+                         if isinstance(c, np.ndarray) and c.dtype == object else c
+                         for name, c in columns.items()}, copy=False)
 
 
 def _mark(df: pd.DataFrame) -> pd.DataFrame:
@@ -224,7 +240,7 @@ def _typed(values: list[Any], dtype: str) -> Any:
     if dtype == "object":
         column = np.empty(len(values), dtype=object)
         column[:] = values
-        return pd.Series(column, dtype=object, copy=False)  # pandas 3 would infer str from an array
+        return column  # kept object by _from_columns (pandas 3's constructor would infer str)
     if dtype == STR:
         if _STR_DTYPE is not None and all(v is None or type(v) is str for v in values):
             column = np.empty(len(values), dtype=object)
@@ -235,7 +251,7 @@ def _typed(values: list[Any], dtype: str) -> Any:
         return _as(pd.Series(values, dtype=object), dtype).array
     if dtype == UTC:  # Unix seconds → nanoseconds; out of range raises OverflowError
         nanos = np.array([_NAT if v is None else _nanos(v) for v in values], dtype=np.int64)
-        return pd.array(nanos.view("M8[ns]")).tz_localize("UTC")
+        return pd.arrays.DatetimeArray._from_sequence(nanos.view("M8[ns]"), dtype=_UTC_DTYPE)
     return _as(pd.Series(values, dtype=object), dtype).array
 
 
