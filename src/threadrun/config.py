@@ -7,6 +7,7 @@ and key (see ``providers``).
 """
 from __future__ import annotations
 
+import functools
 import ipaddress
 import os
 from pathlib import Path
@@ -34,7 +35,14 @@ CONCURRENCY = 8
 
 def home() -> Path:
     """threadrun's folder: ``$THREADRUN_HOME``, else ``~/.threadrun``."""
-    return Path(os.environ.get("THREADRUN_HOME") or Path.home() / ".threadrun")
+    return _home(os.environ.get("THREADRUN_HOME") or "", os.environ.get("HOME") or "",
+                 os.environ.get("USERPROFILE") or "")
+
+
+@functools.lru_cache(maxsize=32)
+def _home(explicit: str, user_home: str, windows_home: str) -> Path:
+    """The folder for these variables (read on every call; the Path is made once per value)."""
+    return Path(explicit or Path.home() / ".threadrun")
 
 
 def base_url(explicit: str | None = None) -> str | None:
