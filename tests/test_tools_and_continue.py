@@ -142,6 +142,18 @@ def test_continue_with_a_grid_option_is_refused_before_sending(server):
     assert server.runs_created == created
 
 
+def test_continue_does_not_say_unprefixed_models_run_on_echo(ip, capsys, monkeypatch):
+    """Its models are the rows' own (a browser check found the notice on a --continue cell)."""
+    from threadrun.grid import notices
+    first = ip.run_cell_magic("threadrun", "--no-log -m echo:a", "user: one")
+    ip.user_ns["first"] = first
+    monkeypatch.delenv("THREADRUN_BASE_URL")  # the embedded runtime, where the notice is said
+    monkeypatch.setattr(notices, "_told_default", False)
+    capsys.readouterr()
+    ip.run_cell_magic("threadrun", "--no-log --continue first", "user: two")
+    assert "without a provider prefix" not in capsys.readouterr().out
+
+
 def test_continue_in_the_magic_takes_the_variable(ip):
     first = ip.run_cell_magic("threadrun", "--no-log -m echo:a", "user: one")
     ip.user_ns["first"] = first

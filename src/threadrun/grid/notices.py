@@ -33,7 +33,10 @@ def lines(cmd: Any, jobs: list[Any]) -> list[str]:
 
 
 def info_lines(cmd: Any) -> list[str]:
-    """Where models without a provider run (once per session): information, not a warning."""
+    """Where models without a provider run (once per session): information, not a warning.
+    ``--continue`` runs each thread on the model it ran on: nothing to say there."""
+    if getattr(cmd, "continue_from", None) is not None:
+        return []
     if cmd.embedded and any(not m or providers.split_spec(m)[0] is None for m in cmd.models):
         return default_provider_line()
     return []
