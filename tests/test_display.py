@@ -95,3 +95,13 @@ def test_a_compare_table_says_under_it_which_interval_each_value_got():
     text(table, printer, False)
     assert printer.said.endswith("\n95% intervals: Wilson score for score, completion_rate; "
                                  "Student's t for total_tokens")
+
+
+def test_a_scored_frame_shows_its_input_and_score_beside_the_status():
+    """A browser check found the score past the ids, off the right edge of the notebook."""
+    df = pd.DataFrame({"model": ["a"], "status": ["completed"], "reply": ["hi"],
+                       "run_id": ["run_1"], "input": [0], "score": [1.0]})
+    assert list(shown(df).columns) == ["model", "status", "input", "score", "reply", "run_id"]
+    assert list(df.columns) == ["model", "status", "reply", "run_id", "input", "score"]  # unchanged
+    unscored = df.assign(score=None)
+    assert list(shown(unscored).columns) == ["model", "status", "reply", "run_id", "input"]

@@ -48,9 +48,16 @@ def shown(df: Any) -> Any:
 
     Long texts are cut, costs are dollars, times are milliseconds, and columns that are empty in
     every row (no reasoning effort asked, no tool calls, no error...) are left out of the table.
+    A scored frame shows ``input`` and ``score`` beside ``status``, where the eye is, not past
+    the ids at the right edge (the DataFrame's own column order is unchanged).
     """
     empty = [c for c in df.columns if df[c].isna().all()] if len(df) else []
     out = df.drop(columns=empty)
+    if "score" in out.columns and "status" in out.columns:
+        ahead = [c for c in ("input", "score") if c in out.columns]
+        rest = [c for c in out.columns if c not in ahead]
+        at = rest.index("status") + 1
+        out = out[rest[:at] + ahead + rest[at:]]
     out.attrs = {}
     for name, show in (("latency_s", seconds), ("ttft_s", seconds), ("queue_s", seconds),
                        ("cost_usd", dollars)):
