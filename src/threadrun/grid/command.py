@@ -15,6 +15,7 @@ from . import continuation, options, tools
 from . import inputs as grid_inputs
 from .plan import Job, make_plan, parse_efforts, parse_models, parse_temperatures, parse_tiers
 from .thread import Thread, parse
+from .variables import variable
 
 
 @dataclass
@@ -114,7 +115,11 @@ def command(thread: Any, *, namespace: Mapping[str, Any] | None = None,
     for name in given:
         if name not in names:
             raise options.unknown(name, names)
-    given = {**given, **tools.from_names(given, namespace)}
+    if given.get("tools") is not None:
+        given["tools"] = tools.from_names(given["tools"], namespace)
+    if isinstance(given.get("continue_from"), str) and namespace is not None:
+        given["continue_from"] = variable(given["continue_from"].strip(), namespace, "--continue",
+                                          param="continue_from")
     values = {o.name: o.check(given[o.name]) for o in table
               if given.get(o.name) is not None or (o.role == "grid" and o.name in given)}
     settings = {**options.defaults(), **{o.name: values[o.name] for o in options.table("send")

@@ -17,6 +17,7 @@ from .. import scrub
 from ..errors import ValidationError
 from ..rows.inputs import Table, missing_column, table
 from .thread import Message, Thread, substitute
+from .variables import variable
 
 _FORMATTER = string.Formatter()
 
@@ -29,14 +30,10 @@ def read(value: Any, namespace: Mapping[str, Any] | None) -> Table:
             raise ValidationError(f"over={name!r} names a variable, but no namespace was given: "
                                   "pass the DataFrame itself (over=df) or namespace=globals()",
                                   param="over")
-        if name not in namespace:
-            import difflib
-            frames = sorted(k for k, v in namespace.items() if _is_table(v) and not k.startswith("_"))
-            close = difflib.get_close_matches(name, frames, n=1, cutoff=0.6)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise ValidationError(f"--over {name!r}: no such variable in the notebook{hint}",
-                                  param="over")
-        return table(namespace[name], name)
+        frames = (k for k, v in namespace.items() if _is_table(v) and not k.startswith("_"))
+        found = variable(name, namespace, "--over", param="over", among=sorted(frames),
+                         spelled=repr(name))
+        return table(found, name)
     return table(value)
 
 

@@ -10,7 +10,6 @@ sent back as ``error: ...`` so the model can see it, and the row says so.
 """
 from __future__ import annotations
 
-import difflib
 import inspect
 import json
 import re
@@ -20,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
 from ..errors import ValidationError
+from .variables import variable
 
 #: Built-in tools the Assistants API names (our runtime answers 400 for them on a real model).
 BUILT_IN = ("code_interpreter", "file_search")
@@ -115,17 +115,15 @@ def schema_of(annotation: Any) -> dict:
     return {}
 
 
-def from_names(given: Mapping[str, Any], namespace: Mapping[str, Any] | None) -> dict[str, Any]:
-    """``--tools NAME,...`` and ``--continue VAR`` as the magic writes them (variable names) →
-    the variables' values, from the notebook's namespace. Built-in tool names stay as they are."""
-    found: dict[str, Any] = {}
-    if namespace is None:
-        return found
-    names = given.get("tools")
-    if isinstance(names, str) and any(n.strip() not in BUILT_IN for n in names.split(",") if n.strip()):
+def from_names(names: Any, namespace: Mapping[str, Any] | None) -> Any:
+    """``--tools NAME,...`` as the magic writes it (variable names) → a ``Toolbox`` of those
+    variables' functions; built-in tool names (and anything but a string) stay as they are."""
+    if namespace is None or not isinstance(names, str):
+        return names
+    if any(n.strip() not in BUILT_IN for n in names.split(",") if n.strip()):
         values: list[Any] = []
         for name in (n.strip() for n in names.split(",") if n.strip()):
-            value = _variable(name, namespace, "--tools")
+            value = variable(name, namespace, "--tools", param="tools")
             if not (callable(value) or isinstance(value, (list, tuple, Mapping))):
                 raise ValidationError(f"--tools {name}: that variable holds {type(value).__name__}, not a "
                                       "function (or a list or dict of them)", param="tools")
@@ -133,19 +131,8 @@ def from_names(given: Mapping[str, Any], namespace: Mapping[str, Any] | None) ->
         merged: dict[str, Any] = {}
         for value in values:
             merged.update(value if isinstance(value, Mapping) else {getattr(value, "__name__", ""): value})
-        found["tools"] = toolbox(merged)
-    if isinstance(given.get("continue_from"), str):
-        found["continue_from"] = _variable(given["continue_from"].strip(), namespace, "--continue")
-    return found
-
-
-def _variable(name: str, namespace: Mapping[str, Any], flag: str) -> Any:
-    """A notebook variable by name, or a one-line error with the closest name."""
-    if name in namespace:
-        return namespace[name]
-    close = difflib.get_close_matches(name, [k for k in namespace if not k.startswith("_")], n=1)
-    hint = f" (did you mean {close[0]!r}?)" if close else ""
-    raise ValidationError(f"{flag} {name}: no such variable in the notebook{hint}", param=flag[2:])
+        return toolbox(merged)
+    return names
 
 
 @dataclass
