@@ -1,9 +1,11 @@
-"""Issue 13 points 1 and 3: what one ``threadrun.run()`` call costs, checked by what it does.
+"""Issues 13 (points 1, 3) and 23 (point 7): what one ``threadrun.run()`` call costs, checked
+by what it does.
 
 No timings here (those are ratios in ``python -m benchmarks``): the scratch assistant is
 checked once per client, not on every call, and re-resolved once when a run answers that it is
 gone; calls reuse worker threads; a call whose runs all completed does not filter the frame;
-poll mode sends the messages query as a written-out query string.
+poll mode sends the messages query as a written-out query string; the fast paths (the one-row
+frame's constructors, the session's lean request preparation) make what the public ones make.
 """
 from __future__ import annotations
 
@@ -132,3 +134,57 @@ def test_the_scratch_assistant_cache_is_read_again_when_its_file_changes(isolate
     assert assistant.cached("http://a/v1") == "asst_3"
     path.unlink()
     assert assistant.cached("http://a/v1") is None
+
+
+def _rows_of_every_kind() -> list[dict]:
+    base = {name: None for name in COLUMNS}
+    full = dict(base, model="m", provider="openai", status="completed", temperature=0.5,
+                total_tokens=3, created_at=1700000000.5, completed_at=1700000001, error="e",
+                repeat=1, retries=0, reply="Paris", input=("a", 1), cached=True, extra_column=[1])
+    return [full, base, dict(full, total_tokens=None, reply=None, created_at=None)]
+
+
+def test_the_one_row_frame_is_the_frame_pandas_public_constructors_make(monkeypatch):
+    from threadrun.rows import arrays
+    rows = _rows_of_every_kind()
+    fast = [frame([row]) for row in rows] + [frame(rows)]
+    for name in ("_new_strings", "_new_ints", "_new_times"):  # the public constructors only
+        monkeypatch.setattr(arrays, name, None)
+    monkeypatch.setattr(arrays.pd.DataFrame, "_from_arrays", None, raising=False)  # pd.DataFrame
+    public = [frame([row]) for row in rows] + [frame(rows)]
+    for got, expected in zip(fast, public):
+        pd.testing.assert_frame_equal(got, expected, check_exact=True)
+        assert list(got.columns)[:len(COLUMNS)] == list(COLUMNS)
+        assert [str(t) for t in got.dtypes] == [str(t) for t in expected.dtypes]
+
+
+def test_renaming_one_frames_columns_leaves_the_next_frames_alone():
+    first = frame(_rows_of_every_kind()[:1])
+    first.columns.name = "mine"
+    first.columns = ["renamed", *first.columns[1:]]
+    again = frame(_rows_of_every_kind()[:1])
+    assert again.columns.name is None and list(again.columns)[0] == "model"
+
+
+def test_a_request_is_prepared_as_requests_itself_prepares_it():
+    import requests
+
+    from threadrun.http.session import WatchedAdapter, make_session
+    session = make_session(WatchedAdapter(), loopback=True)
+    session.headers.update({"OpenAI-Beta": "assistants=v2", "Authorization": "Bearer k"})
+    url = "http://127.0.0.1:9/v1"
+    cases = [requests.Request("GET", f"{url}/threads/t/runs/r", data={}, params={}),
+             requests.Request("GET", f"{url}/threads/t/messages?run_id=r x&limit=100", data={}, params={}),
+             requests.Request("GET", f"{url}/ü y", data={}, params={"after": "m 1", "gone": None}),
+             requests.Request("POST", f"{url}/threads/runs", data='{"a": "é"}', params={},
+                              headers={"Idempotency-Key": "k", "Authorization": None, "content-type": "x/y"})]
+
+    def seen(p: requests.PreparedRequest) -> tuple:
+        return p.method, p.url, list(p.headers.items()), p.body, p.hooks, p._cookies.items()
+
+    for request in cases:
+        assert seen(session.prepare_request(request)) == seen(requests.Session.prepare_request(session, request))
+    session.cookies.set("sticky", "lb-1")  # a kept cookie is sent, as requests sends it
+    prepared = session.prepare_request(cases[0])
+    assert prepared.headers["Cookie"] == "sticky=lb-1"
+    assert seen(prepared) == seen(requests.Session.prepare_request(session, cases[0]))

@@ -6,17 +6,13 @@ import math
 from datetime import datetime, timezone
 from typing import Any, Iterable
 
-import numpy as np
 import pandas as pd
 
 from .. import scrub
 from ..providers import split_spec
 from ..providers.catalog import cost_usd
+from .arrays import MAX_S, MIN_S, STR, UTC, convert, from_columns, typed
 from .result import RunResult
-
-# pandas 3 has a real string dtype; on pandas 2 "str" would turn None into the text "None".
-STR = "str" if int(pd.__version__.split(".")[0]) >= 3 else "object"
-UTC = "datetime64[ns, UTC]"
 
 #: The columns, in order, with their dtypes: what people compare first (model, provider, the
 #: settings, status, total tokens, cost, times, the reply), then the token details,
@@ -167,31 +163,15 @@ def frame(rows: Iterable[dict[str, Any]] | pd.DataFrame) -> pd.DataFrame:
     columns are converted (the run log's raw records).
     """
     if isinstance(rows, pd.DataFrame):
-        typed = {name: _as(rows[name] if name in rows else pd.Series([None] * len(rows), dtype=object),
-                           dtype) for name, dtype in COLUMNS.items()}
-        typed.update({c: rows[c] for c in rows.columns if c not in COLUMNS})
-        return _mark(pd.DataFrame(typed, index=rows.index))
+        columns = {name: convert(rows[name] if name in rows else pd.Series([None] * len(rows), dtype=object),
+                                 dtype) for name, dtype in COLUMNS.items()}
+        columns.update({c: rows[c] for c in rows.columns if c not in COLUMNS})
+        return _mark(pd.DataFrame(columns, index=rows.index))
     rows = list(rows)
     extra = [k for k in dict.fromkeys(k for r in rows for k in r) if k not in COLUMNS]
-    typed = {name: _column([r.get(name) for r in rows], dtype) for name, dtype in COLUMNS.items()}
-    typed.update({name: _column([r.get(name) for r in rows], "object") for name in extra})
-    return _mark(_from_columns(typed, len(rows)))
-
-
-def _from_columns(columns: dict[str, Any], n: int) -> pd.DataFrame:
-    """A frame of columns already typed: pandas' own constructor from arrays, which does not
-    sanitise them again (half the time of a one-row frame, built on every ``threadrun.run``);
-    ``pd.DataFrame`` when lengths differ or a pandas lacks it."""
-    arrays = [c.array if isinstance(c, pd.Series) else c for c in columns.values()]
-    if all(len(a) == n for a in arrays):
-        try:
-            return pd.DataFrame._from_arrays(arrays, columns=list(columns), index=pd.RangeIndex(n),
-                                             verify_integrity=False)
-        except (AttributeError, TypeError):
-            pass
-    return pd.DataFrame({name: pd.Series(c, dtype=object, copy=False)
-                         if isinstance(c, np.ndarray) and c.dtype == object else c
-                         for name, c in columns.items()}, copy=False)
+    columns = {name: _column([r.get(name) for r in rows], dtype) for name, dtype in COLUMNS.items()}
+    columns.update({name: _column([r.get(name) for r in rows], "object") for name in extra})
+    return _mark(from_columns(columns, len(rows)))
 
 
 def _mark(df: pd.DataFrame) -> pd.DataFrame:
@@ -204,70 +184,10 @@ def _column(values: list[Any], dtype: str) -> Any:
     """One column from Python values, typed in one step; values of another type are read as
     ``to_row`` reads a run object's fields (unreadable → missing), so this never raises."""
     try:
-        return _typed(values, dtype)
+        return typed(values, dtype)
     except (TypeError, ValueError, OverflowError, pd.errors.OutOfBoundsDatetime):
         read = _READERS.get(dtype)
-        return _typed([read(v, "", []) for v in values] if read else values, dtype)
-
-
-_NAT = np.iinfo(np.int64).min
-
-
-def _nanos(seconds: Any) -> int:
-    """Unix seconds (int or float) as nanoseconds; anything else raises TypeError."""
-    if type(seconds) is int or (type(seconds) is float and _MIN_S < seconds < _MAX_S):
-        if type(seconds) is int:
-            return seconds * 1_000_000_000
-        whole = int(seconds)  # as pandas.to_datetime(unit="s") does: whole seconds, then the rest
-        return whole * 1_000_000_000 + round((seconds - whole) * 1e9)
-    raise TypeError("not Unix seconds")
-_UTC_DTYPE = pd.DatetimeTZDtype("ns", "UTC")
-_STR_DTYPE = pd.array([], dtype=STR).dtype if STR == "str" else None
-
-
-def _typed(values: list[Any], dtype: str) -> Any:
-    """The fast path: arrays built directly (a one-row frame is built on every ``threadrun.run``)."""
-    if dtype == "bool":
-        return np.array([bool(v) if v is not None and v is not pd.NA else False for v in values],
-                        dtype=bool)
-    if dtype == "float64":
-        return np.array([np.nan if v is None else v for v in values], dtype="float64")
-    if dtype == "Int64":
-        if all(v is None or type(v) is int for v in values):
-            return pd.arrays.IntegerArray(np.array([0 if v is None else v for v in values], dtype=np.int64),
-                                          np.array([v is None for v in values], dtype=bool))
-        return pd.array(values, dtype="Int64")
-    if dtype == "object":
-        column = np.empty(len(values), dtype=object)
-        column[:] = values
-        return column  # kept object by _from_columns (pandas 3's constructor would infer str)
-    if dtype == STR:
-        if _STR_DTYPE is not None and all(v is None or type(v) is str for v in values):
-            column = np.empty(len(values), dtype=object)
-            column[:] = [_STR_DTYPE.na_value if v is None else v for v in values]
-            return pd.arrays.StringArray(column, dtype=_STR_DTYPE)
-        if all(v is None or isinstance(v, str) for v in values):
-            return pd.array(values, dtype=STR)
-        return _as(pd.Series(values, dtype=object), dtype).array
-    if dtype == UTC:  # Unix seconds → nanoseconds; out of range raises OverflowError
-        nanos = np.array([_NAT if v is None else _nanos(v) for v in values], dtype=np.int64)
-        return pd.arrays.DatetimeArray._from_sequence(nanos.view("M8[ns]"), dtype=_UTC_DTYPE)
-    return _as(pd.Series(values, dtype=object), dtype).array
-
-
-def _as(series: pd.Series, dtype: str) -> pd.Series:
-    """Convert one column; Unix seconds become UTC datetimes, None stays missing."""
-    if dtype == UTC:
-        if pd.api.types.is_datetime64_any_dtype(series):
-            return series.dt.tz_localize("UTC") if series.dt.tz is None else series.astype(UTC)
-        return pd.to_datetime(pd.to_numeric(series, errors="coerce"), unit="s", utc=True).astype(UTC)
-    if dtype == "object":
-        return series.astype(object).where(series.notna(), None)
-    if dtype == "bool":  # the log's 0/1/NULL: a row logged before the column existed ran fresh
-        return series.astype(object).where(series.notna(), False).astype(bool)
-    if dtype in ("float64", "Int64"):
-        return pd.to_numeric(series, errors="coerce").astype(dtype)
-    return series.astype(dtype)
+        return typed([read(v, "", []) for v in values] if read else values, dtype)
 
 
 def _shown(value: Any) -> str:
@@ -346,8 +266,6 @@ def _count(value: Any, name: str, problems: list[str]) -> int | None:
     return number
 
 
-#: Unix seconds pandas can hold as datetime64[ns] (years 1678 to 2261).
-_MIN_S, _MAX_S = -9.2e9, 9.2e9
 
 
 def _time(value: Any, name: str, problems: list[str]) -> float | None:
@@ -366,7 +284,7 @@ def _time(value: Any, name: str, problems: list[str]) -> float | None:
                 seconds = (when if when.tzinfo else when.replace(tzinfo=timezone.utc)).timestamp()
             except ValueError:
                 seconds = None
-    if seconds is not None and _MIN_S < seconds < _MAX_S:
+    if seconds is not None and MIN_S < seconds < MAX_S:
         return seconds
     problems.append(f"{name} is {_shown(value)}, not a time")
     return None
