@@ -32,7 +32,8 @@ MAX_BODY = 1 << 20
 ERROR_KINDS = ("429", "500", "502", "503")
 MID_EVENTS = 3
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
-THREADED = {"cancel_run"}  # endpoints that may wait on an engine (a cancel closes its call)
+#: Endpoints that may wait on an engine (a cancel closes its call) or on a provider (a count).
+THREADED = {"cancel_run", "count_input_tokens"}
 
 
 def try_json(raw: bytes) -> Any:
