@@ -94,6 +94,29 @@ def test_compare_default_counts_distinct_replies_of_n(runs):
     assert out.loc[("b", 0.5), ("reply", "distinct")] == 1 and out.loc[("b", 0.5), ("reply", "n")] == 3
 
 
+def _count_columns(out: pd.DataFrame) -> list:
+    return [c for c in out.columns if c[1] in ("count", "n", "distinct", "pairs")]
+
+
+def test_compare_counts_are_integers_and_zero_for_a_group_with_no_completed_run(runs):
+    runs = pd.concat([runs, frame([_row("c", 0.0, 3, 0.1, 0.0, status="failed")])], ignore_index=True)
+    runs = runs.assign(reply="r", input=0)
+    tables = {"ci": compare(runs), "pivot": compare(runs, stats="pivot"),
+              "baseline": compare(runs, baseline="a"), "no rows": compare(runs.iloc[:0]),
+              "no rows, pivot": compare(runs.iloc[:0], stats="pivot")}
+    for name, out in tables.items():
+        counts = _count_columns(out)
+        assert len(counts) == {"ci": 6, "pivot": 3, "baseline": 9, "no rows": 6, "no rows, pivot": 3}[name]
+        assert {str(out[c].dtype) for c in counts} == {"int64"}, name
+    ci, pivot = tables["ci"], tables["pivot"]
+    assert ci.loc[("c", 0.0), ("total_tokens", "n")] == 0 and ci.loc[("c", 0.0), ("runs", "n")] == 1
+    assert ci.loc[("c", 0.0), ("reply", "n")] == 0 and ci.loc[("a", 0.0), ("reply", "n")] == 4
+    assert list(pivot[("total_tokens", "count")]) == [4, 1, 2]  # c has no completed run: no row
+    assert tables["baseline"].loc[("c", 0.0), ("latency_s", "pairs")] == 0
+    assert tables["baseline"].loc[("a", 0.0), ("latency_s", "pairs")] == 4  # itself: repeats 0-3 of input 0
+    assert {str(t) for t in tables["no rows"].dtypes} == {"int64", "float64"}
+
+
 def test_compare_says_which_interval_each_value_got(runs):
     note = compare(runs.assign(score=[1.0, 0, 1, 1, 0, 1, 0, 1, 1, 0])).attrs["intervals"]
     assert note == ("95% intervals: Wilson score for score, completion_rate; "
