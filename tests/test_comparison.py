@@ -313,3 +313,13 @@ def test_importing_compare_does_not_import_matplotlib():
     code = "import sys, threadrun.rows.comparison; print('matplotlib' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_compare_with_a_baseline_keeps_one_row_per_group_when_the_temperature_is_unset():
+    rows = [_row(m, None, t, lat, 0.0, repeat=r) for m, t, lat in (("a", 10, 1.0), ("b", 30, 1.5))
+            for r in range(3)]
+    out = compare(frame(rows).assign(input=0), baseline="a")
+    assert list(out.index.get_level_values("model")) == ["a", "b"]  # not a, a, b, b (NaN vs a marker)
+    assert list(out[("latency_s", "pairs")]) == [3, 3]
+    assert list(out[("total_tokens", "diff")]) == [0.0, 20.0]
+    assert out[("total_tokens", "n")].tolist() == [3, 3]

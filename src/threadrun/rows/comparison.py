@@ -167,23 +167,27 @@ def _paired(data: pd.DataFrame, keys: list[str], cols: list[str], baseline: str)
     if not pair:
         raise ValidationError("compare(baseline=...) pairs rows by input and repeat; the rows "
                               "have neither column", param="baseline")
-    frame = data[list(dict.fromkeys(keys + pair))].copy()
+    frame = data[keys].copy()
+    matched = [f"_pair_{k}" for k in pair]  # copies: a key (temperature) keeps its NaN group
+    for name, k in zip(matched, pair):
+        column = data[k].astype(object)
+        frame[name] = column.where(column.notna(), "∅")  # a missing input pairs with missing
     for col in cols:
         frame[col] = _floats(data[col])
-    frame = frame.astype({k: object for k in pair})
-    frame[pair] = frame[pair].where(frame[pair].notna(), "∅")  # a missing input pairs with missing
-    base = frame[is_base].groupby(pair, dropna=False)[cols].mean()
-    out: dict[tuple[str, str], dict[Any, float]] = {}
-    for key, group in frame.groupby(keys if len(keys) > 1 else keys[0], sort=True, dropna=False):
-        mine = group.groupby(pair, dropna=False)[cols].mean()
+    base = frame[is_base].groupby(matched, dropna=False)[cols].mean()
+    out: dict[tuple[str, str], list[float]] = {}
+    groups = frame.groupby(keys if len(keys) > 1 else keys[0], sort=True, dropna=False)
+    for _, group in groups:
+        mine = group.groupby(matched, dropna=False)[cols].mean()
         joined = mine.merge(base, left_index=True, right_index=True, suffixes=("", "_base"))
         for col in cols:
             diffs = (joined[col] - joined[f"{col}_base"]).dropna().tolist()
             low, high = _intervals.mean_interval(diffs)
             mean = sum(diffs) / len(diffs) if diffs else float("nan")
             for stat, value in zip(_DIFFS, (mean, low, high, float(len(diffs)))):
-                out.setdefault((col, stat), {})[key] = value
-    return [pd.Series(values, name=name, dtype="float64") for name, values in out.items()]
+                out.setdefault((col, stat), []).append(value)
+    index = groups.size().index  # the groups' own index: a missing key (NaN) still aligns
+    return [pd.Series(values, index=index, name=name, dtype="float64") for name, values in out.items()]
 
 
 def _baseline_rows(data: pd.DataFrame, baseline: str) -> pd.Series:
