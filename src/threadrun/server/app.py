@@ -130,7 +130,7 @@ class App(Surface):
                             None, None)
         return None
 
-    def handle(self, match: Match, query: dict[str, str], headers: dict[str, str], raw: bytes,
+    def handle(self, match: Match, query: dict[str, Any], headers: dict[str, str], raw: bytes,
                decision: Decision) -> Reply | StreamReply:
         """Answer a request that passed ``precheck`` (Host, key, route, content type, checked once
         before the body was read); every failure becomes an error Reply (500 only for bugs)."""
