@@ -44,7 +44,7 @@ def execute(cmd: Command, *, api_key: str | None = None,
     receives each finished row (a dict of row.COLUMNS) as soon as it is logged.
     """
     if cmd.dry_run:
-        raise ValidationError("a dry run sends nothing and makes no rows: its request bodies come "
+        raise ValidationError("a dry run sends no run and makes no rows: its request bodies come "
                               "from threadrun.dry_run(), with the same arguments")
     jobs = cmd.plan()
     jobs, held = capabilities.screen(jobs, allow=cmd.allow_ignored, embedded=cmd.embedded)
