@@ -201,3 +201,15 @@ def test_the_echo_count_is_what_its_runs_then_report(capsys):
     done = threadrun.run("system: Be brief.\nuser: Where is {n}?", model="echo:gpt-4o", **rows,
                          max_completion_tokens=300, progress=False, log=False)
     assert counted and int(counted.group(1)) == done["prompt_tokens"].sum() > 3 * 3
+
+
+def test_a_continued_threads_prompt_is_never_counted_from_its_body_alone():
+    """Its earlier messages are on the server: counting the body alone would undercount."""
+    from threadrun.grid import forecast
+    from threadrun.grid.plan import Job
+    fresh = Job(0, "echo:a", None, 0, {"model": "echo:a", "thread": {"messages": []}})
+    continued = Job(1, "echo:a", None, 0, {"model": "echo:a", "additional_messages": []},
+                    thread_id="thread_1")
+    jobs = [fresh, continued]
+    prompts = forecast.unseen(jobs, forecast.thread_hashes(jobs), None)
+    assert list(prompts.values()) == [{"model": "echo:a", "thread": {"messages": []}}]

@@ -320,10 +320,13 @@ def count_body(body: dict) -> dict | None:
 
 
 def unseen(jobs: list[Job], threads: dict[int, str], history: tuple[dict, dict] | None) -> dict[str, dict]:
-    """The prompts the log has not seen, by thread hash: each job's body, once per prompt."""
+    """The prompts the log has not seen, by thread hash: each job's body, once per prompt (a
+    continued thread's earlier messages are on the server, not in its body: never counted)."""
     logged = history[0] if history else {}
     out: dict[str, dict] = {}
     for job in jobs:
+        if job.thread_id is not None:
+            continue
         digest = threads[id(job.body.get("thread"))]
         if digest not in logged and digest not in out and (body := count_body(job.body)) is not None:
             out[digest] = body
