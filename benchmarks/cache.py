@@ -6,8 +6,11 @@
 not timed); ``threadrun.run(..., repeat=10_000)`` then returns every row from the log — parsing,
 the plan of 10,000 bodies, their identities, one indexed lookup, the DataFrame. (b)
 ``threadrun.dry_run`` of 10,000 inputs (``over=`` a DataFrame) × 3 models = 30,000 cells with
-that log as history: the bodies and the forecast lines (10,000 distinct threads to look up).
-Both on the embedded runtime's echo models, which neither call sends anything to.
+a log that has run each of those 30,000 prompts before: the bodies and the forecast lines, every
+prompt's tokens from the log (30,000 thread identities looked up). (c) The same dry run on
+1,000 new inputs the log has not seen: the forecast asks the embedded runtime to count each
+prompt (``POST /threads/runs/input_tokens``, echo's tokenizer): reported, per prompt. All on the
+embedded runtime's echo models, which no call sends anything to.
 """
 from __future__ import annotations
 
@@ -24,12 +27,12 @@ REPLAY_TARGET_S = 1.0
 FORECAST_MODELS = ["echo:gpt-4o", "echo:gpt-4o-mini", "echo:gpt-4.1"]
 FORECAST_INPUTS = 10_000
 FORECAST_TARGET_S = 2.0
+COUNTED_INPUTS = 1_000  # config.COUNT_MAX: what one dry run counts at most
 
 
-def _fill(path: Path, runs: int) -> None:
-    """``runs`` completed rows of one cell's repeats, as a sweep would have logged them."""
+def _fill(path: Path, jobs: list) -> None:
+    """A completed row of each job, as a sweep would have logged it."""
     import threadrun
-    from threadrun import api
     from threadrun.grid import cache
     from threadrun.rows import row as row_mod
     from threadrun.rows.runlog import _INSERT, RunLog, _dumps, _to_sql
@@ -37,7 +40,6 @@ def _fill(path: Path, runs: int) -> None:
     sample_row = {k: (None if v != v else v) if isinstance(v, float) else v
                   for k, v in sample.iloc[0].to_dict().items()}
     sample_row["created_at"] = sample_row["completed_at"] = time.time()
-    jobs = api.command(THREAD, model="echo:gpt-4o", repeat=runs).plan()
     keys = cache.keys(jobs, None, True)
     base = [_to_sql(sample_row.get(name), dtype) for name, dtype in row_mod.COLUMNS.items()]
     names = list(row_mod.COLUMNS)
@@ -60,11 +62,15 @@ def measure(rounds: int) -> list[Result]:
     import pandas as pd
 
     import threadrun
+    from threadrun import api
     tickets = pd.DataFrame({"text": [f"Where is parcel {i}?" for i in range(FORECAST_INPUTS)]})
+    new = pd.DataFrame({"text": [f"Where is box {i}?" for i in range(COUNTED_INPUTS)]})
+    forecast = {"model": FORECAST_MODELS, "max_completion_tokens": 256}
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "cached.sqlite"
-        _fill(path, REPLAY_RUNS)
-        replay, dry = [], []
+        _fill(path, api.command(THREAD, model="echo:gpt-4o", repeat=REPLAY_RUNS).plan())
+        _fill(path, api.command("user: {text}", over=tickets, **forecast).plan())
+        replay, dry, counted = [], [], []
         for _ in range(rounds):
             quiet = io.StringIO()
             with contextlib.redirect_stdout(quiet):
@@ -76,19 +82,29 @@ def measure(rounds: int) -> list[Result]:
                 raise RuntimeError("replay: not every row came from the log")
             with contextlib.redirect_stdout(quiet):
                 t0 = time.perf_counter()
-                bodies = threadrun.dry_run("user: {text}", model=FORECAST_MODELS, over=tickets,
-                                           max_completion_tokens=256, log=str(path))
+                bodies = threadrun.dry_run("user: {text}", over=tickets, log=str(path), **forecast)
                 dry.append(time.perf_counter() - t0)
             cells = len(FORECAST_MODELS) * FORECAST_INPUTS
-            if len(bodies) != cells or "forecast total" not in quiet.getvalue():
-                raise RuntimeError("forecast: the bodies or the forecast lines are missing")
-    m_replay, m_dry = median(replay), median(dry)
+            if len(bodies) != cells or "(log history);" not in quiet.getvalue():
+                raise RuntimeError("forecast: the bodies or the log's history are missing")
+            quiet = io.StringIO()
+            with contextlib.redirect_stdout(quiet):
+                t0 = time.perf_counter()
+                threadrun.dry_run("user: {text}", over=new, log=str(path), model="echo:gpt-4o",
+                                  max_completion_tokens=256)
+                counted.append(time.perf_counter() - t0)
+            if "(counted by the provider)" not in quiet.getvalue():
+                raise RuntimeError("forecast: the runtime did not count the new prompts")
+    m_replay, m_dry, m_counted = median(replay), median(dry), median(counted)
     return [
         Result("10", f"replay {REPLAY_RUNS:,} logged runs: one `threadrun.run()` call, every row cached",
                m_replay, "s", len(replay), f"{m_replay / REPLAY_RUNS * 1e6:.0f} µs/row",
                f"≤ {REPLAY_TARGET_S:g} s", m_replay <= REPLAY_TARGET_S),
         Result("10", f"`--dry-run` forecast of {FORECAST_INPUTS:,} inputs × 3 models = {cells:,} "
-                     "cells, log history on", m_dry, "s", len(dry),
+                     "cells, every prompt in the log", m_dry, "s", len(dry),
                f"{m_dry / cells * 1e6:.0f} µs/cell", f"≤ {FORECAST_TARGET_S:g} s",
                m_dry <= FORECAST_TARGET_S),
+        Result("10", f"`--dry-run` forecast of {COUNTED_INPUTS:,} new prompts, each counted by the "
+                     "runtime (echo)", m_counted, "s", len(counted),
+               f"{m_counted / COUNTED_INPUTS * 1e3:.2f} ms/prompt", "reported", None),
     ]

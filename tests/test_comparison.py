@@ -94,6 +94,29 @@ def test_compare_default_counts_distinct_replies_of_n(runs):
     assert out.loc[("b", 0.5), ("reply", "distinct")] == 1 and out.loc[("b", 0.5), ("reply", "n")] == 3
 
 
+def _count_columns(out: pd.DataFrame) -> list:
+    return [c for c in out.columns if c[1] in ("count", "n", "distinct", "pairs")]
+
+
+def test_compare_counts_are_integers_and_zero_for_a_group_with_no_completed_run(runs):
+    runs = pd.concat([runs, frame([_row("c", 0.0, 3, 0.1, 0.0, status="failed")])], ignore_index=True)
+    runs = runs.assign(reply="r", input=0)
+    tables = {"ci": compare(runs), "pivot": compare(runs, stats="pivot"),
+              "baseline": compare(runs, baseline="a"), "no rows": compare(runs.iloc[:0]),
+              "no rows, pivot": compare(runs.iloc[:0], stats="pivot")}
+    for name, out in tables.items():
+        counts = _count_columns(out)
+        assert len(counts) == {"ci": 6, "pivot": 3, "baseline": 9, "no rows": 6, "no rows, pivot": 3}[name]
+        assert {str(out[c].dtype) for c in counts} == {"int64"}, name
+    ci, pivot = tables["ci"], tables["pivot"]
+    assert ci.loc[("c", 0.0), ("total_tokens", "n")] == 0 and ci.loc[("c", 0.0), ("runs", "n")] == 1
+    assert ci.loc[("c", 0.0), ("reply", "n")] == 0 and ci.loc[("a", 0.0), ("reply", "n")] == 4
+    assert list(pivot[("total_tokens", "count")]) == [4, 1, 2]  # c has no completed run: no row
+    assert tables["baseline"].loc[("c", 0.0), ("latency_s", "pairs")] == 0
+    assert tables["baseline"].loc[("a", 0.0), ("latency_s", "pairs")] == 4  # itself: repeats 0-3 of input 0
+    assert {str(t) for t in tables["no rows"].dtypes} == {"int64", "float64"}
+
+
 def test_compare_says_which_interval_each_value_got(runs):
     note = compare(runs.assign(score=[1.0, 0, 1, 1, 0, 1, 0, 1, 1, 0])).attrs["intervals"]
     assert note == ("95% intervals: Wilson score for score, completion_rate; "
@@ -290,3 +313,13 @@ def test_importing_compare_does_not_import_matplotlib():
     code = "import sys, threadrun.rows.comparison; print('matplotlib' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_compare_with_a_baseline_keeps_one_row_per_group_when_the_temperature_is_unset():
+    rows = [_row(m, None, t, lat, 0.0, repeat=r) for m, t, lat in (("a", 10, 1.0), ("b", 30, 1.5))
+            for r in range(3)]
+    out = compare(frame(rows).assign(input=0), baseline="a")
+    assert list(out.index.get_level_values("model")) == ["a", "b"]  # not a, a, b, b (NaN vs a marker)
+    assert list(out[("latency_s", "pairs")]) == [3, 3]
+    assert list(out[("total_tokens", "diff")]) == [0.0, 20.0]
+    assert out[("total_tokens", "n")].tolist() == [3, 3]

@@ -20,14 +20,14 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import re
 import time
 
 import pytest
 import requests
 
 import threadrun
-from upstreams.servers import (UpstreamUnavailable, llamacpp_server, mock_server,
-                               xllamacpp_server)
+from upstreams.servers import UpstreamUnavailable, llamacpp_server, mock_server, xllamacpp_server
 
 CAP = 256  # the smallest max_completion_tokens the Assistants spec allows
 BAD_KEY = "sk-wrong-upstream-key-0123456789"
@@ -137,7 +137,9 @@ def xll(isolated, monkeypatch, xllamacpp_upstream):
     monkeypatch.setenv("UPSTREAM_BAD_KEY", BAD_KEY)
     write_providers(isolated, provider("xll", base) + provider("xll-mt", base, token_cap="max_tokens")
                     + provider("xll-r", base, api="responses")
-                    + provider("xll-bad", base, key_env="UPSTREAM_BAD_KEY"))
+                    + provider("xll-bad", base, key_env="UPSTREAM_BAD_KEY")
+                    + provider("xll-badc", base, key_env="UPSTREAM_BAD_KEY")
+                    + 'token_count = "responses"\n')
     return base, key
 
 
@@ -235,6 +237,39 @@ def test_llama_cpp_wrong_key_fails_the_run_with_its_401_message_and_no_key(xll, 
     assert "401" in row["error"] and "Invalid API Key" in row["error"]
     assert row[USAGE].isna().all()
     assert_no_key(row, BAD_KEY, key)
+
+
+@pytest.mark.parametrize("count,how", [("llamacpp", "POST /apply-template + /tokenize"),
+                                       ("responses", "POST /responses/input_tokens")])
+def test_a_dry_run_counts_the_prompt_on_llama_cpp_exactly_as_its_run_then_reports_it(
+        isolated, monkeypatch, xllamacpp_upstream, capsys, count, how):
+    """The forecast's input tokens are llama.cpp's own count (its chat template, its tokenizer):
+    the runs sent afterwards report exactly that many prompt tokens each."""
+    base, key = xllamacpp_upstream
+    monkeypatch.setenv("UPSTREAM_KEY", key)
+    write_providers(isolated, provider("xc", base) + f'token_count = "{count}"\n')
+    threadrun.dry_run(THREAD, model="xc:tiny", repeat=3, max_completion_tokens=CAP)
+    out = capsys.readouterr().out
+    found = re.search(r"forecast xc:tiny: 3 runs; input ([\d,]+) tokens \(counted by the provider\)", out)
+    assert found, out
+    assert f"input tokens of xc:tiny counted by xc {how}; no run was sent" in out
+    rows = threadrun.run(THREAD, model="xc:tiny", repeat=3, max_completion_tokens=CAP,
+                         progress=False, log=False)
+    assert rows["prompt_tokens"].min() > 10  # a chat template's worth, not a word count
+    assert int(found.group(1).replace(",", "")) == rows["prompt_tokens"].sum()
+    assert key not in out
+
+
+def test_a_failed_count_on_llama_cpp_says_the_servers_401_in_one_line_and_leaves_the_input_unknown(
+        xll, capsys):
+    """A wrong key: the count's 401 is one line with llama.cpp's own message, never the key."""
+    threadrun.dry_run("user: Say hello to {x}.", model="xll-badc:tiny",
+                      over=[{"x": i} for i in range(4)], max_completion_tokens=CAP)
+    out = capsys.readouterr().out
+    assert "input unknown for 4 of 4 runs" in out
+    assert ("threadrun: input tokens not counted by the provider: xll-badc:tiny: the count failed: "
+            "xll-badc 401: Invalid API Key\n") in out
+    assert BAD_KEY not in out and xll[1] not in out
 
 
 # -- llmock: usage in streams, scripted faults ----------------------------------------------

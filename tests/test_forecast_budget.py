@@ -1,8 +1,10 @@
 """A cost forecast on --dry-run and a budget that stops a sweep (issue #23 point 5)."""
 from __future__ import annotations
 
+import os
 import re
 import threading
+from pathlib import Path
 
 import pytest
 
@@ -19,17 +21,33 @@ def lines(out: str) -> list[str]:
     return [line for line in out.splitlines() if line.startswith("threadrun: forecast")]
 
 
-def test_a_dry_run_without_history_flags_the_input_unknown_and_bounds_the_output_by_the_cap(capsys):
-    bodies = threadrun.dry_run(THREAD, model=f"{MODEL},echo:gpt-4o-mini", repeat=3,
+def no_count_provider(home: Path) -> str:
+    """A priced provider without a token-count endpoint (nothing listens at its URL: a dry run
+    must not call it)."""
+    home.mkdir(parents=True, exist_ok=True)
+    (home / "providers.toml").write_text(
+        '[providers.nocount]\napi = "chat"\nbase_url = "http://127.0.0.1:9/v1"\n'
+        'prices = { "m" = [2.5, 10.0] }\n', encoding="utf-8")
+    return "nocount:m"
+
+
+def test_a_dry_run_without_history_or_count_flags_the_input_unknown_and_bounds_the_output_by_the_cap(
+        isolated, capsys):
+    model = no_count_provider(Path(os.environ["THREADRUN_HOME"]))
+    bodies = threadrun.dry_run(THREAD, model=f"{model},echo:gpt-4o-mini", repeat=3,
                                max_completion_tokens=300)
     assert len(bodies) == 6  # the bodies, as before
-    found = lines(capsys.readouterr().out)
+    out = capsys.readouterr().out
+    found = lines(out)
     assert len(found) == 3 and found[2].startswith("threadrun: forecast total: 6 runs")
     first = found[0]
-    assert first.startswith(f"threadrun: forecast {MODEL}: 3 runs; input unknown for 3 of 3 runs")
+    assert first.startswith(f"threadrun: forecast {model}: 3 runs; input unknown for 3 of 3 runs "
+                            "(not in the log, not counted by the provider)")
     assert "output ≤ 900 tokens (the cap; no history)" in first
-    high = 3 * 300 * price("gpt-4o")[1] / 1e6  # input unknown: the range is the output's
+    high = 3 * 300 * 10.0 / 1e6  # input unknown: the range is the output's
     assert f"cost $0–${high:.4g} + the unknown input" in first and "ETA unknown" in first
+    assert ("input tokens not counted by the provider: nocount:m: provider 'nocount' has no "
+            "token-count endpoint") in out
 
 
 def test_a_dry_run_with_history_uses_the_logs_tokens_and_latency(capsys):
@@ -38,7 +56,7 @@ def test_a_dry_run_with_history_uses_the_logs_tokens_and_latency(capsys):
     threadrun.dry_run(THREAD, model=MODEL, repeat=4, concurrency=2, max_completion_tokens=500)
     line = lines(capsys.readouterr().out)[0]
     prompt, completion = int(done["prompt_tokens"][0]), int(done["completion_tokens"][0])
-    assert f"input {4 * prompt:,} tokens;" in line
+    assert f"input {4 * prompt:,} tokens (log history);" in line
     assert f"output ≈ {4 * completion:,} tokens (log history)" in line
     rate_in, rate_out = (p / 1e6 for p in price("gpt-4o"))
     low = 4 * (prompt * rate_in + completion * rate_out)
@@ -52,7 +70,7 @@ def test_a_dry_run_with_history_uses_the_logs_tokens_and_latency(capsys):
 
 def test_a_dry_run_with_no_log_has_no_history_and_creates_no_log(tmp_path, capsys):
     path = tmp_path / "none.sqlite"
-    threadrun.dry_run(THREAD, model=MODEL, log=str(path))
+    threadrun.dry_run(THREAD, model=no_count_provider(tmp_path / "threadrun-home"), log=str(path))
     assert not path.exists() and "input unknown" in lines(capsys.readouterr().out)[0]
 
 
@@ -68,7 +86,7 @@ def test_the_worst_case_is_an_upper_bound_of_what_a_run_costs():
     worst, actual = worst_and_actual()
     assert 0 < actual < worst
     job = api.command(THREAD, model=MODEL, max_completion_tokens=256).plan()[0]
-    assert forecast.prompt_bound(job.body) >= len("Say hello.".encode()) + forecast.PER_MESSAGE
+    assert forecast.prompt_bound(job.body) >= len(b"Say hello.") + forecast.PER_MESSAGE
 
 
 def test_a_budget_stops_the_sweep_before_its_spend_could_pass_it(capsys):

@@ -3,17 +3,39 @@ Copy-as-cell all follow the table."""
 from __future__ import annotations
 
 import importlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from types import ModuleType
 
 import pytest
 from IPython.core.error import UsageError
 from traitlets import TraitError
 
 from threadrun import api
-from threadrun.grid import options
 from threadrun.errors import ValidationError
+from threadrun.grid import options
 
 FAKE = options.Option("fake_knob", "send", "A knob no code reads.", kind=int, default=3,
                       minimum=1, trait=True, widget="int")
+
+
+@contextmanager
+def rebuilt(*modules: ModuleType) -> Iterator[None]:
+    """Re-run ``modules`` (they rebuild from the table), then put their original objects back.
+
+    Reloading again afterwards would not restore them: it mints a third ``DEFAULTS``,
+    ``ThreadrunMagics``... while other test modules (``from threadrun.faces.form import DEFAULTS``)
+    and the session's shell still hold the originals, so a later test patched or checked a stale one.
+    """
+    saved = [(module, dict(vars(module))) for module in modules]
+    try:
+        for module in modules:
+            importlib.reload(module)
+        yield
+    finally:
+        for module, namespace in saved:
+            vars(module).clear()
+            vars(module).update(namespace)
 
 
 @pytest.fixture
@@ -22,13 +44,8 @@ def with_fake_option(monkeypatch, _shell):
     import threadrun.faces.form
     import threadrun.faces.magic
     monkeypatch.setattr(options, "OPTIONS", options.OPTIONS + (FAKE,))
-    magic = importlib.reload(threadrun.faces.magic)
-    form_app = importlib.reload(threadrun.faces.form)
-    magics = magic.ThreadrunMagics(shell=_shell)
-    yield magics, form_app
-    monkeypatch.undo()
-    importlib.reload(threadrun.faces.magic)
-    importlib.reload(threadrun.faces.form)
+    with rebuilt(threadrun.faces.magic, threadrun.faces.form):
+        yield threadrun.faces.magic.ThreadrunMagics(shell=_shell), threadrun.faces.form
 
 
 def test_a_new_option_in_the_table_reaches_magic_command_checks_config_cell_and_form(with_fake_option):
@@ -86,3 +103,15 @@ def test_an_unknown_keyword_names_the_closest_option():
 def test_magic_only_options_do_not_reach_a_command():
     with pytest.raises(ValidationError, match="unknown option 'out'"):
         api.command("user: hi", out="df")
+
+
+def test_rebuilding_from_the_table_leaves_the_original_objects_for_later_tests():
+    import threadrun.faces.form
+    import threadrun.faces.magic
+    before = (threadrun.faces.form.DEFAULTS, threadrun.faces.form.show_form,
+              threadrun.faces.magic.ThreadrunMagics)
+    with rebuilt(threadrun.faces.magic, threadrun.faces.form):
+        assert threadrun.faces.form.DEFAULTS is not before[0]  # really rebuilt
+    assert (threadrun.faces.form.DEFAULTS, threadrun.faces.form.show_form,
+            threadrun.faces.magic.ThreadrunMagics) == before
+    assert threadrun.faces.form.DEFAULTS is before[0]

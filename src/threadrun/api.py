@@ -12,7 +12,7 @@ from typing import Any, Callable, Mapping
 import pandas as pd
 
 from . import config, notify, providers
-from .client import Client, assistant
+from .client import Client, assistant, counting
 from .client.runs import Turn
 from .errors import APIConnectionError, APIError, AuthenticationError, NotFoundError, ValidationError
 from .grid import cache, capabilities, forecast, notices, tools
@@ -44,7 +44,7 @@ def execute(cmd: Command, *, api_key: str | None = None,
     receives each finished row (a dict of row.COLUMNS) as soon as it is logged.
     """
     if cmd.dry_run:
-        raise ValidationError("a dry run sends nothing and makes no rows: its request bodies come "
+        raise ValidationError("a dry run sends no run and makes no rows: its request bodies come "
                               "from threadrun.dry_run(), with the same arguments")
     jobs = cmd.plan()
     jobs, held = capabilities.screen(jobs, allow=cmd.allow_ignored, embedded=cmd.embedded)
@@ -87,10 +87,23 @@ def bodies(cmd: Command) -> list[dict]:
     ignore left out, as a run would), and the forecast of their cost and time, printed
     (``forecast.say``); nothing is sent."""
     jobs, _ = capabilities.screen(cmd.plan(), allow=cmd.allow_ignored, embedded=cmd.embedded)
-    forecast.say(jobs, cmd.log, cmd.concurrency)
+    forecast.say(jobs, cmd.log, cmd.concurrency, lambda prompts: _count(cmd, prompts))
     url = config.base_url(cmd.base_url)
     known = config.assistant_id(cmd.assistant) or (assistant.cached(url) if url else None)
     return [_shown_body(job.body, SCRATCH) for job in (with_assistant(jobs, known) if known else jobs)]
+
+
+def _count(cmd: Command, prompts: dict[str, dict]) -> counting.Counts:
+    """The provider's counts of the prompts the log has not seen (the runtime asks it)."""
+    if not prompts:
+        return counting.Counts()
+    url, api_key = config.base_url(cmd.base_url), None
+    if url is None:
+        url, api_key = runtime.embedded()
+    else:
+        api_key = config.api_key(cmd.api_key_env)
+    client = _client(url, cmd, api_key)
+    return counting.count_prompts(client.count_input_tokens, prompts, cmd.concurrency)
 
 
 _clients: dict[tuple, Client] = {}

@@ -31,6 +31,9 @@ MAX_RETRIES = 2
 #: Seconds to wait for a TCP (and TLS) connection, for the client and the engines alike.
 CONNECT_TIMEOUT_S = 10.0
 CONCURRENCY = 8
+#: A dry run's token counts (``client.counting``): distinct prompts counted at most, seconds
+#: spent counting at most (each count is one call to the provider's count endpoint; no run).
+COUNT_MAX, COUNT_DEADLINE_S = 1_000, 90.0
 
 
 def home() -> Path:

@@ -1,8 +1,10 @@
 """What a data scientist sees in JupyterLab with this session's features (issues 23 and 24):
 inputs from a DataFrame with a score, the comparison with its intervals, a re-run from the log,
-a function tool answered in the kernel, and a thread continued.
+a function tool answered in the kernel, a thread continued, and a dry run's forecast whose
+input tokens come from the log or are counted by the provider.
 
-Screenshot: $THREADRUN_ARTIFACTS/data-and-tools.png.
+Screenshots: $THREADRUN_ARTIFACTS/data-and-tools.png, and data-and-tools-forecast.png (the
+last cell, below the first one's fold).
 """
 from __future__ import annotations
 
@@ -25,6 +27,8 @@ CELLS = [
     "%%threadrun -m echo:a --tools get_weather --no-log --out first\n"
     "user: what does get_weather say about Paris?",
     "%%threadrun --continue first --no-log\nuser: And tomorrow?",
+    "%%threadrun --over tickets -m echo:a,echo:b --dry-run --max-completion-tokens 300 --log {log}\n"
+    "user: {{text}}",
 ]
 
 
@@ -75,6 +79,14 @@ def test_inputs_scores_intervals_a_free_rerun_a_tool_and_a_continued_thread_read
         expect(continued.locator("table tbody tr")).to_have_count(1, timeout=30_000)
         expect(continued).to_contain_text("And tomorrow?")
         assert "without a provider prefix" not in continued.inner_text()  # its models are the rows'
+
+        forecast = cells.nth(8)  # echo:a's prompts are in the log; echo:b's are counted first
+        expect(forecast).to_contain_text("forecast echo:a: 3 runs; input", timeout=30_000)
+        expect(forecast).to_contain_text("tokens (log history)")
+        expect(forecast).to_contain_text("tokens (counted by the provider)")
+        expect(forecast).to_contain_text("input tokens of echo:b counted by echo")
+        forecast.scroll_into_view_if_needed()
+        forecast.screenshot(path=str(shot.with_name("data-and-tools-forecast.png")))
         page.screenshot(path=str(shot), full_page=True)
     except Exception:
         page.screenshot(path=str(shot), full_page=True)

@@ -94,12 +94,77 @@ def test_the_file_is_wal_with_numbered_migrations_and_a_newer_one_is_refused(tmp
         pass
     conn = sqlite3.connect(db)
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == 1
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == 2  # 2: the idempotency keys
     conn.execute("PRAGMA user_version = 99")
     conn.commit()
     conn.close()
-    with pytest.raises(DatabaseError, match="newer than version 1"):
+    with pytest.raises(DatabaseError, match="newer than version 2"):
         local_server(db=db)
+
+
+def test_a_create_retried_with_its_idempotency_key_after_a_restart_gets_the_same_run(tmp_path):
+    db, key = tmp_path / "keys.db", "retry-0f3c"
+    payload = {"thread": {"messages": [{"role": "user", "content": "hi"}]}}
+
+    def create(server: Any, key: str, **extra: Any) -> requests.Response:
+        return requests.post(server.url + "/threads/runs", json={**payload, **extra},
+                             headers={"Idempotency-Key": key}, timeout=10)
+
+    with local_server(db=db) as server:
+        assistant = requests.post(server.url + "/assistants", json={"model": "echo:m"}, timeout=5).json()
+        payload["assistant_id"] = assistant["id"]
+        first = create(server, key).json()
+        assert server.runs_created == 1
+    with local_server(db=db) as server:
+        again = create(server, key)
+        assert again.status_code == 200 and again.json()["id"] == first["id"]
+        assert again.json()["thread_id"] == first["thread_id"]
+        assert server.runs_created == 0  # one run in all
+        other = create(server, key, metadata={"x": "y"})  # the same key with another body
+        assert other.status_code == 400 and other.json()["error"]["code"] == "idempotency_key_reused"
+        assert server.runs_created == 0 and server.server_errors == []
+    conn = sqlite3.connect(db)
+    rows = conn.execute("SELECT key_hash, run_id FROM idempotency_keys").fetchall()
+    conn.close()
+    assert len(rows) == 1 and rows[0][1] == first["id"] and key.encode() not in rows[0][0]
+
+
+def test_idempotency_keys_on_disk_keep_the_servers_bound_and_an_evicted_run_is_a_409(tmp_path):
+    db, keys = tmp_path / "keys.db", [f"key-{i}" for i in range(6)]
+    with local_server(db=db, max_runs=3) as server:
+        server.app.store.idempotency.max_keys = 2  # recognised: the newest 3 + 2 keys
+        assistant = requests.post(server.url + "/assistants", json={"model": "echo:m"}, timeout=5).json()
+        payload = {"assistant_id": assistant["id"], "thread": {"messages": [{"role": "user", "content": "hi"}]}}
+        ids = [requests.post(server.url + "/threads/runs", json=payload, headers={"Idempotency-Key": k},
+                             timeout=10).json()["id"] for k in keys]
+    conn = sqlite3.connect(db)
+    assert conn.execute("SELECT run_id FROM idempotency_keys ORDER BY seq").fetchall() == [(i,) for i in ids[1:]]
+    conn.close()
+    with local_server(db=db, max_runs=3) as server:
+        def again(key: str) -> requests.Response:
+            return requests.post(server.url + "/threads/runs", json=payload,
+                                 headers={"Idempotency-Key": key}, timeout=10)
+        assert [again(k).json()["id"] for k in keys[3:]] == ids[3:]  # the kept runs
+        evicted = again(keys[1])
+        assert evicted.status_code == 409 and ids[1] in evicted.json()["error"]["message"]
+        assert server.runs_created == 0
+        assert again(keys[0]).json()["id"] not in ids  # past the bound: a new key again
+        assert server.runs_created == 1
+
+
+def test_a_version_1_file_gains_the_idempotency_keys_table(tmp_path):
+    db = tmp_path / "old.db"
+    with local_server(db=db):
+        pass
+    conn = sqlite3.connect(db)
+    conn.executescript("DROP TABLE idempotency_keys; PRAGMA user_version = 1;")
+    conn.close()
+    with local_server(db=db):
+        pass
+    conn = sqlite3.connect(db)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
+    assert conn.execute("SELECT count(*) FROM idempotency_keys").fetchone()[0] == 0
+    conn.close()
 
 
 def test_without_a_db_nothing_is_kept(make_api, tmp_path):

@@ -182,3 +182,42 @@ def test_no_500_after_many_odd_requests(api, srv):
         response = api.post("/threads/runs", body)
         assert response.status_code in (400, 404), (body, response.text)
     assert srv.server_errors == []
+
+
+#: The one ``include[]`` value the spec allows on run steps and createRun (file_search content).
+INCLUDE = "step_details.tool_calls[*].file_search.results[*].content"
+
+
+def include_targets(api) -> dict:
+    """(method, path, body) of each endpoint the spec gives ``include[]``: createRun, steps, a step."""
+    run = api.wait(api.create_run())
+    steps = api.get(api.run_path(run) + "/steps").json()["data"]
+    assert steps, "an ended echo run has a message step"
+    body = {"assistant_id": run["assistant_id"]}
+    return {"createRun": ("POST", f"/threads/{run['thread_id']}/runs", body),
+            "listRunSteps": ("GET", api.run_path(run) + "/steps", None),
+            "getRunStep": ("GET", api.run_path(run) + f"/steps/{steps[0]['id']}", None)}
+
+
+def test_include_accepts_the_specs_one_value_on_run_steps_and_create_run(api):
+    for name, (method, path, body) in include_targets(api).items():
+        answer = api.session.request(method, api.srv.url + path, json=body, timeout=10,
+                                     params=[("include[]", INCLUDE)])
+        assert answer.status_code == 200, (name, answer.text)
+
+
+@pytest.mark.parametrize("values, bad, index", [
+    (["step_details.tool_calls[*].file_search.results"], "step_details.tool_calls[*].file_search.results", 0),
+    ([INCLUDE, "usage"], "usage", 1),  # a good value first does not hide a bad one
+    ([""], "", 0),
+])
+def test_another_include_value_is_a_400_naming_it_and_the_allowed_one(api, srv, values, bad, index):
+    for name, (method, path, body) in include_targets(api).items():
+        created = srv.runs_created
+        answer = api.session.request(method, api.srv.url + path, json=body, timeout=10,
+                                     params=[("include[]", v) for v in values])
+        assert answer.status_code == 400, (name, answer.text)
+        assert answer.json() == {"error": {
+            "message": f"Invalid value: '{bad}'. Supported values are: '{INCLUDE}'.",
+            "type": "invalid_request_error", "param": f"include[{index}]", "code": "invalid_value"}}
+        assert srv.runs_created == created  # refused before a run was made

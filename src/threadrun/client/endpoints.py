@@ -142,6 +142,11 @@ class Endpoints:
 
     # -- endpoints -------------------------------------------------------------------------------
 
+    def count_input_tokens(self, body: dict) -> dict:
+        """``POST /threads/runs/input_tokens`` (threadrun's runtime): the input tokens of a
+        createThreadAndRun body's prompt, counted by its model's provider; nothing runs."""
+        return self.post_json("/threads/runs/input_tokens", body)
+
     def create_assistant(self, model: str, name: str = "threadrun scratch assistant",
                          reasoning_effort: str | None = None) -> dict:
         body = {"model": model, "name": name, "metadata": {"created_by": "threadrun"}}

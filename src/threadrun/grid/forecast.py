@@ -1,10 +1,11 @@
 """What a plan would cost before it is sent (``--dry-run``), and a budget that stops a sweep.
 
 The forecast, per model and in total: input tokens from the run log's history of the same
-thread on the same model (``cache.thread_hash``), else flagged unknown (no provider token-count
-endpoint is called: a dry run sends nothing); output tokens from the log's history for that
-model, else the token cap as an upper bound; the cost range from the prices (per service tier);
-an ETA from the model's mean latency in the log at the chosen concurrency.
+thread on the same model (``cache.thread_hash``: the provider's own usage for that very prompt),
+else counted by the provider's token-count endpoint through the runtime (``count``: no run is
+sent), else flagged unknown; output tokens from the log's history for that model, else the token
+cap as an upper bound; the cost range from the prices (per service tier); an ETA from the
+model's mean latency in the log at the chosen concurrency.
 
 The budget (``--budget USD``) admits a run only when the spend so far (the cost of the
 finished runs) plus the worst case of the runs in flight and of this one stays within it. A
@@ -18,7 +19,7 @@ import math
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from .. import config, notify, providers
 from ..errors import ValidationError
@@ -140,7 +141,8 @@ class ModelForecast:
     spec: str
     runs: int = 0
     input_tokens: float = 0.0
-    input_unknown: int = 0  #: runs whose thread the log has not seen on this model
+    input_unknown: int = 0  #: runs whose prompt neither the log nor the provider counted
+    input_counted: int = 0  #: runs whose prompt the provider's count endpoint counted
     output_expected: float | None = 0.0  #: None: no history and no cap
     output_bound: float | None = 0.0  #: None: no cap and no history
     output_source: str = "log"
@@ -150,10 +152,13 @@ class ModelForecast:
 
 
 def forecast(jobs: Iterable[Job], history: tuple[dict, dict] | None = None,
-             threads: dict[int, str] | None = None) -> list[ModelForecast]:
-    """The forecast of each model of a plan (grid order), from the log's ``history``;
-    ``threads``: the thread hashes already computed (``thread_hashes``)."""
+             threads: dict[int, str] | None = None,
+             counted: dict[str, int] | None = None) -> list[ModelForecast]:
+    """The forecast of each model of a plan (grid order), from the log's ``history`` and the
+    provider's ``counted`` prompts (by thread hash); ``threads``: the thread hashes already
+    computed (``thread_hashes``)."""
     prompts, models = history or ({}, {})
+    counted = counted or {}
     out: dict[str, ModelForecast] = {}
     threads = {} if threads is None else threads
     rates: dict[tuple, tuple[float, float] | None] = {}  # a price looked up once per model and tier
@@ -165,8 +170,11 @@ def forecast(jobs: Iterable[Job], history: tuple[dict, dict] | None = None,
             threads[seen] = thread_hash(job.body)
         if (spec, job.service_tier) not in rates:
             rates[(spec, job.service_tier)] = _rate(job)
-        _add(entry, job, prompts.get(threads[seen]), models.get(_spec(job)),
-             rates[(spec, job.service_tier)])
+        logged = prompts.get(threads[seen])
+        if logged is None and threads[seen] in counted:
+            logged = float(counted[threads[seen]])
+            entry.input_counted += 1
+        _add(entry, job, logged, models.get(_spec(job)), rates[(spec, job.service_tier)])
     return list(out.values())
 
 
@@ -219,6 +227,7 @@ def lines(forecasts: list[ModelForecast], concurrency: int) -> list[str]:
             total.runs += f.runs
             total.input_tokens += f.input_tokens
             total.input_unknown += f.input_unknown
+            total.input_counted += f.input_counted
             total.output_expected = _plus(total.output_expected, f.output_expected)
             total.output_bound = _plus(total.output_bound, f.output_bound)
             total.cost_low = _plus(total.cost_low, f.cost_low)
@@ -231,9 +240,9 @@ def lines(forecasts: list[ModelForecast], concurrency: int) -> list[str]:
 
 def _line(head: str, f: ModelForecast, concurrency: int) -> str:
     known = f.runs - f.input_unknown
-    tokens = (f"input {f.input_tokens:,.0f} tokens" if not f.input_unknown else
-              f"input unknown for {f.input_unknown} of {f.runs} runs (no run of the same thread "
-              f"in the log){f'; {f.input_tokens:,.0f} tokens for the other {known}' if known else ''}")
+    tokens = (f"input {f.input_tokens:,.0f} tokens{_sources(f)}" if not f.input_unknown else
+              f"input unknown for {f.input_unknown} of {f.runs} runs (not in the log, not counted "
+              f"by the provider){f'; {f.input_tokens:,.0f} tokens for the other {known}{_sources(f)}' if known else ''}")
     if f.output_expected is not None:
         output = f"output ≈ {f.output_expected:,.0f} tokens (log history)"
     elif f.output_bound is not None:
@@ -253,6 +262,16 @@ def _line(head: str, f: ModelForecast, concurrency: int) -> str:
     return f"{head}: {f.runs:,} runs; {tokens}; {output}; {cost}; {eta}"
 
 
+def _sources(f: ModelForecast) -> str:
+    """Where the known input tokens came from: the log, the provider's count, or both."""
+    logged = f.runs - f.input_unknown - f.input_counted
+    if not f.input_counted:
+        return " (log history)" if logged else ""
+    if not logged:
+        return " (counted by the provider)"
+    return f" (log history for {logged}, counted by the provider for {f.input_counted})"
+
+
 def history_of(log: Any, threads: Iterable[str]) -> tuple[dict, dict] | None:
     """The log's history for these thread hashes, without creating a log that is not there."""
     if log is False:
@@ -265,10 +284,50 @@ def history_of(log: Any, threads: Iterable[str]) -> tuple[dict, dict] | None:
         return runlog.history(list(dict.fromkeys(threads)))
 
 
-def say(jobs: list[Job], log: Any, concurrency: int) -> list[ModelForecast]:
-    """Print the forecast of a plan (``notify.info``, one line per model and the total)."""
+Count = Callable[[dict[str, dict]], Any]  #: prompts by thread hash → ``client.counting.Counts``
+#: More prompts to count than this, and a line says so first (the counts may take seconds).
+COUNT_NOTICE = 100
+
+
+def say(jobs: list[Job], log: Any, concurrency: int,
+        count: Count | None = None) -> list[ModelForecast]:
+    """Print the forecast of a plan (``notify.info``, one line per model and the total, then how
+    the provider counted the prompts the log has not seen: ``count``, when given)."""
     threads = thread_hashes(jobs)
-    forecasts = forecast(jobs, history_of(log, threads.values()), threads)
+    history = history_of(log, threads.values())
+    counts = None
+    if count is not None:
+        prompts = unseen(jobs, threads, history)
+        if len(prompts) > COUNT_NOTICE:
+            notify.info(f"counting the input tokens of {len(prompts):,} prompts with their "
+                        "providers (no run is sent)…")
+        counts = count(prompts)
+    forecasts = forecast(jobs, history, threads, counts.tokens if counts is not None else None)
     for line in lines(forecasts, concurrency):
         notify.info(line)
+    for spec, how in (counts.how.items() if counts is not None else ()):
+        notify.info(f"input tokens of {spec} counted by {how}; no run was sent")
+    if counts is not None and counts.line():
+        notify.info(counts.line())
     return forecasts
+
+
+def count_body(body: dict) -> dict | None:
+    """What a count is asked with: the run's body without its assistant (None: no model named)."""
+    if not isinstance(body.get("model"), str):
+        return None
+    return {k: v for k, v in body.items() if k not in ("assistant_id", "stream")}
+
+
+def unseen(jobs: list[Job], threads: dict[int, str], history: tuple[dict, dict] | None) -> dict[str, dict]:
+    """The prompts the log has not seen, by thread hash: each job's body, once per prompt (a
+    continued thread's earlier messages are on the server, not in its body: never counted)."""
+    logged = history[0] if history else {}
+    out: dict[str, dict] = {}
+    for job in jobs:
+        if job.thread_id is not None:
+            continue
+        digest = threads[id(job.body.get("thread"))]
+        if digest not in logged and digest not in out and (body := count_body(job.body)) is not None:
+            out[digest] = body
+    return out

@@ -149,7 +149,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("label", "send", "A label stored with every row.", widget="text",
            placeholder="stored in every row"),
     Option("out", "cell", "Also store the result in this variable.", short="-o", metavar="VAR"),
-    Option("dry_run", "send", "Show the request bodies; send nothing.", kind=bool, default=False,
+    Option("dry_run", "send", "Show the request bodies and a cost forecast; send no run.", kind=bool, default=False,
            action="store_true", copy=False),
     Option("interpolate", "input", "Fill {name} placeholders from the notebook.", kind=bool,
            default=True, flag=False, off="--no-interpolate", copy=False,

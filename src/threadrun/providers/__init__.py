@@ -32,7 +32,8 @@ TOKEN_CAPS = ("max_completion_tokens", "max_tokens", "max_output_tokens")
 AUTHS = ("bearer", "api-key")
 FIELDS = {"base_url": str, "base_url_env": str, "api": str, "key_env": str, "key_required": bool,
           "auth": str, "token_cap": str, "local": bool, "prices": dict, "rules": list,
-          "check_models": bool, "concurrency": int, "timeout": float, "service_tiers": list}
+          "check_models": bool, "concurrency": int, "timeout": float, "service_tiers": list,
+          "token_count": str}
 #: Bounds of the numeric fields: runs a provider serves at once, seconds each upstream read waits.
 BOUNDS = {"concurrency": (1, 1024), "timeout": (0.5, 3600.0)}
 #: The token-cap field of a table that names none: the one most OpenAI-compatible chat servers
@@ -64,6 +65,7 @@ class Provider:
     concurrency: int | None = None  # runs served at once; None: no limit of the provider's
     timeout: float | None = None  # seconds each upstream read may wait; None: the client's bound
     service_tiers: tuple[str, ...] = ()  #: the ``service_tier`` values it takes (OpenAI: flex...)
+    token_count: str | None = None  #: its prompt-token count endpoint (``apis.TOKEN_COUNTS``)
 
     def rule(self, setting: str, model: str) -> Rule | None:
         """The documented rule for ``setting`` on ``model`` (see ``provider_rules``), if any."""
@@ -229,7 +231,8 @@ def _check_table(name: str, table: Any, text: str, where: str) -> dict[str, Any]
                            f"got {value!r}")
         if key in BOUNDS and not BOUNDS[key][0] <= value <= BOUNDS[key][1]:
             raise bad(key, f"{value!r} is not between {BOUNDS[key][0]:g} and {BOUNDS[key][1]:g}")
-    for key, allowed in (("api", apis.names()), ("token_cap", TOKEN_CAPS), ("auth", AUTHS)):
+    for key, allowed in (("api", apis.names()), ("token_cap", TOKEN_CAPS), ("auth", AUTHS),
+                         ("token_count", apis.TOKEN_COUNTS)):
         if key in table and table[key] not in allowed:
             close = difflib.get_close_matches(table[key], allowed, n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""

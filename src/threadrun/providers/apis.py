@@ -18,6 +18,9 @@ _ENGINES: dict[str, str | Callable[[Any], Any]] = {
 }
 #: api names whose engine calls nobody (no base URL, no key, nothing to list): echo's.
 _OFFLINE: set[str] = {"echo"}
+#: How a provider counts a prompt's tokens before a run (``token_count`` in providers.toml): the
+#: count endpoint each name stands for is in ``threadrun.server.engines.counts``.
+TOKEN_COUNTS = ("responses", "anthropic", "gemini", "llamacpp", "vllm")
 
 
 def register(api: str, engine: str | Callable[[Any], Any], *, offline: bool | None = None) -> None:

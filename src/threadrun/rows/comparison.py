@@ -34,6 +34,8 @@ CI_STATS = ("n", "mean", "ci_low", "ci_high", "p50", "p95")
 PIVOT_STATS = ("count", "mean", "median", "p95")
 DEFAULT_VALUES = ("total_tokens", "latency_s", "cost_usd")
 _DIFFS = ("diff", "diff_low", "diff_high", "pairs")
+#: Stats that count rows: integers, 0 for a group with none (e.g. no completed run), never NaN.
+COUNT_STATS = ("count", "n", "distinct", "pairs")
 
 
 def compare(df: pd.DataFrame, by: str | Sequence[str] | None = None,
@@ -86,7 +88,8 @@ def compare(df: pd.DataFrame, by: str | Sequence[str] | None = None,
     data = _completed(df, completed_only)
     columns = pd.MultiIndex.from_product([cols, list(stats)], names=["value", "stat"])
     if data.empty and not preset:
-        return pd.DataFrame(index=_empty_index(data, keys), columns=columns, dtype="float64")
+        return _integer_counts(pd.DataFrame(index=_empty_index(data, keys), columns=columns,
+                                            dtype="float64"))
     numeric = data[keys].copy()
     for col in cols:
         numeric[col] = _floats(data[col])
@@ -105,6 +108,7 @@ def compare(df: pd.DataFrame, by: str | Sequence[str] | None = None,
         out.columns = pd.MultiIndex.from_tuples(list(out.columns), names=["value", "stat"])
     else:
         out.columns = columns
+    out = _integer_counts(out)
     out.attrs["threadrun"] = "compare"  # shown with costs as dollars (display.compare_view)
     if preset or "ci_low" in stats or "ci_high" in stats:
         out.attrs["intervals"] = _interval_note(numeric, keys, cols, preset and "status" in df.columns)
@@ -136,13 +140,23 @@ def _run_columns(df: pd.DataFrame, keys: list[str]) -> list[pd.Series]:
     runs = grouped["_done"].size()
     done_n = grouped["_done"].sum()
     wilson = [_intervals.wilson_interval(k, int(n)) for k, n in zip(done_n, runs)]
-    return [runs.astype("float64").rename(("runs", "n")),
+    return [runs.rename(("runs", "n")),
             (done_n / runs).rename(("runs", "completion_rate")),
-            pd.Series([w[0] for w in wilson], index=runs.index, name=("runs", "completion_low")),
-            pd.Series([w[1] for w in wilson], index=runs.index, name=("runs", "completion_high"))] + \
-        ([grouped["_reply"].nunique().astype("float64").rename(("reply", "distinct")),
-          grouped["_reply"].count().astype("float64").rename(("reply", "n"))]
+            pd.Series([w[0] for w in wilson], index=runs.index, name=("runs", "completion_low"),
+                      dtype="float64"),
+            pd.Series([w[1] for w in wilson], index=runs.index, name=("runs", "completion_high"),
+                      dtype="float64")] + \
+        ([grouped["_reply"].nunique().rename(("reply", "distinct")),
+          grouped["_reply"].count().rename(("reply", "n"))]
          if "reply" in df.columns else [])
+
+
+def _integer_counts(out: pd.DataFrame) -> pd.DataFrame:
+    """The count columns as int64: a group missing from one part (no completed run) counts 0."""
+    for column in out.columns:
+        if column[1] in COUNT_STATS:
+            out[column] = out[column].fillna(0).astype("int64")
+    return out
 
 
 def _paired(data: pd.DataFrame, keys: list[str], cols: list[str], baseline: str) -> list[pd.Series]:
@@ -153,23 +167,27 @@ def _paired(data: pd.DataFrame, keys: list[str], cols: list[str], baseline: str)
     if not pair:
         raise ValidationError("compare(baseline=...) pairs rows by input and repeat; the rows "
                               "have neither column", param="baseline")
-    frame = data[list(dict.fromkeys(keys + pair))].copy()
+    frame = data[keys].copy()
+    matched = [f"_pair_{k}" for k in pair]  # copies: a key (temperature) keeps its NaN group
+    for name, k in zip(matched, pair):
+        column = data[k].astype(object)
+        frame[name] = column.where(column.notna(), "∅")  # a missing input pairs with missing
     for col in cols:
         frame[col] = _floats(data[col])
-    frame = frame.astype({k: object for k in pair})
-    frame[pair] = frame[pair].where(frame[pair].notna(), "∅")  # a missing input pairs with missing
-    base = frame[is_base].groupby(pair, dropna=False)[cols].mean()
-    out: dict[tuple[str, str], dict[Any, float]] = {}
-    for key, group in frame.groupby(keys if len(keys) > 1 else keys[0], sort=True, dropna=False):
-        mine = group.groupby(pair, dropna=False)[cols].mean()
+    base = frame[is_base].groupby(matched, dropna=False)[cols].mean()
+    out: dict[tuple[str, str], list[float]] = {}
+    groups = frame.groupby(keys if len(keys) > 1 else keys[0], sort=True, dropna=False)
+    for _, group in groups:
+        mine = group.groupby(matched, dropna=False)[cols].mean()
         joined = mine.merge(base, left_index=True, right_index=True, suffixes=("", "_base"))
         for col in cols:
             diffs = (joined[col] - joined[f"{col}_base"]).dropna().tolist()
             low, high = _intervals.mean_interval(diffs)
             mean = sum(diffs) / len(diffs) if diffs else float("nan")
             for stat, value in zip(_DIFFS, (mean, low, high, float(len(diffs)))):
-                out.setdefault((col, stat), {})[key] = value
-    return [pd.Series(values, name=name, dtype="float64") for name, values in out.items()]
+                out.setdefault((col, stat), []).append(value)
+    index = groups.size().index  # the groups' own index: a missing key (NaN) still aligns
+    return [pd.Series(values, index=index, name=name, dtype="float64") for name, values in out.items()]
 
 
 def _baseline_rows(data: pd.DataFrame, baseline: str) -> pd.Series:

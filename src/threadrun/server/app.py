@@ -18,6 +18,7 @@ from ..config import is_loopback
 from ..errors import ValidationError
 from ..grid.capabilities import request_settings, run_notice
 from ..spec import TERMINAL
+from .counting import LiveCounts, count, count_request
 from .engines import UpstreamError, make_engine
 from .engines.calls import budget_s, engine_call
 from .faults import Decision, Faults
@@ -58,6 +59,7 @@ class App(Surface):
         self.verbose = False  # one stderr line per answer (``threadrun serve --verbose``)
         self.poll_after_ms = poll_after_ms
         self.store = Store(max_runs, max_bytes)
+        self.live_counts = LiveCounts()  # count calls in progress (``POST /threads/runs/input_tokens``)
         self.store.max_rounds = max_steps
         if db is not None:
             self.store.db = Database(db)
@@ -128,7 +130,7 @@ class App(Surface):
                             None, None)
         return None
 
-    def handle(self, match: Match, query: dict[str, str], headers: dict[str, str], raw: bytes,
+    def handle(self, match: Match, query: dict[str, Any], headers: dict[str, str], raw: bytes,
                decision: Decision) -> Reply | StreamReply:
         """Answer a request that passed ``precheck`` (Host, key, route, content type, checked once
         before the body was read); every failure becomes an error Reply (500 only for bugs)."""
@@ -247,6 +249,12 @@ class App(Surface):
             run.notice = "; ".join(n for n in notes if n) or None
         self.store.finish_engine(run, reply, *(failure or ()))
 
+    def count_input_tokens(self, body: Any, **_: Any) -> Reply:
+        """``POST /threads/runs/input_tokens`` (threadrun's own): the provider's count of a
+        createThreadAndRun body's prompt (``counting``); a server stop ends the call."""
+        params, request = count_request(body, self.store.get_assistant, self.default_provider)
+        return Reply(200, count(params, request, self.live_counts))
+
     def get_thread(self, params: dict[str, str], **_: Any) -> Reply:
         """``GET /threads/{thread_id}``."""
         return Reply(200, self.store.get_thread(params["thread_id"]).to_dict())
@@ -300,6 +308,7 @@ class App(Surface):
         if self.store.db is not None:
             self.store.db.close()
         self.store.abort_calls()
+        self.live_counts.abort_all()
 
 
 def echo_key_reply(headers: dict[str, str]) -> Reply:

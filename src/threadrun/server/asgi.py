@@ -19,11 +19,11 @@ import traceback
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import aclosing
 from typing import Any, AsyncGenerator, Callable, Generator
-from urllib.parse import parse_qsl
 
 from starlette.requests import ClientDisconnect, Request
 
 from .app import App, Reply, StreamReply, echo_key_reply, error_reply, match_route
+from .pages import query_params
 from .protocol import busy_body
 from .stream import PAUSE
 from .validate import ErrorAnswer
@@ -32,7 +32,8 @@ MAX_BODY = 1 << 20
 ERROR_KINDS = ("429", "500", "502", "503")
 MID_EVENTS = 3
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
-THREADED = {"cancel_run"}  # endpoints that may wait on an engine (a cancel closes its call)
+#: Endpoints that may wait on an engine (a cancel closes its call) or on a provider (a count).
+THREADED = {"cancel_run", "count_input_tokens"}
 
 
 def try_json(raw: bytes) -> Any:
@@ -92,7 +93,7 @@ class Exchange:
         self.path = scope["raw_path"].decode("latin-1")
         query = scope["query_string"].decode("latin-1")
         self.target = self.path + ("?" + query if query else "")
-        self.query = dict(parse_qsl(query))
+        self.query = query_params(query)
         self.headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
 
     def common_headers(self) -> dict[str, str]:

@@ -3,7 +3,9 @@
 The newest ``max_runs`` keys are kept as given (``recent``); older ones move to ``older`` as a
 16-byte hash with the body digest and run id (about 250 bytes each), up to ``max_keys`` of them.
 So a key repeated after its run was evicted is recognised (the store answers 409, not a second
-run) for the last ``max_keys`` keys; a key older than that is new again.
+run) for the newest ``max_recent + max_keys`` keys; a key older than that is new again. With a
+database (``persist``) each key is also written there as its hash, and a restarted server
+restores them (as hashes: ``restore``), so a retry after a restart gets the same run.
 """
 from __future__ import annotations
 
@@ -18,7 +20,7 @@ from .validate import ErrorAnswer
 KEY_LOCKS = 64  # creates with different idempotency keys rarely wait for each other
 
 
-def _short(key: str) -> bytes:
+def short(key: str) -> bytes:
     """The 16-byte hash an older key is remembered by."""
     return hashlib.sha256(key.encode("utf-8", "surrogatepass")).digest()[:16]
 
@@ -43,7 +45,7 @@ class KeyMap:
         with self.lock:
             seen = self.recent.get(key)
             if seen is None:
-                packed = self.older.get(_short(key))
+                packed = self.older.get(short(key))
                 seen = None if packed is None else (packed[:16].hex(), packed[16:].decode())
         if seen is None:
             return None
@@ -60,6 +62,18 @@ class KeyMap:
             self.recent.move_to_end(key)
             while len(self.recent) > self.max_recent:
                 old, (old_digest, old_run) = self.recent.popitem(last=False)
-                self.older[_short(old)] = bytes.fromhex(old_digest[:32]) + old_run.encode()
-            while len(self.older) > self.max_keys:
+                self.older[short(old)] = bytes.fromhex(old_digest[:32]) + old_run.encode()
+            while len(self.older) > self.max_keys + self.max_recent - len(self.recent):
                 self.older.popitem(last=False)
+
+    @property
+    def bound(self) -> int:
+        """How many keys are recognised at most (whole and hashed)."""
+        return self.max_recent + self.max_keys
+
+    def restore(self, rows: list[tuple[bytes, str, str]]) -> None:
+        """Keys saved by an earlier start, oldest first, as (hash, body digest, run id)."""
+        with self.lock:
+            for hashed, digest, run_id in rows[-self.bound:]:
+                self.older[hashed] = bytes.fromhex(digest[:32]) + run_id.encode()
+                self.older.move_to_end(hashed)

@@ -1,9 +1,33 @@
-"""Pages of a list (messages, assistants, runs, run steps): ``limit``, ``order`` and the cursors."""
+"""Pages of a list (messages, assistants, runs, run steps): ``limit``, ``order`` and the cursors;
+and the query string itself (``query_params``), with the array parameter ``include[]``."""
 from __future__ import annotations
 
 from typing import Any, Callable
+from urllib.parse import parse_qsl
 
-from .validate import fail
+from .validate import check_enum, fail
+
+#: The one ``include[]`` value the spec allows (createRun, run steps): file_search result content,
+#: harmless to accept here since file_search is refused.
+STEP_INCLUDES = ("step_details.tool_calls[*].file_search.results[*].content",)
+
+
+def query_params(raw: str) -> dict[str, Any]:
+    """A query string's parameters: each one's last non-empty value, and an array ``name[]``'s
+    every value, in order, as a list (``include[]=a&include[]=b``)."""
+    query: dict[str, Any] = {}
+    for name, value in parse_qsl(raw, keep_blank_values=True):
+        if name.endswith("[]"):
+            query.setdefault(name, []).append(value)
+        elif value:
+            query[name] = value
+    return query
+
+
+def check_include(query: dict[str, Any]) -> None:
+    """A 400 naming an ``include[]`` value other than the spec's one (the values are ignored)."""
+    for index, value in enumerate(query.get("include[]", [])):
+        check_enum(value, f"include[{index}]", STEP_INCLUDES)
 
 
 def parse_limit(raw: str) -> int:

@@ -2,7 +2,8 @@
 
 One SQLite file (WAL, NORMAL sync, a busy timeout, numbered ``MIGRATIONS`` with ``PRAGMA
 user_version`` as the run log has): assistants, threads (with their messages) and runs, each
-a JSON document written when it changes (``Store.saved``) and deleted with it. At start the
+a JSON document written when it changes (``Store.saved``) and deleted with it; and the
+idempotency keys (``save_key``), so a create retried across a restart gets the same run. At start the
 store is loaded back; runs that had not ended when the server stopped end then (see ``saved``).
 Without a database the server keeps everything in memory, as before.
 """
@@ -30,6 +31,12 @@ MIGRATIONS: list[str] = [
                        body TEXT NOT NULL);
     CREATE INDEX runs_thread ON runs (thread_id);
     CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT)
+    """,
+    # 2: idempotency keys (their 16-byte hash, never the key), the body digest and the run made,
+    # newest last; kept to the server's bound, as in memory (see ``keys``).
+    """
+    CREATE TABLE idempotency_keys (seq INTEGER PRIMARY KEY, key_hash BLOB NOT NULL UNIQUE,
+                                   digest TEXT NOT NULL, run_id TEXT NOT NULL)
     """,
 ]
 VERSION = len(MIGRATIONS)
@@ -89,6 +96,8 @@ class Database:
             assistants = self.conn.execute("SELECT body FROM assistants ORDER BY seq").fetchall()
             threads = self.conn.execute("SELECT body FROM threads").fetchall()
             runs = self.conn.execute("SELECT body FROM runs ORDER BY seq").fetchall()
+            keys = self.conn.execute("SELECT key_hash, digest, run_id FROM idempotency_keys "
+                                     "ORDER BY seq").fetchall()
             self.seq = int(self.conn.execute("SELECT max(seq) FROM (SELECT seq FROM runs UNION ALL "
                                              "SELECT seq FROM assistants)").fetchone()[0] or 0)
             self.conn.execute("DELETE FROM meta WHERE key = 'stopped_at'")  # running again
@@ -107,9 +116,24 @@ class Database:
                 store.bytes_kept += run.size
                 if was_ended:
                     ended.append(run)
+        store.idempotency.restore([(bytes(h), d, r) for h, d, r in keys])
         if ended:
             self.save(store, ended)
         return len(ended)
+
+    def save_key(self, key_hash: bytes, digest: str, run_id: str, bound: int) -> None:
+        """Remember which run an idempotency key made; keep only the newest ``bound`` keys."""
+        with self.lock:
+            if self.closed:
+                return
+            try:
+                self.conn.execute("BEGIN IMMEDIATE")
+                seq = self.conn.execute("INSERT OR REPLACE INTO idempotency_keys (key_hash, digest, run_id) "
+                                        "VALUES (?, ?, ?)", (key_hash, digest, run_id)).lastrowid or 0
+                self.conn.execute("DELETE FROM idempotency_keys WHERE seq <= ?", (seq - bound,))
+                self.conn.execute("COMMIT")
+            except sqlite3.Error as exc:
+                self._failed(exc)
 
     def save(self, store: Any, objects: Any) -> None:
         """Write assistants (dicts), threads and runs as they are now, in one transaction."""

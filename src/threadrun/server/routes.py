@@ -20,6 +20,7 @@ ROUTES = (
     ("DELETE", "/assistants/{assistant_id}", "delete_assistant"),
     ("POST", "/threads", "create_thread"),
     ("POST", "/threads/runs", "create_run"),
+    ("POST", "/threads/runs/input_tokens", "count_input_tokens"),  # threadrun's own (counting.py)
     ("GET", THREAD, "get_thread"),
     ("POST", THREAD, "update_thread"),
     ("DELETE", THREAD, "delete_thread"),

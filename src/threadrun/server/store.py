@@ -23,7 +23,7 @@ from .endings import last_error, why_incomplete
 from .engines import Engine, EngineReply, UpstreamError, is_offline, make_engine
 from .engines.calls import abort_soon, run_aborts
 from .faults import RunFault
-from .keys import KeyMap
+from .keys import KeyMap, short
 from .objects import TERMINAL, Run, RunParams, Thread, assistant_dict, new_id
 from .params import engine_messages, not_found, resolve_params
 from .resources import Resources, new_thread
@@ -156,8 +156,10 @@ class Store(Resources, Runs):
         return run
 
     def remember_key(self, key: str, digest: str, run: Run) -> None:
-        """Remember which run a key created (bounded: see ``keys``)."""
+        """Remember which run a key created (bounded: see ``keys``), on disk too when kept there."""
         self.idempotency.remember(key, digest, run.id)
+        if self.db is not None:
+            self.db.save_key(short(key), digest, run.id, self.idempotency.bound)
 
     def needs_engine(self, run: Run) -> bool:
         """Whether the run still waits for an engine reply (a worker's job)."""

@@ -17,6 +17,7 @@ from .bodies import (
 )
 from .faults import Decision
 from .objects import Run
+from .pages import check_include
 from .routes import Reply, StreamReply
 from .slots import client_timeout
 from .stream import run_events
@@ -84,8 +85,9 @@ class Surface:
         return Reply(200, self.store.delete_message(params["thread_id"], params["message_id"]))
 
     def create_thread_run(self, params: dict[str, str], body: Any, decision: Decision,
-                          headers: dict[str, str], **_: Any) -> Reply | StreamReply:
+                          headers: dict[str, str], query: dict[str, Any], **_: Any) -> Reply | StreamReply:
         """``POST /threads/{thread_id}/runs``: queued RunObject at once, or the SSE stream."""
+        check_include(query)
         body = validate_body(body, CREATE_RUN_FIELDS, ("assistant_id",))
         forced = self.faults.run_fault(decision)
         run = self.store.create_thread_run(params["thread_id"], body, self.latency, forced,
@@ -118,10 +120,12 @@ class Surface:
             return StreamReply(run_events(self.store, run, None, opening), run)
         return Reply(200, run.to_dict(status="queued"))
 
-    def list_steps(self, params: dict[str, str], query: dict[str, str], **_: Any) -> Reply:
-        """``GET /threads/{thread_id}/runs/{run_id}/steps``."""
+    def list_steps(self, params: dict[str, str], query: dict[str, Any], **_: Any) -> Reply:
+        """``GET /threads/{thread_id}/runs/{run_id}/steps`` (``include[]`` checked, see ``pages``)."""
+        check_include(query)
         return Reply(200, self.store.list_steps(params["thread_id"], params["run_id"], query))
 
-    def get_step(self, params: dict[str, str], **_: Any) -> Reply:
-        """``GET /threads/{thread_id}/runs/{run_id}/steps/{step_id}``."""
+    def get_step(self, params: dict[str, str], query: dict[str, Any], **_: Any) -> Reply:
+        """``GET /threads/{thread_id}/runs/{run_id}/steps/{step_id}`` (``include[]`` checked)."""
+        check_include(query)
         return Reply(200, self.store.get_step(params["thread_id"], params["run_id"], params["step_id"]))

@@ -75,12 +75,18 @@ def post(provider: Provider, path: str, body: dict, *, stream: bool,
     ``read_timeout`` bounds each read (None: ``READ_TIMEOUT_S``); a silent provider fails there.
     """
     key = provider.key()
-    url = provider.endpoint() + path
-    bound = read_timeout or READ_TIMEOUT_S
+    return send(provider, provider.endpoint() + path, body, headers_for(provider, key), key,
+                read_timeout or READ_TIMEOUT_S)
+
+
+def send(provider: Provider, url: str, body: dict, headers: dict[str, str], key: str | None,
+         bound: float) -> requests.Response:
+    """POST ``body`` to ``url`` (one of ``provider``'s own) with ``headers``; the response, its
+    body not read yet, or an UpstreamError with the upstream's message (``key`` masked)."""
     try:
         clock.check()  # cancelled or out of budget before sending: nothing goes out
         response = session_for(provider).post(
-            url, data=json.dumps(body), headers=headers_for(provider, key), stream=True,
+            url, data=json.dumps(body), headers=headers, stream=True,
             timeout=(config.CONNECT_TIMEOUT_S, bound), allow_redirects=False)
     except Stopped as stopped:
         raise stopped_error(provider.name, stopped.why) from None
