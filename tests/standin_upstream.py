@@ -244,7 +244,8 @@ def _handler(standin: StandIn) -> type[BaseHTTPRequestHandler]:
             """``{"service_tier": ...}`` when the request asked for one (the tier it ran on)."""
             if not body.get("service_tier"):
                 return {}
-            return {"service_tier": standin.served_tier or body["service_tier"]}
+            asked = body["service_tier"]  # auto: the project's tier, "default" unless configured
+            return {"service_tier": standin.served_tier or ("default" if asked == "auto" else asked)}
 
         def play(self, recorded: Recorded, stream: bool) -> None:
             """Answer with a recorded answer: its events when streamed (and it has some), else its body."""

@@ -95,6 +95,35 @@ def test_a_tier_is_a_grid_dimension_through_the_runtime_over_http(server):
         (0, "flex"), (0, "priority"), (1, "flex"), (1, "priority")]
 
 
+def test_default_and_auto_compare_flex_with_the_standard_tier_on_echo():
+    """OpenAI's service_tier takes auto|default|flex|priority (chat-completions.openapi.yaml and
+    responses.openapi.yaml, ServiceTier): echo stands in for it, auto runs on (and reports) default."""
+    df = run("echo:gpt-4o", service_tier="flex,default,auto")
+    assert list(df["status"]) == ["completed"] * 3
+    assert list(df["service_tier"]) == ["flex", "default", "default"]
+    assert [json.loads(s)["service_tier"] for s in df["sent"]] == ["flex", "default", "auto"]
+    standard = run("echo:gpt-4o").loc[0, "cost_usd"]
+    assert df.loc[1, "cost_usd"] == pytest.approx(standard) and df.loc[2, "cost_usd"] == pytest.approx(standard)
+    assert df.loc[0, "cost_usd"] == pytest.approx(standard * TIERS["flex"]["factor"])
+
+
+def test_default_and_auto_go_upstream_to_openai_priced_at_the_standard_price(upstream):
+    standin = upstream('[providers.openai]\nbase_url = "{url}"\napi = "chat"\n')
+    df = run("openai:gpt-4o", service_tier="default,auto")
+    assert sorted(r["body"]["service_tier"] for r in standin.requests) == ["auto", "default"]
+    assert list(df["status"]) == ["completed", "completed"]
+    assert list(df["service_tier"]) == ["default", "default"]  # what OpenAI reports it ran on
+    standard = cost_usd("gpt-4o", 7, 5, provider="openai", cached=3)
+    assert list(df["cost_usd"]) == pytest.approx([standard, standard])
+
+
+def test_a_provider_whose_docs_list_no_standard_tier_keeps_it_not_sent():
+    """Gemini's flex/priority are not documented with auto/default on its OpenAI endpoint."""
+    gemini = threadrun.providers.get("gemini")
+    assert not gemini.offers_tier("default") and not gemini.offers_tier("auto")
+    assert gemini.offers_tier("flex")
+
+
 def test_a_bad_tier_is_one_line_before_anything_is_sent():
     with pytest.raises(ValidationError, match=r"--service-tier 'flx' is not one of .*did you mean 'flex'"):
         run("echo:gpt-4o", service_tier="flx")

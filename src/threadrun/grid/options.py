@@ -197,8 +197,9 @@ OPTIONS: tuple[Option, ...] = (
     Option("budget", "send", "Send no run whose worst-case cost (caps × prices) could take the "
            "sweep's spend past USD; the rest are not sent (--resume LABEL runs them).",
            kind=float, metavar="USD", minimum=0, above=True, unit="USD"),
-    Option("service_tier", "grid", "Service tier(s), comma-separated: flex,priority (OpenAI, "
-           "Gemini; priced per tier); the row's service_tier is the one the provider reports.",
+    Option("service_tier", "grid", "Service tier(s), comma-separated: flex,default (OpenAI: "
+           "auto, default, flex, priority; Gemini: flex, priority; priced per tier); the row's "
+           "service_tier is the one the provider reports.",
            parse=parse_tiers),
 )
 

@@ -51,10 +51,11 @@ class EchoEngine:
     def reply(self, request: Request, emit: Any, watch: Any) -> EngineReply:
         """The echo reply; ``sent`` is the model, the temperature and the cap it was run with."""
         temperature = 1.0 if request.temperature is None else request.temperature  # the API default
-        tier = request.service_tier if self.provider.offers_tier(request.service_tier) else None
+        asked = request.service_tier if self.provider.offers_tier(request.service_tier) else None
+        tier = "default" if asked == "auto" else asked  # auto: the project's tier, default (OpenAI)
         self.sent = {"model": request.model, "temperature": temperature,
                      **({"max_completion_tokens": request.max_tokens} if request.max_tokens is not None else {}),
-                     **({"service_tier": tier} if tier else {})}
+                     **({"service_tier": asked} if asked else {})}
         from .echo_tools import echo_calls, echo_text  # they build on echo_reply
         calls = echo_calls(request.messages, request.tools, request.tool_choice)
         if calls:  # the thread names one of the run's function tools
