@@ -87,6 +87,36 @@ def test_a_provider_without_tiers_is_not_sent_the_cell_unless_allowed(upstream):
     assert sent.loc[0, "error"].startswith("sent anyway: anthropic ignores service_tier")
 
 
+COORDINATES = ["model", "provider", "temperature", "top_p", "reasoning_effort", "service_tier",
+               "input", "repeat"]
+
+
+def test_a_not_sent_row_carries_its_cells_coordinates_like_a_sent_one(upstream):
+    upstream('[providers.anthropic]\nbase_url = "{url}"\n')
+    inputs = pd.DataFrame({"text": ["a", "b"]}, index=["t1", "t2"])
+    df = threadrun.run("user: {text}", over=inputs, model="echo:gpt-4o,anthropic:claude-sonnet-4-5",
+                       temperature="0,1", service_tier="flex", repeat=2, progress=False, log=False)
+    sent, unsent = df[df["status"] == "completed"], df[df["status"] == "not_sent"]
+    assert len(sent) == len(unsent) == 8
+    as_sent = sent[COORDINATES].drop(columns=["model", "provider"]).reset_index(drop=True)
+    as_unsent = unsent[COORDINATES].drop(columns=["model", "provider"]).reset_index(drop=True)
+    pd.testing.assert_frame_equal(as_unsent, as_sent)  # same cells, model apart
+    assert set(unsent["service_tier"]) == {"flex"} and set(unsent["temperature"]) == {0.0, 1.0}
+    assert set(unsent["provider"]) == {"anthropic"} and not unsent["model"].isna().any()
+    table = threadrun.compare(df, by=("model", "service_tier"))
+    assert list(table.index) == [("claude-sonnet-4-5", "flex"), ("gpt-4o", "flex")]  # no NaN group
+    assert list(table[("runs", "completion_rate")]) == [0.0, 1.0]
+
+
+def test_a_not_sent_row_without_a_chosen_temperature_has_the_one_a_sent_run_reports(upstream):
+    upstream('[providers.anthropic]\nbase_url = "{url}"\n')
+    df = threadrun.run(THREAD, model="echo:gpt-4o,anthropic:claude-sonnet-4-5", service_tier="flex",
+                       progress=False, log=False)
+    assert list(df["status"]) == ["completed", "not_sent"]
+    assert df.loc[1, "temperature"] == df.loc[0, "temperature"] == 1.0
+    assert df.loc[1, "top_p"] == df.loc[0, "top_p"] == 1.0
+
+
 def test_a_tier_is_a_grid_dimension_through_the_runtime_over_http(server):
     """On another Assistants server (our runtime, over HTTP): the tier travels as x_threadrun."""
     df = threadrun.run(THREAD, model="echo:gpt-4o", temperature="0,1", service_tier="flex,priority",

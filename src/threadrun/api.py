@@ -24,8 +24,7 @@ from .grid.plan import (
 )
 from .grid.sweep import Sweep
 from .notify import info as _info
-from .rows.result import RunResult
-from .rows.row import frame, to_row
+from .rows.row import frame
 from .rows.runlog import RunLog
 from .server import embedded as runtime
 
@@ -260,9 +259,7 @@ def _is_done(job: Job, done: set[tuple]) -> bool:
 
 
 def _failed_row(job: Job, cmd: Command, error: str) -> dict:
-    return to_row(RunResult(body=_shown_body(job.body), status="error", error=error),
-                  label=cmd.label, repeat=job.repeat, reasoning_effort=job.reasoning_effort,
-                  input=job.input)
+    return capabilities.cell_row(job, _shown_body(job.body), "error", error, cmd.label)
 
 
 #: What a dry run shows for a scratch assistant that does not exist yet (no made-up id).

@@ -32,3 +32,6 @@ MIN_TOKEN_CAP = 256          # max_prompt_tokens, max_completion_tokens
 FUNCTION_NAME_CHARS = 64
 TEMPERATURE_RANGE = (0.0, 2.0)
 TOP_P_RANGE = (0.0, 1.0)
+#: An assistant's temperature and top_p when none is set (the Assistants API's defaults): what
+#: a run on threadrun's scratch assistant reports when its body chose neither.
+SAMPLING_DEFAULTS = {"temperature": 1.0, "top_p": 1.0}

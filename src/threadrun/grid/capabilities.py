@@ -16,6 +16,7 @@ from typing import Any, Callable
 from .. import providers
 from ..errors import ValidationError
 from ..providers.rules import Rule
+from ..spec import SAMPLING_DEFAULTS
 from .plan import PENDING_ASSISTANT, Job
 
 #: The status of a row whose cell was not sent because of a provider's documented rule.
@@ -151,13 +152,10 @@ def _first_setting(job: Job) -> str | None:
 def unsent_rows(held: list[tuple[Job, str]], *, label: str | None, runlog: Any,
                 on_row: Callable[[dict], None] | None) -> dict[int, dict]:
     """The rows of the cells not sent, by grid index: logged, passed to ``on_row``, costing 0."""
-    from ..rows.result import RunResult  # the row needs pandas; the runtime imports this module too
-    from ..rows.row import to_row
     rows: dict[int, dict] = {}
     for job, reason in held:
         body = {k: v for k, v in job.body.items() if not (k == "assistant_id" and v == PENDING_ASSISTANT)}
-        row = to_row(RunResult(body=body, status=NOT_SENT, error=reason), label=label,
-                     repeat=job.repeat, reasoning_effort=job.reasoning_effort, input=job.input)
+        row = cell_row(job, body, NOT_SENT, reason, label)
         row["cost_usd"] = 0.0  # nothing was sent: no token was used
         if runlog is not None:
             try:
@@ -168,6 +166,22 @@ def unsent_rows(held: list[tuple[Job, str]], *, label: str | None, runlog: Any,
             on_row(row)
         rows[job.index] = row
     return rows
+
+
+def cell_row(job: Job, body: dict, status: str, error: str, label: str | None) -> dict:
+    """The row of a cell no run answered for, with its grid coordinates as a sent run's row
+    has them: the tier asked, and the temperature and top_p the run would report (the body's,
+    else the API defaults of threadrun's scratch assistant; another assistant's are unknown)."""
+    from ..rows.result import RunResult  # the row needs pandas; the runtime imports this module too
+    from ..rows.row import to_row
+    row = to_row(RunResult(body=body, status=status, error=error), label=label, repeat=job.repeat,
+                 reasoning_effort=job.reasoning_effort, input=job.input)
+    row["service_tier"] = job.service_tier
+    if job.body.get("assistant_id") == PENDING_ASSISTANT:
+        for name, default in SAMPLING_DEFAULTS.items():
+            if row[name] is None:
+                row[name] = default
+    return row
 
 
 def request_settings(request: Any) -> dict[str, Any]:
