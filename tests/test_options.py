@@ -115,3 +115,74 @@ def test_rebuilding_from_the_table_leaves_the_original_objects_for_later_tests()
     assert (threadrun.faces.form.DEFAULTS, threadrun.faces.form.show_form,
             threadrun.faces.magic.ThreadrunMagics) == before
     assert threadrun.faces.form.DEFAULTS is before[0]
+
+
+NUMERIC = [o for o in options.OPTIONS if o.kind in (int, float) and o.parse is None and o.role != "cell"]
+BOOLS = [o for o in options.OPTIONS if o.kind is bool and o.parse is None and o.role != "cell"]
+
+
+def test_the_typed_options_are_the_ones_this_file_checks():
+    """Every int/float/bool option without a parser of its own is checked by its kind."""
+    assert {o.name for o in NUMERIC} >= {"budget", "max_completion_tokens", "max_prompt_tokens",
+                                         "timeout", "deadline", "concurrency", "rate", "max_steps"}
+    assert {o.name for o in BOOLS} >= {"fresh", "allow_ignored", "dry_run", "stream", "progress"}
+
+
+@pytest.mark.parametrize("option", NUMERIC, ids=lambda o: o.name)
+@pytest.mark.parametrize("value", ["$5", [300], True, {"n": 1}])
+def test_a_numeric_option_of_the_wrong_type_is_one_line_naming_it_and_the_value(option, value):
+    with pytest.raises(ValidationError) as info:
+        api.command("user: hi", **{option.name: value})
+    message = str(info.value)
+    assert "\n" not in message and info.value.param == option.name
+    assert message.startswith(f"{option.dashed} expects a ") and message.endswith(repr(value))
+
+
+def test_a_numeric_option_of_the_wrong_type_next_to_a_cap_is_not_a_type_error():
+    """threadrun.run(..., max_completion_tokens=300, budget="$5") raised TypeError ('>' between
+    str and int) before: the bound was compared with the raw value."""
+    with pytest.raises(ValidationError, match=r"^--budget expects a number, got '\$5'$"):
+        api.command("user: hi", model="echo:gpt-4o", max_completion_tokens=300, budget="$5")
+
+
+@pytest.mark.parametrize("option", NUMERIC, ids=lambda o: o.name)
+def test_a_numeric_option_as_text_is_read_as_the_magic_reads_it(option):
+    """The magic's parser is int() / float() of the text: so is a string given from Python."""
+    cmd = api.command("user: hi", **{option.name: " 300 "})
+    value = cmd.fields.get(option.name, cmd.settings.get(option.name))
+    assert value == 300 and type(value) is option.kind
+    assert api.command("user: hi", budget="5").budget == 5.0  # the new user's call
+    assert api.command("user: hi", temperature="0.5").temperatures == [0.5]  # as temperature does
+
+
+def test_a_whole_number_option_refuses_a_fraction_and_takes_numpys_ints():
+    np = pytest.importorskip("numpy")
+    with pytest.raises(ValidationError, match=r"^--max-completion-tokens expects a whole number, got 300.5$"):
+        api.command("user: hi", max_completion_tokens=300.5)
+    assert api.command("user: hi", concurrency=np.int64(4)).concurrency == 4
+    assert api.command("user: hi", budget=np.float32(0.5)).budget == 0.5
+
+
+@pytest.mark.parametrize("option", BOOLS, ids=lambda o: o.name)
+@pytest.mark.parametrize("value", ["yes", "False", 1, 0])
+def test_a_bool_option_given_anything_but_a_bool_is_one_line(option, value):
+    with pytest.raises(ValidationError) as info:
+        api.command("user: hi", **{option.name: value})
+    assert str(info.value) == (f"{option.dashed if option.flag else option.name} expects True or "
+                               f"False, got {value!r}") and info.value.param == option.name
+
+
+def test_a_bool_option_takes_python_and_numpy_bools():
+    np = pytest.importorskip("numpy")
+    assert api.command("user: hi", fresh=True).fresh is True
+    assert api.command("user: hi", allow_ignored=np.bool_(True)).allow_ignored is True
+
+
+@pytest.mark.parametrize("value, named", [(["flex", None], "None"), (["flex", ""], "an empty string")])
+def test_a_none_in_a_grid_list_is_named(value, named):
+    with pytest.raises(ValidationError) as info:
+        api.command("user: hi", service_tier=value)
+    assert str(info.value) == (f"--service-tier has {named} in {value!r}; give each item a value "
+                               "('default' is the standard tier)")
+    with pytest.raises(ValidationError, match=r"^--model has None in \['echo:a', None\]; give each"):
+        api.command("user: hi", model=["echo:a", None])

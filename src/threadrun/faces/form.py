@@ -21,7 +21,7 @@ import ipywidgets as W
 import pandas as pd
 
 from .. import api
-from ..errors import ThreadrunError
+from ..errors import ThreadrunError, ValidationError
 from ..grid import notices, options
 from ..rows.row import frame
 from . import display
@@ -174,12 +174,18 @@ class ThreadrunForm(W.VBox):
     # --- the shared path -------------------------------------------------------------------
 
     def command(self, *, dry_run: bool = False) -> api.Command:
-        """The form as a ``Command``, through ``api.command`` (raises ValidationError)."""
+        """The form as a ``Command``, through ``api.command`` (raises ValidationError, in the
+        form's words: its fields' names)."""
         v = self.value
         fields = {name: v[name] for name in self.fields}
         over = {"over": v["over"], "namespace": notebook_namespace()} if v.get("over") else {}
-        return api.command(v["messages"], model=v["models"], temperature=self.temperature.grid(),
-                           base_url=self.base_url, dry_run=dry_run, progress=False, **over, **fields)
+        try:
+            return api.command(v["messages"], model=v["models"], temperature=self.temperature.grid(),
+                               base_url=self.base_url, dry_run=dry_run, progress=False, **over, **fields)
+        except ValidationError as exc:
+            worded = ValidationError(_one_line(exc), param=exc.param)
+            worded.line = exc.line  # its message says the line already
+            raise worded from None
 
     def dry_run(self) -> list[dict]:
         """The request bodies the form would send (``api.execute`` of a dry-run Command)."""
@@ -374,8 +380,8 @@ class ThreadrunForm(W.VBox):
             f'text-overflow:ellipsis" title="{html.escape(text)}">⚠ {html.escape(text)}</div>')
 
 
-#: The magic's option names as the form's fields are labelled.
-_FIELD_NAMES = {"--temperature": "Temperature", "--top-p": "top_p", "--repeat": "repeat",
+#: The magic's option names as the form's fields are labelled (a simple field: its option's name).
+_FIELD_NAMES = {**{o.dashed: o.name for o in options.OPTIONS if o.widget}, "--temperature": "Temperature", "--top-p": "top_p", "--repeat": "repeat",
                 "--concurrency": "concurrency", "--model": "Models", "--assistant": "Assistant",
                 "--instructions": "Instructions", "--label": "Label"}
 

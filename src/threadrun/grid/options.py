@@ -19,6 +19,7 @@ Stdlib and ``plan`` only: the magic reads this table at ``%load_ext``.
 from __future__ import annotations
 
 import difflib
+import numbers
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Literal, Mapping
 
@@ -71,9 +72,12 @@ class Option:
         return self.spelled or "--" + self.name.replace("_", "-")
 
     def check(self, value: Any, who: str | None = None) -> Any:
-        """``value`` parsed and within bounds, else a one-line ValidationError."""
+        """``value`` parsed (or of the option's ``kind``) and within bounds, else a one-line
+        ValidationError."""
         if self.parse is not None:
             value = self.parse(value)
+        elif value is not None and self.kind in _KINDS:
+            value = _KINDS[self.kind](value, who or (self.dashed if self.flag else self.name), self.name)
         if value is None or self.minimum is None:
             return value
         low = self.minimum
@@ -85,6 +89,54 @@ class Option:
             raise ValidationError(f"{who or self.dashed} must be {bound}{unit}, got {got}",
                                   param=self.name)
         return value
+
+
+def _as_int(value: Any, who: str, param: str) -> int:
+    """A whole number: an int (numpy's too) or text ``int()`` reads, as the magic's parser does."""
+    if isinstance(value, numbers.Integral) and not _is_bool(value):
+        return int(value)
+    if isinstance(value, str):
+        try:
+            return int(value.strip())
+        except ValueError:
+            pass
+    raise ValidationError(f"{who} expects a whole number, got {_shown(value)}", param=param)
+
+
+def _as_float(value: Any, who: str, param: str) -> float:
+    """A number: an int or float (numpy's too) or text ``float()`` reads, as the magic's parser
+    (and ``--temperature``) does."""
+    if isinstance(value, numbers.Real) and not _is_bool(value):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value.strip())
+        except ValueError:
+            pass
+    raise ValidationError(f"{who} expects a number, got {_shown(value)}", param=param)
+
+
+def _as_bool(value: Any, who: str, param: str) -> bool:
+    """True or False (numpy's too); text such as ``"yes"`` is refused, not read as true."""
+    if _is_bool(value):
+        return bool(value)
+    raise ValidationError(f"{who} expects True or False, got {_shown(value)}", param=param)
+
+
+def _is_bool(value: Any) -> bool:
+    """A Python or numpy boolean (numpy's ``bool_`` is no ``bool``)."""
+    return isinstance(value, bool) or (type(value).__module__ == "numpy"
+                                       and type(value).__name__ in ("bool", "bool_"))
+
+
+def _shown(value: Any) -> str:
+    """A bad value as the error shows it: its repr, cut short."""
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+#: How a value given from Python is read for an option of each ``kind`` without a ``parse``.
+_KINDS: dict[type, Callable[[Any, str, str], Any]] = {int: _as_int, float: _as_float, bool: _as_bool}
 
 
 def _tools(value: Any) -> Any:

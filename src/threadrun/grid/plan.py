@@ -49,8 +49,9 @@ def split_list(value: str | Iterable[Any] | None) -> list[Any]:
     return [v for v in out if v not in ("", None)]
 
 
-def split_items(value: str | Iterable[Any] | None, option: str) -> list[Any]:
-    """A grid option's items: ``"a,b"`` or ``["a", "b"]``; an empty item is a one-line error.
+def split_items(value: str | Iterable[Any] | None, option: str, hint: str = "") -> list[Any]:
+    """A grid option's items: ``"a,b"`` or ``["a", "b"]``; an empty item (or a None in a list)
+    is a one-line error naming it, ending with ``hint``.
 
     ``--model ''``, ``a,,b`` or a trailing comma would otherwise run the default silently.
     """
@@ -61,10 +62,13 @@ def split_items(value: str | Iterable[Any] | None, option: str) -> list[Any]:
     if items and all(v in ("", None) for v in items):
         raise ValidationError(f"{option} is empty; give it a value or leave it out",
                               param=option.lstrip("-").replace("-", "_"))
-    if any(v in ("", None) for v in items):
-        shown = value if isinstance(value, str) else ",".join(map(str, items))
-        raise ValidationError(f"{option} has an empty item in {shown!r}; separate values with "
+    if isinstance(value, str) and "" in items:
+        raise ValidationError(f"{option} has an empty item in {value!r}; separate values with "
                               f"single commas", param=option.lstrip("-").replace("-", "_"))
+    if any(v in ("", None) for v in items):
+        bad = "None" if None in items else "an empty string"
+        raise ValidationError(f"{option} has {bad} in {items!r}; give each item a value{hint}",
+                              param=option.lstrip("-").replace("-", "_"))
     return items
 
 
@@ -100,7 +104,7 @@ def parse_efforts(value: str | Iterable[str] | None) -> list[str | None]:
 
 def parse_tiers(value: str | Iterable[str] | None) -> list[str | None]:
     """Service tiers of the grid (``flex,priority``); none given means the provider's default."""
-    tiers = split_items(value, "--service-tier")
+    tiers = split_items(value, "--service-tier", " ('default' is the standard tier)")
     for tier in tiers:
         if tier not in SERVICE_TIERS:
             close = difflib.get_close_matches(str(tier), SERVICE_TIERS, n=1)
