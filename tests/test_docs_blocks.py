@@ -74,6 +74,18 @@ def test_the_python_blocks_run_as_written_in_a_notebook_shell(offline_providers,
     assert offline_providers.requests, "no block reached a provider"
 
 
+def test_the_echo_models_the_blocks_name_have_a_price():
+    """A reader copies these: an unpriced echo model warns 'cost will be NaN' on every run and
+    leaves compare's cost_usd all NaN (echo:a, echo:b in docs/comparing.md did)."""
+    from threadrun.providers import catalog
+    named = {(name, line, model) for name, body, line in every("ipython", "python", "bash")
+             for model in re.findall(r"\becho:([\w.-]+)", body)}
+    assert named
+    unpriced = [(name, line, model) for name, line, model in sorted(named)
+                if catalog.provider_price(model, "echo") is None]
+    assert unpriced == []
+
+
 def test_the_toml_blocks_are_providers_files_that_load(isolated):
     from threadrun import providers
     tables = every("toml")
