@@ -122,3 +122,20 @@ def test_the_lookup_uses_the_request_hash_index(tmp_path):
         plan = log._conn.execute("EXPLAIN QUERY PLAN SELECT seq FROM runs WHERE status = 'completed' "
                                  "AND request_hash IN ('a', 'b')").fetchall()
     assert any("runs_request_hash" in str(step) for step in plan)
+
+
+def test_the_replay_line_says_cost_unknown_not_zero_for_an_unpriced_model(capsys):
+    """echo:no-such-model has no price (its cost_usd is NaN): the line said '$0 not spent again'."""
+    threadrun.run(THREAD, model="echo:no-such-model", progress=False)
+    capsys.readouterr()
+    again = threadrun.run(THREAD, model="echo:no-such-model", progress=False)
+    line = capsys.readouterr().out
+    assert list(again["cached"]) == [True] and again["cost_usd"].isna().all()
+    assert "rows came from the run log" in line and "cost unknown" in line and "$" not in line
+
+
+def test_the_replay_line_sums_the_known_costs_and_counts_the_unknown_ones():
+    rows = {0: {"cost_usd": 0.25}, 1: {"cost_usd": float("nan")}, 2: {"cost_usd": 0.5}}
+    assert "; $0.75 not spent again, and 1 of unknown cost)" in cache.replayed_line(rows, 4)
+    assert "; $0.75 not spent again)" in cache.replayed_line({0: rows[0], 2: rows[2]}, 2)
+    assert "; cost unknown)" in cache.replayed_line({1: rows[1]}, 1)

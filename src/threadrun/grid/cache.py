@@ -89,7 +89,15 @@ def replay(jobs: list[Job], hashes: dict[int, tuple[str, str]], runlog: Any, lab
 
 
 def replayed_line(rows: dict[int, dict], total: int) -> str:
-    """The one line of a call some of whose rows came from the log."""
-    saved = sum(c for r in rows.values() if isinstance(c := r.get("cost_usd"), float) and c == c)
+    """The one line of a call some of whose rows came from the log: what they saved, in USD
+    where their cost is known (an unpriced model's is NaN: never said to be $0)."""
+    costs = [r.get("cost_usd") for r in rows.values()]
+    known = [c for c in costs if isinstance(c, (int, float)) and c == c]
+    unknown = len(costs) - len(known)
+    if not known:
+        saved = "cost unknown"
+    else:
+        saved = f"${sum(known):.6g} not spent again"
+        saved += f", and {unknown} of unknown cost" if unknown else ""
     return (f"{len(rows)} of {total} rows came from the run log (cached: their original tokens, "
-            f"cost and timings; ${saved:.6g} not spent again); --fresh runs them again")
+            f"cost and timings; {saved}); --fresh runs them again")
