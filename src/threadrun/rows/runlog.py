@@ -153,6 +153,17 @@ class RunLog:
                     found[record[0]] = record[1:]  # ordered by seq: the latest wins
         return _row_dicts(found)
 
+    def completed(self, hashes: list[str]) -> set[str]:
+        """The request identities among ``hashes`` that have a completed run logged."""
+        found: set[str] = set()
+        for start in range(0, len(hashes), _CHUNK):
+            part = hashes[start:start + _CHUNK]
+            sql = (f'SELECT DISTINCT request_hash FROM {TABLE} WHERE status = ? AND request_hash '
+                   f'IN ({", ".join("?" * len(part))})')
+            with self._lock:
+                found.update(h for (h,) in self._query(sql, ("completed", *part), "could not read"))
+        return found
+
     def history(self, thread_hashes: list[str]) -> tuple[dict[str, float], dict[tuple, tuple]]:
         """What the log knows for a forecast: the mean prompt tokens of each thread identity
         found, and per (provider, model): completed runs, mean and max completion tokens, mean
