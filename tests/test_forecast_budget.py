@@ -65,7 +65,8 @@ def test_a_dry_run_with_history_uses_the_logs_tokens_and_latency(capsys):
     assert f"cost {forecast.usd(low)}–{forecast.usd(high)};" in line
     eta = float(re.search(r"ETA ([\d.,]+) s at concurrency 2", line).group(1))
     latency = done["latency_s"].mean()
-    assert eta == pytest.approx(4 * latency / 2, abs=0.051)  # printed to 0.1 s
+    expected = 4 * latency / 2 + 4 * forecast.CLIENT_S_PER_RUN  # plus the client's work per run
+    assert eta == pytest.approx(expected, abs=0.051)  # printed to 0.1 s
     assert len(threadrun.log()) == 2  # a dry run sends nothing and logs nothing
 
 
@@ -188,3 +189,12 @@ def test_a_dry_run_with_a_budget_says_how_many_runs_fit_at_their_worst_case(caps
 def test_forecast_dollars_are_never_in_scientific_notation():
     assert [forecast.usd(v) for v in (0.0, 1.8e-06, 0.000132, 0.5, 1234.5)] == [
         "$0", "$0.000001800", "$0.0001320", "$0.5000", "$1,234.50"]
+
+
+def test_the_eta_of_many_fast_runs_counts_the_clients_work_per_run(capsys):
+    threadrun.run(THREAD, model=MODEL, progress=False)
+    capsys.readouterr()
+    threadrun.dry_run(THREAD, model=MODEL, repeat=2000, concurrency=32, max_completion_tokens=300,
+                      fresh=True)
+    eta = float(re.search(r"ETA ([\d.,]+) s", lines(capsys.readouterr().out)[0]).group(1))
+    assert 2000 * forecast.CLIENT_S_PER_RUN <= eta <= 2000 * forecast.CLIENT_S_PER_RUN + 1.0

@@ -9,7 +9,7 @@ token-count endpoint through the runtime (``count``: no run is sent), for a samp
 estimated from the counted ones, tokens per byte of the prompt (said as ``≈``), else flagged
 unknown. Output tokens come from the log's history for that model, else the token cap as an
 upper bound; the cost range from the prices (per service tier); an ETA from the model's mean
-latency in the log at the chosen concurrency. The budget itself is ``budget``.
+latency in the log at the chosen concurrency, plus the client's own work per run. The budget itself is ``budget``.
 """
 from __future__ import annotations
 
@@ -27,6 +27,9 @@ from .plan import Job
 Count = Callable[[dict[str, dict]], Any]  #: prompts by thread hash → ``client.counting.Counts``
 #: More prompts to count than this, and a line says so first (the counts may take seconds).
 COUNT_NOTICE = 100
+#: The client's own work per run, one after another whatever the concurrency (about 2 ms on
+#: two cores: docs/benchmarks.md, section 2), added to the models' logged latency for the ETA.
+CLIENT_S_PER_RUN = 0.002
 
 
 @dataclass
@@ -180,8 +183,9 @@ def _line(head: str, f: ModelForecast, concurrency: int) -> str:
         cost = f"cost {usd(f.cost_low)}–{usd(f.cost_high)}"
     if f.input_unknown and f.cost_low is not None:
         cost += " + the unknown input"
-    eta = ("ETA unknown (no history)" if f.seconds is None
-           else f"ETA {f.seconds / max(1, concurrency):,.1f} s at concurrency {concurrency}")
+    eta = ("ETA unknown (no history)" if f.seconds is None else
+           f"ETA {f.seconds / max(1, concurrency) + f.runs * CLIENT_S_PER_RUN:,.1f} s at "
+           f"concurrency {concurrency}")
     return f"{head}: {runs}; {tokens}; {output}; {cost}; {eta}"
 
 
