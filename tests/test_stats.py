@@ -101,6 +101,38 @@ def test_paired_differences_against_the_baseline_are_scipys_paired_t_interval():
     assert list(out.columns[6:10]) == [("latency_s", s) for s in ("diff", "diff_low", "diff_high", "pairs")]
 
 
+def _swept(seed: int = 11):
+    """Two models × 5 inputs × temperatures 0, 0.7, 1.4 × 2 repeats; a missing reasoning effort."""
+    rng = random.Random(seed)
+    return frame([{"model": model, "provider": "echo", "input": i, "repeat": rep,
+                   "temperature": temp, "status": "completed",
+                   "service_tier": "default" if model == "base" else None,  # said by one provider only
+                   "latency_s": rng.gauss(1.0 + shift + 0.5 * i + 2 * temp, 0.3)}
+                  for model, shift in (("base", 0.0), ("other", 0.3))
+                  for i in range(5) for temp in (0.0, 0.7, 1.4) for rep in range(2)])
+
+
+def test_a_baseline_pairs_on_the_grid_settings_not_in_by():
+    df = _swept()
+    out = threadrun.compare(df, by="model", values="latency_s", baseline="echo:base")
+    keys = ["input", "temperature", "repeat"]
+    a = df[df["model"] == "other"].set_index(keys)["latency_s"]
+    b = df[df["model"] == "base"].set_index(keys)["latency_s"]
+    interval = scipy_stats.ttest_rel(a.to_numpy(), b[a.index].to_numpy()).confidence_interval(0.95)
+    row = out.loc["other"]
+    assert row[("latency_s", "pairs")] == row[("latency_s", "n")] == 30  # not 10 averaged pairs
+    assert row[("latency_s", "diff")] == pytest.approx((a - b[a.index]).mean())
+    assert (row[("latency_s", "diff_low")], row[("latency_s", "diff_high")]) == \
+        pytest.approx((interval.low, interval.high), rel=1e-9)
+
+
+def test_a_missing_grid_setting_pairs_with_a_missing_one():
+    df = _swept().assign(reasoning_effort=None, top_p=np.nan)
+    df.loc[df["temperature"] == 1.4, "temperature"] = np.nan  # a run that reported none
+    out = threadrun.compare(df, by="model", values="latency_s", baseline="echo:base")
+    assert out.loc["other", ("latency_s", "pairs")] == 30
+
+
 def test_an_unknown_baseline_is_one_line_with_the_models():
     with pytest.raises(ValidationError, match=r"no completed rows of the baseline 'echo:bse' "
                                               r"\(did you mean 'echo:base'\?\); the models: echo:base, echo:other"):

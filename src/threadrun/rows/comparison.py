@@ -36,6 +36,8 @@ DEFAULT_VALUES = ("total_tokens", "latency_s", "cost_usd")
 _DIFFS = ("diff", "diff_low", "diff_high", "pairs")
 #: Stats that count rows: integers, 0 for a group with none (e.g. no completed run), never NaN.
 COUNT_STATS = ("count", "n", "distinct", "pairs")
+#: The grid's dimensions besides models and inputs: ``baseline=`` pairs rows on each not in ``by``.
+GRID_DIMENSIONS = ("temperature", "top_p", "reasoning_effort", "service_tier")
 
 
 def compare(df: pd.DataFrame, by: str | Sequence[str] | None = None,
@@ -57,8 +59,11 @@ def compare(df: pd.DataFrame, by: str | Sequence[str] | None = None,
 
     ``baseline`` (``"openai:gpt-5-mini"``, or a model name) adds per value ``diff``, the mean of
     the paired differences group − baseline, its 95% t interval ``diff_low``/``diff_high`` and
-    ``pairs``: rows pair when they have the same ``input`` and ``repeat`` (and the same other
-    ``by`` columns, such as the temperature); several rows of one pair are averaged first.
+    ``pairs``: rows pair when they have the same ``input``, ``repeat``, other ``by`` columns and
+    grid settings not in ``by`` (``temperature``, ``top_p``, ``reasoning_effort``,
+    ``service_tier``; a missing value pairs with a missing one). A setting the group and the
+    baseline share no value of (one provider reports a tier, the other none) is not paired on;
+    several rows of one pair are averaged first.
 
     ``count`` is the number of non-missing values of that column in the group; ``pNN`` is the
     NN-th percentile with linear interpolation (numpy's default), e.g. ``p95``. Other stats:
@@ -164,22 +169,24 @@ def _paired(data: pd.DataFrame, keys: list[str], cols: list[str], baseline: str)
     is_base = _baseline_rows(data, baseline)
     pair = [k for k in ("input", "repeat") if k in data.columns]
     pair += [k for k in keys if k not in ("provider", "model") and k not in pair]
+    dims = [k for k in GRID_DIMENSIONS if k in data.columns and k not in pair]
     if not pair:
         raise ValidationError("compare(baseline=...) pairs rows by input and repeat; the rows "
                               "have neither column", param="baseline")
     frame = data[keys].copy()
-    matched = [f"_pair_{k}" for k in pair]  # copies: a key (temperature) keeps its NaN group
-    for name, k in zip(matched, pair):
+    for k in pair + dims:  # copies: a key (temperature) keeps its NaN group
         column = data[k].astype(object)
-        frame[name] = column.where(column.notna(), "∅")  # a missing input pairs with missing
+        frame[f"_pair_{k}"] = column.where(column.notna(), "∅")  # a missing value pairs with missing
     for col in cols:
         frame[col] = _floats(data[col])
-    base = frame[is_base].groupby(matched, dropna=False)[cols].mean()
+    base = frame[is_base]
     out: dict[tuple[str, str], list[float]] = {}
     groups = frame.groupby(keys if len(keys) > 1 else keys[0], sort=True, dropna=False)
     for _, group in groups:
+        matched = [f"_pair_{k}" for k in pair + _shared(group, base, dims)]
         mine = group.groupby(matched, dropna=False)[cols].mean()
-        joined = mine.merge(base, left_index=True, right_index=True, suffixes=("", "_base"))
+        theirs = base.groupby(matched, dropna=False)[cols].mean()
+        joined = mine.merge(theirs, left_index=True, right_index=True, suffixes=("", "_base"))
         for col in cols:
             diffs = (joined[col] - joined[f"{col}_base"]).dropna().tolist()
             low, high = _intervals.mean_interval(diffs)
@@ -188,6 +195,17 @@ def _paired(data: pd.DataFrame, keys: list[str], cols: list[str], baseline: str)
                 out.setdefault((col, stat), []).append(value)
     index = groups.size().index  # the groups' own index: a missing key (NaN) still aligns
     return [pd.Series(values, index=index, name=name, dtype="float64") for name, values in out.items()]
+
+
+def _shared(group: pd.DataFrame, base: pd.DataFrame, dims: list[str]) -> list[str]:
+    """The grid dimensions (not in ``by``) a group pairs on: those it shares a value of with the baseline.
+
+    A temperature swept for both pairs 0 with 0 and 1.4 with 1.4. A column with no value in
+    common (one provider reports its tier as "default", another reports none) is not a
+    dimension the two were run over, so it does not keep them from pairing.
+    """
+    return [k for k in dims
+            if set(group[f"_pair_{k}"]).intersection(base[f"_pair_{k}"])]
 
 
 def _baseline_rows(data: pd.DataFrame, baseline: str) -> pd.Series:
