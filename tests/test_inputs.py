@@ -89,6 +89,18 @@ def test_join_puts_the_inputs_columns_beside_the_rows_by_their_label(tmp_path):
         threadrun.join(df, TICKETS, columns=["answr"])
 
 
+def test_join_with_a_frame_whose_index_matches_no_row_is_one_line_naming_both():
+    df = threadrun.run("user: {text}", model="echo:a", over=TICKETS, log=False, progress=False)
+    with pytest.raises(ValidationError, match=r"^join: none of the rows' input labels \(10, 11, 12\) "
+                                              r"is in the inputs' index \(5\); join the frame the run went over$"):
+        threadrun.join(df, pd.DataFrame({"x": [1]}, index=[5]))
+    with pytest.raises(ValidationError, match=r"labels \(10, 11, 12\) is in the inputs' index \(0, 1, 2\)"):
+        threadrun.join(df, TICKETS.reset_index(drop=True))
+    partly = threadrun.join(df, TICKETS.iloc[1:])  # some labels match: the others are missing
+    assert partly["answer"].isna().tolist() == [True, False, False]
+    assert list(partly["answer"][1:]) == ["shipping", "cancel"]
+
+
 def test_join_adds_a_column_the_rows_already_have_as_input_name():
     rows = [{"model": "m1", "label": "x"}]
     df = threadrun.run("user: {model}", model="echo:a", over=rows, log=False, progress=False)
