@@ -120,6 +120,17 @@ def test_the_input_label_survives_the_run_log_int_and_str(tmp_path):
     assert all(TICKETS.loc[i, "answer"] == a for i, a in zip(joined["input"], joined["answer"]))
 
 
+def test_the_log_shows_int_labels_as_the_results_do_beside_rows_without_an_input(tmp_path):
+    path = str(tmp_path / "log.sqlite")
+    threadrun.run("user: no inputs", model="echo:a", log=path, progress=False)
+    ran = threadrun.run("user: {text}", model="echo:a", over=TICKETS, log=path, progress=False)
+    logged = threadrun.log(path=path)
+    assert logged["input"].dtype == ran["input"].dtype == object
+    assert logged["input"].iloc[0] is None and sorted(logged["input"][1:]) == [10, 11, 12]  # log
+    assert [type(v) for v in logged["input"][1:]] == [type(v) for v in ran["input"]] == [int] * 3  # order
+    assert sorted(str(v) for v in logged["input"][1:]) == ["10", "11", "12"]  # not 10.0
+
+
 def test_resume_runs_only_the_inputs_not_completed_the_input_is_part_of_a_cell(tmp_path, capsys):
     path = str(tmp_path / "log.sqlite")
     first = threadrun.run("user: {text}", model="echo:a", over=TICKETS.head(2), repeat=2,
