@@ -160,6 +160,16 @@ def test_plot_draws_the_95_percent_intervals_as_error_bars():
         threadrun.plot(df, error="sd")
 
 
+def test_plot_of_a_categorical_x_draws_points_without_a_connecting_line():
+    df = _rows()
+    by_model = threadrun.plot(df, x="model", y="latency_s", by=None, error="ci").axes[0]
+    assert [(ln.get_linestyle(), ln.get_marker()) for ln in by_model.lines] == [("None", "o")]
+    assert len(by_model.containers[0].lines[2][0].get_segments()) == 2  # the error bars stay
+    by_repeat = threadrun.plot(df, x="repeat", y="latency_s", by="model", error="ci").axes[0]
+    assert [ln.get_linestyle() for ln in by_repeat.lines] == ["-", "-"]  # a numeric x keeps its line
+    plt.close("all")
+
+
 def test_plot_draws_a_rate_of_all_ones_or_all_zeros_without_a_negative_bar():
     rows = frame([{"model": m, "status": "completed", "score": float(m == "a"), "input": i, "repeat": 0}
                   for m in ("a", "b") for i in range(60)])  # 60: Wilson rounds past 0 and 1

@@ -232,6 +232,9 @@ def plot(df: pd.DataFrame, x: str = "temperature", y: str = "total_tokens", by: 
          *, ax: Any = None, completed_only: bool = True, error: str = "std") -> "matplotlib.figure.Figure":
     """Mean of ``y`` at each ``x``, one line with markers per ``by`` group, on ``ax`` or a new figure.
 
+    A numeric ``x`` (the temperature) joins the points of a group with a line; a categorical
+    one (``x="model"``) draws points with error bars only: no order between models to draw.
+
     Error bars are, with ``error="std"``, the sample standard deviation of ``y`` over the rows
     (repeats) at that point, 0 when there is a single value; with ``error="ci"``, the mean's 95%
     interval as ``compare`` shows it by default (t, or Wilson for a 0/1 column; none for a single
@@ -247,13 +250,14 @@ def plot(df: pd.DataFrame, x: str = "temperature", y: str = "total_tokens", by: 
         fig, ax = plt.subplots(layout="constrained")
         plt.close(fig)  # shown once, as the returned value, not again by the inline backend
     data = _completed(df, completed_only)
+    line = "-" if x in data.columns and pd.api.types.is_numeric_dtype(data[x]) else "none"
     for label, group in _groups(data, by):
         points = _points(group, x, y)
         yerr = points["std"].to_numpy() if error == "std" else \
             [(points["mean"] - points["low"]).fillna(0).clip(lower=0).to_numpy(),  # rounding at 0/n
              (points["high"] - points["mean"]).fillna(0).clip(lower=0).to_numpy()]
         ax.errorbar(points.index.to_numpy(), points["mean"].to_numpy(),
-                    yerr=yerr, marker="o", capsize=0, label=label)
+                    yerr=yerr, marker="o", linestyle=line, capsize=0, label=label)
     ax.set_xlabel(x)
     ax.set_ylabel(y)
     ax.set_title(f"{y} by {x} and {by}" if by else f"{y} by {x}")
