@@ -133,6 +133,35 @@ def test_a_missing_grid_setting_pairs_with_a_missing_one():
     assert out.loc["other", ("latency_s", "pairs")] == 30
 
 
+def test_the_interval_note_says_repeats_of_one_input_are_not_independent_and_numbers_stay():
+    df = _rows()
+    out = threadrun.compare(df, by="model")
+    assert out.attrs["intervals"].endswith(
+        ". n counts runs, and the runs of one input are not independent draws, so these intervals "
+        "are likely too narrow; compare per-input means, e.g. df.groupby(['model', 'input'])['score'].mean()")
+    assert out.loc["base", ("score", "n")] == 30  # the default numbers are the runs' as before
+    once = threadrun.compare(df[df["repeat"] == 0], by="model").attrs["intervals"]
+    assert once == "95% intervals: Wilson score for score, completion_rate; Student's t for total_tokens, " \
+                   "latency_s, cost_usd"  # one run per input: each is a draw
+    one_input = threadrun.compare(df[df["input"] == 1], by="model").attrs["intervals"]
+    assert "independent" not in one_input  # repeats of one prompt: the runs are the population
+
+
+def test_the_documented_per_input_comparison_is_scipys_over_the_inputs():
+    df = _rows()
+    per_input = df[df.status == "completed"].groupby(["model", "input"], as_index=False).score.mean()
+    out = threadrun.compare(per_input, by="model", values="score", completed_only=False, baseline="base")
+    means = per_input.pivot(index="input", columns="model", values="score")
+    xs = means["other"].to_numpy()
+    low, high = scipy_stats.t.interval(0.95, len(xs) - 1, loc=xs.mean(), scale=scipy_stats.sem(xs))
+    paired = scipy_stats.ttest_rel(means["other"], means["base"]).confidence_interval(0.95)
+    row = out.loc["other"]
+    assert row[("score", "n")] == row[("score", "pairs")] == 10  # the inputs, not the 29 runs
+    assert (row[("score", "ci_low")], row[("score", "ci_high")]) == pytest.approx((low, high), rel=1e-9)
+    assert (row[("score", "diff_low")], row[("score", "diff_high")]) == \
+        pytest.approx((paired.low, paired.high), rel=1e-9)
+
+
 def test_an_unknown_baseline_is_one_line_with_the_models():
     with pytest.raises(ValidationError, match=r"no completed rows of the baseline 'echo:bse' "
                                               r"\(did you mean 'echo:base'\?\); the models: echo:base, echo:other"):

@@ -116,7 +116,8 @@ def compare(df: pd.DataFrame, by: str | Sequence[str] | None = None,
     out = _integer_counts(out)
     out.attrs["threadrun"] = "compare"  # shown with costs as dollars (display.compare_view)
     if preset or "ci_low" in stats or "ci_high" in stats:
-        out.attrs["intervals"] = _interval_note(numeric, keys, cols, preset and "status" in df.columns)
+        out.attrs["intervals"] = _interval_note(numeric, keys, cols, preset and "status" in df.columns) \
+            + _repeats_note(data, keys, cols)
     return out
 
 
@@ -133,6 +134,23 @@ def _interval_note(numeric: pd.DataFrame, keys: list[str], cols: list[str], runs
     said = {"t": "Student's t", "Wilson": "Wilson score",
             "t or Wilson": "t, or Wilson in groups of 0/1 values"}
     return "95% intervals: " + "; ".join(f"{said[k]} for {', '.join(v)}" for k, v in kinds.items())
+
+
+def _repeats_note(data: pd.DataFrame, keys: list[str], cols: list[str]) -> str:
+    """A second sentence when a group ran some input more than once over several inputs.
+
+    Each run counts as one draw; the runs of one input are not independent (at temperature 0
+    nearly identical), so the intervals are likely too narrow: per-input means are the honest sample.
+    """
+    if "input" not in data.columns or data["input"].dropna().nunique() < 2:
+        return ""
+    labelled = data[data["input"].notna()]
+    if not labelled.groupby([*keys, "input"], dropna=False).size().gt(1).any():
+        return ""
+    value = cols[0] if cols else "score"
+    return (f". n counts runs, and the runs of one input are not independent draws, so these "
+            f"intervals are likely too narrow; compare per-input means, e.g. "
+            f"df.groupby({[*keys, 'input']!r})[{value!r}].mean()")
 
 
 def _run_columns(df: pd.DataFrame, keys: list[str]) -> list[pd.Series]:
