@@ -382,7 +382,16 @@ def _frame(records: list[tuple]) -> pd.DataFrame:
     """row.frame() of the selected records, built column-wise."""
     if not records:
         return row.frame([])
-    return row.frame(pd.DataFrame.from_records(records, columns=list(row.COLUMNS), coerce_float=False))
+    table = pd.DataFrame.from_records(records, columns=list(row.COLUMNS), coerce_float=False)
+    for name in _UNTYPED:  # pandas reads ints beside NULLs as floats: 0 would show as 0.0
+        at = _AT[name]
+        table[name] = pd.Series([record[at] for record in records], dtype=object)
+    return row.frame(table)
+
+
+#: The columns whose values keep their own type, as in a run's rows: an input's label, an int or a str.
+_UNTYPED = ("input",)
+_AT = {name: list(row.COLUMNS).index(name) for name in _UNTYPED}
 
 
 __all__ = ["MIGRATIONS", "VERSION", "RunLog", "default_path", "log"]
