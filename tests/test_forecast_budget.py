@@ -10,6 +10,7 @@ import pytest
 
 import threadrun
 from threadrun import api
+from threadrun.grid import budget as budgets
 from threadrun.grid import forecast
 from threadrun.providers.catalog import price
 
@@ -45,7 +46,7 @@ def test_a_dry_run_without_history_or_count_flags_the_input_unknown_and_bounds_t
                             "(not in the log, not counted by the provider)")
     assert "output ≤ 900 tokens (the cap; no history)" in first
     high = 3 * 300 * 10.0 / 1e6  # input unknown: the range is the output's
-    assert f"cost $0–${high:.4g} + the unknown input" in first and "ETA unknown" in first
+    assert f"cost $0–{forecast.usd(high)} + the unknown input" in first and "ETA unknown" in first
     assert ("input tokens not counted by the provider: nocount:m: provider 'nocount' has no "
             "token-count endpoint") in out
 
@@ -61,10 +62,11 @@ def test_a_dry_run_with_history_uses_the_logs_tokens_and_latency(capsys):
     rate_in, rate_out = (p / 1e6 for p in price("gpt-4o"))
     low = 4 * (prompt * rate_in + completion * rate_out)
     high = 4 * (prompt * rate_in + 500 * rate_out)
-    assert f"cost ${low:.4g}–${high:.4g};" in line
+    assert f"cost {forecast.usd(low)}–{forecast.usd(high)};" in line
     eta = float(re.search(r"ETA ([\d.,]+) s at concurrency 2", line).group(1))
     latency = done["latency_s"].mean()
-    assert eta == pytest.approx(4 * latency / 2, abs=0.051)  # printed to 0.1 s
+    expected = 4 * latency / 2 + 4 * forecast.CLIENT_S_PER_RUN  # plus the client's work per run
+    assert eta == pytest.approx(expected, abs=0.051)  # printed to 0.1 s
     assert len(threadrun.log()) == 2  # a dry run sends nothing and logs nothing
 
 
@@ -76,7 +78,7 @@ def test_a_dry_run_with_no_log_has_no_history_and_creates_no_log(tmp_path, capsy
 
 def worst_and_actual() -> tuple[float, float]:
     job = api.command(THREAD, model=MODEL, max_completion_tokens=256).plan()[0]
-    worst = forecast.worst_case(job)
+    worst = budgets.worst_case(job)
     actual = threadrun.run(THREAD, model=MODEL, max_completion_tokens=256, progress=False,
                            log=False)["cost_usd"][0]
     return worst, actual
@@ -86,7 +88,7 @@ def test_the_worst_case_is_an_upper_bound_of_what_a_run_costs():
     worst, actual = worst_and_actual()
     assert 0 < actual < worst
     job = api.command(THREAD, model=MODEL, max_completion_tokens=256).plan()[0]
-    assert forecast.prompt_bound(job.body) >= len(b"Say hello.") + forecast.PER_MESSAGE
+    assert budgets.prompt_bound(job.body) >= len(b"Say hello.") + budgets.PER_MESSAGE
 
 
 def test_a_budget_stops_the_sweep_before_its_spend_could_pass_it(capsys):
@@ -110,7 +112,7 @@ def test_a_budget_counts_the_worst_case_of_the_runs_in_flight():
     worst, actual = worst_and_actual()
     budget = 2 * worst + 2 * actual  # two in flight at most, whatever the concurrency
     cmd = api.command(THREAD, model=MODEL, repeat=8, max_completion_tokens=256, budget=budget)
-    gate = forecast.budget(cmd, cmd.plan())
+    gate = budgets.budget(cmd, cmd.plan())
     jobs = cmd.plan()
     assert gate.admit(jobs[0]) and gate.admit(jobs[1])
     assert gate.spent + gate.in_flight <= budget
@@ -139,3 +141,60 @@ def test_a_budget_needs_a_cap_and_a_price_before_anything_is_sent():
     assert threadrun.log().empty
     with pytest.raises(threadrun.ValidationError, match="--budget must be more than 0 USD"):
         threadrun.run(THREAD, model=MODEL, budget=0, progress=False)
+
+
+def test_a_dry_run_forecasts_only_what_the_log_would_not_replay_for_free(capsys):
+    threadrun.run(THREAD, model=MODEL, repeat=3, max_completion_tokens=300, progress=False)
+    capsys.readouterr()
+    threadrun.dry_run(THREAD, model=MODEL, repeat=3, max_completion_tokens=300)
+    assert lines(capsys.readouterr().out) == [
+        f"threadrun: forecast {MODEL}: all 3 runs come from the run log (free: $0); nothing to send"]
+    threadrun.dry_run(THREAD, model=MODEL, repeat=5, max_completion_tokens=300)
+    line = lines(capsys.readouterr().out)[0]
+    assert line.startswith(f"threadrun: forecast {MODEL}: 2 runs to send, 3 more from the run log "
+                           "(free); input ")
+    threadrun.dry_run(THREAD, model=MODEL, repeat=5, max_completion_tokens=300, fresh=True)
+    assert lines(capsys.readouterr().out)[0].startswith(f"threadrun: forecast {MODEL}: 5 runs; ")
+
+
+def test_the_total_says_when_some_models_have_output_history_and_others_only_a_cap(capsys):
+    threadrun.run(THREAD, model=MODEL, progress=False)
+    capsys.readouterr()
+    threadrun.dry_run(THREAD, model=f"{MODEL},echo:gpt-4o-mini", max_completion_tokens=300)
+    first, second, total = lines(capsys.readouterr().out)
+    assert "(log history)" in first.split("; ")[2] and "(the cap; no history)" in second
+    assert "output ≤ 600 tokens (the log's for some models, the cap for the others)" in total
+
+
+def test_a_dry_run_needs_no_key_and_says_the_count_needs_one(capsys):
+    threadrun.dry_run(THREAD, model="openai:gpt-5.4-mini", max_completion_tokens=300)
+    out = capsys.readouterr().out
+    assert lines(out)[0].startswith("threadrun: forecast openai:gpt-5.4-mini: 1 run; input unknown "
+                                    "for 1 of 1 run")
+    assert "openai:gpt-5.4-mini: the count failed: provider 'openai' needs a key: set " \
+           "$OPENAI_API_KEY" in out
+    with pytest.raises(threadrun.errors.ValidationError, match="needs a key"):
+        threadrun.run(THREAD, model="openai:gpt-5.4-mini", progress=False)  # a run still does
+
+
+def test_a_dry_run_with_a_budget_says_how_many_runs_fit_at_their_worst_case(capsys):
+    job = api.command(THREAD, model=MODEL, max_completion_tokens=256).plan()[0]
+    worst = budgets.worst_case(job)
+    threadrun.dry_run(THREAD, model=MODEL, repeat=6, max_completion_tokens=256, budget=2.5 * worst)
+    out = capsys.readouterr().out
+    assert (f"threadrun: budget ${2.5 * worst:.6g}: at least 2 of 6 runs will be sent (their worst "
+            "cases fit)") in out
+
+
+def test_forecast_dollars_are_never_in_scientific_notation():
+    assert [forecast.usd(v) for v in (0.0, 1.8e-06, 0.000132, 0.5, 1234.5)] == [
+        "$0", "$0.000001800", "$0.0001320", "$0.5000", "$1,234.50"]
+
+
+def test_the_eta_of_many_fast_runs_counts_the_clients_work_per_run(capsys):
+    threadrun.run(THREAD, model=MODEL, progress=False)
+    capsys.readouterr()
+    threadrun.dry_run(THREAD, model=MODEL, repeat=2000, concurrency=32, max_completion_tokens=300,
+                      fresh=True)
+    eta = float(re.search(r"ETA ([\d.,]+) s", lines(capsys.readouterr().out)[0]).group(1))
+    assert 2000 * forecast.CLIENT_S_PER_RUN <= eta <= 2000 * forecast.CLIENT_S_PER_RUN + 1.0

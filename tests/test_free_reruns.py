@@ -102,6 +102,23 @@ def test_inputs_with_the_same_text_replay_their_own_runs():
     assert list(again["input"]) == [0, 1, 2]
 
 
+def test_a_replay_is_scored_by_the_call_not_by_the_one_that_logged_it():
+    tickets = pd.DataFrame({"text": ["I want a refund", "Where is my parcel?"]})
+
+    def ask(**score):
+        return threadrun.run("user: {text}", model="echo:gpt-4o", over=tickets, progress=False, **score)
+
+    assert list(ask(score=lambda reply: 1 / 0)["score_error"]) == ["ZeroDivisionError: division by zero"] * 2
+    assert list(ask(score="contains:refund")["score"]) == [1.0, 0.0]
+    unscored = ask()
+    assert unscored["cached"].all()
+    assert unscored["score"].isna().all() and unscored["score_error"].isna().all()
+    rescored = ask(score="length")
+    assert rescored["cached"].all() and rescored["score_error"].isna().all()
+    assert list(rescored["score"]) == [float(len(r)) for r in rescored["reply"]]
+    assert threadrun.log()["score_error"].notna().sum() == 2  # the log keeps what it logged
+
+
 def test_only_completed_runs_are_replayed():
     first = run(max_completion_tokens=256)
     with sqlite3.connect(default_path()) as conn:

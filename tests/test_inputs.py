@@ -89,6 +89,18 @@ def test_join_puts_the_inputs_columns_beside_the_rows_by_their_label(tmp_path):
         threadrun.join(df, TICKETS, columns=["answr"])
 
 
+def test_join_with_a_frame_whose_index_matches_no_row_is_one_line_naming_both():
+    df = threadrun.run("user: {text}", model="echo:a", over=TICKETS, log=False, progress=False)
+    with pytest.raises(ValidationError, match=r"^join: none of the rows' input labels \(10, 11, 12\) "
+                                              r"is in the inputs' index \(5\); join the frame the run went over$"):
+        threadrun.join(df, pd.DataFrame({"x": [1]}, index=[5]))
+    with pytest.raises(ValidationError, match=r"labels \(10, 11, 12\) is in the inputs' index \(0, 1, 2\)"):
+        threadrun.join(df, TICKETS.reset_index(drop=True))
+    partly = threadrun.join(df, TICKETS.iloc[1:])  # some labels match: the others are missing
+    assert partly["answer"].isna().tolist() == [True, False, False]
+    assert list(partly["answer"][1:]) == ["shipping", "cancel"]
+
+
 def test_join_adds_a_column_the_rows_already_have_as_input_name():
     rows = [{"model": "m1", "label": "x"}]
     df = threadrun.run("user: {model}", model="echo:a", over=rows, log=False, progress=False)
@@ -106,6 +118,17 @@ def test_the_input_label_survives_the_run_log_int_and_str(tmp_path):
     logged = threadrun.log(label="ints", path=path)
     joined = threadrun.join(logged, TICKETS)
     assert all(TICKETS.loc[i, "answer"] == a for i, a in zip(joined["input"], joined["answer"]))
+
+
+def test_the_log_shows_int_labels_as_the_results_do_beside_rows_without_an_input(tmp_path):
+    path = str(tmp_path / "log.sqlite")
+    threadrun.run("user: no inputs", model="echo:a", log=path, progress=False)
+    ran = threadrun.run("user: {text}", model="echo:a", over=TICKETS, log=path, progress=False)
+    logged = threadrun.log(path=path)
+    assert logged["input"].dtype == ran["input"].dtype == object
+    assert logged["input"].iloc[0] is None and sorted(logged["input"][1:]) == [10, 11, 12]  # log
+    assert [type(v) for v in logged["input"][1:]] == [type(v) for v in ran["input"]] == [int] * 3  # order
+    assert sorted(str(v) for v in logged["input"][1:]) == ["10", "11", "12"]  # not 10.0
 
 
 def test_resume_runs_only_the_inputs_not_completed_the_input_is_part_of_a_cell(tmp_path, capsys):

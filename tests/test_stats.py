@@ -101,6 +101,67 @@ def test_paired_differences_against_the_baseline_are_scipys_paired_t_interval():
     assert list(out.columns[6:10]) == [("latency_s", s) for s in ("diff", "diff_low", "diff_high", "pairs")]
 
 
+def _swept(seed: int = 11):
+    """Two models × 5 inputs × temperatures 0, 0.7, 1.4 × 2 repeats; a missing reasoning effort."""
+    rng = random.Random(seed)
+    return frame([{"model": model, "provider": "echo", "input": i, "repeat": rep,
+                   "temperature": temp, "status": "completed",
+                   "service_tier": "default" if model == "base" else None,  # said by one provider only
+                   "latency_s": rng.gauss(1.0 + shift + 0.5 * i + 2 * temp, 0.3)}
+                  for model, shift in (("base", 0.0), ("other", 0.3))
+                  for i in range(5) for temp in (0.0, 0.7, 1.4) for rep in range(2)])
+
+
+def test_a_baseline_pairs_on_the_grid_settings_not_in_by():
+    df = _swept()
+    out = threadrun.compare(df, by="model", values="latency_s", baseline="echo:base")
+    keys = ["input", "temperature", "repeat"]
+    a = df[df["model"] == "other"].set_index(keys)["latency_s"]
+    b = df[df["model"] == "base"].set_index(keys)["latency_s"]
+    interval = scipy_stats.ttest_rel(a.to_numpy(), b[a.index].to_numpy()).confidence_interval(0.95)
+    row = out.loc["other"]
+    assert row[("latency_s", "pairs")] == row[("latency_s", "n")] == 30  # not 10 averaged pairs
+    assert row[("latency_s", "diff")] == pytest.approx((a - b[a.index]).mean())
+    assert (row[("latency_s", "diff_low")], row[("latency_s", "diff_high")]) == \
+        pytest.approx((interval.low, interval.high), rel=1e-9)
+
+
+def test_a_missing_grid_setting_pairs_with_a_missing_one():
+    df = _swept().assign(reasoning_effort=None, top_p=np.nan)
+    df.loc[df["temperature"] == 1.4, "temperature"] = np.nan  # a run that reported none
+    out = threadrun.compare(df, by="model", values="latency_s", baseline="echo:base")
+    assert out.loc["other", ("latency_s", "pairs")] == 30
+
+
+def test_the_interval_note_says_repeats_of_one_input_are_not_independent_and_numbers_stay():
+    df = _rows()
+    out = threadrun.compare(df, by="model")
+    assert out.attrs["intervals"].endswith(
+        ". n counts runs, and the runs of one input are not independent draws, so these intervals "
+        "are likely too narrow; compare per-input means, e.g. df.groupby(['model', 'input'])['score'].mean()")
+    assert out.loc["base", ("score", "n")] == 30  # the default numbers are the runs' as before
+    once = threadrun.compare(df[df["repeat"] == 0], by="model").attrs["intervals"]
+    assert once == "95% intervals: Wilson score for score, completion_rate; Student's t for total_tokens, " \
+                   "latency_s, cost_usd"  # one run per input: each is a draw
+    one_input = threadrun.compare(df[df["input"] == 1], by="model").attrs["intervals"]
+    assert "independent" not in one_input  # repeats of one prompt: the runs are the population
+
+
+def test_the_documented_per_input_comparison_is_scipys_over_the_inputs():
+    df = _rows()
+    per_input = df[df.status == "completed"].groupby(["model", "input"], as_index=False).score.mean()
+    out = threadrun.compare(per_input, by="model", values="score", completed_only=False, baseline="base")
+    means = per_input.pivot(index="input", columns="model", values="score")
+    xs = means["other"].to_numpy()
+    low, high = scipy_stats.t.interval(0.95, len(xs) - 1, loc=xs.mean(), scale=scipy_stats.sem(xs))
+    paired = scipy_stats.ttest_rel(means["other"], means["base"]).confidence_interval(0.95)
+    row = out.loc["other"]
+    assert row[("score", "n")] == row[("score", "pairs")] == 10  # the inputs, not the 29 runs
+    assert (row[("score", "ci_low")], row[("score", "ci_high")]) == pytest.approx((low, high), rel=1e-9)
+    assert (row[("score", "diff_low")], row[("score", "diff_high")]) == \
+        pytest.approx((paired.low, paired.high), rel=1e-9)
+
+
 def test_an_unknown_baseline_is_one_line_with_the_models():
     with pytest.raises(ValidationError, match=r"no completed rows of the baseline 'echo:bse' "
                                               r"\(did you mean 'echo:base'\?\); the models: echo:base, echo:other"):
@@ -126,6 +187,16 @@ def test_plot_draws_the_95_percent_intervals_as_error_bars():
     plt.close("all")
     with pytest.raises(ValidationError, match="error= is 'std' or 'ci'"):
         threadrun.plot(df, error="sd")
+
+
+def test_plot_of_a_categorical_x_draws_points_without_a_connecting_line():
+    df = _rows()
+    by_model = threadrun.plot(df, x="model", y="latency_s", by=None, error="ci").axes[0]
+    assert [(ln.get_linestyle(), ln.get_marker()) for ln in by_model.lines] == [("None", "o")]
+    assert len(by_model.containers[0].lines[2][0].get_segments()) == 2  # the error bars stay
+    by_repeat = threadrun.plot(df, x="repeat", y="latency_s", by="model", error="ci").axes[0]
+    assert [ln.get_linestyle() for ln in by_repeat.lines] == ["-", "-"]  # a numeric x keeps its line
+    plt.close("all")
 
 
 def test_plot_draws_a_rate_of_all_ones_or_all_zeros_without_a_negative_bar():

@@ -18,6 +18,7 @@ import requests
 import threadrun
 from standin_upstream import Recorded, StandIn
 from threadrun import config
+from threadrun.grid import forecast
 from threadrun.providers import apis
 from threadrun.server.engines.counts import DIALECTS
 
@@ -149,7 +150,7 @@ def test_a_dry_run_counts_each_prompt_once_and_sends_no_run(capsys):
     assert len(bodies) == 12 and paths == ["/v1/messages/count_tokens"] * 4  # 4 prompts, 3 repeats
     assert "forecast ant:m: 12 runs; input 132 tokens (counted by the provider);" in out
     low, high = 132 * 1.0 / 1e6, (132 * 1.0 + 12 * 300 * 2.0) / 1e6
-    assert f"cost ${low:.4g}–${high:.4g};" in out
+    assert f"cost {forecast.usd(low)}–{forecast.usd(high)};" in out
     assert KEY not in out
 
 
@@ -184,13 +185,19 @@ def test_prompts_the_log_has_seen_are_not_counted_again(capsys):
     assert re.search(r"input \d+ tokens \(log history for 2, counted by the provider for 1\)", out)
 
 
-def test_a_dry_run_counts_at_most_its_limit_and_says_how_many_were_left(monkeypatch, capsys):
+def test_a_dry_run_counts_a_sample_of_its_limit_and_scales_the_others_by_length(monkeypatch, capsys):
     monkeypatch.setattr(config, "COUNT_MAX", 2)
-    threadrun.dry_run("user: Where is parcel {n}?", model="echo:gpt-4o",
-                      over=[{"n": n} for n in range(5)], max_completion_tokens=300)
+    texts = [{"n": "x " * (1 + 3 * n)} for n in range(5)]  # 1, 4, 7, 10, 13 words
+    threadrun.dry_run("user: Where is {n}?", model="echo:gpt-4o", over=texts,
+                      max_completion_tokens=300)
     out = capsys.readouterr().out
-    assert "input unknown for 3 of 5 runs" in out
-    assert "3 prompts not counted (at most 2 per dry run, within 90 s)" in out
+    found = re.search(r"input ≈ ([\d,]+) tokens \(counted by the provider for 2, scaled by length "
+                      r"from those counted for 3\)", out)
+    assert found, out
+    done = threadrun.run("user: Where is {n}?", model="echo:gpt-4o", over=texts,
+                         max_completion_tokens=300, progress=False, log=False)
+    actual = done["prompt_tokens"].sum()  # 3 + words each: 60
+    assert 0.5 * actual <= int(found.group(1).replace(",", "")) <= 1.5 * actual  # an estimate
 
 
 def test_the_echo_count_is_what_its_runs_then_report(capsys):
@@ -205,7 +212,6 @@ def test_the_echo_count_is_what_its_runs_then_report(capsys):
 
 def test_a_continued_threads_prompt_is_never_counted_from_its_body_alone():
     """Its earlier messages are on the server: counting the body alone would undercount."""
-    from threadrun.grid import forecast
     from threadrun.grid.plan import Job
     fresh = Job(0, "echo:a", None, 0, {"model": "echo:a", "thread": {"messages": []}})
     continued = Job(1, "echo:a", None, 0, {"model": "echo:a", "additional_messages": []},

@@ -15,6 +15,7 @@ from . import config, notify, providers
 from .client import Client, assistant, counting
 from .client.runs import Turn
 from .errors import APIConnectionError, APIError, AuthenticationError, NotFoundError, ValidationError
+from .grid import budget as budgets
 from .grid import cache, capabilities, forecast, notices, tools
 from .grid.command import Command, command
 from .grid.plan import (
@@ -66,7 +67,7 @@ def execute(cmd: Command, *, api_key: str | None = None,
         if not cmd.fresh:
             jobs, replayed = cache.replay(jobs, keys, runlog, cmd.label, on_row,
                                           cmd.score_row if cmd.scorer is not None else None)
-        budget = forecast.budget(cmd, jobs, runlog) if cmd.budget is not None else None
+        budget = budgets.budget(cmd, jobs, runlog) if cmd.budget is not None else None
         unsent = capabilities.unsent_rows(held, label=cmd.label, runlog=runlog, on_row=on_row)
         rows = _run_jobs(client, jobs, cmd, runlog, on_sweep, on_row, {**unsent, **replayed},
                          keys, budget)
@@ -85,11 +86,25 @@ def bodies(cmd: Command) -> list[dict]:
     """The request bodies a Command would send, one per grid cell (cells a provider would cap or
     ignore left out, as a run would), and the forecast of their cost and time, printed
     (``forecast.say``); nothing is sent."""
-    jobs, _ = capabilities.screen(cmd.plan(), allow=cmd.allow_ignored, embedded=cmd.embedded)
-    forecast.say(jobs, cmd.log, cmd.concurrency, lambda prompts: _count(cmd, prompts))
+    jobs, _ = capabilities.screen(cmd.plan(keys=False), allow=cmd.allow_ignored,
+                                  embedded=cmd.embedded)
     url = config.base_url(cmd.base_url)
+    keys = cache.keys(jobs, None if cmd.embedded else url, cmd.stream)
+    threads = {id(job.body.get("thread")): keys[job.index][1] for job in jobs}
+    forecast.say(jobs, cmd.log, cmd.concurrency, lambda prompts: _count(cmd, prompts),
+                 set() if cmd.fresh else _cached(cmd, jobs, keys), cmd.budget, threads)
     known = config.assistant_id(cmd.assistant) or (assistant.cached(url) if url else None)
     return [_shown_body(job.body, SCRATCH) for job in (with_assistant(jobs, known) if known else jobs)]
+
+
+def _cached(cmd: Command, jobs: list[Job], keys: dict[int, tuple[str, str]]) -> set[int]:
+    """The grid indexes a run of this plan would replay from the run log (free re-runs)."""
+    path = forecast.log_path(cmd.log)
+    if path is None or not jobs:
+        return set()
+    with RunLog(path) as runlog:
+        done = runlog.completed(list(dict.fromkeys(k[0] for k in keys.values())))
+    return {job.index for job in jobs if keys[job.index][0] in done}
 
 
 def _count(cmd: Command, prompts: dict[str, dict]) -> counting.Counts:
@@ -126,7 +141,7 @@ def _run_jobs(client: Client, jobs: list[Job], cmd: Command, runlog: RunLog | No
               on_sweep: Callable[[Sweep], None] | None,
               on_row: Callable[[dict], None] | None, unsent: dict[int, dict],
               keys: dict[int, tuple[str, str]] | None = None,
-              budget: forecast.Budget | None = None) -> list[dict]:
+              budget: budgets.Budget | None = None) -> list[dict]:
     """Get an assistant, then sweep; without an assistant every job gets a row with the error.
 
     ``unsent``: the rows of cells not sent (``capabilities``) or replayed from the log

@@ -33,7 +33,7 @@ CONNECT_TIMEOUT_S = 10.0
 CONCURRENCY = 8
 #: A dry run's token counts (``client.counting``): distinct prompts counted at most, seconds
 #: spent counting at most (each count is one call to the provider's count endpoint; no run).
-COUNT_MAX, COUNT_DEADLINE_S = 1_000, 90.0
+COUNT_MAX, COUNT_DEADLINE_S = 300, 90.0
 
 
 def home() -> Path:

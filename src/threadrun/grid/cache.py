@@ -14,7 +14,7 @@ differ from one run of the same request to the next:
 - the embedded runtime's URL (a random port per process).
 
 A replayed row is the logged one: its run id, tokens, cost and timings, ``cached`` set, the
-current label. It is not appended to the log again, so every sum over the log counts a run's
+current label, and the current call's score (scored again, or none without ``score=``). It is not appended to the log again, so every sum over the log counts a run's
 cost once; in a result frame ``df.loc[~df.cached, "cost_usd"].sum()`` is what the call spent.
 """
 from __future__ import annotations
@@ -68,7 +68,8 @@ def replay(jobs: list[Job], hashes: dict[int, tuple[str, str]], runlog: Any, lab
            on_row: Callable[[dict], None] | None = None,
            score: Callable[[dict, Any], None] | None = None) -> tuple[list[Job], dict[int, dict]]:
     """The jobs still to run, and the rows replayed from the log by grid index (``cached``);
-    ``score(row, input)`` scores a replayed row again (a scorer may have changed)."""
+    ``score(row, input)`` scores a replayed row again (a scorer may have changed); without it
+    (a call with no ``score=``) a replayed row has no score and no ``score_error``."""
     if runlog is None or not jobs:
         return jobs, {}
     found = runlog.replays(list(dict.fromkeys(hashes[j.index][0] for j in jobs)))
@@ -82,6 +83,8 @@ def replay(jobs: list[Job], hashes: dict[int, tuple[str, str]], runlog: Any, lab
         row = dict(logged, cached=True, label=label, repeat=job.repeat, input=job.input)
         if score is not None:
             score(row, job.input)
+        else:  # a call without a scorer shows no score, not the one an earlier call logged
+            row["score"], row["score_error"] = None, None
         if on_row is not None:
             on_row(row)
         rows[job.index] = row

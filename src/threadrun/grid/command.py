@@ -56,16 +56,17 @@ class Command:
         """Whether this command runs on the embedded runtime (no base URL given or set)."""
         return config.base_url(self.base_url) is None
 
-    def plan(self) -> list[Job]:
+    def plan(self, keys: bool = True) -> list[Job]:
         """The validated grid (raises ValidationError, sends nothing).
 
         Every model's provider prefix is checked; on the embedded runtime each model is
-        written with its provider, and each provider's key must be set.
+        written with its provider, and each provider's key must be set (``keys``: a dry run
+        forecasts without them; its token counts then say the key is missing).
         """
         for model in self.models:
             if model:
                 provider, _ = providers.resolve(model)
-                if self.embedded:
+                if self.embedded and keys:
                     provider.check_ready()
         if any(self.efforts) and config.assistant_id(self.assistant):
             raise ValidationError("--reasoning-effort runs one scratch assistant per effort; "

@@ -1,148 +1,48 @@
-"""What a plan would cost before it is sent (``--dry-run``), and a budget that stops a sweep.
+"""What a plan would cost before it is sent (``--dry-run``).
 
-The forecast, per model and in total: input tokens from the run log's history of the same
-thread on the same model (``cache.thread_hash``: the provider's own usage for that very prompt),
-else counted by the provider's token-count endpoint through the runtime (``count``: no run is
-sent), else flagged unknown; output tokens from the log's history for that model, else the token
-cap as an upper bound; the cost range from the prices (per service tier); an ETA from the
-model's mean latency in the log at the chosen concurrency.
-
-The budget (``--budget USD``) admits a run only when the spend so far (the cost of the
-finished runs) plus the worst case of the runs in flight and of this one stays within it. A
-run's worst case is an upper bound, never a guess: its prompt's UTF-8 bytes (a token is at
-least one byte) plus a per-message allowance, at the input price, plus its token cap at the
-output price, on its service tier.
+The forecast, per model and in total, of the runs a call would send: the cells whose request
+completed before are replayed from the run log for free (``cache``; unless ``--fresh``) and only
+counted. Input tokens come from the run log's history of the same prompt on the same model
+(``cache.thread_hash``: the provider's own usage for that very prompt), else from the provider's
+token-count endpoint through the runtime (``count``: no run is sent), for a sample of at most
+``config.COUNT_MAX`` prompts spread evenly over each model's; a prompt outside the sample is
+estimated from the counted ones, tokens per byte of the prompt (said as ``≈``), else flagged
+unknown. Output tokens come from the log's history for that model, else the token cap as an
+upper bound; the cost range from the prices (per service tier); an ETA from the model's mean
+latency in the log at the chosen concurrency, plus the client's own work per run. The budget itself is ``budget``.
 """
 from __future__ import annotations
 
 import math
-import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-from .. import config, notify, providers
-from ..errors import ValidationError
-from ..providers.catalog import tier_price
+from .. import config, notify
+from . import budget as budgets
+from .budget import prompt_bound, rate, spec_of
 from .cache import thread_hash
 from .plan import Job
 
-#: Tokens a chat format adds around each message, and around the whole prompt (an allowance
-#: above what OpenAI's format adds: 3-4 per message, 3 to prime the reply).
-PER_MESSAGE, PER_PROMPT = 8, 16
+Count = Callable[[dict[str, dict]], Any]  #: prompts by thread hash → ``client.counting.Counts``
+#: More prompts to count than this, and a line says so first (the counts may take seconds).
+COUNT_NOTICE = 100
+#: The client's own work per run, one after another whatever the concurrency (about 2 ms on
+#: two cores: docs/benchmarks.md, section 2), added to the models' logged latency for the ETA.
+CLIENT_S_PER_RUN = 0.002
 
-
-def prompt_bound(body: dict) -> int:
-    """An upper bound of a request's prompt tokens: its text's UTF-8 bytes plus allowances."""
-    messages = (body.get("thread") or {}).get("messages") or []
-    size = PER_PROMPT + len(str(body.get("instructions") or "").encode("utf-8"))
-    for message in messages:
-        content = message.get("content")
-        text = content if isinstance(content, str) else repr(content)
-        size += PER_MESSAGE + len(text.encode("utf-8"))
-    if body.get("tools"):
-        size += len(repr(body["tools"]).encode("utf-8"))
-    return size
-
-
-def _spec(job: Job) -> tuple[str | None, str | None]:
-    model = job.body.get("model")
-    return providers.split_spec(model) if isinstance(model, str) else (None, None)
-
-
-def _rate(job: Job) -> tuple[float, float] | None:
-    """USD per token (input, output) of a job's model on its tier, or None when unpriced."""
-    provider, model = _spec(job)
-    if model is None:
-        return None
-    priced = tier_price(model, provider, job.service_tier)
-    return None if priced is None else (priced[0][0] / 1e6, priced[0][1] / 1e6)
-
-
-def worst_case(job: Job) -> float:
-    """The most a job can cost (USD); ValidationError naming why there is no bound."""
-    if job.thread_id is not None:
-        raise ValidationError("--budget cannot bound a continued thread's prompt (--continue): its "
-                              "earlier messages are on the server, not in the request", param="budget")
-    rate = _rate(job)
-    model = job.body.get("model") or "the assistant's model"
-    if rate is None:
-        raise ValidationError(f"--budget needs a price for every model; {model} has none "
-                              "(threadrun.set_prices sets one)", param="budget")
-    cap = job.body.get("max_completion_tokens")
-    if cap is None and rate[1] > 0:
-        raise ValidationError(f"--budget needs --max-completion-tokens: without a cap a run of "
-                              f"{model} has no most it can cost", param="budget")
-    return prompt_bound(job.body) * rate[0] + (cap or 0) * rate[1]
-
-
-@dataclass
-class Budget:
-    """The spend of one sweep against its budget (thread-safe: every worker asks ``admit``)."""
-
-    limit: float
-    worst: dict[int, float]  #: each job's worst case, by grid index
-    spent: float = 0.0
-    in_flight: float = 0.0  #: the worst cases of the runs in flight
-    flying: int = 0  #: how many runs are in flight (a count: a float sum may not return to 0)
-    refused: int = 0  #: jobs not sent because their worst case did not fit
-    exhausted: bool = False
-    _cond: threading.Condition = field(default_factory=threading.Condition)
-
-    def admit(self, job: Job, stop: threading.Event | None = None) -> bool:
-        """Whether ``job`` may be sent; waits while runs in flight may still leave room."""
-        need = self.worst.get(job.index, 0.0)
-        with self._cond:
-            while not self.exhausted:
-                if self.spent + self.in_flight + need <= self.limit:
-                    self.in_flight += need
-                    self.flying += 1
-                    return True
-                if self.flying == 0 or (stop is not None and stop.is_set()):
-                    self.exhausted = True  # nothing in flight can free room: the sweep stops here
-                    break
-                self._cond.wait(0.1)
-            self.refused += 1
-            return False
-
-    def settle(self, job: Job, cost: float | None) -> None:
-        """A sent job ended: its actual cost (its worst case when unknown) replaces its worst case."""
-        need = self.worst.get(job.index, 0.0)
-        actual = need if cost is None or not math.isfinite(cost) else cost
-        with self._cond:
-            self.flying -= 1
-            self.in_flight = self.in_flight - need if self.flying else 0.0
-            self.spent += actual
-            self._cond.notify_all()
-
-    def line(self, total: int, label: str | None) -> str:
-        """The one line of a sweep the budget stopped: how many were not sent and how to go on."""
-        how = (f"`--resume {label} --budget MORE` runs them" if label
-               else "a sweep with --label can be finished later with --resume LABEL")
-        return (f"budget: {self.refused} of {total} runs were not sent (spent ${self.spent:.6g} of "
-                f"${self.limit:.6g}; the next run could cost up to ${self._next():.6g}); {how}")
-
-    def _next(self) -> float:
-        return max(self.worst.values(), default=0.0)
-
-
-def budget(cmd: Any, jobs: list[Job], runlog: Any = None) -> Budget:
-    """The Budget of a command's jobs (ValidationError before anything is sent when a job has no
-    worst case)."""
-    return Budget(float(cmd.budget), {job.index: worst_case(job) for job in jobs})
-
-
-# -- the forecast of a dry run ------------------------------------------------------------------
 
 @dataclass
 class ModelForecast:
     """One model's share of a plan: runs, tokens, cost range and time."""
 
     spec: str
-    runs: int = 0
+    runs: int = 0  #: runs to send
+    cached: int = 0  #: runs replayed from the log instead (free)
     input_tokens: float = 0.0
     input_unknown: int = 0  #: runs whose prompt neither the log nor the provider counted
     input_counted: int = 0  #: runs whose prompt the provider's count endpoint counted
+    input_estimated: int = 0  #: runs whose prompt was scaled from the counted ones
     output_expected: float | None = 0.0  #: None: no history and no cap
     output_bound: float | None = 0.0  #: None: no cap and no history
     output_source: str = "log"
@@ -152,30 +52,48 @@ class ModelForecast:
 
 
 def forecast(jobs: Iterable[Job], history: tuple[dict, dict] | None = None,
-             threads: dict[int, str] | None = None,
-             counted: dict[str, int] | None = None) -> list[ModelForecast]:
-    """The forecast of each model of a plan (grid order), from the log's ``history`` and the
-    provider's ``counted`` prompts (by thread hash); ``threads``: the thread hashes already
-    computed (``thread_hashes``)."""
+             threads: dict[int, str] | None = None, counted: dict[str, int] | None = None,
+             cached: set[int] | frozenset[int] = frozenset()) -> list[ModelForecast]:
+    """The forecast of each model of a plan (grid order), from the log's ``history``, the
+    provider's ``counted`` prompts (by thread hash) and the ``cached`` grid indexes; ``threads``:
+    the thread hashes already computed (``thread_hashes``)."""
+    jobs = list(jobs)
     prompts, models = history or ({}, {})
     counted = counted or {}
+    threads = thread_hashes(jobs) if threads is None else threads
+    ratios = _ratios(jobs, threads, counted)
     out: dict[str, ModelForecast] = {}
-    threads = {} if threads is None else threads
     rates: dict[tuple, tuple[float, float] | None] = {}  # a price looked up once per model and tier
     for job in jobs:
         spec = job.body.get("model") or "(the assistant's model)"
         entry = out.setdefault(spec, ModelForecast(spec))
-        seen = id(job.body.get("thread"))
-        if seen not in threads:
-            threads[seen] = thread_hash(job.body)
+        if job.index in cached:
+            entry.cached += 1
+            continue
+        digest = threads[id(job.body.get("thread"))]
         if (spec, job.service_tier) not in rates:
-            rates[(spec, job.service_tier)] = _rate(job)
-        logged = prompts.get(threads[seen])
-        if logged is None and threads[seen] in counted:
-            logged = float(counted[threads[seen]])
-            entry.input_counted += 1
-        _add(entry, job, logged, models.get(_spec(job)), rates[(spec, job.service_tier)])
+            rates[(spec, job.service_tier)] = rate(job)
+        prompt = prompts.get(digest)
+        if prompt is None and digest in counted:
+            prompt, entry.input_counted = float(counted[digest]), entry.input_counted + 1
+        elif prompt is None and spec in ratios and job.thread_id is None:
+            prompt, entry.input_estimated = prompt_bound(job.body) * ratios[spec], entry.input_estimated + 1
+        _add(entry, job, prompt, models.get(spec_of(job)), rates[(spec, job.service_tier)])
     return list(out.values())
+
+
+def _ratios(jobs: list[Job], threads: dict[int, str], counted: dict[str, int]) -> dict[str, float]:
+    """Per model, the counted prompts' tokens per byte (``prompt_bound``): what scales the others."""
+    sums: dict[str, list[float]] = {}
+    seen: set[str] = set()
+    for job in jobs:
+        digest = threads[id(job.body.get("thread"))]
+        if digest in counted and digest not in seen:
+            seen.add(digest)
+            tokens_bytes = sums.setdefault(job.body.get("model") or "", [0.0, 0.0])
+            tokens_bytes[0] += counted[digest]
+            tokens_bytes[1] += prompt_bound(job.body)
+    return {spec: t / b for spec, (t, b) in sums.items() if b > 0}
 
 
 def thread_hashes(jobs: list[Job]) -> dict[int, str]:
@@ -189,7 +107,7 @@ def thread_hashes(jobs: list[Job]) -> dict[int, str]:
 
 
 def _add(entry: ModelForecast, job: Job, prompt: float | None, model: tuple | None,
-         rate: tuple[float, float] | None) -> None:
+         per_token: tuple[float, float] | None) -> None:
     """Add one job to its model's forecast."""
     entry.runs += 1
     if prompt is None:
@@ -209,8 +127,8 @@ def _add(entry: ModelForecast, job: Job, prompt: float | None, model: tuple | No
         entry.seconds = None
     entry.output_expected = _plus(entry.output_expected, expected)
     entry.output_bound = _plus(entry.output_bound, bound)
-    low = None if rate is None else prompt * rate[0] + (expected or 0.0) * rate[1]
-    high = None if rate is None or bound is None else prompt * rate[0] + bound * rate[1]
+    low = None if per_token is None else prompt * per_token[0] + (expected or 0.0) * per_token[1]
+    high = None if per_token is None or bound is None else prompt * per_token[0] + bound * per_token[1]
     entry.cost_low, entry.cost_high = _plus(entry.cost_low, low), _plus(entry.cost_high, high)
 
 
@@ -224,91 +142,120 @@ def lines(forecasts: list[ModelForecast], concurrency: int) -> list[str]:
     if len(forecasts) > 1:
         total = ModelForecast("total")
         for f in forecasts:
-            total.runs += f.runs
-            total.input_tokens += f.input_tokens
-            total.input_unknown += f.input_unknown
-            total.input_counted += f.input_counted
-            total.output_expected = _plus(total.output_expected, f.output_expected)
-            total.output_bound = _plus(total.output_bound, f.output_bound)
-            total.cost_low = _plus(total.cost_low, f.cost_low)
-            total.cost_high = _plus(total.cost_high, f.cost_high)
-            total.seconds = _plus(total.seconds, f.seconds)
-        total.output_source = "mixed"
+            for name in ("runs", "cached", "input_tokens", "input_unknown", "input_counted",
+                         "input_estimated"):
+                setattr(total, name, getattr(total, name) + getattr(f, name))
+            for name in ("output_expected", "output_bound", "cost_low", "cost_high", "seconds"):
+                setattr(total, name, _plus(getattr(total, name), getattr(f, name)))
+        sources = {f.output_source for f in forecasts if f.runs}
+        total.output_source = sources.pop() if len(sources) == 1 else "mixed"
         out.append(_line("forecast total", total, concurrency))
     return out
 
 
 def _line(head: str, f: ModelForecast, concurrency: int) -> str:
+    runs = _runs(f.runs)
+    if f.cached:
+        if not f.runs:
+            return f"{head}: all {_runs(f.cached)} come from the run log (free: $0); nothing to send"
+        runs = f"{runs} to send, {f.cached:,} more from the run log (free)"
     known = f.runs - f.input_unknown
-    tokens = (f"input {f.input_tokens:,.0f} tokens{_sources(f)}" if not f.input_unknown else
-              f"input unknown for {f.input_unknown} of {f.runs} runs (not in the log, not counted "
-              f"by the provider){f'; {f.input_tokens:,.0f} tokens for the other {known}{_sources(f)}' if known else ''}")
+    about = "≈ " if f.input_estimated else ""
+    tokens = (f"input {about}{f.input_tokens:,.0f} tokens{_sources(f)}" if not f.input_unknown else
+              f"input unknown for {f.input_unknown:,} of {_runs(f.runs)} (not in the log, not "
+              f"counted by the provider)" + (f"; {about}{f.input_tokens:,.0f} tokens for the other "
+                                            f"{known:,}{_sources(f)}" if known else ""))
     if f.output_expected is not None:
         output = f"output ≈ {f.output_expected:,.0f} tokens (log history)"
     elif f.output_bound is not None:
-        output = f"output ≤ {f.output_bound:,.0f} tokens (the cap; no history)"
+        output = (f"output ≤ {f.output_bound:,.0f} tokens (the log's for some models, the cap "
+                  "for the others)" if f.output_source == "mixed" else
+                  f"output ≤ {f.output_bound:,.0f} tokens (the cap; no history)")
     else:
         output = "output unknown (no history, no --max-completion-tokens)"
     if f.cost_low is None:
         cost = "cost unknown (no price)"
     elif f.cost_high is None:
-        cost = f"cost ≥ ${f.cost_low:.4g} (no upper bound without a cap)"
+        cost = f"cost ≥ {usd(f.cost_low)} (no upper bound without a cap)"
+    elif usd(f.cost_low) == usd(f.cost_high):
+        cost = f"cost {usd(f.cost_low)}"
     else:
-        cost = f"cost ${f.cost_low:.4g}–${f.cost_high:.4g}"
+        cost = f"cost {usd(f.cost_low)}–{usd(f.cost_high)}"
     if f.input_unknown and f.cost_low is not None:
         cost += " + the unknown input"
-    eta = ("ETA unknown (no history)" if f.seconds is None
-           else f"ETA {f.seconds / max(1, concurrency):,.1f} s at concurrency {concurrency}")
-    return f"{head}: {f.runs:,} runs; {tokens}; {output}; {cost}; {eta}"
+    eta = ("ETA unknown (no history)" if f.seconds is None else
+           f"ETA {f.seconds / max(1, concurrency) + f.runs * CLIENT_S_PER_RUN:,.1f} s at "
+           f"concurrency {concurrency}")
+    return f"{head}: {runs}; {tokens}; {output}; {cost}; {eta}"
+
+
+def _runs(n: int) -> str:
+    return f"{n:,} run" + ("" if n == 1 else "s")
+
+
+def usd(value: float) -> str:
+    """Dollars with four significant digits, never in scientific notation: ``$0.00000180``."""
+    if value == 0 or not math.isfinite(value):
+        return f"${value:g}"
+    digits = max(2, 3 - math.floor(math.log10(abs(value))))
+    return f"${value:,.{digits}f}"
 
 
 def _sources(f: ModelForecast) -> str:
-    """Where the known input tokens came from: the log, the provider's count, or both."""
-    logged = f.runs - f.input_unknown - f.input_counted
-    if not f.input_counted:
-        return " (log history)" if logged else ""
-    if not logged:
-        return " (counted by the provider)"
-    return f" (log history for {logged}, counted by the provider for {f.input_counted})"
+    """Where the known input tokens came from: the log, the provider's count, or an estimate."""
+    logged = f.runs - f.input_unknown - f.input_counted - f.input_estimated
+    parts = [f"log history for {logged:,}" if logged else "",
+             f"counted by the provider for {f.input_counted:,}" if f.input_counted else "",
+             f"scaled by length from those counted for {f.input_estimated:,}" if f.input_estimated else ""]
+    parts = [p for p in parts if p]
+    if len(parts) == 1 and not f.input_estimated:
+        return " (log history)" if logged else " (counted by the provider)"
+    return f" ({', '.join(parts)})" if parts else ""
 
 
 def history_of(log: Any, threads: Iterable[str]) -> tuple[dict, dict] | None:
     """The log's history for these thread hashes, without creating a log that is not there."""
-    if log is False:
-        return None
-    path = Path(log) if isinstance(log, str) else config.log_path()
-    if not path.exists():
+    path = log_path(log)
+    if path is None:
         return None
     from ..rows.runlog import RunLog
     with RunLog(path) as runlog:
         return runlog.history(list(dict.fromkeys(threads)))
 
 
-Count = Callable[[dict[str, dict]], Any]  #: prompts by thread hash → ``client.counting.Counts``
-#: More prompts to count than this, and a line says so first (the counts may take seconds).
-COUNT_NOTICE = 100
+def log_path(log: Any) -> Path | None:
+    """The run log a call would use, when it exists (a dry run never creates one)."""
+    if log is False:
+        return None
+    path = Path(log) if isinstance(log, str) else config.log_path()
+    return path if path.exists() else None
 
 
-def say(jobs: list[Job], log: Any, concurrency: int,
-        count: Count | None = None) -> list[ModelForecast]:
+def say(jobs: list[Job], log: Any, concurrency: int, count: Count | None = None,
+        cached: set[int] | frozenset[int] = frozenset(), limit: float | None = None,
+        threads: dict[int, str] | None = None) -> list[ModelForecast]:
     """Print the forecast of a plan (``notify.info``, one line per model and the total, then how
-    the provider counted the prompts the log has not seen: ``count``, when given)."""
-    threads = thread_hashes(jobs)
+    the provider counted the prompts the log has not seen: ``count``, when given; what the
+    budget ``limit`` would do); ``threads``: the thread hashes, when already computed."""
+    threads = thread_hashes(jobs) if threads is None else threads
     history = history_of(log, threads.values())
     counts = None
     if count is not None:
-        prompts = unseen(jobs, threads, history)
+        prompts = unseen([j for j in jobs if j.index not in cached], threads, history)
         if len(prompts) > COUNT_NOTICE:
             notify.info(f"counting the input tokens of {len(prompts):,} prompts with their "
                         "providers (no run is sent)…")
         counts = count(prompts)
-    forecasts = forecast(jobs, history, threads, counts.tokens if counts is not None else None)
+    forecasts = forecast(jobs, history, threads, counts.tokens if counts is not None else None,
+                         cached)
     for line in lines(forecasts, concurrency):
         notify.info(line)
     for spec, how in (counts.how.items() if counts is not None else ()):
         notify.info(f"input tokens of {spec} counted by {how}; no run was sent")
     if counts is not None and counts.line():
         notify.info(counts.line())
+    if limit is not None:
+        notify.info(budgets.dry_line(limit, [j for j in jobs if j.index not in cached]))
     return forecasts
 
 
@@ -319,15 +266,24 @@ def count_body(body: dict) -> dict | None:
     return {k: v for k, v in body.items() if k not in ("assistant_id", "stream")}
 
 
-def unseen(jobs: list[Job], threads: dict[int, str], history: tuple[dict, dict] | None) -> dict[str, dict]:
-    """The prompts the log has not seen, by thread hash: each job's body, once per prompt (a
-    continued thread's earlier messages are on the server, not in its body: never counted)."""
+def unseen(jobs: list[Job], threads: dict[int, str], history: tuple[dict, dict] | None,
+           limit: int | None = None) -> dict[str, dict]:
+    """The prompts to count, by thread hash: those the log has not seen, each once, at most
+    ``limit`` (``config.COUNT_MAX``) spread evenly over each model's (a continued thread's
+    earlier messages are on the server, not in its body: never counted)."""
     logged = history[0] if history else {}
-    out: dict[str, dict] = {}
+    per_model: dict[str, dict[str, dict]] = {}
     for job in jobs:
         if job.thread_id is not None:
             continue
         digest = threads[id(job.body.get("thread"))]
-        if digest not in logged and digest not in out and (body := count_body(job.body)) is not None:
-            out[digest] = body
+        mine = per_model.setdefault(str(job.body.get("model")), {})
+        if digest not in logged and digest not in mine and (body := count_body(job.body)) is not None:
+            mine[digest] = body
+    share = max(1, (config.COUNT_MAX if limit is None else limit) // max(1, len(per_model)))
+    out: dict[str, dict] = {}
+    for mine in per_model.values():
+        items = list(mine.items())
+        step = max(1.0, len(items) / share)
+        out.update(items[int(i * step)] for i in range(min(share, len(items))))
     return out

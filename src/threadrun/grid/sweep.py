@@ -57,7 +57,7 @@ class Sweep:
         self.jobs = jobs
         #: Each job's request and thread identities (``cache.keys``), logged with its row.
         self.keys = keys or {}
-        #: A ``forecast.Budget``: a job is sent only when its worst case fits (``admit``).
+        #: A ``budget.Budget``: a job is sent only when its worst case fits (``admit``).
         self.budget = budget
         self.stream = stream
         self.concurrency = max(1, min(int(concurrency), len(jobs) or 1))

@@ -36,6 +36,8 @@ DEFAULT_VALUES = ("total_tokens", "latency_s", "cost_usd")
 _DIFFS = ("diff", "diff_low", "diff_high", "pairs")
 #: Stats that count rows: integers, 0 for a group with none (e.g. no completed run), never NaN.
 COUNT_STATS = ("count", "n", "distinct", "pairs")
+#: The grid's dimensions besides models and inputs: ``baseline=`` pairs rows on each not in ``by``.
+GRID_DIMENSIONS = ("temperature", "top_p", "reasoning_effort", "service_tier")
 
 
 def compare(df: pd.DataFrame, by: str | Sequence[str] | None = None,
@@ -57,8 +59,11 @@ def compare(df: pd.DataFrame, by: str | Sequence[str] | None = None,
 
     ``baseline`` (``"openai:gpt-5-mini"``, or a model name) adds per value ``diff``, the mean of
     the paired differences group − baseline, its 95% t interval ``diff_low``/``diff_high`` and
-    ``pairs``: rows pair when they have the same ``input`` and ``repeat`` (and the same other
-    ``by`` columns, such as the temperature); several rows of one pair are averaged first.
+    ``pairs``: rows pair when they have the same ``input``, ``repeat``, other ``by`` columns and
+    grid settings not in ``by`` (``temperature``, ``top_p``, ``reasoning_effort``,
+    ``service_tier``; a missing value pairs with a missing one). A setting the group and the
+    baseline share no value of (one provider reports a tier, the other none) is not paired on;
+    several rows of one pair are averaged first.
 
     ``count`` is the number of non-missing values of that column in the group; ``pNN`` is the
     NN-th percentile with linear interpolation (numpy's default), e.g. ``p95``. Other stats:
@@ -111,7 +116,8 @@ def compare(df: pd.DataFrame, by: str | Sequence[str] | None = None,
     out = _integer_counts(out)
     out.attrs["threadrun"] = "compare"  # shown with costs as dollars (display.compare_view)
     if preset or "ci_low" in stats or "ci_high" in stats:
-        out.attrs["intervals"] = _interval_note(numeric, keys, cols, preset and "status" in df.columns)
+        out.attrs["intervals"] = _interval_note(numeric, keys, cols, preset and "status" in df.columns) \
+            + _repeats_note(data, keys, cols)
     return out
 
 
@@ -128,6 +134,23 @@ def _interval_note(numeric: pd.DataFrame, keys: list[str], cols: list[str], runs
     said = {"t": "Student's t", "Wilson": "Wilson score",
             "t or Wilson": "t, or Wilson in groups of 0/1 values"}
     return "95% intervals: " + "; ".join(f"{said[k]} for {', '.join(v)}" for k, v in kinds.items())
+
+
+def _repeats_note(data: pd.DataFrame, keys: list[str], cols: list[str]) -> str:
+    """A second sentence when a group ran some input more than once over several inputs.
+
+    Each run counts as one draw; the runs of one input are not independent (at temperature 0
+    nearly identical), so the intervals are likely too narrow: per-input means are the honest sample.
+    """
+    if "input" not in data.columns or data["input"].dropna().nunique() < 2:
+        return ""
+    labelled = data[data["input"].notna()]
+    if not labelled.groupby([*keys, "input"], dropna=False).size().gt(1).any():
+        return ""
+    value = cols[0] if cols else "score"
+    return (f". n counts runs, and the runs of one input are not independent draws, so these "
+            f"intervals are likely too narrow; compare per-input means, e.g. "
+            f"df.groupby({[*keys, 'input']!r})[{value!r}].mean()")
 
 
 def _run_columns(df: pd.DataFrame, keys: list[str]) -> list[pd.Series]:
@@ -164,22 +187,24 @@ def _paired(data: pd.DataFrame, keys: list[str], cols: list[str], baseline: str)
     is_base = _baseline_rows(data, baseline)
     pair = [k for k in ("input", "repeat") if k in data.columns]
     pair += [k for k in keys if k not in ("provider", "model") and k not in pair]
+    dims = [k for k in GRID_DIMENSIONS if k in data.columns and k not in pair]
     if not pair:
         raise ValidationError("compare(baseline=...) pairs rows by input and repeat; the rows "
                               "have neither column", param="baseline")
     frame = data[keys].copy()
-    matched = [f"_pair_{k}" for k in pair]  # copies: a key (temperature) keeps its NaN group
-    for name, k in zip(matched, pair):
+    for k in pair + dims:  # copies: a key (temperature) keeps its NaN group
         column = data[k].astype(object)
-        frame[name] = column.where(column.notna(), "∅")  # a missing input pairs with missing
+        frame[f"_pair_{k}"] = column.where(column.notna(), "∅")  # a missing value pairs with missing
     for col in cols:
         frame[col] = _floats(data[col])
-    base = frame[is_base].groupby(matched, dropna=False)[cols].mean()
+    base = frame[is_base]
     out: dict[tuple[str, str], list[float]] = {}
     groups = frame.groupby(keys if len(keys) > 1 else keys[0], sort=True, dropna=False)
     for _, group in groups:
+        matched = [f"_pair_{k}" for k in pair + _shared(group, base, dims)]
         mine = group.groupby(matched, dropna=False)[cols].mean()
-        joined = mine.merge(base, left_index=True, right_index=True, suffixes=("", "_base"))
+        theirs = base.groupby(matched, dropna=False)[cols].mean()
+        joined = mine.merge(theirs, left_index=True, right_index=True, suffixes=("", "_base"))
         for col in cols:
             diffs = (joined[col] - joined[f"{col}_base"]).dropna().tolist()
             low, high = _intervals.mean_interval(diffs)
@@ -188,6 +213,17 @@ def _paired(data: pd.DataFrame, keys: list[str], cols: list[str], baseline: str)
                 out.setdefault((col, stat), []).append(value)
     index = groups.size().index  # the groups' own index: a missing key (NaN) still aligns
     return [pd.Series(values, index=index, name=name, dtype="float64") for name, values in out.items()]
+
+
+def _shared(group: pd.DataFrame, base: pd.DataFrame, dims: list[str]) -> list[str]:
+    """The grid dimensions (not in ``by``) a group pairs on: those it shares a value of with the baseline.
+
+    A temperature swept for both pairs 0 with 0 and 1.4 with 1.4. A column with no value in
+    common (one provider reports its tier as "default", another reports none) is not a
+    dimension the two were run over, so it does not keep them from pairing.
+    """
+    return [k for k in dims
+            if set(group[f"_pair_{k}"]).intersection(base[f"_pair_{k}"])]
 
 
 def _baseline_rows(data: pd.DataFrame, baseline: str) -> pd.Series:
@@ -214,6 +250,9 @@ def plot(df: pd.DataFrame, x: str = "temperature", y: str = "total_tokens", by: 
          *, ax: Any = None, completed_only: bool = True, error: str = "std") -> "matplotlib.figure.Figure":
     """Mean of ``y`` at each ``x``, one line with markers per ``by`` group, on ``ax`` or a new figure.
 
+    A numeric ``x`` (the temperature) joins the points of a group with a line; a categorical
+    one (``x="model"``) draws points with error bars only: no order between models to draw.
+
     Error bars are, with ``error="std"``, the sample standard deviation of ``y`` over the rows
     (repeats) at that point, 0 when there is a single value; with ``error="ci"``, the mean's 95%
     interval as ``compare`` shows it by default (t, or Wilson for a 0/1 column; none for a single
@@ -229,13 +268,14 @@ def plot(df: pd.DataFrame, x: str = "temperature", y: str = "total_tokens", by: 
         fig, ax = plt.subplots(layout="constrained")
         plt.close(fig)  # shown once, as the returned value, not again by the inline backend
     data = _completed(df, completed_only)
+    line = "-" if x in data.columns and pd.api.types.is_numeric_dtype(data[x]) else "none"
     for label, group in _groups(data, by):
         points = _points(group, x, y)
         yerr = points["std"].to_numpy() if error == "std" else \
             [(points["mean"] - points["low"]).fillna(0).clip(lower=0).to_numpy(),  # rounding at 0/n
              (points["high"] - points["mean"]).fillna(0).clip(lower=0).to_numpy()]
         ax.errorbar(points.index.to_numpy(), points["mean"].to_numpy(),
-                    yerr=yerr, marker="o", capsize=0, label=label)
+                    yerr=yerr, marker="o", linestyle=line, capsize=0, label=label)
     ax.set_xlabel(x)
     ax.set_ylabel(y)
     ax.set_title(f"{y} by {x} and {by}" if by else f"{y} by {x}")

@@ -63,7 +63,9 @@ def join(results: pd.DataFrame, inputs: Any, columns: Sequence[str] | None = Non
 
     ``inputs`` is the DataFrame (or list of dicts) the runs went over; ``columns`` picks some of
     its columns (default: all). A column the results already have is added as ``input_<name>``.
-    Rows without an input, or whose label the inputs do not have, get missing values.
+    Rows without an input, or whose label the inputs do not have, get missing values; when no
+    row's label is in the inputs' index (another frame, or one re-indexed since), a one-line
+    ValidationError.
     """
     if "input" not in results.columns:
         raise ValidationError("join: the results have no 'input' column (run with --over / over=)",
@@ -74,6 +76,7 @@ def join(results: pd.DataFrame, inputs: Any, columns: Sequence[str] | None = Non
         if column not in found.columns:
             raise ValidationError(missing_column(column, found.columns, "join"), param=column)
     by_label = dict(zip(found.labels, found.records))
+    _check_some_match(results["input"], found.labels)
     out = results.copy()
     for column in picked:
         target = column if column not in out.columns else f"input_{column}"
@@ -81,6 +84,25 @@ def join(results: pd.DataFrame, inputs: Any, columns: Sequence[str] | None = Non
                        for key in results["input"]]
     out.attrs.update(results.attrs)
     return out
+
+
+def _check_some_match(keys: pd.Series, labels: Sequence[Any]) -> None:
+    """A one-line ValidationError when rows have input labels and none is among ``labels``."""
+    mine = list(dict.fromkeys(k for k in keys if _is_label(k)))
+    if len(keys) == 0 or set(mine) & set(labels):
+        return
+    if not mine:
+        raise ValidationError("join: no row has an input label (run with --over / over=)",
+                              param="input")
+    raise ValidationError(f"join: none of the rows' input labels ({_some(mine)}) is in the "
+                          f"inputs' index ({_some(labels)}); join the frame the run went over",
+                          param="inputs")
+
+
+def _some(values: Sequence[Any], shown: int = 3) -> str:
+    """The first few values, then "…" when there are more."""
+    text = ", ".join(repr(v) if isinstance(v, str) else str(v) for v in list(values)[:shown])
+    return text + (", …" if len(values) > shown else "")
 
 
 def _is_label(key: Any) -> bool:

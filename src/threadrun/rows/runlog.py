@@ -153,6 +153,17 @@ class RunLog:
                     found[record[0]] = record[1:]  # ordered by seq: the latest wins
         return _row_dicts(found)
 
+    def completed(self, hashes: list[str]) -> set[str]:
+        """The request identities among ``hashes`` that have a completed run logged."""
+        found: set[str] = set()
+        for start in range(0, len(hashes), _CHUNK):
+            part = hashes[start:start + _CHUNK]
+            sql = (f'SELECT DISTINCT request_hash FROM {TABLE} WHERE status = ? AND request_hash '
+                   f'IN ({", ".join("?" * len(part))})')
+            with self._lock:
+                found.update(h for (h,) in self._query(sql, ("completed", *part), "could not read"))
+        return found
+
     def history(self, thread_hashes: list[str]) -> tuple[dict[str, float], dict[tuple, tuple]]:
         """What the log knows for a forecast: the mean prompt tokens of each thread identity
         found, and per (provider, model): completed runs, mean and max completion tokens, mean
@@ -371,7 +382,16 @@ def _frame(records: list[tuple]) -> pd.DataFrame:
     """row.frame() of the selected records, built column-wise."""
     if not records:
         return row.frame([])
-    return row.frame(pd.DataFrame.from_records(records, columns=list(row.COLUMNS), coerce_float=False))
+    table = pd.DataFrame.from_records(records, columns=list(row.COLUMNS), coerce_float=False)
+    for name in _UNTYPED:  # pandas reads ints beside NULLs as floats: 0 would show as 0.0
+        at = _AT[name]
+        table[name] = pd.Series([record[at] for record in records], dtype=object)
+    return row.frame(table)
+
+
+#: The columns whose values keep their own type, as in a run's rows: an input's label, an int or a str.
+_UNTYPED = ("input",)
+_AT = {name: list(row.COLUMNS).index(name) for name in _UNTYPED}
 
 
 __all__ = ["MIGRATIONS", "VERSION", "RunLog", "default_path", "log"]
