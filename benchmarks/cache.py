@@ -13,7 +13,9 @@ identities and request identities looked up). (c) The same dry run on
 prompt (``POST /threads/runs/input_tokens``, echo's tokenizer): reported, per prompt. All on the
 embedded runtime's echo models, which no call sends anything to. (d) The dry run of (b) on
 10,000 inputs the log has never seen: 300 prompts counted, spread over the 3 models, the others
-scaled by their length (the issue's 2 s target, without any history).
+scaled by their length. Reported, not a target: the counts are the provider's time (here 300
+HTTP calls to the embedded runtime, about 0.5 s; on a real provider its network's), while (b)'s
+target is threadrun's own work.
 """
 from __future__ import annotations
 
@@ -120,8 +122,8 @@ def measure(rounds: int) -> list[Result]:
                m_dry <= FORECAST_TARGET_S),
         Result("10", f"`--dry-run` forecast of {FORECAST_INPUTS:,} new inputs × 3 models = {cells:,} "
                      f"cells, none in the log: {COUNTED_INPUTS:,} prompts counted, the rest scaled",
-               m_sampled, "s", len(sampled), f"{m_sampled / cells * 1e6:.0f} µs/cell",
-               f"≤ {FORECAST_TARGET_S:g} s", m_sampled <= FORECAST_TARGET_S),
+               m_sampled, "s", len(sampled), f"{m_sampled / cells * 1e6:.0f} µs/cell", "reported",
+               None),
         Result("10", f"`--dry-run` forecast of {COUNTED_INPUTS:,} new prompts, each counted by the "
                      "runtime (echo)", m_counted, "s", len(counted),
                f"{m_counted / COUNTED_INPUTS * 1e3:.2f} ms/prompt", "reported", None),

@@ -8,6 +8,8 @@ values (numeric strings allowed). The role, content and message checks here are 
 """
 from __future__ import annotations
 
+import json
+
 import difflib
 import math
 import re
@@ -321,6 +323,11 @@ def check_encodable(value: Any, param: str) -> None:
     ``{name}`` value) would pass every other check, run, and then fail to be logged. Iterative,
     so deeply nested JSON cannot exhaust the stack here.
     """
+    if isinstance(value, str):
+        _check_utf8(value, param)
+        return
+    if _encodes(value):
+        return
     stack: list[tuple[Any, str]] = [(value, param)]
     while stack:
         item, where = stack.pop()
@@ -334,6 +341,16 @@ def check_encodable(value: Any, param: str) -> None:
                               else where))
         elif isinstance(item, (list, tuple)):
             stack.extend((inner, f"{where}[{i}]") for i, inner in enumerate(item))
+
+
+def _encodes(value: Any) -> bool:
+    """Whether every string in ``value`` encodes as UTF-8: the usual case, checked at C speed (a
+    lone surrogate fails here; the walk of ``check_encodable`` then finds and names it)."""
+    try:
+        json.dumps(value, ensure_ascii=False, default=repr).encode("utf-8")
+        return True
+    except (UnicodeEncodeError, TypeError, ValueError, RecursionError):
+        return False
 
 
 def _check_utf8(text: str, where: str) -> None:
@@ -351,8 +368,9 @@ def validate_body(body: Mapping[str, Any]) -> None:
     """Raise ValidationError (with ``param``) for anything the API would answer 400 to."""
     if not isinstance(body, Mapping):
         fail("body", f"the request body must be an object, got {type(body).__name__}")
-    for name, value in body.items():
-        check_encodable(value, str(name))
+    if not _encodes(body):  # find the string that cannot go, and name it
+        for name, value in body.items():
+            check_encodable(value, str(name))
     check_unknown_keys(body, REQUEST_FIELDS, "the request body")
     if "assistant_id" not in body:
         fail("assistant_id", "assistant_id is required")

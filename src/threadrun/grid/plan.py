@@ -149,12 +149,14 @@ def build_body(thread: Thread, **fields: Any) -> dict:
     body = copy.deepcopy(dict(thread.body))
     inner = body.pop("thread", None) or {}
     messages = [{"role": m.role, "content": m.content, **m.extra} for m in thread.messages]
-    body["thread"] = {**inner, "messages": copy.deepcopy(messages)}
+    plain = all(isinstance(m.content, str) and not m.extra for m in thread.messages)
+    body["thread"] = {**inner, "messages": messages if plain else copy.deepcopy(messages)}
     if thread.instructions is not None:
         body["instructions"] = thread.instructions
     for name, value in fields.items():
         if value is not None:
-            body[name] = _tools(value) if name == "tools" else copy.deepcopy(value)
+            body[name] = (_tools(value) if name == "tools" else value
+                          if isinstance(value, (str, int, float)) else copy.deepcopy(value))
     validate_body(body)
     return body
 
