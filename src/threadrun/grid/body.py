@@ -8,9 +8,8 @@ values (numeric strings allowed). The role, content and message checks here are 
 """
 from __future__ import annotations
 
-import json
-
 import difflib
+import json
 import math
 import re
 from collections.abc import Mapping
