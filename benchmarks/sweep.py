@@ -31,7 +31,8 @@ def measure(server: ServerProcess, runners: Runners, repeat: int, rounds: int, l
     variants = {
         "threadrun.run() stream, log=False": dict(log=False),
         "threadrun.run() poll, log=False": dict(log=False, stream=False),
-        "threadrun.run() stream, run log on": dict(log=log_path),
+        # fresh: each round sends its runs (the log would replay the last round's for free)
+        "threadrun.run() stream, run log on": dict(log=log_path, fresh=True),
     }
     _sweep(server.url, 1, log=False)  # warm up
     times: dict[str, list[float]] = {name: [] for name in variants}
