@@ -174,8 +174,7 @@ class ThreadrunForm(W.VBox):
     # --- the shared path -------------------------------------------------------------------
 
     def command(self, *, dry_run: bool = False) -> api.Command:
-        """The form as a ``Command``, through ``api.command`` (raises ValidationError, in the
-        form's words: its fields' names)."""
+        """The form as a ``Command`` (``api.command``; a ValidationError names the form's fields)."""
         v = self.value
         fields = {name: v[name] for name in self.fields}
         over = {"over": v["over"], "namespace": notebook_namespace()} if v.get("over") else {}
@@ -381,8 +380,8 @@ class ThreadrunForm(W.VBox):
 
 
 #: The magic's option names as the form's fields are labelled (a simple field: its option's name).
-_FIELD_NAMES = {**{o.dashed: o.name for o in options.OPTIONS if o.widget}, "--temperature": "Temperature", "--top-p": "top_p", "--repeat": "repeat",
-                "--concurrency": "concurrency", "--model": "Models", "--assistant": "Assistant",
+_FIELD_NAMES = {**{o.dashed: o.name for o in options.OPTIONS if o.widget},
+                "--temperature": "Temperature", "--model": "Models", "--assistant": "Assistant",
                 "--instructions": "Instructions", "--label": "Label"}
 
 
@@ -396,8 +395,6 @@ def _one_line(exc: BaseException) -> str:
 
 
 def show_form(base_url: str | None = None, **defaults: Any) -> ThreadrunForm:
-    """A new form (display it by leaving it last in a cell); ``defaults`` are ``form.value`` keys.
-
-    ``base_url`` defaults to ``$OPENAI_BASE_URL`` at run time, as for the magic.
-    """
+    """A new form (display it by leaving it last in a cell); ``defaults`` are ``form.value`` keys;
+    ``base_url`` defaults to ``$OPENAI_BASE_URL`` at run time, as for the magic."""
     return ThreadrunForm(base_url=base_url, **defaults)
