@@ -219,3 +219,13 @@ def test_a_continued_threads_prompt_is_never_counted_from_its_body_alone():
     jobs = [fresh, continued]
     prompts = forecast.unseen(jobs, forecast.thread_hashes(jobs), None)
     assert list(prompts.values()) == [{"model": "echo:a", "thread": {"messages": []}}]
+
+
+def test_a_server_that_cannot_be_reached_leaves_the_input_unknown_in_one_line(monkeypatch, capsys):
+    monkeypatch.setenv("THREADRUN_BASE_URL", "http://127.0.0.1:9/v1")  # nothing listens there
+    threadrun.dry_run("user: Where is {n}?", model="echo:gpt-4o", over=[{"n": 1}, {"n": 2}],
+                      max_completion_tokens=300, max_retries=0)
+    out = capsys.readouterr().out
+    assert "input unknown for 2 of 2 runs" in out
+    assert ("threadrun: input tokens not counted by the provider: echo:gpt-4o: the count failed: "
+            "POST /threads/runs/input_tokens: connection refused (is the server running?)\n") in out

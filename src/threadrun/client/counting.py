@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from .. import config
-from ..errors import APIError
+from ..errors import APIError, ThreadrunError
 
 Ask = Callable[[dict], dict]
 
@@ -59,7 +59,7 @@ def count_prompts(ask: Ask, prompts: dict[str, dict], concurrency: int) -> Count
             tokens = answer["input_tokens"]
             if not isinstance(tokens, int) or isinstance(tokens, bool) or tokens < 0:
                 raise ValueError
-        except APIError as error:
+        except ThreadrunError as error:  # the server's answer, or no answer: one line, no traceback
             with lock:
                 counts.why_not.setdefault(spec, _why(error))
             return True
@@ -90,8 +90,10 @@ def count_prompts(ask: Ask, prompts: dict[str, dict], concurrency: int) -> Count
     return counts
 
 
-def _why(error: APIError) -> str:
+def _why(error: ThreadrunError) -> str:
     """One line of why a model's prompts were not counted (the runtime's or provider's message)."""
+    if not isinstance(error, APIError):
+        return f"the count failed: {' '.join(str(error).split())}"
     if error.code == "token_count_unsupported":
         return error.message
     if error.status in (404, 405):  # another Assistants server: only threadrun's runtime counts
