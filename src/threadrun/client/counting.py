@@ -1,8 +1,8 @@
 """Prompt token counts for a dry run's forecast, asked of the runtime (``POST
 /threads/runs/input_tokens``, which asks each model's provider: ``server/counting.py``).
 
-Only prompts the run log has not seen are counted (``grid.forecast``), each distinct prompt
-once, ``concurrency`` at a time, at most ``config.COUNT_MAX`` of them and within
+The prompts are the forecast's sample (``grid.forecast.unseen``: those the run log has not
+seen, each once, at most ``config.COUNT_MAX``), counted ``concurrency`` at a time within
 ``config.COUNT_DEADLINE_S``. A provider that has no count endpoint, or whose first count fails,
 is not asked again in this dry run: its prompts stay unknown, with the one line that says why.
 """
@@ -27,25 +27,22 @@ class Counts:
     tokens: dict[str, int] = field(default_factory=dict)
     how: dict[str, str] = field(default_factory=dict)
     why_not: dict[str, str] = field(default_factory=dict)
-    not_tried: int = 0  #: prompts left uncounted: past ``config.COUNT_MAX`` or the deadline
+    not_tried: int = 0  #: prompts left uncounted when the deadline came
 
     def line(self) -> str | None:
         """The one line of what was left uncounted and why (None when every prompt was counted)."""
         parts = [f"{spec}: {why}" for spec, why in self.why_not.items()]
         if self.not_tried:
-            parts.append(f"{self.not_tried:,} prompts not counted (at most {config.COUNT_MAX:,} "
-                         f"per dry run, within {config.COUNT_DEADLINE_S:g} s)")
+            parts.append(f"{self.not_tried:,} prompts not counted (a dry run counts for at most "
+                         f"{config.COUNT_DEADLINE_S:g} s)")
         return "input tokens not counted by the provider: " + "; ".join(parts) if parts else None
 
 
 def count_prompts(ask: Ask, prompts: dict[str, dict], concurrency: int) -> Counts:
     """Count ``prompts`` (thread hash → count body) with ``ask(body)`` → the runtime's answer."""
-    counts, limit, deadline_s = Counts(), config.COUNT_MAX, config.COUNT_DEADLINE_S
-    items = list(prompts.items())
-    counts.not_tried = max(0, len(items) - limit)
-    items = items[:limit]
+    counts, items = Counts(), list(prompts.items())
     stop, lock = threading.Event(), threading.Lock()
-    end = time.monotonic() + deadline_s
+    end = time.monotonic() + config.COUNT_DEADLINE_S
 
     def one(thread: str, body: dict) -> bool:
         spec = body["model"]
